@@ -1,0 +1,332 @@
+"""The one settings file (hotline.toml) that describes a site.
+
+Queues, agents and numbers are defined here once; the Asterisk configuration is rendered from it.
+Errors name the key and say how to fix it.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from datetime import date, datetime, time
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from hotline.errors import SettingsError
+
+ENV_SETTINGS = "HOTLINE_SETTINGS"
+ENV_DATABASE_URL = "HOTLINE_DATABASE_URL"
+DEFAULT_FILE = "hotline.toml"
+EXAMPLE_FILE = "hotline.example.toml"
+
+Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]{0,30}$")]
+Digits = Annotated[str, Field(pattern=r"^\+?[0-9]{2,20}$")]
+HostPort = Annotated[str, Field(pattern=r"^[^\s:]+:[0-9]{1,5}$")]
+QueueStrategy = Literal["ringall", "leastrecent", "fewestcalls", "random", "rrmemory", "linear", "wrandom"]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Site(Strict):
+    name: str = "Tổng đài 1022"
+    timezone: str = "Asia/Ho_Chi_Minh"
+    language: Literal["vi", "en"] = "vi"
+
+
+class Number(Strict):
+    did: Digits
+    label: str = ""
+    # Carriers deliver the same number in several forms (842371022, +842371022).
+    aliases: list[Digits] = []
+
+
+class Trunk(Strict):
+    enabled: bool = False
+    host: str = ""
+    port: int = Field(5060, ge=1, le=65535)
+    # Source addresses the carrier sends calls from; calls from anywhere else never reach the hotline.
+    match: list[str] = []
+    username: str = ""
+    registration: bool = False
+    codecs: list[str] = ["alaw", "ulaw"]
+
+    @model_validator(mode="after")
+    def _needs_host(self) -> Trunk:
+        if self.enabled and not self.host:
+            raise ValueError("trunk.host is required when trunk.enabled = true (the carrier's SIP address)")
+        return self
+
+
+class Queue(Strict):
+    name: Name
+    label: str
+    strategy: QueueStrategy = "rrmemory"
+    ring_seconds: int = Field(15, ge=5, le=120, description="how long one agent rings")
+    wrapup_seconds: int = Field(10, ge=0, le=600)
+    max_wait_seconds: int = Field(300, ge=30, le=7200)
+    overflow: Literal["voicemail", "operator", "end"] = "voicemail"
+    announce_every_seconds: int = Field(60, ge=0, le=600)
+    weight: int = Field(0, ge=0, le=10)
+
+
+class Agent(Strict):
+    extension: Annotated[str, Field(pattern=r"^[0-9]{2,6}$")]
+    # The name travels through queue and dialplan arguments: no separators of theirs.
+    name: Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[^,;|&:()\"\r\n]+$")]
+    queues: list[Name]
+    penalty: int = Field(0, ge=0, le=10)
+
+
+DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
+DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Hours(Strict):
+    always_open: bool = False
+    # Pretend it is this time (site time zone) when deciding open or closed: for trying the after-hours
+    # menu and for tests. Leave unset in production.
+    clock: datetime | None = None
+    # "07:00-21:00"; a missing day is closed all day.
+    weekly: dict[DayName, str] = {d: "07:00-21:00" for d in DAY_NAMES}
+    holidays: list[date] = []
+
+    @field_validator("weekly")
+    @classmethod
+    def _ranges(cls, weekly: dict[DayName, str]) -> dict[DayName, str]:
+        for day, span in weekly.items():
+            m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", span)
+            if not m:
+                raise ValueError(
+                    f"hours.weekly.{day} = {span!r}: write it as HH:MM-HH:MM, e.g. '07:00-21:00'"
+                )
+            start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+            if start >= end:
+                raise ValueError(
+                    f"hours.weekly.{day} = {span!r}: the opening time must be before the closing"
+                )
+        return weekly
+
+
+class Endpoint(Strict):
+    host: str = "127.0.0.1"
+    port: int = Field(ge=1, le=65535)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+
+class AMI(Endpoint):
+    port: int = Field(5038, ge=1, le=65535)
+    username: Name = "hotline"
+    ping_seconds: float = Field(5.0, gt=0)
+
+
+class AGI(Endpoint):
+    port: int = Field(4573, ge=1, le=65535)
+
+
+class SIP(Strict):
+    bind: HostPort = "127.0.0.1:5060"
+    # The address phones reach Asterisk at; printed with the softphone account.
+    external_host: str = "127.0.0.1"
+    rtp_start: int = Field(10000, ge=1024, le=65000)
+    rtp_end: int = Field(10999, ge=1024, le=65535)
+
+
+class IVR(Strict):
+    # The menu tree; empty means the shipped ivr/flows/hotline.yaml.
+    flow: str = ""
+    # Where 'hotline prompts build' writes the sounds: <sounds_dir>/<language>/hotline/<prompt>.wav.
+    sounds_dir: str = "ivr/prompts/sounds"
+
+
+class Database(Strict):
+    url: str = "sqlite+aiosqlite:///var/hotline.db"
+
+
+class Recordings(Strict):
+    dir: str = "recordings"
+    retention_days: int = Field(365, ge=1)
+
+
+class Web(Endpoint):
+    port: int = Field(8080, ge=1, le=65535)
+
+
+class Sandbox(Strict):
+    root: str = "/var/cache/hotline1022/sid-root"
+    # Agents that get an auto-answering baresip phone in the sandbox; empty means every agent.
+    phones: list[str] = []
+    # A SIP account, not an agent, that a person can register a softphone with to dial the hotline.
+    softphone: Name | Literal[""] = "citizen"
+    phone_port_base: int = Field(5070, ge=1024, le=65000)
+    control_port_base: int = Field(4440, ge=1024, le=65000)
+
+
+class Settings(Strict):
+    site: Site = Site()
+    numbers: list[Number]
+    trunk: Trunk = Trunk()
+    queues: list[Queue]
+    agents: list[Agent]
+    hours: Hours = Hours()
+    ami: AMI = AMI()
+    agi: AGI = AGI()
+    sip: SIP = SIP()
+    ivr: IVR = IVR()
+    database: Database = Database()
+    recordings: Recordings = Recordings()
+    web: Web = Web()
+    sandbox: Sandbox = Sandbox()
+    state_dir: str = "var"
+    config_dir: str = "config/asterisk"
+
+    # Where relative paths are anchored: the folder of the settings file.
+    base_dir: Path = Path(".")
+
+    @model_validator(mode="after")
+    def _cross_checks(self) -> Settings:
+        queue_names = [q.name for q in self.queues]
+        _no_duplicates("queues[].name", queue_names)
+        if "operator" not in queue_names:
+            raise ValueError(
+                "queues: a queue named 'operator' is required (callers who cannot use the menu go there)"
+            )
+        _no_duplicates("agents[].extension", [a.extension for a in self.agents])
+        dids = [n.did for n in self.numbers] + [a for n in self.numbers for a in n.aliases]
+        _no_duplicates("numbers[].did / aliases", dids)
+        for i, agent in enumerate(self.agents):
+            for q in agent.queues:
+                if q not in queue_names:
+                    raise ValueError(
+                        f"agents[{i}].queues: unknown queue {q!r} for agent {agent.extension}; "
+                        f"use one of {', '.join(queue_names)} or add a [[queues]] entry named {q!r}"
+                    )
+        extensions = {a.extension for a in self.agents}
+        for ext in self.sandbox.phones:
+            if ext not in extensions:
+                raise ValueError(f"sandbox.phones: {ext!r} is not an agent extension in [[agents]]")
+        if self.sip.rtp_start >= self.sip.rtp_end:
+            raise ValueError("sip.rtp_start must be lower than sip.rtp_end")
+        return self
+
+    def path(self, value: str) -> Path:
+        p = Path(value)
+        return p if p.is_absolute() else (self.base_dir / p).resolve()
+
+    @property
+    def state_path(self) -> Path:
+        return self.path(self.state_dir)
+
+    @property
+    def config_path(self) -> Path:
+        return self.path(self.config_dir)
+
+    @property
+    def recordings_path(self) -> Path:
+        return self.path(self.recordings.dir)
+
+    @property
+    def flow_path(self) -> Path:
+        from ivr.flows import DEFAULT_FLOW
+
+        return self.path(self.ivr.flow) if self.ivr.flow else DEFAULT_FLOW
+
+    @property
+    def sounds_path(self) -> Path:
+        return self.path(self.ivr.sounds_dir)
+
+    @property
+    def database_url(self) -> str:
+        """SQLite paths in the URL are relative to the settings file, like every other path."""
+        url = self.database.url
+        m = re.match(r"^(sqlite(?:\+\w+)?:///)(?!/)(.+)$", url)
+        return f"{m[1]}{self.path(m[2])}" if m else url
+
+    def queue(self, name: str) -> Queue:
+        for q in self.queues:
+            if q.name == name:
+                return q
+        raise KeyError(name)
+
+    def phone_agents(self) -> list[Agent]:
+        wanted = set(self.sandbox.phones)
+        return [a for a in self.agents if not wanted or a.extension in wanted]
+
+
+def _no_duplicates(key: str, values: list[str]) -> None:
+    seen: set[str] = set()
+    for v in values:
+        if v in seen:
+            raise ValueError(f"{key}: {v!r} appears twice; each must be unique")
+        seen.add(v)
+
+
+def settings_file(explicit: str | Path | None = None) -> Path:
+    """The settings file: --settings, then $HOTLINE_SETTINGS, then ./hotline.toml, then the example."""
+    if explicit:
+        return Path(explicit)
+    if env := os.environ.get(ENV_SETTINGS):
+        return Path(env)
+    here = Path.cwd()
+    if (here / DEFAULT_FILE).is_file():
+        return here / DEFAULT_FILE
+    if (here / EXAMPLE_FILE).is_file():
+        return here / EXAMPLE_FILE
+    raise SettingsError(
+        f"no settings file: create {DEFAULT_FILE} (copy {EXAMPLE_FILE}), "
+        f"or pass --settings FILE, or set ${ENV_SETTINGS}"
+    )
+
+
+def load(path: str | Path | None = None, overrides: dict[str, object] | None = None) -> Settings:
+    file = settings_file(path).resolve()
+    try:
+        raw = tomllib.loads(file.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise SettingsError(f"{file}: settings file not found") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError(f"{file}: not valid TOML: {exc}; fix the syntax at that line") from None
+    if "base_dir" in raw:
+        raise SettingsError(f"{file}: base_dir is not a setting (paths are relative to the settings file)")
+    raw["base_dir"] = file.parent
+    if url := os.environ.get(ENV_DATABASE_URL):
+        _set_dotted(raw, "database.url", url)  # deployments keep database credentials out of the file
+    for key, value in (overrides or {}).items():
+        _set_dotted(raw, key, value)
+    try:
+        return Settings.model_validate(raw)
+    except ValidationError as exc:
+        raise SettingsError(_explain(file, exc)) from None
+
+
+def _set_dotted(raw: dict[str, object], key: str, value: object) -> None:
+    *parents, leaf = key.split(".")
+    node = raw
+    for part in parents:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise SettingsError(f"override {key}: {part} is not a table")
+        node = child
+    node[leaf] = value
+
+
+def _explain(file: Path, exc: ValidationError) -> str:
+    lines = [f"{file}: {exc.error_count()} wrong setting(s):"]
+    for err in exc.errors():
+        key = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key; check its spelling against hotline.example.toml"
+        elif err["type"] == "missing":
+            msg = "missing; add it (see hotline.example.toml)"
+        elif err["type"] == "string_pattern_mismatch":
+            msg = f"{err['input']!r} has the wrong form ({err['ctx']['pattern']})"
+        lines.append(f"  {key}: {msg}")
+    return "\n".join(lines)

@@ -1,0 +1,107 @@
+"""Rendering config/asterisk from the settings: complete, secret, and safe against odd values."""
+
+from __future__ import annotations
+
+import re
+import stat
+from pathlib import Path
+
+import pytest
+
+from hotline import render, settings
+from hotline.errors import SettingsError
+from hotline.secrets import Secrets
+from tests.conftest import ROOT
+
+EXAMPLE = ROOT / "hotline.example.toml"
+
+
+@pytest.fixture
+def site(tmp_path: Path) -> settings.Settings:
+    return settings.load(EXAMPLE, overrides={"state_dir": str(tmp_path / "state")})
+
+
+def test_renders_every_file_with_agents_queues_and_numbers(site: settings.Settings, tmp_path: Path) -> None:
+    out = tmp_path / "conf"
+    files = {p.name for p in render.render(site, out)}
+    assert {
+        "pjsip.conf",
+        "extensions.conf",
+        "queues.conf",
+        "manager.conf",
+        "modules.conf",
+        "logger.conf",
+        "musiconhold.conf",
+        "asterisk.conf",
+    } <= files
+    pjsip = (out / "pjsip.conf").read_text()
+    for agent in ("agent101", "agent102", "agent103"):
+        assert f"[{agent}](phone-endpoint)" in pjsip
+    queues = (out / "queues.conf").read_text()
+    assert "[q-violation]" in queues and "member =>" not in queues  # agents log in: dynamic members
+    extensions = (out / "extensions.conf").read_text()
+    assert "HOTLINE_AGENT_agent101 = violation&operator" in extensions  # what *45 logs agent 101 in to
+    assert "exten => 1022,1,Set(__HOTLINE_DID=1022)" in extensions
+    assert "exten => +842371022,1,Goto(hotline-inbound,02371022,1)" in extensions
+    assert "[hotline-callersim]" in extensions
+    assert "[trunk]" not in pjsip  # disabled in the example
+
+
+def test_secrets_are_generated_once_private_and_never_defaults(
+    site: settings.Settings, tmp_path: Path
+) -> None:
+    render.render(site, tmp_path / "a")
+    render.render(site, tmp_path / "b")
+    manager_a = (tmp_path / "a" / "manager.conf").read_text()
+    assert manager_a == (tmp_path / "b" / "manager.conf").read_text()
+    secret = re.search(r"^secret = (\S+)$", manager_a, re.M)
+    assert secret and len(secret[1]) >= 20
+    passwords = re.findall(r"^password = (\S+)$", (tmp_path / "a" / "pjsip.conf").read_text(), re.M)
+    assert len(passwords) == 4 and len(set(passwords)) == 4
+    secrets_file = site.state_path / "secrets.toml"
+    assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
+    for name in render.SECRET_FILES:
+        assert stat.S_IMODE((tmp_path / "a" / name).stat().st_mode) == 0o640
+
+
+def test_ami_user_is_loopback_only_and_least_privilege(site: settings.Settings, tmp_path: Path) -> None:
+    render.render(site, tmp_path)
+    manager = (tmp_path / "manager.conf").read_text()
+    assert "bindaddr = 127.0.0.1" in manager
+    assert "deny = 0.0.0.0/0.0.0.0" in manager and "permit = 127.0.0.1/255.255.255.255" in manager
+    write = re.search(r"^write = (.+)$", manager, re.M)
+    assert write and "system" not in write[1] and "command" not in write[1] and "config" not in write[1]
+
+
+def test_values_cannot_break_out_of_their_line(tmp_path: Path) -> None:
+    site = settings.load(EXAMPLE, overrides={"state_dir": str(tmp_path / "s")})
+    label = site.queues[0].model_copy(update={"label": "Phản ánh; vi phạm"})
+    site = site.model_copy(update={"queues": [label, *site.queues[1:]]})
+    render.render(site, tmp_path / "conf")
+    assert r"; Phản ánh\; vi phạm" in (tmp_path / "conf" / "queues.conf").read_text()
+    with pytest.raises(SettingsError, match="line break"):
+        render.conf_value("two\nlines")
+
+
+def test_trunk_with_username_needs_the_carriers_password(tmp_path: Path) -> None:
+    site = settings.load(
+        EXAMPLE,
+        overrides={
+            "state_dir": str(tmp_path / "s"),
+            "trunk.enabled": True,
+            "trunk.username": "vnpt1022",
+            "trunk.registration": True,
+            "trunk.match": ["203.0.113.10"],
+        },
+    )
+    with pytest.raises(
+        SettingsError, match=r"add sip\.trunk = \"\.\.\.\" with the password the carrier gave"
+    ):
+        render.render(site, tmp_path / "conf")
+    Secrets(site.state_path / "secrets.toml")._values  # noqa: B018
+    (site.state_path / "secrets.toml").write_text('"sip.trunk" = "from-the-carrier"\n')
+    render.render(site, tmp_path / "conf")
+    pjsip = (tmp_path / "conf" / "pjsip.conf").read_text()
+    assert "password = from-the-carrier" in pjsip
+    assert "match = 203.0.113.10" in pjsip
+    assert "type = registration" in pjsip
