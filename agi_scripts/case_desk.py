@@ -1,0 +1,40 @@
+"""The IVR's case desk on the database: this call's case number, and a case's status by number."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import async_sessionmaker
+
+from hotline.db.models import Case
+from hotline.db.numbers import NumberAllocator, is_valid
+from ivr.channel import CallInfo
+
+REMEMBERED_CALLS = 10_000
+
+
+class DatabaseCaseDesk:
+    def __init__(self, sessions: async_sessionmaker[Any], block_size: int = 100) -> None:
+        self.sessions = sessions
+        self.numbers = NumberAllocator(sessions, block_size)
+        # A caller who goes back and picks another topic keeps the number already read to them.
+        self._issued: OrderedDict[str, str] = OrderedDict()
+
+    async def reserve_case_number(self, call: CallInfo) -> str:
+        if number := self._issued.get(call.linkedid):
+            return number
+        number = await self.numbers.next_number()
+        self._issued[call.linkedid] = number
+        while len(self._issued) > REMEMBERED_CALLS:
+            self._issued.popitem(last=False)
+        return number
+
+    async def case_status(self, number: str) -> str | None:
+        """None for a mistyped number (bad check digit) or one no written case has."""
+        if not is_valid(number):
+            return None
+        async with self.sessions() as session:
+            status = await session.scalar(select(Case.status).where(Case.number == number))
+        return str(status) if status else None

@@ -1,0 +1,50 @@
+"""The IVR as a FastAGI route: loads and checks the flow once, then runs it for every call."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from agi_scripts.agi_channel import AGIChannel, call_info
+from agi_scripts.case_desk import DatabaseCaseDesk
+from agi_scripts.fastagi import AGISession, FastAGIServer
+from hotline.db.engine import make_engine, sessions
+from hotline.settings import Settings
+from ivr import flow as flow_file
+from ivr import hours, validate
+from ivr.engine import CaseDesk, Engine
+from ivr.prompts import catalog
+
+log = logging.getLogger(__name__)
+
+
+def build_engine(settings: Settings, desk: CaseDesk) -> Engine:
+    """Refuses to start on a broken flow: better no IVR process (the dialplan then queues callers for an
+    operator) than menus that strand callers."""
+    flow = flow_file.load(settings.flow_path)
+    validate.check(flow, queues=[q.name for q in settings.queues], prompts=catalog.load().prompts)
+    return Engine(flow, desk, partial(hours.is_open, settings.hours, settings.site.timezone))
+
+
+def ivr_route(engine: Engine):  # type: ignore[no-untyped-def]
+    async def ivr(session: AGISession) -> None:
+        call = call_info(session.env, session.args)
+        outcome = await engine.run(AGIChannel(session.stream), call)
+        log.info(
+            "call %s from %s on %s: %s -> %s (path %s)",
+            call.linkedid,
+            call.caller,
+            call.did,
+            outcome.result,
+            outcome.destination or "-",
+            "-".join(outcome.path) or "-",
+        )
+
+    return ivr
+
+
+def build_server(settings: Settings) -> FastAGIServer:
+    desk = DatabaseCaseDesk(sessions(make_engine(settings.database_url)))
+    server = FastAGIServer()
+    server.route("ivr", ivr_route(build_engine(settings, desk)))
+    return server

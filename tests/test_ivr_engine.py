@@ -1,0 +1,184 @@
+"""The hotline flow, walked by scripted callers: every path ends somewhere, never in silence."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from pathlib import Path
+
+import pytest
+
+from ivr import flow as flow_file
+from ivr.channel import CallInfo
+from ivr.engine import Engine, Outcome
+from tests.conftest import ROOT
+from tests.scripted_channel import CALL, HANGUP, ScriptedChannel
+
+FLOW = ROOT / "ivr" / "flows" / "hotline.yaml"
+
+
+class Desk:
+    def __init__(self, statuses: dict[str, str] | None = None, broken: bool = False) -> None:
+        self.statuses = statuses or {}
+        self.broken = broken
+        self.reserved: list[str] = []
+
+    async def reserve_case_number(self, call: CallInfo) -> str:
+        if self.broken:
+            raise RuntimeError("database down")
+        self.reserved.append(call.linkedid)
+        return "10000017"
+
+    async def case_status(self, number: str) -> str | None:
+        if self.broken:
+            raise RuntimeError("database down")
+        return self.statuses.get(number)
+
+
+async def walk(
+    answers: list[object],
+    *,
+    open_: bool = True,
+    desk: Desk | None = None,
+    did: str = "1022",
+    flow_path: Path = FLOW,
+) -> tuple[Outcome, ScriptedChannel]:
+    engine = Engine(flow_file.load(flow_path), desk or Desk(), lambda now: open_)
+    channel = ScriptedChannel(list(answers))
+    call = CallInfo(CALL.uniqueid, CALL.linkedid, CALL.caller, did)
+    outcome = await engine.run(channel, call)
+    return outcome, channel
+
+
+@pytest.mark.parametrize(
+    ("keys", "destination", "topic", "path"),
+    [
+        (["1", None], "queue-violation", "violation", "1"),
+        (["2", None], "queue-suggestion", "suggestion", "2"),
+        (["3", None], "queue-welfare", "welfare", "3"),
+        (["4", "1", None], "queue-health", "health.symptoms", "4-1"),
+        (["4", "2", None], "queue-health", "health.vaccination", "4-2"),
+        (["4", "3", None], "queue-health", "health.testing", "4-3"),
+        (["0"], "queue-operator", "operator", "0"),
+    ],
+)
+async def test_every_main_menu_choice_reaches_its_queue(
+    keys: list[object], destination: str, topic: str, path: str
+) -> None:
+    outcome, channel = await walk(keys)
+    assert (outcome.destination, outcome.topic, "-".join(outcome.path)) == (destination, topic, path)
+    assert outcome.result == "chosen"
+    assert channel.variables["HOTLINE_DEST"] == destination
+    assert channel.variables["HOTLINE_TOPIC"] == topic
+    assert channel.variables["HOTLINE_PATH"] == path
+    assert channel.history[-1][0] == "HOTLINE_DEST"  # the dialplan routes on it: set last
+
+
+async def test_case_number_is_read_digit_by_digit_and_again_on_request() -> None:
+    outcome, channel = await walk(["1", "1", "1", None])
+    assert outcome.case_number == "10000017"
+    assert channel.said == ["10000017"] * 3
+    assert channel.variables["HOTLINE_CASE_NO"] == "10000017"
+    assert channel.played.count("your_case_number") == 3
+
+
+async def test_three_silences_send_the_caller_to_an_operator() -> None:
+    outcome, channel = await walk([None, None, None])
+    assert (outcome.destination, outcome.result) == ("queue-operator", "menu_failed")
+    assert channel.played.count("no_input") == 2
+
+
+async def test_three_wrong_keys_send_the_caller_to_an_operator() -> None:
+    outcome, channel = await walk(["7", "8", "5"])
+    assert (outcome.destination, outcome.result) == ("queue-operator", "menu_failed")
+    assert channel.played.count("invalid") == 2
+
+
+async def test_repeat_key_replays_without_counting_a_failure() -> None:
+    outcome, channel = await walk(["*", "*", "7", "*", "8", "2", None])
+    assert outcome.destination == "queue-suggestion"
+    assert channel.played.count("main_menu") == 6
+
+
+async def test_back_key_returns_to_the_main_menu() -> None:
+    outcome, _ = await walk(["4", "#", "3", None])
+    assert (outcome.destination, outcome.path) == ("queue-welfare", ["4", "3"])
+
+
+async def test_hangup_mid_menu_keeps_the_path_so_far_on_the_channel() -> None:
+    outcome, channel = await walk(["4", HANGUP])
+    assert outcome.result == "hangup"
+    assert channel.variables["HOTLINE_PATH"] == "4"
+    assert channel.variables["HOTLINE_IVR_NODE"] == "health_menu"
+    assert "HOTLINE_DEST" not in channel.variables
+
+
+async def test_after_hours_caller_leaves_a_message_or_ends() -> None:
+    outcome, _ = await walk(["1"], open_=False)
+    assert (outcome.destination, outcome.topic) == ("voicemail-operator", "after_hours")
+    outcome, channel = await walk(["2"], open_=False)
+    assert outcome.destination == "end"
+    assert channel.played[-1] == "goodbye"
+    outcome, _ = await walk([None, None], open_=False)
+    assert outcome.destination == "voicemail-operator"
+
+
+async def test_greeting_depends_on_the_number_dialled() -> None:
+    _, channel = await walk(["0"], did="02371022")
+    assert channel.played[0] == "welcome_mobile"
+    _, channel = await walk(["0"], did="1022")
+    assert channel.played[0] == "welcome"
+
+
+async def test_a_key_pressed_during_the_greeting_answers_the_main_menu() -> None:
+    engine = Engine(flow_file.load(FLOW), Desk(), lambda now: True)
+    channel = ScriptedChannel([None], barge_in={"welcome": "3"})
+    outcome = await engine.run(channel, CALL)
+    assert (outcome.destination, outcome.path) == ("queue-welfare", ["3"])
+    assert "main_menu" not in channel.played
+
+
+async def test_case_status_lookup() -> None:
+    desk = Desk({"10000017": "in_progress"})
+    _, channel = await walk(["9", "10000017", "0"], desk=desk)
+    assert "case_status_in_progress" in channel.played
+    _, channel = await walk(["9", "12345678", "0"], desk=desk)
+    assert "case_not_found" in channel.played
+    outcome, channel = await walk(["9", "12", "1234", "0"], desk=desk)  # too short twice: back to the menu
+    assert channel.played.count("case_not_found") == 1
+    assert outcome.destination == "queue-operator"
+
+
+async def test_a_failing_case_desk_never_stops_the_call() -> None:
+    outcome, channel = await walk(["1", None], desk=Desk(broken=True))
+    assert outcome.destination == "queue-violation"
+    assert outcome.case_number == ""
+    _, channel = await walk(["9", "10000017", "0"], desk=Desk(broken=True))
+    assert "case_not_found" in channel.played
+
+
+async def test_a_looping_flow_ends_at_an_operator(tmp_path: Path) -> None:
+    looping = tmp_path / "loop.yaml"
+    looping.write_text(
+        "start: a\nnodes:\n"
+        "  a: {type: play, prompt: welcome, next: b}\n"
+        "  b: {type: play, prompt: welcome, next: a}\n"
+    )
+    outcome, _ = await walk([], flow_path=looping)
+    assert (outcome.destination, outcome.result) == ("queue-operator", "loop_guard")
+
+
+def test_hours_are_checked_in_the_site_time_zone() -> None:
+    from hotline.settings import Hours
+    from ivr.hours import is_open
+
+    hours = Hours(weekly={"mon": "07:00-21:00"}, holidays=[datetime(2026, 11, 30).date()])
+    # Monday 2026-11-23 20:59 in Hanoi is 13:59 UTC.
+    assert is_open(hours, "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-23T13:59:00+00:00"))
+    assert not is_open(hours, "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-23T14:00:00+00:00"))
+    assert not is_open(hours, "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-24T03:00:00+00:00"))  # Tue
+    assert not is_open(
+        hours, "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-30T03:00:00+00:00")
+    )  # holiday
+    assert is_open(
+        Hours(always_open=True), "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-30T03:00:00+00:00")
+    )
