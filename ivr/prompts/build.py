@@ -128,6 +128,7 @@ def build(
             if language in texts
         ]
         jobs += [(f"digits/{d}", word, "") for d, word in enumerate(catalog.digits.get(language, []))]
+        jobs += [(rel, texts[language], "") for rel, texts in catalog.asterisk.items() if language in texts]
         for rel, text, pid in jobs:
             target = base / f"{rel}.wav"
             recorded = _recorded(recorded_dir, language, pid) if pid else None

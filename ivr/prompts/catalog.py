@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
@@ -22,6 +22,8 @@ class Catalog:
     path: Path
     prompts: dict[str, dict[str, str]]  # id -> language -> text
     digits: dict[str, list[str]]  # language -> ten words
+    # Asterisk's own sound files (queue announcements, number words): path under <sounds>/<language>.
+    asterisk: dict[str, dict[str, str]] = field(default_factory=dict)
 
     def text(self, prompt: str, language: str) -> str:
         return self.prompts[prompt][language]
@@ -47,4 +49,13 @@ def load(path: Path = CATALOG) -> Catalog:
     for language, words in digits.items():
         if len(words) != 10:
             raise CatalogError(f"{path}: digits.{language} needs ten words, zero to nine")
-    return Catalog(path=path, prompts=prompts, digits=digits)
+    asterisk: dict[str, dict[str, str]] = {}
+    for rel, texts in (data.get("asterisk") or {}).items():
+        rel = str(rel)
+        if not isinstance(texts, dict) or rel.startswith("/") or ".." in rel.split("/"):
+            raise CatalogError(f"{path}: asterisk.{rel}: needs a relative sound path and {{vi: text}}")
+        unknown = set(texts) - set(LANGUAGES)
+        if unknown:
+            raise CatalogError(f"{path}: asterisk.{rel}: unknown language(s) {sorted(unknown)}; use vi or en")
+        asterisk[rel] = {str(k): str(v).strip() for k, v in texts.items()}
+    return Catalog(path=path, prompts=prompts, digits=digits, asterisk=asterisk)

@@ -1,0 +1,67 @@
+"""Agents' queue membership and pauses through AMI: the same as *45 / *46 / *47 / *48 on their phones."""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+from hotline.errors import AMIError, SettingsError
+from hotline.render import endpoint, queue_id
+from hotline.settings import Agent, Settings
+
+
+class Actions(Protocol):
+    async def action(self, name: str, **fields: Any) -> Any: ...
+
+
+def agent(settings: Settings, extension: str) -> Agent:
+    for a in settings.agents:
+        if a.extension == extension:
+            return a
+    raise SettingsError(
+        f"no agent {extension!r} in [[agents]]; known: {', '.join(a.extension for a in settings.agents)}"
+    )
+
+
+async def login(ami: Actions, settings: Settings, extension: str) -> list[str]:
+    """Add the agent to each of their queues; returns the queues joined now (already there is fine)."""
+    a = agent(settings, extension)
+    interface = f"PJSIP/{endpoint(a.extension)}"
+    joined = []
+    for name in a.queues:
+        reply = await ami.action(
+            "QueueAdd",
+            Queue=queue_id(name),
+            Interface=interface,
+            Penalty=a.penalty,
+            MemberName=a.name,
+            StateInterface=interface,
+        )
+        if reply.response == "Success":
+            joined.append(name)
+        elif "Already there" not in reply.message:
+            raise AMIError(f"logging {a.extension} in to {name} failed: {reply.message}")
+    return joined
+
+
+async def logout(ami: Actions, settings: Settings, extension: str) -> list[str]:
+    a = agent(settings, extension)
+    left = []
+    for name in a.queues:
+        reply = await ami.action(
+            "QueueRemove", Queue=queue_id(name), Interface=f"PJSIP/{endpoint(a.extension)}"
+        )
+        if reply.response == "Success":
+            left.append(name)
+        elif "Not there" not in reply.message:
+            raise AMIError(f"logging {a.extension} out of {name} failed: {reply.message}")
+    return left
+
+
+async def pause(ami: Actions, settings: Settings, extension: str, paused: bool, reason: str = "") -> None:
+    """Pause or unpause the agent in every queue they are in, with a reason the wallboard shows."""
+    a = agent(settings, extension)
+    reply = await ami.action(
+        "QueuePause", Interface=f"PJSIP/{endpoint(a.extension)}", Paused=str(paused).lower(), Reason=reason
+    )
+    if reply.response != "Success":
+        raise AMIError(f"{'pausing' if paused else 'unpausing'} {a.extension} failed: {reply.message}")

@@ -1,0 +1,364 @@
+"""Live calls, followed by linkedid from AMI events, and the case each becomes when its last channel hangs
+up. One handler per event; handlers only update memory and hand finished calls on (no I/O here)."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from ami_bridge.message import AMIMessage as Message
+from hotline.db.models import Outcome
+
+log = logging.getLogger(__name__)
+
+# Channel variables the dialplan and the IVR set (names without the inheritance underscores).
+HOTLINE_VARS = {
+    "HOTLINE_DID": "did",
+    "HOTLINE_PATH": "ivr_path",
+    "HOTLINE_TOPIC": "topic",
+    "HOTLINE_IVR_RESULT": "ivr_result",
+    "HOTLINE_DEST": "destination",
+    "HOTLINE_CASE_NO": "number",
+    "HOTLINE_REC": "recording",
+    "HOTLINE_VOICEMAIL": "voicemail",
+    "HOTLINE_OUTCOME": "outcome_hint",
+    "HOTLINE_HOURS": "hours",
+    "HOTLINE_QUEUE_STATUS": "queue_status",
+    "HOTLINE_FALLBACK": "fallback",
+    "HOTLINE_IVR_NODE": "ivr_node",
+}
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
+
+
+@dataclass
+class Call:
+    linkedid: str
+    started_at: datetime
+    caller: str = ""
+    caller_name: str = ""
+    channels: set[str] = field(default_factory=set)
+    did: str = ""
+    ivr_path: str = ""
+    topic: str = ""
+    ivr_result: str = ""
+    destination: str = ""
+    number: str = ""
+    recording: str = ""
+    voicemail: str = ""
+    outcome_hint: str = ""
+    hours: str = ""
+    queue_status: str = ""
+    fallback: str = ""
+    ivr_node: str = ""
+    queue: str = ""
+    position: int = 0
+    queued_at: datetime | None = None
+    in_queue: bool = False
+    on_hold: bool = False
+    ivr_ended_at: datetime | None = None
+    ringing: str = ""
+    agent: str = ""
+    agent_name: str = ""
+    answered_at: datetime | None = None
+    wait_seconds: float | None = None
+    talk_seconds: float | None = None
+    abandoned: bool = False
+    hangup_cause: str = ""
+    ended_at: datetime | None = None
+    note: str = ""
+    timeline: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+
+    @property
+    def in_hotline(self) -> bool:
+        """Only calls that reached the hotline's entry become cases (not agent-to-agent calls)."""
+        return bool(self.did)
+
+    @property
+    def state(self) -> str:
+        if self.ended_at:
+            return "ended"
+        if self.answered_at:
+            return "talking"
+        if self.ringing:
+            return "ringing"
+        if self.in_queue:
+            return "waiting"
+        return "ivr"
+
+    def mark(self, kind: str, at: datetime | None = None, **detail: Any) -> None:
+        self.timeline.append((at or now(), kind, detail))
+
+    def outcome(self) -> Outcome:
+        if self.answered_at:
+            return Outcome.ANSWERED
+        if self.hours == "closed":
+            return Outcome.AFTER_HOURS
+        if self.outcome_hint == "voicemail":
+            return Outcome.OVERFLOW if self.queue_status else Outcome.VOICEMAIL
+        if self.queued_at:
+            if self.queue_status in (
+                "TIMEOUT",
+                "FULL",
+                "JOINEMPTY",
+                "LEAVEEMPTY",
+                "JOINUNAVAIL",
+                "LEAVEUNAVAIL",
+            ):
+                return Outcome.OVERFLOW
+            return Outcome.ABANDONED_QUEUE
+        if self.destination == "end":
+            return Outcome.ENDED_IN_IVR
+        return Outcome.ABANDONED_IVR
+
+    def finish(self, at: datetime, cause: str = "") -> None:
+        self.ended_at = at
+        if cause and not self.hangup_cause:
+            self.hangup_cause = cause
+        if self.queued_at and not self.answered_at and self.wait_seconds is None:
+            self.wait_seconds = round((at - self.queued_at).total_seconds(), 3)
+        if self.answered_at and self.talk_seconds is None:
+            self.talk_seconds = round((at - self.answered_at).total_seconds(), 3)
+        self.mark("ended", at, outcome=self.outcome().value, cause=self.hangup_cause)
+
+
+class CallTracker:
+    """Applies AMI events to live calls; `on_update` gets a call when it enters the hotline and when it
+    ends (the case writer's queue)."""
+
+    def __init__(self, on_update: Callable[[Call], None]) -> None:
+        self.calls: dict[str, Call] = {}
+        self.on_update = on_update
+        self.handlers: dict[str, Callable[[Message], None]] = {
+            name.removeprefix("_on_"): getattr(self, name) for name in dir(self) if name.startswith("_on_")
+        }
+
+    def handle(self, event: Message) -> None:
+        handler = self.handlers.get(str(event.get("Event", "")))
+        if handler is not None:
+            handler(event)
+
+    def _call(self, event: Message) -> Call | None:
+        return self.calls.get(str(event.get("Linkedid", "")))
+
+    # -- events --------------------------------------------------------------------------------------
+    def _on_Newchannel(self, e: Message) -> None:
+        linkedid = str(e.Linkedid)
+        call = self.calls.get(linkedid)
+        if call is None:
+            call = self.calls[linkedid] = Call(linkedid=linkedid, started_at=now())
+            call.caller, call.caller_name = str(e.CallerIDNum), str(e.CallerIDName)
+        call.channels.add(str(e.Uniqueid))
+
+    def _on_NewCallerid(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None and str(e.Uniqueid) == call.linkedid:
+            call.caller, call.caller_name = str(e.CallerIDNum), str(e.CallerIDName)
+
+    def _on_VarSet(self, e: Message) -> None:
+        call = self._call(e)
+        if call is None:
+            return
+        name = str(e.Variable).lstrip("_")
+        attribute = HOTLINE_VARS.get(name)
+        if attribute is None:
+            return
+        value = str(e.Value)
+        if getattr(call, attribute) == value:
+            return  # inherited copies on the agent's channel say nothing new
+        entered = attribute == "did" and not call.did
+        setattr(call, attribute, value)
+        if entered:
+            call.mark("entered", did=value, caller=call.caller)
+            self.on_update(call)
+        elif attribute == "destination":
+            call.ivr_ended_at = now()
+            call.mark("ivr_done", destination=value, path=call.ivr_path, topic=call.topic)
+
+    def _on_QueueCallerJoin(self, e: Message) -> None:
+        call = self._call(e)
+        if call is None:
+            return
+        call.queue = str(e.Queue).removeprefix("q-")
+        call.position = int(e.get("Position", 0) or 0)
+        call.queued_at = call.queued_at or now()
+        call.in_queue = True
+        call.ivr_ended_at = call.ivr_ended_at or call.queued_at
+        call.mark("queued", queue=call.queue, position=call.position)
+        self.on_update(call)
+
+    def _on_QueueCallerLeave(self, e: Message) -> None:
+        call = self._call(e)
+        if call is None or not call.in_queue:
+            return
+        call.in_queue = False
+        queue, left = call.queue, call.position
+        # Asterisk moves everyone behind the caller up one place without telling us caller by caller.
+        for other in self.calls.values():
+            if other.in_queue and other.queue == queue and other.position > left:
+                other.position -= 1
+        call.position = 0
+
+    def _on_Hold(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None and not call.on_hold:
+            call.on_hold = True
+            call.mark("hold", channel=str(e.get("Channel", "")))
+
+    def _on_Unhold(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None and call.on_hold:
+            call.on_hold = False
+            call.mark("unhold", channel=str(e.get("Channel", "")))
+
+    def _on_AgentCalled(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.ringing = str(e.Interface)
+            call.mark("agent_ringing", agent=str(e.MemberName), interface=call.ringing)
+
+    def _on_AgentRingNoAnswer(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.ringing = ""
+            call.mark("agent_no_answer", agent=str(e.MemberName), ring_ms=str(e.get("RingTime", "")))
+
+    def _on_AgentConnect(self, e: Message) -> None:
+        call = self._call(e)
+        if call is None:
+            return
+        call.ringing = ""
+        call.answered_at = now()
+        call.agent = str(e.Interface).rpartition("/agent")[2] or str(e.Interface)
+        call.agent_name = str(e.MemberName)
+        call.wait_seconds = float(e.get("HoldTime", 0) or 0)
+        call.mark("answered", agent=call.agent, agent_name=call.agent_name, wait=call.wait_seconds)
+        self.on_update(call)
+
+    def _on_AgentComplete(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.talk_seconds = float(e.get("TalkTime", 0) or 0)
+            call.mark("agent_complete", reason=str(e.get("Reason", "")), talk=call.talk_seconds)
+
+    def _on_QueueCallerAbandon(self, e: Message) -> None:
+        call = self._call(e)
+        if call is not None:
+            call.abandoned = True
+            call.wait_seconds = float(e.get("HoldTime", 0) or 0)
+            call.mark(
+                "abandoned", queue=call.queue, wait=call.wait_seconds, position=str(e.get("Position", ""))
+            )
+
+    def _on_BlindTransfer(self, e: Message) -> None:
+        for key in ("TransfererLinkedid", "TransfereeLinkedid", "Linkedid"):
+            call = self.calls.get(str(e.get(key, "")))
+            if call is not None:
+                call.mark("transferred", to=f"{e.get('Extension', '')}@{e.get('Context', '')}")
+                return
+
+    def _on_AttendedTransfer(self, e: Message) -> None:
+        for key in ("OrigTransfererLinkedid", "TransfereeLinkedid"):
+            call = self.calls.get(str(e.get(key, "")))
+            if call is not None:
+                call.mark("transferred", how="attended")
+                return
+
+    def _on_Hangup(self, e: Message) -> None:
+        call = self._call(e)
+        if call is None:
+            return
+        uniqueid = str(e.Uniqueid)
+        call.channels.discard(uniqueid)
+        if uniqueid == call.linkedid and not call.hangup_cause:
+            call.hangup_cause = f"{e.get('Cause', '')} {e.get('Cause-txt', '')}".strip()
+        if not call.channels:
+            self.end(call, now())
+
+    # -- lifecycle -----------------------------------------------------------------------------------
+    def end(self, call: Call, at: datetime, cause: str = "") -> None:
+        self.calls.pop(call.linkedid, None)
+        if not call.in_hotline:
+            return
+        call.finish(at, cause)
+        self.on_update(call)
+
+    def resync(
+        self, channels: list[Message], variables: dict[str, dict[str, str]], entries: list[Message]
+    ) -> None:
+        """Rebuild live calls from Asterisk's own lists after a (re)connect. Calls we followed that are no
+        longer there ended while we were away."""
+        at = now()
+        present: dict[str, list[Message]] = {}
+        for ch in channels:
+            present.setdefault(str(ch.Linkedid), []).append(ch)
+        for linkedid, call in list(self.calls.items()):
+            if linkedid not in present:
+                call.note = "ended while the bridge was not connected to Asterisk"
+                self.end(call, at, "unknown (ended while disconnected)")
+        for linkedid, chans in present.items():
+            found = self.calls.get(linkedid)
+            if found is not None:
+                call = found
+            else:
+                longest = max(_seconds(str(c.get("Duration", "0"))) for c in chans)
+                call = self.calls[linkedid] = Call(
+                    linkedid=linkedid, started_at=at - timedelta(seconds=longest)
+                )
+                first = next((c for c in chans if str(c.Uniqueid) == linkedid), chans[0])
+                call.caller, call.caller_name = str(first.CallerIDNum), str(first.CallerIDName)
+                call.mark("resynchronised", channels=len(chans))
+            call.channels = {str(c.Uniqueid) for c in chans}
+            values = variables.get(linkedid, {})
+            for name, attribute in HOTLINE_VARS.items():
+                if values.get(name):
+                    setattr(call, attribute, values[name])
+            start = _epoch(values.get("HOTLINE_START", ""))
+            if start is not None:
+                call.started_at = start
+            agent = next((c for c in chans if "/agent" in str(c.Channel) and c.get("BridgeId")), None)
+            if agent is not None and not call.answered_at:
+                call.answered_at = at - timedelta(seconds=_seconds(str(agent.get("Duration", "0"))))
+                call.agent = str(agent.Channel).partition("/agent")[2].split("-")[0]
+                call.agent_name = values.get("MEMBERNAME", "")
+            if call.in_hotline:
+                self.on_update(call)
+        queued = {_linkedid_of(entry, channels): entry for entry in entries}
+        for linkedid, call in self.calls.items():
+            entry = queued.get(linkedid)
+            call.in_queue = entry is not None
+            if entry is None:
+                continue
+            call.queue = str(entry.Queue).removeprefix("q-")
+            call.position = int(entry.get("Position", 0) or 0)
+            if not call.queued_at:
+                call.queued_at = at - timedelta(seconds=float(entry.get("Wait", 0) or 0))
+
+
+def _epoch(value: str) -> datetime | None:
+    try:
+        return datetime.fromtimestamp(float(value), UTC) if value else None
+    except ValueError:
+        return None
+
+
+def _seconds(duration: str) -> float:
+    """CoreShowChannel's Duration is HH:MM:SS."""
+    try:
+        h, m, s = (int(x) for x in duration.split(":"))
+        return float(h * 3600 + m * 60 + s)
+    except ValueError:
+        return 0.0
+
+
+def _linkedid_of(entry: Message, channels: list[Message]) -> str:
+    name = str(entry.get("Channel", ""))
+    for ch in channels:
+        if str(ch.Channel) == name:
+            return str(ch.Linkedid)
+    return ""

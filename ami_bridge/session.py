@@ -1,0 +1,155 @@
+"""An AMI session that stays up: reconnects with exponential back-off, checks that pings are answered (a
+half-open TCP connection is noticed within two ping intervals), and after every (re)connect calls the
+resynchronisation hooks before any new event is handled, so live state is rebuilt from Asterisk itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from ami_bridge.connection import AMIConnection
+from ami_bridge.message import AMIMessage as Message
+from hotline.errors import AMIError
+
+log = logging.getLogger(__name__)
+
+OnConnect = Callable[[AMIConnection], Awaitable[None]]
+OnEvent = Callable[[Message], None]
+
+
+class Backoff:
+    def __init__(self, first: float = 0.5, most: float = 30.0) -> None:
+        self.first, self.most = first, most
+        self.current = first
+
+    def next(self) -> float:
+        delay = self.current
+        self.current = min(self.most, self.current * 2)
+        return delay * random.uniform(0.8, 1.2)  # many bridges must not reconnect in lockstep
+
+    def reset(self) -> None:
+        self.current = self.first
+
+
+class AMISession:
+    def __init__(
+        self,
+        host: str,
+        port: int,
+        username: str,
+        secret: str,
+        *,
+        on_event: OnEvent,
+        on_connect: OnConnect | None = None,
+        on_disconnect: Callable[[], None] | None = None,
+        ping_seconds: float = 5.0,
+        events: str = "on",
+        backoff: Backoff | None = None,
+    ) -> None:
+        self.host, self.port, self.username, self._secret = host, port, username, secret
+        self.on_event, self.on_connect, self.on_disconnect = on_event, on_connect, on_disconnect
+        self.ping_seconds = ping_seconds
+        self.events = events
+        self.backoff = backoff or Backoff()
+        self.connection: AMIConnection | None = None
+        self.connected = asyncio.Event()
+        self.connects = 0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+
+    async def start(self, wait: float | None = None) -> None:
+        """Start the session; with `wait`, also wait that long for the first login (refused login raises
+        at once: a wrong secret does not heal by retrying)."""
+        self._task = asyncio.create_task(self._run(), name="ami-session")
+        if wait is not None:
+            done, _ = await asyncio.wait(
+                [self._task, asyncio.ensure_future(self.connected.wait())],
+                timeout=wait,
+                return_when=asyncio.FIRST_COMPLETED,
+            )
+            if self._task in done:
+                self._task.result()  # raises the login error
+            if not self.connected.is_set():
+                raise AMIError(f"no AMI connection to {self.host}:{self.port} after {wait} s")
+
+    async def stop(self) -> None:
+        self._stopping = True
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+        if self.connection is not None:
+            await self.connection.close()
+
+    async def action(self, name: str, **fields: Any) -> Message:
+        if self.connection is None or not self.connected.is_set():
+            raise AMIError(f"AMI action {name}: not connected to Asterisk at the moment; try again shortly")
+        return await self.connection.action(name, **fields)
+
+    async def action_list(self, name: str, **fields: Any) -> list[Message]:
+        if self.connection is None or not self.connected.is_set():
+            raise AMIError(f"AMI action {name}: not connected to Asterisk at the moment; try again shortly")
+        return await self.connection.action_list(name, **fields)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            conn = AMIConnection(self.host, self.port, self.username, self._secret, events=self.events)
+            try:
+                await conn.connect()
+            except AMIError as exc:
+                if "refused" in str(exc):
+                    raise  # a wrong secret is a configuration error, not a passing fault
+                delay = self.backoff.next()
+                log.warning("%s; retrying in %.1f s", exc, delay)
+                await asyncio.sleep(delay)
+                continue
+            self.connection = conn
+            try:
+                await self._serve(conn)
+            finally:
+                self.connected.clear()
+                await conn.close()
+                if self.on_disconnect is not None:
+                    self.on_disconnect()
+            if not self._stopping:
+                delay = self.backoff.next()
+                log.warning(
+                    "AMI connection to %s:%s lost; reconnecting in %.1f s", self.host, self.port, delay
+                )
+                await asyncio.sleep(delay)
+
+    async def _serve(self, conn: AMIConnection) -> None:
+        # Events that arrive while the resynchronisation reads Asterisk's state are held, then applied in
+        # order on top of that state: none is lost, none is applied before the snapshot it follows.
+        held: list[Message] = []
+        hold = held.append
+        conn.on("*", hold)
+        if self.on_connect is not None:
+            await self.on_connect(conn)
+        for event in held:
+            self.on_event(event)
+        conn.off(hold)
+        conn.on("*", self.on_event)
+        self.connects += 1
+        self.backoff.reset()
+        self.connected.set()
+        log.info("AMI connected to %s:%s (Asterisk %s)", self.host, self.port, conn.version)
+        while not conn.closed.is_set():
+            try:
+                await asyncio.wait_for(conn.closed.wait(), self.ping_seconds)
+                return
+            except TimeoutError:
+                pass
+            try:
+                pong = await conn.action("Ping", timeout=self.ping_seconds)
+            except AMIError as exc:
+                log.warning("AMI ping to %s:%s unanswered (%s): reconnecting", self.host, self.port, exc)
+                return
+            if pong.response != "Success":
+                log.warning("AMI ping refused (%s): reconnecting", pong.message)
+                return

@@ -1,0 +1,362 @@
+"""The `hotline` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import logging
+import sys
+import time
+from collections.abc import Sequence
+
+from hotline import render, settings
+from hotline.errors import HotlineError
+from ivr.flows import DEFAULT_FLOW
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(
+        level=logging.DEBUG if args.verbose else logging.INFO, format="%(asctime)s %(name)s: %(message)s"
+    )
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return 2
+    try:
+        result: int = args.func(args)
+        return result
+    except HotlineError as exc:
+        print(f"hotline: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hotline", description="1022 citizen hotline on Asterisk")
+    parser.add_argument("--settings", help="settings file (default: $HOTLINE_SETTINGS or ./hotline.toml)")
+    parser.add_argument("-v", "--verbose", action="store_true")
+    sub = parser.add_subparsers(metavar="COMMAND")
+
+    ast = sub.add_parser("asterisk", help="Asterisk configuration").add_subparsers(metavar="ACTION")
+    p = ast.add_parser("render", help="write config/asterisk/*.conf from the settings")
+    p.add_argument("--out", help="folder to write into (default: config_dir from the settings)")
+    p.set_defaults(func=cmd_render)
+
+    sb = sub.add_parser("sandbox", help="a local Asterisk 22 with baresip agent phones").add_subparsers(
+        metavar="ACTION"
+    )
+    p = sb.add_parser("build", help="build the Debian sid root with Asterisk 22 and baresip, if missing")
+    p.set_defaults(func=cmd_sandbox_build)
+    sb.add_parser("up", help="build (once), configure and start it").set_defaults(func=cmd_sandbox_up)
+    p = sb.add_parser("down", help="stop what 'up' started and remove its mounts")
+    p.add_argument("--force", action="store_true", help="also remove any mount left below the sandbox root")
+    p.set_defaults(func=cmd_sandbox_down)
+    sb.add_parser("status", help="show what runs").set_defaults(func=cmd_sandbox_status)
+    p = sb.add_parser("cli", help="run an Asterisk CLI command in the sandbox")
+    p.add_argument("command", nargs="+")
+    p.set_defaults(func=cmd_sandbox_cli)
+
+    fl = sub.add_parser("flows", help="IVR menu trees").add_subparsers(metavar="ACTION")
+    p = fl.add_parser("check", help="validate flow files (default: the shipped hotline flow)")
+    p.add_argument("files", nargs="*")
+    p.set_defaults(func=cmd_flows_check)
+    p = fl.add_parser("show", help="print a flow as a tree and write a Mermaid diagram")
+    p.add_argument("file", nargs="?")
+    p.add_argument("--mermaid", help="write the diagram to this file (default: docs/flow-<name>.mmd)")
+    p.set_defaults(func=cmd_flows_show)
+
+    pr = sub.add_parser("prompts", help="IVR prompt sounds").add_subparsers(metavar="ACTION")
+    p = pr.add_parser("build", help="synthesise changed prompts (gTTS, else espeak-ng) for Asterisk")
+    p.add_argument("--engine", default="auto", choices=["auto", "gtts", "espeak"])
+    p.add_argument("--force", action="store_true", help="rebuild every prompt")
+    p.add_argument("--language", action="append", help="language(s) to build (default: vi)")
+    p.set_defaults(func=cmd_prompts_build)
+
+    agi = sub.add_parser("agi", help="the FastAGI server").add_subparsers(metavar="ACTION")
+    p = agi.add_parser("serve", help="run the FastAGI server alone")
+    p.add_argument("--listen", help="HOST:PORT (default: [agi] in the settings)")
+    p.set_defaults(func=cmd_agi_serve)
+
+    db = sub.add_parser("db", help="the database").add_subparsers(metavar="ACTION")
+    db.add_parser("upgrade", help="create or migrate the schema").set_defaults(func=cmd_db_upgrade)
+
+    p = sub.add_parser("serve", help="run the hotline's services (FastAGI server, AMI bridge) in one process")
+    p.set_defaults(func=cmd_serve)
+    p = sub.add_parser("bridge", help="run the AMI bridge alone (live calls, one case per call)")
+    p.set_defaults(func=cmd_bridge)
+
+    ag = sub.add_parser("agents", help="agents' queue membership and pauses").add_subparsers(metavar="ACTION")
+    for action, text in (
+        ("login", "add the agent to their queues"),
+        ("logout", "remove the agent from them"),
+        ("pause", "pause the agent in every queue"),
+        ("unpause", "end the agent's pause"),
+    ):
+        p = ag.add_parser(action, help=text)
+        p.add_argument("extension")
+        if action == "pause":
+            p.add_argument("--reason", default="break")
+        p.set_defaults(func=cmd_agents, action=action)
+
+    cs = sub.add_parser("cases", help="the calls' cases").add_subparsers(metavar="ACTION")
+    p = cs.add_parser("list", help="recent cases, newest first")
+    p.add_argument("--limit", type=int, default=20)
+    p.add_argument("--caller", help="only this caller number")
+    p.add_argument("--outcome", help="only this outcome (answered, abandoned_queue, ...)")
+    p.set_defaults(func=cmd_cases_list)
+    p = cs.add_parser("show", help="one case with its timeline")
+    p.add_argument("number", help="case number or linkedid")
+    p.set_defaults(func=cmd_cases_show)
+    p = cs.add_parser("export", help="cases as CSV or JSON on standard output")
+    p.add_argument("--format", choices=["csv", "json"], default="csv")
+    p.add_argument("--since", help="YYYY-MM-DD (site time zone)")
+    p.add_argument("--until", help="YYYY-MM-DD, inclusive")
+    p.set_defaults(func=cmd_cases_export)
+
+    rec = sub.add_parser("recordings", help="call recordings").add_subparsers(metavar="ACTION")
+    p = rec.add_parser("prune", help="delete recordings older than [recordings] retention_days")
+    p.add_argument("--dry-run", action="store_true")
+    p.set_defaults(func=cmd_recordings_prune)
+
+    p = sub.add_parser("call", help="place a simulated call into the hotline and print what happened")
+    p.add_argument("number", help="the number dialled, e.g. 1022 or 02371022")
+    p.add_argument("--keys", default="", help="DTMF the caller presses: digits, * and #, w = 0.5 s pause")
+    p.add_argument("--wait", type=float, default=2.0, help="seconds after the answer before the first key")
+    p.add_argument("--key-ms", type=int, default=250, help="length of each key tone in ms")
+    p.add_argument(
+        "--hangup-after", type=float, default=20.0, help="seconds after the keys before hanging up"
+    )
+    p.add_argument("--caller", default="0912345678", help="the caller's number")
+    p.add_argument("--json", action="store_true", help="print the result as JSON")
+    p.set_defaults(func=cmd_call)
+    return parser
+
+
+def cmd_render(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    site = settings.load(args.settings)
+    for path in render.render(site, Path(args.out) if args.out else None):
+        print(path)
+    return 0
+
+
+def _sandbox(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+    from hotline.sandbox.runner import Sandbox
+
+    return Sandbox(settings.load(args.settings))
+
+
+def cmd_sandbox_build(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from hotline.sandbox import rootfs
+
+    root = Path(settings.load(args.settings).sandbox.root)
+    started = time.monotonic()
+    built = not rootfs.is_ready(root)
+    rootfs.build(root)
+    print(f"sandbox root {root}: {'built' if built else 'ready'} in {time.monotonic() - started:.1f} s")
+    return 0
+
+
+def cmd_sandbox_up(args: argparse.Namespace) -> int:
+    from hotline import secrets
+
+    box = _sandbox(args)
+    box.up()
+    site = box.settings
+    if site.sandbox.softphone:
+        account = site.sandbox.softphone
+        print(
+            f"softphone account: user {account}, password {secrets.sip_secret(site, account)}, "
+            f"server {site.sip.external_host}:{site.sip.bind.rpartition(':')[2]} (UDP); dial 1022 or 02371022"
+        )
+    return 0
+
+
+def cmd_sandbox_down(args: argparse.Namespace) -> int:
+    _sandbox(args).down(force=args.force)
+    return 0
+
+
+def cmd_sandbox_status(args: argparse.Namespace) -> int:
+    info = _sandbox(args).status()
+    print(json.dumps(info, indent=2))
+    return 0 if info.get("running") else 3
+
+
+def cmd_sandbox_cli(args: argparse.Namespace) -> int:
+    print(_sandbox(args).cli(" ".join(args.command)), end="")
+    return 0
+
+
+def cmd_flows_check(args: argparse.Namespace) -> int:
+    from ivr import flow as flow_file
+    from ivr import validate
+    from ivr.flow import FlowError
+    from ivr.prompts import catalog
+
+    site = settings.load(args.settings)
+    prompts = catalog.load().prompts
+    failed = False
+    for path in args.files or [str(DEFAULT_FLOW)]:
+        try:
+            validate.check(flow_file.load(path), queues=[q.name for q in site.queues], prompts=prompts)
+        except FlowError as exc:
+            failed = True
+            print("\n".join(exc.problems), file=sys.stderr)
+        else:
+            print(f"{path}: ok")
+    return 1 if failed else 0
+
+
+def cmd_flows_show(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from ivr import flow as flow_file
+    from ivr import show
+
+    path = Path(args.file or DEFAULT_FLOW)
+    loaded = flow_file.load(path)
+    print(show.tree(loaded))
+    out = Path(args.mermaid or Path("docs") / f"flow-{path.stem}.mmd")
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(show.mermaid(loaded), encoding="utf-8")
+    print(f"diagram: {out}")
+    return 0
+
+
+def cmd_prompts_build(args: argparse.Namespace) -> int:
+    from ivr.prompts import build, catalog
+
+    site = settings.load(args.settings)
+    report = build.build(
+        catalog.load(), site.sounds_path, tuple(args.language or ["vi"]), engine=args.engine, force=args.force
+    )
+    for warning in report.warnings:
+        print(f"warning: {warning}", file=sys.stderr)
+    print(
+        f"prompts in {site.sounds_path}: {len(report.built)} built ({report.engine}), "
+        f"{len(report.recorded)} from recordings, {len(report.kept)} unchanged"
+    )
+    return 0
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from hotline.db.migrate import upgrade
+
+    site = settings.load(args.settings)
+    upgrade(site.database_url)
+    print(f"database at {site.database_url}: up to date")
+    return 0
+
+
+def cmd_agi_serve(args: argparse.Namespace) -> int:
+    from hotline import service
+
+    site = settings.load(args.settings)
+    return asyncio.run(service.run(site, bridge=False, agi_listen=args.listen or site.agi.address))
+
+
+def cmd_bridge(args: argparse.Namespace) -> int:
+    from hotline import service
+
+    return asyncio.run(service.run(settings.load(args.settings), agi=False))
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from hotline import service
+
+    return asyncio.run(service.run(settings.load(args.settings)))
+
+
+def cmd_agents(args: argparse.Namespace) -> int:
+    from ami_bridge import agents
+    from hotline.callsim import connect_ami
+
+    site = settings.load(args.settings)
+
+    async def run() -> str:
+        ami = await connect_ami(site)
+        try:
+            if args.action == "login":
+                joined = await agents.login(ami, site, args.extension)
+                return f"logged in to: {', '.join(joined) or 'already in all'}"
+            if args.action == "logout":
+                left = await agents.logout(ami, site, args.extension)
+                return f"logged out of: {', '.join(left) or 'none'}"
+            await agents.pause(ami, site, args.extension, args.action == "pause", getattr(args, "reason", ""))
+            return f"{args.action}d"
+        finally:
+            await ami.close()
+
+    print(f"agent {args.extension}: {asyncio.run(run())}")
+    return 0
+
+
+def cmd_cases_list(args: argparse.Namespace) -> int:
+    from hotline import case_views
+
+    site = settings.load(args.settings)
+    rows = asyncio.run(case_views.recent(site, args.limit, caller=args.caller, outcome=args.outcome))
+    print(case_views.table(rows, site.site.timezone))
+    return 0
+
+
+def cmd_cases_show(args: argparse.Namespace) -> int:
+    from hotline import case_views
+
+    site = settings.load(args.settings)
+    case = asyncio.run(case_views.one(site, args.number))
+    if case is None:
+        print(f"no case {args.number}", file=sys.stderr)
+        return 1
+    print(case_views.detail(case, site.site.timezone))
+    return 0
+
+
+def cmd_cases_export(args: argparse.Namespace) -> int:
+    from hotline import case_views
+
+    site = settings.load(args.settings)
+    cases = asyncio.run(case_views.between(site, args.since, args.until))
+    sys.stdout.write(case_views.export(cases, args.format))
+    return 0
+
+
+def cmd_recordings_prune(args: argparse.Namespace) -> int:
+    from hotline import retention
+
+    site = settings.load(args.settings)
+    removed = retention.prune(site.recordings_path, site.recordings.retention_days, dry_run=args.dry_run)
+    verb = "would delete" if args.dry_run else "deleted"
+    print(f"{verb} {len(removed)} recording(s) older than {site.recordings.retention_days} days")
+    return 0
+
+
+def cmd_call(args: argparse.Namespace) -> int:
+    from hotline.callsim import CallRequest, place_call
+
+    site = settings.load(args.settings)
+    request = CallRequest(
+        number=args.number,
+        keys=args.keys,
+        first_wait=args.wait,
+        key_ms=args.key_ms,
+        hangup_after=args.hangup_after,
+        caller=args.caller,
+    )
+    result = asyncio.run(place_call(site, request))
+    if args.json:
+        print(json.dumps(result.as_dict(), indent=2, ensure_ascii=False))
+    else:
+        print(result.describe())
+    return 0 if result.answered else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

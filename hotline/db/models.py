@@ -1,0 +1,126 @@
+"""Tables. A case is the record of one call, keyed by Asterisk's linkedid; the AMI bridge is its only
+writer. Case numbers come from a shared counter in blocks (the IVR reads a number to the caller before the
+case exists and leaves it on the channel as HOTLINE_CASE_NO), so the bridge stays the single writer of
+cases and no number is ever given twice."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from typing import Any, ClassVar
+
+from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.types import TypeDecorator
+
+# SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
+BigId = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Times are stored and returned in UTC, timezone-aware, on every database (SQLite drops the zone)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: give times with a time zone")
+        return value.astimezone(UTC)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {datetime: UTCDateTime(), dict[str, Any]: JSON}
+
+
+class Outcome(StrEnum):
+    ANSWERED = "answered"
+    ABANDONED_IVR = "abandoned_ivr"
+    ABANDONED_QUEUE = "abandoned_queue"
+    VOICEMAIL = "voicemail"
+    AFTER_HOURS = "after_hours"
+    OVERFLOW = "overflow"
+    ENDED_IN_IVR = "ended_in_ivr"
+    REJECTED = "rejected"
+
+
+class Status(StrEnum):
+    NEW = "new"
+    IN_PROGRESS = "in_progress"
+    RESOLVED = "resolved"
+
+
+class CaseNumberCounter(Base):
+    """One row: the next free case sequence. Processes take blocks of it with one atomic UPDATE."""
+
+    __tablename__ = "case_number_counter"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    next_value: Mapped[int] = mapped_column(BigInteger)
+
+
+class Case(Base):
+    __tablename__ = "cases"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    linkedid: Mapped[str] = mapped_column(String(64), unique=True)
+    caller: Mapped[str] = mapped_column(String(64), default="")
+    caller_name: Mapped[str] = mapped_column(String(128), default="")
+    did: Mapped[str] = mapped_column(String(32), default="")
+    started_at: Mapped[datetime]
+    ivr_ended_at: Mapped[datetime | None]
+    queued_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    ended_at: Mapped[datetime | None]
+    ivr_path: Mapped[str] = mapped_column(String(64), default="")
+    ivr_result: Mapped[str] = mapped_column(String(32), default="")
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    queue: Mapped[str] = mapped_column(String(64), default="")
+    wait_seconds: Mapped[float | None]
+    talk_seconds: Mapped[float | None]
+    agent: Mapped[str] = mapped_column(String(32), default="")
+    agent_name: Mapped[str] = mapped_column(String(128), default="")
+    recording: Mapped[str] = mapped_column(String(512), default="")
+    recording_seconds: Mapped[float | None]
+    voicemail: Mapped[str] = mapped_column(String(512), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="")
+    hangup_cause: Mapped[str] = mapped_column(String(64), default="")
+    # Filled in by the agent.
+    category: Mapped[str] = mapped_column(String(64), default="")
+    notes: Mapped[str] = mapped_column(Text, default="")
+    status: Mapped[str] = mapped_column(String(16), default=Status.NEW.value)
+    follow_up: Mapped[datetime | None]
+    updated_at: Mapped[datetime | None]
+
+    events: Mapped[list[CaseEvent]] = relationship(
+        back_populates="case", order_by="CaseEvent.at", cascade="all, delete-orphan"
+    )
+
+    __table_args__ = (
+        Index("ix_cases_started_at", "started_at"),
+        Index("ix_cases_caller", "caller"),
+        Index("ix_cases_agent", "agent"),
+    )
+
+
+class CaseEvent(Base):
+    """The call's timeline: what happened when (entered the IVR, joined a queue, an agent rang, ...)."""
+
+    __tablename__ = "case_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    kind: Mapped[str] = mapped_column(String(48))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    case: Mapped[Case] = relationship(back_populates="events")
+

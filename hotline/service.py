@@ -1,0 +1,53 @@
+"""`hotline serve`: the hotline's services in one asyncio process (FastAGI server and AMI bridge; each can
+also run alone), stopped cleanly by SIGINT or SIGTERM."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import signal
+
+from hotline.db.migrate import upgrade_async
+from hotline.settings import Settings
+
+log = logging.getLogger(__name__)
+
+
+def freeze_startup_objects() -> None:
+    """Everything imported and built at start-up lives as long as the process: keep the garbage collector
+    from walking it again and again while calls come and go."""
+    gc.collect()
+    gc.freeze()
+
+
+async def run(
+    settings: Settings, *, agi: bool = True, bridge: bool = True, agi_listen: str | None = None
+) -> int:
+    from agi_scripts.ivr_app import build_server
+    from ami_bridge.bridge import Bridge
+
+    await upgrade_async(settings.database_url)
+    server = running_bridge = None
+    if agi:
+        server = build_server(settings)
+        host, _, port = (agi_listen or settings.agi.address).rpartition(":")
+        await server.start(host, int(port))
+        print(f"FastAGI server on {host}:{port} (IVR flow {settings.flow_path})", flush=True)
+    if bridge:
+        running_bridge = Bridge(settings)
+        await running_bridge.start()
+        print(f"AMI bridge connected to {settings.ami.address}; cases in {settings.database_url}", flush=True)
+    freeze_startup_objects()
+
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await stop.wait()
+    log.info("stopping: letting calls in the IVR finish, writing the cases still queued")
+    if server is not None:
+        await server.close(grace=10.0)
+    if running_bridge is not None:
+        await running_bridge.stop()
+    return 0

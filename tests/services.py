@@ -1,0 +1,47 @@
+"""Start `hotline ...` commands as their own processes, as a site runs them, for tests and benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
+_READERS: set[asyncio.Task[None]] = set()  # keep the output readers alive until their process ends
+
+
+async def start_hotline(
+    *args: str, ready: bytes, env: dict[str, str] | None = None, timeout: float = 60
+) -> asyncio.subprocess.Process:
+    """`hotline --settings <test site> ARGS`, once it has printed `ready`; its later output is read and
+    dropped so that it never blocks on a full pipe."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "hotline.cli",
+        "--settings",
+        str(TEST_SETTINGS),
+        *args,
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+    )
+    assert proc.stdout is not None
+    seen = b""
+    while ready not in seen:
+        line = await asyncio.wait_for(proc.stdout.readline(), timeout)
+        if not line:
+            raise RuntimeError(f"hotline {' '.join(args)} exited before it was ready:\n{seen.decode()}")
+        seen += line
+    reader = asyncio.create_task(_drain(proc.stdout))
+    _READERS.add(reader)
+    reader.add_done_callback(_READERS.discard)
+    return proc
+
+
+async def _drain(stream: asyncio.StreamReader) -> None:
+    while await stream.readline():
+        pass

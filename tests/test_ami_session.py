@@ -1,0 +1,110 @@
+"""AMISession against a scripted AMI peer: a refused login fails at once, a dropped or silent connection
+is replaced with back-off, and events arriving during the resynchronisation are applied after it, in
+order."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from panoramisk.message import Message
+
+from ami_bridge.connection import AMIConnection
+from ami_bridge.session import AMISession, Backoff
+from hotline.errors import AMIError
+from tests.fake_ami import FakeAMI, message
+
+
+async def test_refused_login_fails_at_once() -> None:
+    peer = await FakeAMI().start()
+    try:
+        session = AMISession("127.0.0.1", peer.port, "hotline", "wrong", on_event=lambda e: None)
+        with pytest.raises(AMIError, match="refused"):
+            await session.start(wait=5)
+    finally:
+        await peer.stop()
+
+
+async def test_reconnects_after_the_connection_drops_and_resyncs_each_time() -> None:
+    peer = await FakeAMI().start()
+    resyncs: list[int] = []
+
+    async def resync(conn: AMIConnection) -> None:
+        resyncs.append(1)
+
+    session = AMISession(
+        "127.0.0.1",
+        peer.port,
+        "hotline",
+        "right",
+        on_event=lambda e: None,
+        on_connect=resync,
+        backoff=Backoff(first=0.05, most=0.2),
+    )
+    await session.start(wait=5)
+    try:
+        for writer in peer.writers:
+            writer.close()
+        for _ in range(100):
+            if session.connects >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert session.connects == 2 and len(resyncs) == 2
+    finally:
+        await session.stop()
+        await peer.stop()
+
+
+async def test_unanswered_ping_means_a_new_connection() -> None:
+    peer = await FakeAMI().start()
+    peer.replies["Ping"] = lambda action: []  # a half-open connection: nothing comes back
+    session = AMISession(
+        "127.0.0.1",
+        peer.port,
+        "hotline",
+        "right",
+        on_event=lambda e: None,
+        ping_seconds=0.2,
+        backoff=Backoff(first=0.05, most=0.1),
+    )
+    await session.start(wait=5)
+    try:
+        for _ in range(100):
+            if session.connects >= 2:
+                break
+            await asyncio.sleep(0.05)
+        assert session.connects >= 2
+    finally:
+        await session.stop()
+        await peer.stop()
+
+
+async def test_events_during_resync_are_applied_after_it_in_order() -> None:
+    peer = await FakeAMI().start()
+    order: list[str] = []
+
+    async def resync(conn: AMIConnection) -> None:
+        await peer.send_raw(message(Event="Newchannel", Seq="1"), message(Event="Hangup", Seq="2"))
+        await asyncio.sleep(0.05)
+        order.append("snapshot")
+
+    def on_event(event: Message) -> None:
+        order.append(f"{event.event}{event.Seq}")
+
+    session = AMISession("127.0.0.1", peer.port, "hotline", "right", on_event=on_event, on_connect=resync)
+    await session.start(wait=5)
+    try:
+        await peer.send_raw(message(Event="Newchannel", Seq="3"))
+        await asyncio.sleep(0.05)
+        assert order == ["snapshot", "Newchannel1", "Hangup2", "Newchannel3"]
+    finally:
+        await session.stop()
+        await peer.stop()
+
+
+def test_backoff_grows_to_its_ceiling() -> None:
+    backoff = Backoff(first=0.5, most=4)
+    delays = [backoff.next() for _ in range(6)]
+    assert 0.4 <= delays[0] <= 0.6 and 3.2 <= delays[-1] <= 4.8
+    backoff.reset()
+    assert backoff.next() <= 0.6

@@ -1,0 +1,161 @@
+"""Nothing is lost when the bridge or Asterisk goes away: killing the bridge mid-call, a call that ends
+while no bridge runs, and a restart of Asterisk each still end as exactly one correct case."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import pytest
+
+from agi_scripts.ivr_app import build_server
+from ami_bridge.bridge import Bridge
+from hotline import settings as site_settings
+from hotline.callsim import CallRequest, place_call
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import Case
+from hotline.sandbox.runner import Sandbox
+from hotline.settings import Settings
+from tests.conftest import ROOT, TEST_SETTINGS
+from tests.services import start_hotline
+from tests.test_bridge_sandbox import final_case, kinds
+
+pytestmark = pytest.mark.asterisk
+
+
+@pytest.fixture(scope="module")
+async def ivr(site: Settings, sandbox: Sandbox) -> AsyncIterator[None]:
+    await upgrade_async(site.database_url)
+    server = build_server(site)
+    await server.start(site.agi.host, site.agi.port)
+    yield
+    await server.close()
+
+
+async def start_bridge_process() -> asyncio.subprocess.Process:
+    return await start_hotline("bridge", ready=b"AMI bridge connected", timeout=30)
+
+
+def kill(proc: asyncio.subprocess.Process) -> None:
+    os.kill(proc.pid, signal.SIGKILL)
+
+
+async def until_answered(site: Settings, call: asyncio.Task[object], timeout: float = 40) -> Case:
+    """The open case once the bridge has written that an agent answered."""
+    from sqlalchemy import select
+
+    engine = make_engine(site.database_url)
+    try:
+        for _ in range(int(timeout * 5)):
+            async with sessions(engine)() as session:
+                case = await session.scalar(
+                    select(Case).where(Case.answered_at.is_not(None), Case.ended_at.is_(None))
+                )
+            if case is not None:
+                return case
+            assert not call.done(), "the call ended before an agent answered"
+            await asyncio.sleep(0.2)
+        raise AssertionError("no agent answered")
+    finally:
+        await engine.dispose()
+
+
+async def test_bridge_killed_mid_call_and_restarted_still_closes_the_case(site: Settings, ivr: None) -> None:
+    first = await start_bridge_process()
+    second = None
+    call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=14)))
+    try:
+        open_case = await until_answered(site, call)
+        kill(first)
+        await first.wait()
+        second = await start_bridge_process()
+        result = await call
+        assert result.linkedid == open_case.linkedid
+        case = await final_case(site, result.linkedid)
+    finally:
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+    assert case.outcome == "answered"
+    assert (case.number, case.agent, case.caller) == (open_case.number, open_case.agent, open_case.caller)
+    # From the call's own HOTLINE_START (microseconds), not from the time of the restart.
+    assert abs((case.started_at - open_case.started_at).total_seconds()) < 0.5
+    assert case.recording and case.recording_seconds and case.recording_seconds > 5
+    timeline = kinds(case)
+    assert timeline.index("answered") < timeline.index("resynchronised") < timeline.index("ended"), timeline
+
+
+async def test_call_that_ends_while_no_bridge_runs_is_closed_at_the_next_start(
+    site: Settings, ivr: None
+) -> None:
+    first = await start_bridge_process()
+    call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=6)))
+    open_case = await until_answered(site, call)
+    kill(first)
+    await first.wait()
+    result = await call  # the call ends while nothing listens
+    second = await start_bridge_process()
+    try:
+        case = await final_case(site, result.linkedid)
+    finally:
+        second.terminate()
+        await second.wait()
+    assert case.number == open_case.number
+    assert case.outcome == "answered"
+    assert case.recording and case.recording_seconds and case.recording_seconds > 2
+    assert "ended while the bridge was not running" in str([e.detail for e in case.events])
+
+
+async def test_asterisk_restart_the_bridge_reconnects_and_goes_on(
+    site: Settings, sandbox: Sandbox, ivr: None
+) -> None:
+    bridge = Bridge(site)
+    await bridge.start()
+    try:
+        call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=30)))
+        await until_answered(site, call)
+        connects = bridge.ami.connects
+        sandbox.cli("core restart now", check=False)
+        result = await call
+        cut = await final_case(site, result.linkedid, timeout=40)
+        assert cut.outcome == "answered"
+        for _ in range(300):
+            if bridge.ami.connects > connects:
+                break
+            await asyncio.sleep(0.1)
+        assert bridge.ami.connects > connects, "the bridge did not reconnect after Asterisk restarted"
+        sandbox.up()  # Asterisk is back: wait until it has booted
+        after = await place_call(site, CallRequest("02371022", keys="0", hangup_after=4))
+        case = await final_case(site, after.linkedid)
+        assert case.did == "02371022" and case.outcome in ("answered", "abandoned_queue")
+    finally:
+        await bridge.stop()
+        # The phones' registrations did not survive the restart cleanly: start the sandbox afresh for
+        # the tests that follow.
+        sandbox.down()
+        sandbox.up()
+
+
+def test_a_wrong_ami_secret_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -> None:
+    # The same site with another state folder: its freshly generated AMI secret is not Asterisk's.
+    text = TEST_SETTINGS.read_text(encoding="utf-8").replace("../var/test", str(ROOT / "var" / "test"))
+    text = text.replace(f'state_dir = "{ROOT}/var/test"', f'state_dir = "{tmp_path}"')
+    other = tmp_path / "hotline.toml"
+    other.write_text(text, encoding="utf-8")
+    assert site_settings.load(other).state_path == tmp_path
+    proc = subprocess.run(
+        [sys.executable, "-m", "hotline.cli", "--settings", str(other), "bridge"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "AMI login as 'hotline'" in proc.stderr and "was refused" in proc.stderr
