@@ -105,7 +105,7 @@ async def run(clients: int = 200, rate: float = 5.0, seconds: float = 30.0) -> s
         "| ---: | ---: | ---: | --- | ---: | ---: | ---: |",
     ]
     for n, placed, got, p50, p99, cpu, ast in rows:
-        latency = "–" if not got else f"{p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms"
+        latency = "-" if not got else f"{p50 * 1000:.0f} ms / {p99 * 1000:.0f} ms"
         lines.append(
             f"| {n} | {placed} | {got} | {latency} | {cpu:.1f} s ({cpu / ast * 100:.0f} % of Asterisk's) | "
             f"{ast:.1f} s | {cpu / base[5]:.2f}x |"

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import getpass
 import json
 import logging
 import sys
 import time
 from collections.abc import Sequence
+from typing import Any
 
 from hotline import render, settings
 from hotline.errors import HotlineError
@@ -83,7 +85,10 @@ def build_parser() -> argparse.ArgumentParser:
     db = sub.add_parser("db", help="the database").add_subparsers(metavar="ACTION")
     db.add_parser("upgrade", help="create or migrate the schema").set_defaults(func=cmd_db_upgrade)
 
-    p = sub.add_parser("serve", help="run the hotline's services (FastAGI server, AMI bridge) in one process")
+    p = sub.add_parser(
+        "serve", help="run the hotline's services (FastAGI server, AMI bridge, web app) in one process"
+    )
+    p.add_argument("--no-web", action="store_true", help="without the web app")
     p.set_defaults(func=cmd_serve)
     p = sub.add_parser("bridge", help="run the AMI bridge alone (live calls, one case per call)")
     p.set_defaults(func=cmd_bridge)
@@ -100,6 +105,24 @@ def build_parser() -> argparse.ArgumentParser:
         if action == "pause":
             p.add_argument("--reason", default="break")
         p.set_defaults(func=cmd_agents, action=action)
+
+    us = sub.add_parser("user", help="people who sign in to the web app").add_subparsers(metavar="ACTION")
+    p = us.add_parser("add", help="add a user (there is no default user: create the first admin so)")
+    p.add_argument("username")
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    p.add_argument("--extension", default="", help="the user's phone: an [[agents]] extension")
+    p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    p.set_defaults(func=cmd_user_add)
+    us.add_parser("list", help="the users: name, role, phone extension").set_defaults(func=cmd_user_list)
+    p = us.add_parser("password", help="set a user's password (signs their browsers out)")
+    p.add_argument("username")
+    p.add_argument("--password-stdin", action="store_true")
+    p.set_defaults(func=cmd_user_password)
+    tk = sub.add_parser("token", help="API tokens for integrations").add_subparsers(metavar="ACTION")
+    p = tk.add_parser("add", help="make a bearer token (shown once)")
+    p.add_argument("name")
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    p.set_defaults(func=cmd_token_add)
 
     cs = sub.add_parser("cases", help="the calls' cases").add_subparsers(metavar="ACTION")
     p = cs.add_parser("list", help="recent cases, newest first")
@@ -271,7 +294,80 @@ def cmd_bridge(args: argparse.Namespace) -> int:
 def cmd_serve(args: argparse.Namespace) -> int:
     from hotline import service
 
-    return asyncio.run(service.run(settings.load(args.settings)))
+    return asyncio.run(service.run(settings.load(args.settings), web=not args.no_web))
+
+
+def _password(args: argparse.Namespace) -> str:
+    if args.password_stdin:
+        return sys.stdin.readline().rstrip("\n")
+    first = getpass.getpass("password: ")
+    if getpass.getpass("again: ") != first:
+        raise HotlineError("the two passwords differ")
+    return first
+
+
+async def _with_db(site: settings.Settings, work: Any) -> Any:
+    from hotline.db.engine import make_engine, sessions
+    from hotline.db.migrate import upgrade_async
+
+    await upgrade_async(site.database_url)
+    engine = make_engine(site.database_url)
+    try:
+        return await work(sessions(engine))
+    finally:
+        await engine.dispose()
+
+
+def cmd_user_add(args: argparse.Namespace) -> int:
+    from web import auth
+
+    site = settings.load(args.settings)
+    if args.extension and args.extension not in {a.extension for a in site.agents}:
+        raise HotlineError(f"--extension {args.extension}: not an [[agents]] extension in the settings")
+    password = _password(args)
+    asyncio.run(
+        _with_db(site, lambda db: auth.add_user(db, args.username, password, args.role, args.extension))
+    )
+    print(f"user {args.username} ({args.role}) added")
+    return 0
+
+
+def cmd_user_list(args: argparse.Namespace) -> int:
+    from sqlalchemy import select
+
+    from hotline.db.models import User
+
+    async def users(db: Any) -> list[User]:
+        async with db() as session:
+            return list(await session.scalars(select(User).order_by(User.username)))
+
+    for user in asyncio.run(_with_db(settings.load(args.settings), users)):
+        state = "" if user.active else " (disabled)"
+        print(f"{user.username}\t{user.role}\t{user.extension or '-'}{state}")
+    return 0
+
+
+def cmd_user_password(args: argparse.Namespace) -> int:
+    from web import auth
+
+    site = settings.load(args.settings)
+    password = _password(args)
+    asyncio.run(_with_db(site, lambda db: auth.set_password(db, args.username, password)))
+    print(f"password of {args.username} changed; their sessions are signed out")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    from web import auth
+
+    site = settings.load(args.settings)
+    token = asyncio.run(_with_db(site, lambda db: auth.add_token(db, args.name, args.role)))
+    print(token)
+    print(
+        f"(API token {args.name}, role {args.role}: shown once; send it as 'Authorization: Bearer <token>')",
+        file=sys.stderr,
+    )
+    return 0
 
 
 def cmd_agents(args: argparse.Namespace) -> int:

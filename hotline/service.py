@@ -22,7 +22,12 @@ def freeze_startup_objects() -> None:
 
 
 async def run(
-    settings: Settings, *, agi: bool = True, bridge: bool = True, agi_listen: str | None = None
+    settings: Settings,
+    *,
+    agi: bool = True,
+    bridge: bool = True,
+    web: bool = False,
+    agi_listen: str | None = None,
 ) -> int:
     from agi_scripts.ivr_app import build_server
     from ami_bridge.bridge import Bridge
@@ -38,6 +43,18 @@ async def run(
         running_bridge = Bridge(settings)
         await running_bridge.start()
         print(f"AMI bridge connected to {settings.ami.address}; cases in {settings.database_url}", flush=True)
+    runner = None
+    if web and running_bridge is not None:
+        from aiohttp import web as aioweb
+
+        from web.app import build_app
+
+        runner = aioweb.AppRunner(build_app(settings, running_bridge), access_log=None)
+        await runner.setup()
+        await aioweb.TCPSite(runner, settings.web.host, settings.web.port).start()
+        print(
+            f"web app on http://{settings.web.address}/ (sign in; 'hotline user add' makes users)", flush=True
+        )
     freeze_startup_objects()
 
     stop = asyncio.Event()
@@ -46,6 +63,8 @@ async def run(
         loop.add_signal_handler(sig, stop.set)
     await stop.wait()
     log.info("stopping: letting calls in the IVR finish, writing the cases still queued")
+    if runner is not None:
+        await runner.cleanup()
     if server is not None:
         await server.close(grace=10.0)
     if running_bridge is not None:

@@ -157,6 +157,13 @@ class Recordings(Strict):
 
 class Web(Endpoint):
     port: int = Field(8080, ge=1, le=65535)
+    # "auto": cookies get the Secure flag when the request came over HTTPS (directly or through a proxy
+    # that says so in X-Forwarded-Proto); put the app behind HTTPS on an office network.
+    secure_cookies: Literal["auto", "always", "never"] = "auto"
+    session_hours: int = Field(12, ge=1, le=24 * 14)
+    # Service level: the share of answered calls answered within this many seconds of joining the queue.
+    service_level_seconds: int = Field(20, ge=1, le=600)
+    language: Literal["vi", "en"] = "vi"
 
 
 class Sandbox(Strict):

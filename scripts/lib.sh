@@ -33,9 +33,10 @@ apt_install() {
 }
 
 system_packages() {
-  # python3-venv: the virtual environment; debootstrap: the sandbox root; espeak-ng, ffmpeg, sox: prompts.
+  # python3-venv: the virtual environment; debootstrap: the sandbox root; espeak-ng, ffmpeg, sox: prompts;
+  # libjs-chart.js: the charts of the web app's reports.
   apt_install python3 python3-venv python3-dev gcc debootstrap ca-certificates espeak-ng ffmpeg sox \
-    util-linux procps
+    util-linux procps libjs-chart.js
 }
 
 python_env() {

@@ -1,0 +1,295 @@
+"""The web app's API and its guards, on a real SQLite database and a real HTTP server (no Asterisk: the
+bridge is built but not connected, so actions that need Asterisk answer 409)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from aiohttp import ClientSession
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import select
+
+from ami_bridge.bridge import Bridge
+from ami_bridge.calls import Call
+from ami_bridge.case_writer import CaseWriter
+from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import AuditEntry
+from hotline.db.numbers import NumberAllocator
+from hotline.settings import Settings
+from tests.conftest import ROOT, TEST_SETTINGS
+from web import auth
+from web.app import build_app
+from web.openapi import document
+from web.routing import ROUTES
+
+PASSWORD = "mật-khẩu-đủ-dài"
+
+
+@dataclass
+class Site:
+    settings: Settings
+    bridge: Bridge
+    client: TestClient  # type: ignore[type-arg]
+    tokens: dict[str, str]
+    numbers: dict[str, str]  # "answered by 101", "answered by 102" -> case number
+
+
+async def write_case(settings: Settings, linkedid: str, agent: str, recording: Path | None) -> str:
+    engine = make_engine(settings.database_url)
+    db = sessions(engine)
+    start = datetime.now(UTC) - timedelta(minutes=5)
+    call = Call(linkedid=linkedid, started_at=start, caller="0912000111", did="1022", topic="operator")
+    call.queue, call.queued_at, call.answered_at = (
+        "operator",
+        start + timedelta(seconds=20),
+        start + timedelta(seconds=32),
+    )
+    call.agent, call.agent_name, call.wait_seconds = agent, f"agent {agent}", 12.0
+    call.recording = str(recording) if recording else ""
+    call.mark("entered", did="1022")
+    call.finish(start + timedelta(seconds=90), "16 Normal Clearing")
+    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    await writer.write([call])
+    async with db() as session:
+        from hotline.db.models import Case
+
+        number = await session.scalar(select(Case.number).where(Case.linkedid == linkedid))
+    await engine.dispose()
+    assert number
+    return number
+
+
+def wav(path: Path) -> Path:
+    import math
+    import struct
+    import wave
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with wave.open(str(path), "w") as w:
+        w.setnchannels(1)
+        w.setsampwidth(2)
+        w.setframerate(8000)
+        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 5))) for i in range(16000)))
+    return path
+
+
+@pytest.fixture
+async def site(tmp_path: Path) -> AsyncIterator[Site]:
+    url = f"sqlite+aiosqlite:///{tmp_path}/web.db"
+    settings = site_settings.load(
+        TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path / "state")}
+    )
+    await upgrade_async(url)
+    bridge = Bridge(settings)
+    for name, role, ext in (("admin", "admin", ""), ("sup", "supervisor", "103"), ("an", "agent", "101")):
+        await auth.add_user(bridge.db, name, PASSWORD, role, ext)
+    tokens = {
+        role: await auth.add_token(bridge.db, f"portal-{role}", role) for role in ("agent", "supervisor")
+    }
+    recording = wav(settings.recordings_path / "2026" / "11" / "22" / "case-a.wav")
+    numbers = {
+        "101": await write_case(settings, "100.1", "101", recording),
+        "102": await write_case(settings, "100.2", "102", None),
+    }
+    client = TestClient(TestServer(build_app(settings, bridge)))
+    await client.start_server()
+    try:
+        yield Site(settings, bridge, client, tokens, numbers)
+    finally:
+        await client.close()
+        await bridge.engine.dispose()
+
+
+async def sign_in(site: Site, name: str) -> str:
+    """Signs the test client in; returns the session's CSRF token as the pages carry it."""
+    reply = await site.client.post(
+        "/login", data={"username": name, "password": PASSWORD, "next": "/"}, allow_redirects=False
+    )
+    assert reply.status == 303, await reply.text()
+    cookie = reply.cookies[auth.COOKIE]
+    assert cookie["httponly"] and cookie["samesite"] == "Strict"
+    page = await (await site.client.get("/cases" if name != "an" else "/desk")).text()
+    return page.split('data-csrf="', 1)[1].split('"', 1)[0]
+
+
+async def test_wrong_password_and_unknown_user_get_no_session(site: Site) -> None:
+    for name, password in (("sup", "wrong password!"), ("nobody", PASSWORD)):
+        reply = await site.client.post("/login", data={"username": name, "password": password})
+        assert reply.status == 401
+        assert auth.COOKIE not in reply.cookies
+        assert "Sai tên đăng nhập hoặc mật khẩu" in await reply.text()
+
+
+async def test_pages_need_a_session_and_the_right_role(site: Site) -> None:
+    reply = await site.client.get("/wallboard", allow_redirects=False)
+    assert reply.status == 303 and reply.headers["Location"].startswith("/login?next=/wallboard")
+    assert (await site.client.get("/api/v1/board")).status == 401
+    await sign_in(site, "an")
+    for path in ("/wallboard", "/cases", "/reports", "/audit"):
+        assert (await site.client.get(path)).status == 403, path
+    for path in (
+        "/api/v1/board",
+        "/api/v1/cases",
+        "/api/v1/audit",
+        f"/api/v1/cases/{site.numbers['101']}/recording",
+    ):
+        reply = await site.client.get(path)
+        assert reply.status == 403 and "error" in await reply.json(), path
+    assert (await site.client.get("/desk")).status == 200
+
+
+async def test_an_agent_sees_only_their_own_cases(site: Site) -> None:
+    await sign_in(site, "an")
+    assert (await site.client.get(f"/api/v1/cases/{site.numbers['101']}")).status == 200
+    assert (await site.client.get(f"/api/v1/cases/{site.numbers['102']}")).status == 403
+    assert (await site.client.get(f"/cases/{site.numbers['102']}")).status == 403
+
+
+async def test_changes_need_the_csrf_token(site: Site) -> None:
+    csrf = await sign_in(site, "an")
+    path = f"/api/v1/cases/{site.numbers['101']}"
+    body = {
+        "category": "môi trường",
+        "notes": "Xả rác ở chợ",
+        "status": "in_progress",
+        "follow_up": "2026-12-01",
+    }
+    assert (await site.client.post(path, json=body)).status == 403
+    assert (await site.client.post(path, json=body, headers={"X-CSRF-Token": "forged"})).status == 403
+    reply = await site.client.post(path, json=body, headers={"X-CSRF-Token": csrf})
+    assert reply.status == 200, await reply.text()
+    saved = await reply.json()
+    assert (saved["category"], saved["status"], saved["follow_up"][:10]) == (
+        "môi trường",
+        "in_progress",
+        "2026-12-01",
+    )
+    bad = await site.client.post(path, json={"status": "closed"}, headers={"X-CSRF-Token": csrf})
+    assert bad.status == 400 and "status must be one of" in (await bad.json())["error"]
+    # An agent changes only their own state.
+    other = await site.client.post(
+        "/api/v1/agents/102/state", json={"action": "pause"}, headers={"X-CSRF-Token": csrf}
+    )
+    assert other.status == 403
+
+
+async def test_bearer_tokens_for_integrations(site: Site) -> None:
+    async with ClientSession(str(site.client.make_url(""))) as http:
+        supervisor = {"Authorization": f"Bearer {site.tokens['supervisor']}"}
+        board = await (await http.get("/api/v1/board", headers=supervisor)).json()
+        assert {q["name"] for q in board["queues"]} == {q.name for q in site.settings.queues}
+        assert {a["extension"] for a in board["agents"]} == {"101", "102", "103"}
+        cases = await (await http.get("/api/v1/cases", headers=supervisor)).json()
+        assert {c["number"] for c in cases} == set(site.numbers.values())
+        csv_text = await (await http.get("/api/v1/cases.csv", headers=supervisor)).text()
+        assert csv_text.splitlines()[0].startswith("number,linkedid,caller")
+        agent = {"Authorization": f"Bearer {site.tokens['agent']}"}
+        assert (await http.get("/api/v1/cases", headers=agent)).status == 403
+        assert (await http.get("/api/v1/board", headers={"Authorization": "Bearer nope"})).status == 401
+        # No cookie, so no CSRF token needed; Asterisk is not connected here, which the answer says.
+        reply = await http.post("/api/v1/agents/101/state", json={"action": "pause"}, headers=supervisor)
+        assert reply.status == 409 and "not connected" in (await reply.json())["error"]
+        metrics = await (await http.get("/metrics", headers=supervisor)).text()
+        assert 'hotline_agents{state="logged_out"} 3.0' in metrics
+        assert "hotline_ami_connected 0.0" in metrics
+
+
+async def test_recording_playback_is_logged_and_reports_count_the_calls(site: Site) -> None:
+    await sign_in(site, "sup")
+    number = site.numbers["101"]
+    reply = await site.client.get(f"/api/v1/cases/{number}/recording")
+    assert reply.status == 200 and reply.headers["Content-Type"] == "audio/wav"
+    assert (await reply.read())[:4] == b"RIFF"
+    assert (await site.client.get(f"/api/v1/cases/{site.numbers['102']}/recording")).status == 404
+    async with site.bridge.db() as session:
+        played = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.play")))
+    assert [(p.actor, p.target) for p in played] == [("sup", number)]
+    today = datetime.now(ZoneInfo(site.settings.site.timezone)).date()
+    report = await (
+        await site.client.get(
+            f"/api/v1/reports?from={today - timedelta(days=1)}&to={today + timedelta(days=1)}"
+        )
+    ).json()
+    assert report["total"]["answered"] == 2 and report["total"]["service_level"] == 100.0
+    assert {a["agent"] for a in report["per_agent"]} == {"101", "102"}
+    assert sum(h["answered"] for h in report["per_hour"]) == 2
+    assert (await site.client.get("/api/v1/reports?from=2026-13-01")).status == 400
+
+
+async def test_openapi_lists_exactly_the_api_routes_the_app_serves(site: Site) -> None:
+    doc = await (await site.client.get("/api/openapi.json")).json()
+    served = {
+        (r.method, r.resource.canonical)
+        for r in site.client.app.router.routes()  # type: ignore[union-attr]
+        if r.resource is not None
+        and r.resource.canonical.startswith(("/api/v1", "/metrics"))
+        and r.method != "HEAD"
+    }
+    documented = {(m.upper(), p) for p, ops in doc["paths"].items() for m in ops}
+    assert documented == served == {(r.method, r.path) for r in ROUTES if r.api}
+    assert doc == document()
+    for ops in doc["paths"].values():
+        for op in ops.values():
+            assert op["x-required-role"] in ("agent", "supervisor", "admin")
+
+
+async def test_sign_in_redirects_only_within_the_site(site: Site) -> None:
+    for target, expected in (
+        ("/reports", "/reports"),
+        ("https://evil.example/", "/"),
+        ("//evil.example", "/"),
+    ):
+        reply = await site.client.post(
+            "/login", data={"username": "sup", "password": PASSWORD, "next": target}, allow_redirects=False
+        )
+        assert reply.headers["Location"] == expected
+
+
+def test_user_add_command_makes_the_first_admin(tmp_path: Path) -> None:
+    env = {"HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/users.db", "PATH": "/usr/bin:/bin"}
+    base = [sys.executable, "-m", "hotline.cli", "--settings", str(TEST_SETTINGS), "user"]
+    short = subprocess.run(
+        [*base, "add", "root", "--role", "admin", "--password-stdin"],
+        input="short\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert short.returncode == 1 and "at least 10 characters" in short.stderr
+    made = subprocess.run(
+        [*base, "add", "root", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert made.returncode == 0, made.stderr
+    again = subprocess.run(
+        [*base, "add", "root", "--role", "admin", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert again.returncode == 1 and "exists already" in again.stderr
+    agent = subprocess.run(
+        [*base, "add", "x", "--role", "agent", "--password-stdin"],
+        input=PASSWORD + "\n",
+        text=True,
+        capture_output=True,
+        cwd=ROOT,
+        env=env,
+    )
+    assert agent.returncode == 1 and "--extension" in agent.stderr

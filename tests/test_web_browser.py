@@ -1,0 +1,228 @@
+"""The web app in real Chromium while calls run on the sandbox: a supervisor signs in and watches a caller
+wait in the wallboard's queue, then sit on the agent who answers; the agent's desk opens the case by
+itself; the supervisor listens in from their own phone; the recording plays in the browser and the
+playback is logged; an agent gets 403 for pages and recordings that are not theirs. Screenshots go to
+test-artifacts/."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from selenium import webdriver
+from selenium.webdriver.chrome.service import Service
+from selenium.webdriver.common.by import By
+from sqlalchemy import select
+
+from agi_scripts.fastagi import FastAGIServer
+from agi_scripts.ivr_app import build_server
+from ami_bridge import agents
+from ami_bridge.bridge import Bridge
+from hotline.callsim import CallRequest, place_call
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import AuditEntry, Case, User
+from hotline.sandbox.runner import Sandbox
+from hotline.settings import Settings
+from web import auth
+from web.app import build_app
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+PASSWORD = "mật-khẩu-thử-nghiệm"
+
+
+@pytest.fixture(scope="module")
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+    """FastAGI server, bridge and web app in one process, as `hotline serve` runs them."""
+    await upgrade_async(site.database_url)
+    server: FastAGIServer = build_server(site)
+    await server.start(site.agi.host, site.agi.port)
+    bridge = Bridge(site)
+    await bridge.start()
+    async with bridge.db() as session, session.begin():
+        for user in list(
+            await session.scalars(select(User).where(User.username.in_(["giamsat", "canbo101"])))
+        ):
+            await session.delete(user)
+    await auth.add_user(bridge.db, "giamsat", PASSWORD, "supervisor", "103")
+    await auth.add_user(bridge.db, "canbo101", PASSWORD, "agent", "101")
+    runner = web.AppRunner(build_app(site, bridge))
+    await runner.setup()
+    await web.TCPSite(runner, site.web.host, site.web.port).start()
+    yield bridge
+    await runner.cleanup()
+    await bridge.stop()
+    await server.close()
+
+
+def browser(chromium: str) -> webdriver.Chrome:
+    options = webdriver.ChromeOptions()
+    options.binary_location = chromium
+    for arg in (
+        "--headless=new",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        "--window-size=1400,1000",
+        "--autoplay-policy=no-user-gesture-required",
+        "--lang=vi",
+    ):
+        options.add_argument(arg)
+    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
+
+
+@pytest.fixture(scope="module")
+def browsers(chromium: str) -> Iterator[dict[str, webdriver.Chrome]]:
+    opened = {"supervisor": browser(chromium), "agent": browser(chromium)}
+    yield opened
+    for b in opened.values():
+        b.quit()
+
+
+async def until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
+    """WebDriver calls block, and the web app answers from this same event loop: they run in a thread."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            value = await asyncio.to_thread(check)
+        except Exception:  # the page may be between two renders
+            value = None
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"never saw {what}")
+        await asyncio.sleep(0.2)
+
+
+def sign_in(b: webdriver.Chrome, base: str, name: str, then: str) -> None:
+    b.get(f"{base}/login?next={then}")
+    b.find_element(By.NAME, "username").send_keys(name)
+    b.find_element(By.NAME, "password").send_keys(PASSWORD)
+    b.find_element(By.CSS_SELECTOR, "#login button").click()
+
+
+async def run(work: Callable[..., Any], *args: Any) -> Any:
+    return await asyncio.to_thread(work, *args)
+
+
+def text(b: webdriver.Chrome, css: str) -> str:
+    """Read in one step inside the page: the live screens redraw their rows at every push."""
+    found = b.execute_script(
+        "const e = document.querySelector(arguments[0]); return e && e.textContent;", css
+    )
+    return str(found or "")
+
+
+async def test_supervisor_and_agent_follow_a_call(
+    site: Settings, sandbox: Sandbox, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    sup, agent = browsers["supervisor"], browsers["agent"]
+    await run(sign_in, sup, base, "giamsat", "/wallboard")
+    await until(lambda: sup.find_elements(By.CSS_SELECTOR, "[data-queue=violation]"), "the wallboard")
+    assert "Bảng theo dõi" in await run(lambda: sup.title)
+    await run(sign_in, agent, base, "canbo101", "/desk")
+    await until(lambda: agent.find_element(By.ID, "my-state").text not in ("", "…"), "the desk's state")
+
+    await agents.pause(hotline.ami, site, "101", True, "chờ thử")
+    call = asyncio.create_task(
+        place_call(site, CallRequest("1022", keys="1", hangup_after=30, caller="0903123456"))
+    )
+    try:
+        waiting = "[data-queue=violation] [data-field=waiting]"
+        await until(lambda: text(sup, waiting) == "1", "the caller waiting")
+        assert "0903123456" in await run(text, sup, "[data-queue=violation] .callers")
+        await run(sup.save_screenshot, str(artifacts / "wallboard-caller-waiting.png"))
+
+        await agents.pause(hotline.ami, site, "101", False)
+        row = "tr[data-agent='101']"
+        await until(
+            lambda: sup.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") == "in_call",
+            "101 in call",
+        )
+        assert (
+            await run(lambda: sup.find_element(By.CSS_SELECTOR, f"{row} [data-field=caller]").text)
+            == "0903123456"
+        )
+        assert await run(lambda: sup.find_element(By.CSS_SELECTOR, waiting).text) == "0"
+        await run(sup.save_screenshot, str(artifacts / "wallboard-agent-in-call.png"))
+
+        # The agent's desk opened the case by itself.
+        number = await until(lambda: agent.find_element(By.ID, "case-number").text, "the case on the desk")
+        await until(lambda: agent.find_element(By.ID, "case-form").is_displayed(), "the case form")
+
+        def fill_in() -> None:
+            agent.find_element(By.NAME, "category").send_keys("vệ sinh môi trường")
+            agent.find_element(By.NAME, "notes").send_keys("Người dân phản ánh đổ rác trái phép.")
+            agent.find_element(By.CSS_SELECTOR, "#case-form button").click()
+
+        await run(fill_in)
+        await until(lambda: agent.find_element(By.ID, "saved").is_displayed(), "the case saved")
+        await run(agent.save_screenshot, str(artifacts / "desk-case-open.png"))
+
+        # Listen in: the supervisor's phone (103) rings, answers by itself and spies on 101.
+        await run(
+            lambda: sup.find_element(By.XPATH, "//tr[@data-agent='101']//button[text()='Nghe']").click()
+        )
+        await until(
+            lambda: "ChanSpy" in sandbox.cli("core show channels concise"),
+            "ChanSpy on the supervisor's phone",
+        )
+        result = await call
+    finally:
+        await agents.pause(hotline.ami, site, "101", False)
+        if not call.done():
+            await call
+
+    async def closed() -> Case | None:
+        async with hotline.db() as session:
+            return await session.scalar(
+                select(Case).where(Case.linkedid == result.linkedid, Case.ended_at.is_not(None))
+            )
+
+    case = None
+    deadline = time.monotonic() + 20
+    while case is None and time.monotonic() < deadline:
+        case = await closed()
+        await asyncio.sleep(0.3)
+    assert case is not None and case.number == number and case.category == "vệ sinh môi trường"
+
+    # The recording plays in the browser, and the playback is in the audit log.
+    await run(sup.get, f"{base}/cases/{number}")
+    await run(sup.execute_script, "document.getElementById('recording').play()")
+    await until(
+        lambda: sup.execute_script("return document.getElementById('recording').currentTime") > 0.5,
+        "playback",
+    )
+    await run(sup.save_screenshot, str(artifacts / "case-recording-playing.png"))
+    async with hotline.db() as session:
+        logged = list(await session.scalars(select(AuditEntry).where(AuditEntry.target.in_([number, "101"]))))
+    assert {"recording.play", "spy.listen", "case.update"} <= {e.action for e in logged}
+    assert any(e.actor == "giamsat" and e.action == "recording.play" for e in logged)
+
+    # The agent cannot reach the recording or the supervisors' pages.
+    await run(agent.get, f"{base}/api/v1/cases/{number}/recording")
+    assert "needs the supervisor role" in await run(lambda: agent.page_source)
+    await run(agent.get, f"{base}/wallboard")
+    assert await run(lambda: agent.find_element(By.ID, "error").text)
+    await run(agent.save_screenshot, str(artifacts / "agent-forbidden.png"))
+
+
+async def test_reports_draw_their_chart(
+    site: Settings, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    sup = browsers["supervisor"]
+    await run(sup.get, f"{base}/reports")
+    report = (By.ID, "report")
+    await until(lambda: sup.find_element(*report).get_attribute("data-loaded") == "yes", "the report")
+    assert await run(lambda: sup.find_element(*report).get_attribute("data-chart")) == "drawn"
+    assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-agent tr"))
+    await run(sup.save_screenshot, str(artifacts / "reports.png"))
+    await run(sup.get, f"{base}/wallboard?big=1")
+    await until(lambda: sup.find_elements(By.CSS_SELECTOR, "[data-queue]"), "the big screen")
+    assert "big" in (await run(lambda: sup.find_element(By.TAG_NAME, "body").get_attribute("class")) or "")
+    await run(sup.save_screenshot, str(artifacts / "wallboard-big-screen.png"))

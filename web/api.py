@@ -1,0 +1,511 @@
+"""The JSON API: the live board, cases, reports, agent and supervisor actions. Browsers call it with their
+session cookie and CSRF token; integrations with a bearer token (`hotline token add`)."""
+
+from __future__ import annotations
+
+import csv
+import io
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import selectinload
+
+from ami_bridge import agents as agent_actions
+from hotline.db.models import AuditEntry, Case, Role, Status
+from hotline.errors import AMIError, HotlineError
+from hotline.render import endpoint
+from web.app import Context, ctx, who
+from web.auth import Principal
+from web.routing import route
+from web.stats import day_bounds, report
+
+CASE_FIELDS = (
+    "number",
+    "linkedid",
+    "caller",
+    "caller_name",
+    "did",
+    "started_at",
+    "ivr_ended_at",
+    "queued_at",
+    "answered_at",
+    "ended_at",
+    "ivr_path",
+    "ivr_result",
+    "topic",
+    "queue",
+    "wait_seconds",
+    "talk_seconds",
+    "agent",
+    "agent_name",
+    "recording_seconds",
+    "outcome",
+    "hangup_cause",
+    "category",
+    "notes",
+    "status",
+    "follow_up",
+)
+CASE_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "properties": {name: {"type": ["string", "number", "null"]} for name in CASE_FIELDS}
+    | {"has_recording": {"type": "boolean"}},
+}
+SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
+PAGE = 100
+
+
+def case_view(case: Case) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name in CASE_FIELDS:
+        value = getattr(case, name)
+        out[name] = value.isoformat() if isinstance(value, datetime) else value
+    out["has_recording"] = bool(case.recording)
+    return out
+
+
+async def audit(c: Context, actor: Principal, action: str, target: str, **detail: Any) -> None:
+    async with c.db() as session, session.begin():
+        session.add(
+            AuditEntry(at=datetime.now(UTC), actor=actor.name, action=action, target=target, detail=detail)
+        )
+
+
+def bad(message: str) -> web.HTTPBadRequest:
+    return web.HTTPBadRequest(text=f'{{"error": "{message}"}}', content_type="application/json")
+
+
+def day_param(request: web.Request, name: str, default: date) -> date:
+    raw = request.query.get(name, "")
+    if not raw:
+        return default
+    try:
+        return date.fromisoformat(raw)
+    except ValueError:
+        raise bad(f"{name}={raw!r}: give a date as YYYY-MM-DD") from None
+
+
+async def load_case(c: Context, number: str, events: bool = False) -> Case:
+    async with c.db() as session:
+        stmt = select(Case).where(Case.number == number)
+        if events:
+            stmt = stmt.options(selectinload(Case.events))
+        case = await session.scalar(stmt)
+    if case is None:
+        raise web.HTTPNotFound(text='{"error": "no such case"}', content_type="application/json")
+    return case
+
+
+def may_see(principal: Principal, case: Case, c: Context) -> bool:
+    """Supervisors see every case; an agent the cases they answered and the one ringing/talking to them."""
+    if principal.can_supervise:
+        return True
+    if case.agent and case.agent == principal.extension:
+        return True
+    agent = c.bridge.board.agents.get(principal.extension)
+    live = c.bridge.calls.get(agent.call) if agent and agent.call else None
+    return live is not None and live.linkedid == case.linkedid
+
+
+# -- live board -----------------------------------------------------------------------------------
+@route(
+    "GET",
+    "/api/v1/board",
+    Role.SUPERVISOR,
+    "Live queues (waiting callers, longest wait, members), agents (state, time in state, call) and "
+    "today's counters per queue",
+    api=True,
+    response={"type": "object"},
+)
+async def board(request: web.Request) -> web.StreamResponse:
+    return web.json_response(ctx(request).live.payload())
+
+
+@route("GET", "/ws/live", Role.AGENT, "Live board pushed over WebSocket (an agent gets their own slice)")
+async def live_socket(request: web.Request) -> web.StreamResponse:
+    return await ctx(request).live.serve(request, who(request))
+
+
+# -- cases ------------------------------------------------------------------------------------------
+async def search_cases(request: web.Request) -> list[Case]:
+    c = ctx(request)
+    q = request.query
+    today = datetime.now(c.tz).date()
+    first = day_param(request, "from", today - timedelta(days=6))
+    last = day_param(request, "to", today)
+    since, _ = day_bounds(first, c.tz)
+    _, until = day_bounds(last, c.tz)
+    stmt = select(Case).where(Case.started_at >= since, Case.started_at < until)
+    for name in ("topic", "outcome", "status", "agent", "queue"):
+        if q.get(name):
+            column = getattr(Case, name)
+            stmt = stmt.where(column.startswith(q[name]) if name == "topic" else column == q[name])
+    if q.get("number"):
+        stmt = stmt.where(or_(Case.number == q["number"], Case.caller == q["number"]))
+    stmt = stmt.order_by(Case.started_at.desc()).limit(
+        int(q.get("limit", PAGE)) if q.get("limit", "").isdigit() else PAGE
+    )
+    async with c.db() as session:
+        return list(await session.scalars(stmt))
+
+
+SEARCH_PARAMS = (
+    ("from", "query", "first day, YYYY-MM-DD (site time; default a week ago)"),
+    ("to", "query", "last day, YYYY-MM-DD (default today)"),
+    ("number", "query", "a case number or the caller's number"),
+    ("topic", "query", "topic, or its first part (health matches health.testing)"),
+    ("outcome", "query", "answered, abandoned_queue, abandoned_ivr, voicemail, after_hours, overflow, ..."),
+    ("status", "query", "new, in_progress, resolved"),
+    ("agent", "query", "agent extension"),
+    ("limit", "query", f"at most this many, newest first (default {PAGE})"),
+)
+
+
+@route(
+    "GET",
+    "/api/v1/cases",
+    Role.SUPERVISOR,
+    "Search cases",
+    api=True,
+    params=SEARCH_PARAMS,
+    response={"type": "array", "items": CASE_SCHEMA},
+)
+async def cases(request: web.Request) -> web.StreamResponse:
+    return web.json_response([case_view(c) for c in await search_cases(request)])
+
+
+@route("GET", "/api/v1/cases.csv", Role.SUPERVISOR, "Search cases, as CSV", api=True, params=SEARCH_PARAMS)
+async def cases_csv(request: web.Request) -> web.StreamResponse:
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=[*CASE_FIELDS, "has_recording"])
+    writer.writeheader()
+    for case in await search_cases(request):
+        writer.writerow(case_view(case))
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
+    )
+
+
+@route(
+    "GET",
+    "/api/v1/cases/{number}",
+    Role.AGENT,
+    "One case with its timeline (an agent: only cases they answered or are on)",
+    api=True,
+    params=(("number", "path", "case number"),),
+    response=CASE_SCHEMA,
+)
+async def case_detail(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    case = await load_case(c, request.match_info["number"], events=True)
+    if not may_see(who(request), case, c):
+        raise web.HTTPForbidden(text='{"error": "not your case"}', content_type="application/json")
+    view = case_view(case)
+    view["timeline"] = [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in case.events]
+    return web.json_response(view)
+
+
+CASE_UPDATE_FIELDS = ("category", "notes", "status", "follow_up")
+CASE_UPDATE: dict[str, Any] = {
+    "type": "object",
+    "properties": {
+        "category": {"type": "string", "maxLength": 64},
+        "notes": {"type": "string", "maxLength": 20000},
+        "status": {"enum": [s.value for s in Status]},
+        "follow_up": {"type": ["string", "null"], "format": "date"},
+    },
+    "additionalProperties": False,
+}
+
+
+@route(
+    "POST",
+    "/api/v1/cases/{number}",
+    Role.AGENT,
+    "Set a case's category, notes, status and follow-up date",
+    api=True,
+    params=(("number", "path", "case number"),),
+    body=CASE_UPDATE,
+    response=CASE_SCHEMA,
+)
+async def case_update(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    principal = who(request)
+    number = request.match_info["number"]
+    try:
+        data = await request.json()
+    except ValueError:
+        raise bad("the body must be JSON") from None
+    if not isinstance(data, dict) or set(data) - set(CASE_UPDATE_FIELDS):
+        raise bad(f"give only {', '.join(CASE_UPDATE_FIELDS)}")
+    changes: dict[str, Any] = {}
+    if "category" in data:
+        changes["category"] = str(data["category"])[:64]
+    if "notes" in data:
+        changes["notes"] = str(data["notes"])[:20000]
+    if "status" in data:
+        if data["status"] not in {s.value for s in Status}:
+            raise bad(f"status must be one of {', '.join(s.value for s in Status)}")
+        changes["status"] = data["status"]
+    if "follow_up" in data:
+        try:
+            day = date.fromisoformat(data["follow_up"]) if data["follow_up"] else None
+        except (TypeError, ValueError):
+            raise bad("follow_up must be YYYY-MM-DD or null") from None
+        changes["follow_up"] = datetime.combine(day, datetime.min.time(), c.tz) if day else None
+    async with c.db() as session, session.begin():
+        case = await session.scalar(select(Case).where(Case.number == number))
+        if case is None:
+            raise web.HTTPNotFound(text='{"error": "no such case"}', content_type="application/json")
+        if not may_see(principal, case, c):
+            raise web.HTTPForbidden(text='{"error": "not your case"}', content_type="application/json")
+        for name, value in changes.items():
+            setattr(case, name, value)
+        view = case_view(case)
+    await audit(c, principal, "case.update", number, fields=sorted(changes))
+    return web.json_response(view)
+
+
+@route(
+    "GET",
+    "/api/v1/cases/{number}/recording",
+    Role.SUPERVISOR,
+    "The case's recording (WAV); every playback is written to the audit log",
+    api=True,
+    params=(("number", "path", "case number"),),
+)
+async def recording(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    number = request.match_info["number"]
+    case = await load_case(c, number)
+    path = Path(case.recording) if case.recording else None
+    root = c.settings.recordings_path.resolve()
+    if path is None or not path.resolve().is_relative_to(root) or not path.is_file():
+        raise web.HTTPNotFound(
+            text='{"error": "this case has no recording"}', content_type="application/json"
+        )
+    # A browser fetches a file in ranges while it plays: the first request is the playback.
+    if request.http_range.start in (None, 0):
+        await audit(c, who(request), "recording.play", number, range=request.headers.get("Range", ""))
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
+
+
+# -- agents ---------------------------------------------------------------------------------------
+AGENT_ACTION = {
+    "type": "object",
+    "properties": {"action": {"enum": ["login", "logout", "pause", "unpause"]}, "reason": {"type": "string"}},
+    "required": ["action"],
+}
+
+
+@route(
+    "POST",
+    "/api/v1/agents/{extension}/state",
+    Role.AGENT,
+    "Log an agent in or out of their queues, pause (with a reason) or unpause; an agent only themselves",
+    api=True,
+    params=(("extension", "path", "agent extension"),),
+    body=AGENT_ACTION,
+)
+async def agent_state(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    principal = who(request)
+    extension = request.match_info["extension"]
+    if not principal.can_supervise and principal.extension != extension:
+        raise web.HTTPForbidden(
+            text='{"error": "agents change only their own state"}', content_type="application/json"
+        )
+    data = await _json(request)
+    action = data.get("action")
+    reason = str(data.get("reason", "") or "")[:64]
+    try:
+        if action == "login":
+            await agent_actions.login(c.bridge.ami, c.settings, extension)
+        elif action == "logout":
+            await agent_actions.logout(c.bridge.ami, c.settings, extension)
+        elif action in ("pause", "unpause"):
+            await agent_actions.pause(c.bridge.ami, c.settings, extension, action == "pause", reason)
+        else:
+            raise bad("action must be login, logout, pause or unpause")
+    except HotlineError as exc:
+        return web.json_response({"error": str(exc)}, status=409 if isinstance(exc, AMIError) else 400)
+    if principal.extension != extension:
+        await audit(c, principal, f"agent.{action}", extension, reason=reason)
+    return web.json_response({"ok": True, "extension": extension, "action": action})
+
+
+SPY_BODY = {"type": "object", "properties": {"mode": {"enum": list(SPY_OPTIONS)}}, "required": ["mode"]}
+
+
+@route(
+    "POST",
+    "/api/v1/agents/{extension}/spy",
+    Role.SUPERVISOR,
+    "Listen to, whisper to or barge into the agent's call: the supervisor's own SIP phone rings, answering "
+    "starts ChanSpy",
+    api=True,
+    params=(("extension", "path", "agent extension"),),
+    body=SPY_BODY,
+)
+async def spy(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    principal = who(request)
+    extension = request.match_info["extension"]
+    mode = (await _json(request)).get("mode")
+    if mode not in SPY_OPTIONS:
+        raise bad(f"mode must be one of {', '.join(SPY_OPTIONS)}")
+    if not principal.extension:
+        raise bad("your user has no phone extension to ring; set one with 'hotline user add --extension'")
+    if extension not in {a.extension for a in c.settings.agents}:
+        raise web.HTTPNotFound(text='{"error": "no such agent"}', content_type="application/json")
+    reply = await c.bridge.ami.action(
+        "Originate",
+        Channel=f"PJSIP/{endpoint(principal.extension)}",
+        Application="ChanSpy",
+        Data=f"PJSIP/{endpoint(extension)}-,{SPY_OPTIONS[mode]}",
+        CallerID=f'"{mode} {extension}" <{extension}>',
+        Timeout=30000,
+        Async="true",
+    )
+    if reply.response != "Success":
+        return web.json_response({"error": f"Asterisk refused: {reply.message}"}, status=409)
+    await audit(c, principal, f"spy.{mode}", extension, phone=principal.extension)
+    return web.json_response({"ok": True, "mode": mode, "extension": extension, "phone": principal.extension})
+
+
+# -- desk, reports, audit ---------------------------------------------------------------------------
+@route(
+    "GET",
+    "/api/v1/desk",
+    Role.AGENT,
+    "The signed-in agent's state, current call, its case and the caller's earlier cases",
+    api=True,
+    response={"type": "object"},
+)
+async def desk(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    principal = who(request)
+    snap = c.live.payload()
+    me = next((a for a in snap["agents"] if a["extension"] == principal.extension), None)
+    call = me["call"] if me else None
+    current = earlier = None
+    if call:
+        async with c.db() as session:
+            found = await session.scalar(select(Case).where(Case.linkedid == call["linkedid"]))
+            current = case_view(found) if found else None
+            history = await session.scalars(
+                select(Case)
+                .where(
+                    Case.caller == call["caller"],
+                    Case.linkedid != call["linkedid"],
+                    func.length(Case.caller) > 0,
+                )
+                .order_by(Case.started_at.desc())
+                .limit(20)
+            )
+            earlier = [case_view(h) for h in history]
+    return web.json_response({"me": me, "call": call, "case": current, "earlier": earlier or []})
+
+
+@route(
+    "GET",
+    "/api/v1/reports",
+    Role.SUPERVISOR,
+    "Offered, answered and abandoned per hour, topic and agent; service level; average wait and handle",
+    api=True,
+    params=(
+        ("from", "query", "first day YYYY-MM-DD (default today)"),
+        ("to", "query", "last day (default from)"),
+    ),
+    response={"type": "object"},
+)
+async def reports(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    first = day_param(request, "from", datetime.now(c.tz).date())
+    last = day_param(request, "to", first)
+    if last < first or (last - first).days > 366:
+        raise bad("'to' must be on or after 'from', at most a year later")
+    return web.json_response(await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds))
+
+
+@route(
+    "GET",
+    "/api/v1/reports.csv",
+    Role.SUPERVISOR,
+    "The report's per-hour, per-topic and per-agent tables as one CSV",
+    api=True,
+    params=(("from", "query", "first day YYYY-MM-DD"), ("to", "query", "last day")),
+)
+async def reports_csv(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    first = day_param(request, "from", datetime.now(c.tz).date())
+    last = day_param(request, "to", first)
+    data = await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds)
+    out = io.StringIO()
+    fields = [
+        "table",
+        "key",
+        "offered",
+        "answered",
+        "abandoned",
+        "service_level",
+        "average_answer",
+        "average_handle",
+    ]
+    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
+    writer.writeheader()
+    for table, key in (("per_hour", "hour"), ("per_topic", "topic"), ("per_agent", "agent")):
+        for row in data[table]:
+            writer.writerow({**row, "table": table, "key": row[key]})
+    return web.Response(
+        text=out.getvalue(),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": f'attachment; filename="report-{first}-{last}.csv"'},
+    )
+
+
+@route(
+    "GET",
+    "/api/v1/audit",
+    Role.ADMIN,
+    "The audit log, newest first",
+    api=True,
+    params=(("limit", "query", "at most this many (default 200)"),),
+    response={"type": "array"},
+)
+async def audit_log(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    limit = int(request.query.get("limit", "200")) if request.query.get("limit", "").isdigit() else 200
+    async with c.db() as session:
+        rows = await session.scalars(
+            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 5000))
+        )
+        return web.json_response(
+            [
+                {
+                    "at": r.at.isoformat(),
+                    "actor": r.actor,
+                    "action": r.action,
+                    "target": r.target,
+                    "detail": r.detail,
+                }
+                for r in rows
+            ]
+        )
+
+
+async def _json(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise bad("the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise bad("the body must be a JSON object")
+    return data

@@ -1,0 +1,69 @@
+"""Prometheus metrics at /metrics, read from the live board and today's counters when scraped."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from aiohttp import web
+from prometheus_client import CollectorRegistry, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from hotline.db.models import Role
+from web.app import Context, ctx
+from web.routing import route
+
+AGENT_STATES = ("logged_out", "ready", "ringing", "in_call", "on_hold", "wrapup", "paused", "unavailable")
+
+
+class BoardCollector(Collector):
+    def __init__(self, context: Context) -> None:
+        self.context = context
+
+    def collect(self) -> Iterator[Metric]:
+        c = self.context
+        c.bridge.board.refresh()
+        snap = c.bridge.board.snapshot()
+        waiting = GaugeMetricFamily(
+            "hotline_queue_waiting_callers", "Callers waiting in the queue", labels=["queue"]
+        )
+        longest = GaugeMetricFamily(
+            "hotline_queue_longest_wait_seconds", "Longest current wait", labels=["queue"]
+        )
+        members = GaugeMetricFamily(
+            "hotline_queue_members", "Agents logged in to the queue", labels=["queue"]
+        )
+        for q in snap["queues"]:
+            waiting.add_metric([q["name"]], len(q["waiting"]))
+            longest.add_metric([q["name"]], q["longest_wait"])
+            members.add_metric([q["name"]], len(q["members"]))
+        agents = GaugeMetricFamily("hotline_agents", "Agents by state", labels=["state"])
+        for state in AGENT_STATES:
+            agents.add_metric([state], sum(1 for a in snap["agents"] if a["state"] == state))
+        calls = GaugeMetricFamily("hotline_live_calls", "Calls in the hotline now", labels=["state"])
+        for state in ("ivr", "waiting", "ringing", "talking", "on_hold"):
+            calls.add_metric([state], sum(1 for x in snap["calls"] if x["state"] == state))
+        today = GaugeMetricFamily(
+            "hotline_queue_calls_today", "Calls offered/answered/abandoned today", labels=["queue", "kind"]
+        )
+        for name, view in c.today.view().items():
+            for kind in ("offered", "answered", "abandoned"):
+                today.add_metric([name, kind], view[kind])
+        written = GaugeMetricFamily("hotline_cases_written", "Case writes by this process since start")
+        written.add_metric([], c.bridge.writer.written)
+        ami = GaugeMetricFamily("hotline_ami_connected", "1 when the bridge is connected to Asterisk")
+        ami.add_metric([], 1 if c.bridge.ami.connected.is_set() else 0)
+        yield from (waiting, longest, members, agents, calls, today, written, ami)
+
+
+_REGISTRIES: dict[int, CollectorRegistry] = {}
+
+
+@route("GET", "/metrics", Role.SUPERVISOR, "Prometheus metrics (scrape with a bearer token)", api=True)
+async def metrics(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    registry = _REGISTRIES.get(id(c))
+    if registry is None:
+        registry = _REGISTRIES[id(c)] = CollectorRegistry()
+        registry.register(BoardCollector(c))
+    return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")

@@ -1,0 +1,139 @@
+"""HTML pages: sign-in, wallboard, agent desk, cases, reports, audit log. They draw the frame; live data
+comes from the WebSocket and the JSON API."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from hotline.db.models import Role, Status
+from web import auth
+from web.api import audit, load_case, may_see, search_cases
+from web.app import PRINCIPAL, ctx, language, refuse, render, secure, who
+from web.routing import route
+
+
+def page(name: str, request: web.Request, **values: Any) -> web.Response:
+    return render(name, request, values)
+
+
+@route("GET", "/", None)
+async def home(request: web.Request) -> web.StreamResponse:
+    principal = request.get(PRINCIPAL)
+    if principal is None:
+        raise web.HTTPSeeOther("/login")
+    raise web.HTTPSeeOther("/wallboard" if principal.can_supervise else "/desk")
+
+
+@route("GET", "/login", None)
+async def login_form(request: web.Request) -> web.StreamResponse:
+    response = page("login.html.j2", request, error="", next=_next(request.query.get("next", "/")))
+    if "lang" in request.query:
+        response.set_cookie(
+            "hotline_lang", language(request), max_age=365 * 86400, samesite="Lax", httponly=True
+        )
+    return response
+
+
+@route("POST", "/login", None)
+async def login(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    form = await request.post()
+    target = _next(str(form.get("next", "/")))
+    signed = await auth.sign_in(
+        c.db, str(form.get("username", "")), str(form.get("password", "")), c.settings.web.session_hours
+    )
+    if signed is None:
+        return render("login.html.j2", request, {"error": "bad_login", "next": target}, status=401)
+    token, principal = signed
+    await audit(c, principal, "sign_in", principal.name, address=request.remote or "")
+    response = web.HTTPSeeOther(target)
+    response.set_cookie(
+        auth.COOKIE,
+        token,
+        max_age=c.settings.web.session_hours * 3600,
+        httponly=True,
+        samesite="Strict",
+        secure=secure(request),
+        path="/",
+    )
+    raise response
+
+
+@route("POST", "/logout", Role.AGENT)
+async def logout(request: web.Request) -> web.StreamResponse:
+    await auth.sign_out(ctx(request).db, request.cookies.get(auth.COOKIE, ""))
+    response = web.HTTPSeeOther("/login")
+    response.del_cookie(auth.COOKIE, path="/")
+    raise response
+
+
+@route("GET", "/wallboard", Role.SUPERVISOR)
+async def wallboard(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    return page(
+        "wallboard.html.j2",
+        request,
+        big=request.query.get("big") == "1",
+        queues=c.settings.queues,
+        sl=c.settings.web.service_level_seconds,
+    )
+
+
+@route("GET", "/desk", Role.AGENT)
+async def desk(request: web.Request) -> web.StreamResponse:
+    return page("desk.html.j2", request, statuses=[s.value for s in Status])
+
+
+@route("GET", "/cases", Role.SUPERVISOR)
+async def cases(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    today = datetime.now(c.tz).date()
+    found = await search_cases(request)
+    return page(
+        "cases.html.j2",
+        request,
+        cases=found,
+        q=request.query,
+        default_from=(today - timedelta(days=6)).isoformat(),
+        default_to=today.isoformat(),
+        tz=c.tz,
+        query=request.query_string,
+    )
+
+
+@route("GET", "/cases/{number}", Role.AGENT)
+async def case(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    found = await load_case(c, request.match_info["number"], events=True)
+    if not may_see(who(request), found, c):
+        return refuse(request, 403, "not your case")
+    return page("case.html.j2", request, case=found, tz=c.tz, statuses=[s.value for s in Status])
+
+
+@route("GET", "/reports", Role.SUPERVISOR)
+async def reports(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    today = datetime.now(c.tz).date().isoformat()
+    return page(
+        "reports.html.j2",
+        request,
+        first=request.query.get("from", today),
+        last=request.query.get("to", today),
+    )
+
+
+@route("GET", "/audit", Role.ADMIN)
+async def audit_page(request: web.Request) -> web.StreamResponse:
+    return page("audit.html.j2", request, tz=ctx(request).tz)
+
+
+def _next(target: str) -> str:
+    """Only a path on this site: a sign-in link must not send anyone elsewhere."""
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
+        return "/"
+    return target

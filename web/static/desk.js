@@ -1,0 +1,56 @@
+"use strict";
+(() => {
+  const { el, clock, api } = Hotline;
+  const me = document.getElementById("me");
+  const stateName = (s) => me.dataset["state" + s.split("_").map((p) => p[0].toUpperCase() + p.slice(1)).join("")] || s;
+  const form = document.getElementById("case-form");
+  let openCase = null, openLinkedid = null;
+
+  for (const b of me.querySelectorAll("button[data-action]")) {
+    b.onclick = () => {
+      const action = b.dataset.action;
+      const reason = document.getElementById("pause-reason").value;
+      api("POST", `/api/v1/agents/${document.body.dataset.extension}/state`, { action, reason }).catch((e) => alert(e.message));
+    };
+  }
+
+  async function loadDesk() {
+    const desk = await api("GET", "/api/v1/desk");
+    const c = desk.case;
+    openCase = c ? c.number : null;
+    document.getElementById("case-number").textContent = openCase || "";
+    document.getElementById("call-line").textContent = desk.call ? `${desk.call.caller} · ${desk.call.topic || ""}` : document.getElementById("call-card").dataset.tNone;
+    form.hidden = !c;
+    if (c) {
+      form.category.value = c.category || ""; form.notes.value = c.notes || ""; form.status.value = c.status || "new";
+      form.follow_up.value = c.follow_up ? c.follow_up.slice(0, 10) : "";
+    }
+    document.getElementById("earlier").replaceChildren(...desk.earlier.map((e) =>
+      el("li", {}, el("a", { href: `/cases/${e.number}` }, e.number), ` ${e.started_at.slice(0, 16).replace("T", " ")} · ${e.topic} · ${e.outcome} · ${e.status}`)));
+  }
+
+  form.onsubmit = async (event) => {
+    event.preventDefault();
+    if (!openCase) return;
+    await api("POST", `/api/v1/cases/${openCase}`, {
+      category: form.category.value, notes: form.notes.value, status: form.status.value, follow_up: form.follow_up.value || null,
+    });
+    document.getElementById("saved").hidden = false;
+    setTimeout(() => { document.getElementById("saved").hidden = true; }, 3000);
+  };
+
+  Hotline.connect((board) => {
+    const a = board.me;
+    document.getElementById("my-state").textContent = a ? stateName(a.state) + (a.pause_reason ? ` (${a.pause_reason})` : "") : "–";
+    document.getElementById("my-state").dataset.state = a ? a.state : "";
+    document.getElementById("my-time").textContent = a ? clock(a.in_state) : "";
+    document.getElementById("queues-line").textContent = board.queues.map((q) => `${q.label}: ${q.waiting}`).join(" · ");
+    // The case opens by itself when a call reaches this agent (its case row appears a moment later).
+    const linkedid = a && a.call && (a.state === "in_call" || a.state === "on_hold") ? a.call.linkedid : null;
+    if (linkedid !== openLinkedid || (linkedid && !openCase)) {
+      openLinkedid = linkedid;
+      loadDesk().catch(() => {});
+    }
+  }, () => {});
+  loadDesk().catch(() => {});
+})();
