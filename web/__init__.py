@@ -1,0 +1,1 @@
+"""The supervisors ' and agents' web app."""
