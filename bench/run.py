@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import agi_bench, ami_bench, sandbox_load
+from bench import agi_bench, ami_bench, sandbox_load, web_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -38,7 +38,12 @@ def main() -> None:
     if not args.no_sandbox:
         load_table = asyncio.run(sandbox_load.run(seconds=15 if args.quick else 60))
         sections.append(("AMI bridge and IVR: calls on the sandbox", load_table))
-        print(load_table, flush=True)
+        print(load_table, "\n", flush=True)
+        web_table = asyncio.run(
+            web_bench.run(clients=50 if args.quick else 200, seconds=10 if args.quick else 30)
+        )
+        sections.append(("Web app: wallboards while calls run", web_table))
+        print(web_table, flush=True)
     if args.no_write:
         return
     command = (

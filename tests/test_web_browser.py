@@ -45,11 +45,12 @@ async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
     await bridge.start()
     async with bridge.db() as session, session.begin():
         for user in list(
-            await session.scalars(select(User).where(User.username.in_(["giamsat", "canbo101"])))
+            await session.scalars(select(User).where(User.username.in_(["giamsat", "canbo101", "quantri"])))
         ):
             await session.delete(user)
     await auth.add_user(bridge.db, "giamsat", PASSWORD, "supervisor", "103")
     await auth.add_user(bridge.db, "canbo101", PASSWORD, "agent", "101")
+    await auth.add_user(bridge.db, "quantri", PASSWORD, "admin")
     runner = web.AppRunner(build_app(site, bridge))
     await runner.setup()
     await web.TCPSite(runner, site.web.host, site.web.port).start()
@@ -164,9 +165,9 @@ async def test_supervisor_and_agent_follow_a_call(
         await run(agent.save_screenshot, str(artifacts / "desk-case-open.png"))
 
         # Listen in: the supervisor's phone (103) rings, answers by itself and spies on 101.
-        await run(
-            lambda: sup.find_element(By.XPATH, "//tr[@data-agent='101']//button[text()='Nghe']").click()
-        )
+        listen = "tr[data-agent='101'] button[data-action=listen]"
+        assert await run(text, sup, listen) == "Nghe"
+        await run(sup.execute_script, "document.querySelector(arguments[0]).click()", listen)
         await until(
             lambda: "ChanSpy" in sandbox.cli("core show channels concise"),
             "ChanSpy on the supervisor's phone",
@@ -226,3 +227,23 @@ async def test_reports_draw_their_chart(
     await until(lambda: sup.find_elements(By.CSS_SELECTOR, "[data-queue]"), "the big screen")
     assert "big" in (await run(lambda: sup.find_element(By.TAG_NAME, "body").get_attribute("class")) or "")
     await run(sup.save_screenshot, str(artifacts / "wallboard-big-screen.png"))
+
+
+async def test_admin_reads_the_audit_log(
+    site: Settings, hotline: Bridge, chromium: str, artifacts: Path
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    admin = await run(browser, chromium)
+    try:
+        await run(sign_in, admin, base, "quantri", "/audit")
+        rows = "#audit tbody tr"
+        await until(lambda: admin.find_elements(By.CSS_SELECTOR, rows), "audit rows")
+        log = await run(text, admin, "#audit tbody")
+        assert "sign_in" in log and "giamsat" in log
+        await run(admin.get, f"{base}/wallboard")  # an admin can do what a supervisor can
+        await until(lambda: admin.find_elements(By.CSS_SELECTOR, "[data-queue]"), "the admin's wallboard")
+        await run(admin.get, f"{base}/audit?lang=en")
+        await until(lambda: "Audit log" in admin.title, "the English page")
+        await run(admin.save_screenshot, str(artifacts / "audit-log.png"))
+    finally:
+        await run(admin.quit)

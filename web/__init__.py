@@ -1,1 +1,1 @@
-"""The supervisors ' and agents' web app."""
+"""The supervisors' and agents' web app."""

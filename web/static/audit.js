@@ -3,7 +3,7 @@ fetch("/api/v1/audit?limit=500", { credentials: "same-origin" }).then((r) => r.j
   const body = document.querySelector("#audit tbody");
   for (const r of rows) {
     const tr = document.createElement("tr");
-    for (const v of [r.at.slice(0, 19).replace("T", " "), r.actor, r.action, r.target, JSON.stringify(r.detail)]) {
+    for (const v of [Hotline.localTime(r.at), r.actor, r.action, r.target, JSON.stringify(r.detail)]) {
       const td = document.createElement("td"); td.textContent = v; tr.append(td);
     }
     body.append(tr);

@@ -24,6 +24,12 @@ const Hotline = {
     };
     open();
   },
+  // A time from the API (UTC) as the site's local time, e.g. 2026-11-22 09:24.
+  localTime(iso) {
+    return new Intl.DateTimeFormat("sv-SE", {
+      timeZone: document.body.dataset.tz, year: "numeric", month: "2-digit", day: "2-digit", hour: "2-digit", minute: "2-digit",
+    }).format(new Date(iso));
+  },
   clock(seconds) {
     const m = Math.floor(seconds / 60), s = seconds % 60;
     return m >= 60 ? `${Math.floor(m / 60)}:${String(m % 60).padStart(2, "0")}:${String(s).padStart(2, "0")}` : `${m}:${String(s).padStart(2, "0")}`;

@@ -31,32 +31,59 @@
     Hotline.api("POST", path, body).catch((e) => { document.getElementById("status").textContent = e.message; });
   }
 
+  // Rows stay in place between pushes and their buttons are rebuilt only when the agent's state changes:
+  // a button replaced under the pointer would swallow the supervisor's click.
+  const rows = new Map();
+  function actionsFor(a) {
+    const call = a.call;
+    const cell = el("td", { class: "actions" });
+    const state = (action, extra) => () => act(`/api/v1/agents/${a.extension}/state`, { action, ...extra });
+    if (call && (a.state === "in_call" || a.state === "on_hold")) {
+      for (const mode of ["listen", "whisper", "barge"]) {
+        const b = button(A["t" + mode[0].toUpperCase() + mode.slice(1)], () => act(`/api/v1/agents/${a.extension}/spy`, { mode }));
+        b.dataset.action = mode;
+        cell.append(b);
+      }
+    }
+    if (a.state === "logged_out") cell.append(button(A.tLogin, state("login")));
+    else {
+      cell.append(a.paused ? button(A.tUnpause, state("unpause")) : button(A.tPause, state("pause", { reason: "supervisor" })));
+      cell.append(button(A.tLogout, state("logout")));
+    }
+    return cell;
+  }
+
   function renderAgents(board) {
-    agentsEl.tBodies[0].replaceChildren(...board.agents.map((a) => {
+    const body = agentsEl.tBodies[0];
+    const seen = new Set();
+    for (const a of board.agents) {
+      seen.add(a.extension);
+      let row = rows.get(a.extension);
+      if (!row) {
+        row = el("tr", { "data-agent": a.extension }, el("td", {}), el("td", {}), el("td", {}),
+          el("td", { "data-field": "caller" }), el("td", {}), el("td", { class: "actions" }));
+        rows.set(a.extension, row);
+        body.append(row);
+      }
       const call = a.call;
-      const actions = el("td", { class: "actions" });
-      if (call && (a.state === "in_call" || a.state === "on_hold")) {
-        for (const mode of ["listen", "whisper", "barge"]) {
-          actions.append(button(A["t" + mode[0].toUpperCase() + mode.slice(1)], () => act(`/api/v1/agents/${a.extension}/spy`, { mode })));
-        }
+      const [name, state, time, caller, caseCell] = row.cells;
+      name.textContent = `${a.name} (${a.extension})`;
+      state.replaceChildren(el("span", { class: "state " + a.state }, stateName(a.state)), a.pause_reason ? ` ${a.pause_reason}` : "");
+      time.textContent = clock(a.in_state);
+      caller.textContent = call ? call.caller : "";
+      const number = call && call.number ? call.number : "";
+      if (caseCell.dataset.number !== number) {
+        caseCell.dataset.number = number;
+        caseCell.replaceChildren(number ? el("a", { href: `/cases/${number}` }, number) : "");
       }
-      if (a.state === "logged_out") actions.append(button(A.tLogin, () => act(`/api/v1/agents/${a.extension}/state`, { action: "login" })));
-      else {
-        actions.append(a.paused
-          ? button(A.tUnpause, () => act(`/api/v1/agents/${a.extension}/state`, { action: "unpause" }))
-          : button(A.tPause, () => act(`/api/v1/agents/${a.extension}/state`, { action: "pause", reason: "supervisor" })));
-        actions.append(button(A.tLogout, () => act(`/api/v1/agents/${a.extension}/state`, { action: "logout" })));
+      const signature = [a.state, a.paused, call ? call.linkedid : ""].join("|");
+      if (row.dataset.signature !== signature) {
+        row.dataset.signature = signature;
+        row.cells[5].replaceWith(actionsFor(a));
       }
-      const caseCell = el("td", {});
-      if (call && call.number) caseCell.append(el("a", { href: `/cases/${call.number}` }, call.number));
-      return el("tr", { "data-agent": a.extension, "data-state": a.state },
-        el("td", {}, `${a.name} (${a.extension})`),
-        el("td", {}, el("span", { class: "state " + a.state }, stateName(a.state)), a.pause_reason ? ` ${a.pause_reason}` : ""),
-        el("td", {}, clock(a.in_state)),
-        el("td", { "data-field": "caller" }, call ? call.caller : ""),
-        caseCell,
-        actions);
-    }));
+      row.dataset.state = a.state;
+    }
+    for (const [ext, row] of rows) if (!seen.has(ext)) { row.remove(); rows.delete(ext); }
   }
 
   Hotline.connect((board) => {
