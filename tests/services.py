@@ -3,9 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import subprocess
 import sys
+from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from ami_bridge.bridge import Bridge
+    from hotline.settings import Settings
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
@@ -45,3 +52,22 @@ async def start_hotline(
 async def _drain(stream: asyncio.StreamReader) -> None:
     while await stream.readline():
         pass
+
+
+@contextlib.asynccontextmanager
+async def in_process(site: Settings) -> AsyncIterator[Bridge]:
+    """The FastAGI server and the bridge in the test's own event loop, as `hotline serve` runs them."""
+    from agi_scripts.ivr_app import build_server
+    from ami_bridge.bridge import Bridge
+    from hotline.db.migrate import upgrade_async
+
+    await upgrade_async(site.database_url)
+    server = build_server(site)
+    await server.start(site.agi.host, site.agi.port)
+    bridge = Bridge(site)
+    await bridge.start()
+    try:
+        yield bridge
+    finally:
+        await bridge.stop()
+        await server.close()

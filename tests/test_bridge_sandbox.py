@@ -13,18 +13,16 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from agi_scripts.fastagi import FastAGIServer
-from agi_scripts.ivr_app import build_server
 from ami_bridge.bridge import Bridge
 from ami_bridge.case_writer import inspect_recording
 from ami_bridge.connection import AMIConnection
 from hotline.callsim import CallRequest, CallResult, place_call
 from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
 from hotline.db.numbers import is_valid
 from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
 
@@ -33,15 +31,8 @@ GAP = "wwww"
 
 @pytest.fixture(scope="module")
 async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
-    """The FastAGI server and the bridge, as `hotline serve` runs them."""
-    await upgrade_async(site.database_url)
-    server: FastAGIServer = build_server(site)
-    await server.start(site.agi.host, site.agi.port)
-    bridge = Bridge(site)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
-    await server.close()
+    async with in_process(site) as bridge:
+        yield bridge
 
 
 async def final_case(site: Settings, linkedid: str, timeout: float = 15.0) -> Case:

@@ -11,14 +11,12 @@ from typing import Any
 
 import pytest
 
-from agi_scripts.fastagi import FastAGIServer
-from agi_scripts.ivr_app import build_server
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
 from hotline.callsim import CallRequest, place_call
-from hotline.db.migrate import upgrade_async
 from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
 
@@ -27,14 +25,8 @@ Snapshot = dict[str, Any]
 
 @pytest.fixture(scope="module")
 async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
-    await upgrade_async(site.database_url)
-    server: FastAGIServer = build_server(site)
-    await server.start(site.agi.host, site.agi.port)
-    bridge = Bridge(site)
-    await bridge.start()
-    yield bridge
-    await bridge.stop()
-    await server.close()
+    async with in_process(site) as bridge:
+        yield bridge
 
 
 async def until(

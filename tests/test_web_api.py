@@ -256,40 +256,22 @@ async def test_sign_in_redirects_only_within_the_site(site: Site) -> None:
 
 def test_user_add_command_makes_the_first_admin(tmp_path: Path) -> None:
     env = {"HOTLINE_DATABASE_URL": f"sqlite+aiosqlite:///{tmp_path}/users.db", "PATH": "/usr/bin:/bin"}
-    base = [sys.executable, "-m", "hotline.cli", "--settings", str(TEST_SETTINGS), "user"]
-    short = subprocess.run(
-        [*base, "add", "root", "--role", "admin", "--password-stdin"],
-        input="short\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-    )
+
+    def user(*args: str, password: str = PASSWORD) -> subprocess.CompletedProcess[str]:
+        command = [sys.executable, "-m", "hotline.cli", "--settings", str(TEST_SETTINGS), "user", *args]
+        return subprocess.run(
+            command, input=password + "\n", text=True, capture_output=True, cwd=ROOT, env=env
+        )
+
+    assert user("list").stdout == ""  # no default user
+    short = user("add", "root", "--role", "admin", "--password-stdin", password="short")
     assert short.returncode == 1 and "at least 10 characters" in short.stderr
-    made = subprocess.run(
-        [*base, "add", "root", "--role", "admin", "--password-stdin"],
-        input=PASSWORD + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-    )
+    made = user("add", "root", "--role", "admin", "--password-stdin")
     assert made.returncode == 0, made.stderr
-    again = subprocess.run(
-        [*base, "add", "root", "--role", "admin", "--password-stdin"],
-        input=PASSWORD + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-    )
+    assert user("list").stdout.split() == ["root", "admin", "-"]
+    again = user("add", "root", "--role", "admin", "--password-stdin")
     assert again.returncode == 1 and "exists already" in again.stderr
-    agent = subprocess.run(
-        [*base, "add", "x", "--role", "agent", "--password-stdin"],
-        input=PASSWORD + "\n",
-        text=True,
-        capture_output=True,
-        cwd=ROOT,
-        env=env,
-    )
+    agent = user("add", "x", "--role", "agent", "--password-stdin")
     assert agent.returncode == 1 and "--extension" in agent.stderr
+    unknown = user("add", "x", "--role", "agent", "--extension", "999", "--password-stdin")
+    assert unknown.returncode == 1 and "not an [[agents]] extension" in unknown.stderr

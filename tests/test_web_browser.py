@@ -19,15 +19,13 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
-from agi_scripts.fastagi import FastAGIServer
-from agi_scripts.ivr_app import build_server
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
 from hotline.callsim import CallRequest, place_call
-from hotline.db.migrate import upgrade_async
 from hotline.db.models import AuditEntry, Case, User
 from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from tests.services import in_process
 from web import auth
 from web.app import build_app
 
@@ -38,26 +36,24 @@ PASSWORD = "mật-khẩu-thử-nghiệm"
 @pytest.fixture(scope="module")
 async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
     """FastAGI server, bridge and web app in one process, as `hotline serve` runs them."""
-    await upgrade_async(site.database_url)
-    server: FastAGIServer = build_server(site)
-    await server.start(site.agi.host, site.agi.port)
-    bridge = Bridge(site)
-    await bridge.start()
+    async with in_process(site) as bridge:
+        await add_users(bridge)
+        runner = web.AppRunner(build_app(site, bridge))
+        await runner.setup()
+        await web.TCPSite(runner, site.web.host, site.web.port).start()
+        try:
+            yield bridge
+        finally:
+            await runner.cleanup()
+
+
+async def add_users(bridge: Bridge) -> None:
+    names = {"giamsat": ("supervisor", "103"), "canbo101": ("agent", "101"), "quantri": ("admin", "")}
     async with bridge.db() as session, session.begin():
-        for user in list(
-            await session.scalars(select(User).where(User.username.in_(["giamsat", "canbo101", "quantri"])))
-        ):
+        for user in list(await session.scalars(select(User).where(User.username.in_(list(names))))):
             await session.delete(user)
-    await auth.add_user(bridge.db, "giamsat", PASSWORD, "supervisor", "103")
-    await auth.add_user(bridge.db, "canbo101", PASSWORD, "agent", "101")
-    await auth.add_user(bridge.db, "quantri", PASSWORD, "admin")
-    runner = web.AppRunner(build_app(site, bridge))
-    await runner.setup()
-    await web.TCPSite(runner, site.web.host, site.web.port).start()
-    yield bridge
-    await runner.cleanup()
-    await bridge.stop()
-    await server.close()
+    for name, (role, extension) in names.items():
+        await auth.add_user(bridge.db, name, PASSWORD, role, extension)
 
 
 def browser(chromium: str) -> webdriver.Chrome:

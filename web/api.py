@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -75,7 +76,15 @@ async def audit(c: Context, actor: Principal, action: str, target: str, **detail
 
 
 def bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=f'{{"error": "{message}"}}', content_type="application/json")
+    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def forbidden(message: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
+
+
+def not_found(message: str) -> web.HTTPNotFound:
+    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
 
 
 def day_param(request: web.Request, name: str, default: date) -> date:
@@ -95,7 +104,7 @@ async def load_case(c: Context, number: str, events: bool = False) -> Case:
             stmt = stmt.options(selectinload(Case.events))
         case = await session.scalar(stmt)
     if case is None:
-        raise web.HTTPNotFound(text='{"error": "no such case"}', content_type="application/json")
+        raise not_found("no such case")
     return case
 
 
@@ -205,7 +214,7 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     case = await load_case(c, request.match_info["number"], events=True)
     if not may_see(who(request), case, c):
-        raise web.HTTPForbidden(text='{"error": "not your case"}', content_type="application/json")
+        raise forbidden("not your case")
     view = case_view(case)
     view["timeline"] = [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in case.events]
     return web.json_response(view)
@@ -262,9 +271,9 @@ async def case_update(request: web.Request) -> web.StreamResponse:
     async with c.db() as session, session.begin():
         case = await session.scalar(select(Case).where(Case.number == number))
         if case is None:
-            raise web.HTTPNotFound(text='{"error": "no such case"}', content_type="application/json")
+            raise not_found("no such case")
         if not may_see(principal, case, c):
-            raise web.HTTPForbidden(text='{"error": "not your case"}', content_type="application/json")
+            raise forbidden("not your case")
         for name, value in changes.items():
             setattr(case, name, value)
         view = case_view(case)
@@ -287,9 +296,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     path = Path(case.recording) if case.recording else None
     root = c.settings.recordings_path.resolve()
     if path is None or not path.resolve().is_relative_to(root) or not path.is_file():
-        raise web.HTTPNotFound(
-            text='{"error": "this case has no recording"}', content_type="application/json"
-        )
+        raise not_found("this case has no recording")
     # A browser fetches a file in ranges while it plays: the first request is the playback.
     if request.http_range.start in (None, 0):
         await audit(c, who(request), "recording.play", number, range=request.headers.get("Range", ""))
@@ -318,9 +325,7 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
     principal = who(request)
     extension = request.match_info["extension"]
     if not principal.can_supervise and principal.extension != extension:
-        raise web.HTTPForbidden(
-            text='{"error": "agents change only their own state"}', content_type="application/json"
-        )
+        raise forbidden("agents change only their own state")
     data = await _json(request)
     action = data.get("action")
     reason = str(data.get("reason", "") or "")[:64]
@@ -363,7 +368,7 @@ async def spy(request: web.Request) -> web.StreamResponse:
     if not principal.extension:
         raise bad("your user has no phone extension to ring; set one with 'hotline user add --extension'")
     if extension not in {a.extension for a in c.settings.agents}:
-        raise web.HTTPNotFound(text='{"error": "no such agent"}', content_type="application/json")
+        raise not_found("no such agent")
     reply = await c.bridge.ami.action(
         "Originate",
         Channel=f"PJSIP/{endpoint(principal.extension)}",
