@@ -67,11 +67,11 @@ class AMISession:
         at once: a wrong secret does not heal by retrying)."""
         self._task = asyncio.create_task(self._run(), name="ami-session")
         if wait is not None:
+            connected = asyncio.ensure_future(self.connected.wait())
             done, _ = await asyncio.wait(
-                [self._task, asyncio.ensure_future(self.connected.wait())],
-                timeout=wait,
-                return_when=asyncio.FIRST_COMPLETED,
+                [self._task, connected], timeout=wait, return_when=asyncio.FIRST_COMPLETED
             )
+            connected.cancel()  # not left pending when the login failed or the wait ran out
             if self._task in done:
                 self._task.result()  # raises the login error
             if not self.connected.is_set():

@@ -219,8 +219,20 @@ async def test_reports_draw_their_chart(
     assert await run(lambda: sup.find_element(*report).get_attribute("data-chart")) == "drawn"
     assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-agent tr"))
     await run(sup.save_screenshot, str(artifacts / "reports.png"))
+    await run(sup.get, f"{base}/cases?outcome=answered")
+    assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#case-list tbody tr"))
+    await run(sup.save_screenshot, str(artifacts / "cases.png"))
     await run(sup.get, f"{base}/wallboard?big=1")
     await until(lambda: sup.find_elements(By.CSS_SELECTOR, "[data-queue]"), "the big screen")
+    # Pause and unpause an agent from the wallboard's buttons.
+    row = "tr[data-agent='102']"
+    state = f'return document.querySelector("{row}").dataset.state'
+    await until(lambda: sup.execute_script(state) == "ready", "102 ready")
+    click = "document.querySelector(arguments[0]).click()"
+    await run(sup.execute_script, click, f"{row} td.actions button:first-child")
+    await until(lambda: sup.execute_script(state) == "paused", "102 paused from the wallboard")
+    await run(sup.execute_script, click, f"{row} td.actions button:first-child")
+    await until(lambda: sup.execute_script(state) == "ready", "102 ready again")
     assert "big" in (await run(lambda: sup.find_element(By.TAG_NAME, "body").get_attribute("class")) or "")
     await run(sup.save_screenshot, str(artifacts / "wallboard-big-screen.png"))
 
