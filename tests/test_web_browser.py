@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import web
+from aiohttp import ClientSession, CookieJar, web
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -255,3 +255,43 @@ async def test_admin_reads_the_audit_log(
         await run(admin.save_screenshot, str(artifacts / "audit-log.png"))
     finally:
         await run(admin.quit)
+
+
+async def test_whisper_and_barge_run_chanspy_with_their_options(
+    site: Settings, sandbox: Sandbox, hotline: Bridge
+) -> None:
+    """Through the API as a signed-in supervisor: each mode rings the supervisor's phone (103), which
+    answers by itself and runs ChanSpy on agent 101's channel with that mode's options."""
+    base = f"http://{site.web.host}:{site.web.port}"
+    call = asyncio.create_task(place_call(site, CallRequest("1022", keys="1", hangup_after=40)))
+    try:
+        await until(
+            lambda: hotline.board.agents["101"].state == "in_call" and hotline.board.agents["101"].call,
+            "101 in a call",
+            timeout=45,
+        )
+        async with ClientSession(base, cookie_jar=CookieJar(unsafe=True)) as http:  # an IP address
+            await http.post("/login", data={"username": "giamsat", "password": PASSWORD, "next": "/"})
+            page = await (await http.get("/wallboard")).text()
+            csrf = page.split('data-csrf="', 1)[1].split('"', 1)[0]
+            for mode, options in (("whisper", "qwE"), ("barge", "qBE")):
+                reply = await http.post(
+                    "/api/v1/agents/101/spy", json={"mode": mode}, headers={"X-CSRF-Token": csrf}
+                )
+                assert reply.status == 200, await reply.text()
+                spying = await until(
+                    lambda: [
+                        line
+                        for line in sandbox.cli("core show channels concise").splitlines()
+                        if line.startswith("PJSIP/agent103-") and "!ChanSpy!" in line
+                    ],
+                    f"ChanSpy ({mode}) on 103's phone",
+                )
+                assert f"PJSIP/agent101-,{options}" in spying[0], spying
+                # Hang the supervisor's phone up before the next mode.
+                await hotline.ami.action("Hangup", Channel=spying[0].split("!", 1)[0])
+                await until(
+                    lambda: "!ChanSpy!" not in sandbox.cli("core show channels concise"), "ChanSpy ended"
+                )
+    finally:
+        await call

@@ -18,7 +18,8 @@
     const totals = document.getElementById("totals");
     const t = data.total;
     for (const [label, value] of [[T.tOffered, t.offered], [T.tAnswered, t.answered], [T.tAbandoned, t.abandoned],
-      [T.tSl, t.service_level == null ? "–" : t.service_level + " %"], [T.tAsa, t.average_answer ?? "–"], [T.tAht, t.average_handle ?? "–"]]) {
+      [T.tSl, t.service_level == null ? "–" : t.service_level + " %"], [T.tAsa, t.average_answer == null ? "–" : t.average_answer + " s"],
+      [T.tAht, t.average_handle == null ? "–" : t.average_handle + " s"]]) {
       const card = document.createElement("div"); card.className = "card";
       card.append(cell("div", label), cell("strong", String(value)));
       totals.append(card);
