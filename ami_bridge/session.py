@@ -138,7 +138,7 @@ class AMISession:
         self.connects += 1
         self.backoff.reset()
         self.connected.set()
-        log.info("AMI connected to %s:%s (Asterisk %s)", self.host, self.port, conn.version)
+        log.info("AMI connected to %s:%s (Manager protocol %s)", self.host, self.port, conn.version)
         while not conn.closed.is_set():
             try:
                 await asyncio.wait_for(conn.closed.wait(), self.ping_seconds)
