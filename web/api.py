@@ -87,6 +87,11 @@ def not_found(message: str) -> web.HTTPNotFound:
     return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
 
 
+def count_param(request: web.Request, name: str, default: int, most: int) -> int:
+    raw = request.query.get(name, "")
+    return min(int(raw), most) if raw.isdigit() else default
+
+
 def day_param(request: web.Request, name: str, default: date) -> date:
     raw = request.query.get(name, "")
     if not raw:
@@ -154,9 +159,7 @@ async def search_cases(request: web.Request) -> list[Case]:
             stmt = stmt.where(column.startswith(q[name]) if name == "topic" else column == q[name])
     if q.get("number"):
         stmt = stmt.where(or_(Case.number == q["number"], Case.caller == q["number"]))
-    stmt = stmt.order_by(Case.started_at.desc()).limit(
-        int(q.get("limit", PAGE)) if q.get("limit", "").isdigit() else PAGE
-    )
+    stmt = stmt.order_by(Case.started_at.desc()).limit(count_param(request, "limit", PAGE, 5000))
     async with c.db() as session:
         return list(await session.scalars(stmt))
 
@@ -431,12 +434,16 @@ async def desk(request: web.Request) -> web.StreamResponse:
     response={"type": "object"},
 )
 async def reports(request: web.Request) -> web.StreamResponse:
+    return web.json_response(await requested_report(request))
+
+
+async def requested_report(request: web.Request) -> dict[str, Any]:
     c = ctx(request)
     first = day_param(request, "from", datetime.now(c.tz).date())
     last = day_param(request, "to", first)
     if last < first or (last - first).days > 366:
         raise bad("'to' must be on or after 'from', at most a year later")
-    return web.json_response(await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds))
+    return await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds)
 
 
 @route(
@@ -448,10 +455,8 @@ async def reports(request: web.Request) -> web.StreamResponse:
     params=(("from", "query", "first day YYYY-MM-DD"), ("to", "query", "last day")),
 )
 async def reports_csv(request: web.Request) -> web.StreamResponse:
-    c = ctx(request)
-    first = day_param(request, "from", datetime.now(c.tz).date())
-    last = day_param(request, "to", first)
-    data = await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds)
+    data = await requested_report(request)
+    first, last = data["from"], data["to"]
     out = io.StringIO()
     fields = [
         "table",
@@ -487,11 +492,9 @@ async def reports_csv(request: web.Request) -> web.StreamResponse:
 )
 async def audit_log(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    limit = int(request.query.get("limit", "200")) if request.query.get("limit", "").isdigit() else 200
+    limit = count_param(request, "limit", 200, 5000)
     async with c.db() as session:
-        rows = await session.scalars(
-            select(AuditEntry).order_by(AuditEntry.id.desc()).limit(min(limit, 5000))
-        )
+        rows = await session.scalars(select(AuditEntry).order_by(AuditEntry.id.desc()).limit(limit))
         return web.json_response(
             [
                 {

@@ -149,6 +149,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=1 << 20)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today))
+    metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(
         app,
         loader=jinja2.FileSystemLoader(HERE / "templates"),

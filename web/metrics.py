@@ -10,7 +10,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hotline.db.models import Role
-from web.app import Context, ctx
+from web.app import Context
 from web.routing import route
 
 AGENT_STATES = ("logged_out", "ready", "ringing", "in_call", "on_hold", "wrapup", "paused", "unavailable")
@@ -56,14 +56,16 @@ class BoardCollector(Collector):
         yield from (waiting, longest, members, agents, calls, today, written, ami)
 
 
-_REGISTRIES: dict[int, CollectorRegistry] = {}
+REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)
+
+
+def registry(app: web.Application, context: Context) -> None:
+    """Called once when the app is built: the collector reads the live board at every scrape."""
+    app[REGISTRY] = CollectorRegistry()
+    app[REGISTRY].register(BoardCollector(context))
 
 
 @route("GET", "/metrics", Role.SUPERVISOR, "Prometheus metrics (scrape with a bearer token)", api=True)
 async def metrics(request: web.Request) -> web.StreamResponse:
-    c = ctx(request)
-    registry = _REGISTRIES.get(id(c))
-    if registry is None:
-        registry = _REGISTRIES[id(c)] = CollectorRegistry()
-        registry.register(BoardCollector(c))
-    return web.Response(body=generate_latest(registry), content_type="text/plain", charset="utf-8")
+    body = generate_latest(request.app[REGISTRY])
+    return web.Response(body=body, content_type="text/plain", charset="utf-8")
