@@ -12,10 +12,12 @@ from collections.abc import Callable
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.case_writer import CaseWriter
 from ami_bridge.connection import AMIConnection
+from ami_bridge.journal import Journal
 from ami_bridge.live import LiveBoard
 from ami_bridge.message import AMIMessage
 from ami_bridge.session import AMISession
 from hotline import secrets
+from hotline.channel_vars import RESYNC
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator
@@ -23,31 +25,15 @@ from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
 
-# What the resynchronisation asks of each live call's first channel.
-RESYNC_VARS = (
-    "HOTLINE_DID",
-    "HOTLINE_START",
-    "HOTLINE_PATH",
-    "HOTLINE_TOPIC",
-    "HOTLINE_IVR_RESULT",
-    "HOTLINE_DEST",
-    "HOTLINE_CASE_NO",
-    "HOTLINE_REC",
-    "HOTLINE_VOICEMAIL",
-    "HOTLINE_OUTCOME",
-    "HOTLINE_HOURS",
-    "HOTLINE_QUEUE_STATUS",
-    "HOTLINE_FALLBACK",
-    "MEMBERNAME",
-)
-
 
 class Bridge:
     def __init__(self, settings: Settings, on_written: Callable[[Call], None] | None = None) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.db = db = sessions(self.engine)
-        self.writer = CaseWriter(db, NumberAllocator(db), on_written=on_written)
+        self.writer = CaseWriter(
+            db, NumberAllocator(db), on_written=on_written, journal=Journal(settings.state_path / "journal")
+        )
         self.tracker = CallTracker(on_update=self.writer.submit)
         self.board = LiveBoard(settings, self.tracker.calls)
         self.ami = AMISession(
@@ -63,6 +49,13 @@ class Bridge:
 
     async def start(self, wait: float = 15.0) -> None:
         await upgrade_async(self.settings.database_url)
+        await self.writer.load_dead_letters()
+        # What an earlier run (killed, or stopped while the database was away) left unwritten. The calls
+        # that were still live go back to the tracker: the resynchronisation then goes on following them
+        # (or ends them) with their whole history.
+        for call in self.writer.replay():
+            if call.ended_at is None and call.in_hotline:
+                self.tracker.calls.setdefault(call.linkedid, call)
         self.writer.start()
         await self.ami.start(wait=wait)
 
@@ -88,7 +81,7 @@ class Bridge:
             if first is None:
                 continue
             values = variables[linkedid] = {}
-            for name in RESYNC_VARS:
+            for name in RESYNC:
                 reply = await conn.action("Getvar", Channel=str(first.Channel), Variable=name)
                 values[name] = str(reply.get("Value", "") or "")
         status = await conn.action_list("QueueStatus")

@@ -5,31 +5,16 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ami_bridge.message import AMIMessage as Message
+from hotline.channel_vars import TRACKED, QueueVar, Var
 from hotline.db.models import Outcome
+from hotline.values import clean
 
 log = logging.getLogger(__name__)
-
-# Channel variables the dialplan and the IVR set (names without the inheritance underscores).
-HOTLINE_VARS = {
-    "HOTLINE_DID": "did",
-    "HOTLINE_PATH": "ivr_path",
-    "HOTLINE_TOPIC": "topic",
-    "HOTLINE_IVR_RESULT": "ivr_result",
-    "HOTLINE_DEST": "destination",
-    "HOTLINE_CASE_NO": "number",
-    "HOTLINE_REC": "recording",
-    "HOTLINE_VOICEMAIL": "voicemail",
-    "HOTLINE_OUTCOME": "outcome_hint",
-    "HOTLINE_HOURS": "hours",
-    "HOTLINE_QUEUE_STATUS": "queue_status",
-    "HOTLINE_FALLBACK": "fallback",
-    "HOTLINE_IVR_NODE": "ivr_node",
-}
 
 
 def now() -> datetime:
@@ -152,23 +137,23 @@ class CallTracker:
         call = self.calls.get(linkedid)
         if call is None:
             call = self.calls[linkedid] = Call(linkedid=linkedid, started_at=now())
-            call.caller, call.caller_name = str(e.CallerIDNum), str(e.CallerIDName)
+            call.caller, call.caller_name = _caller_id(e)
         call.channels.add(str(e.Uniqueid))
 
     def _on_NewCallerid(self, e: Message) -> None:
         call = self._call(e)
         if call is not None and str(e.Uniqueid) == call.linkedid:
-            call.caller, call.caller_name = str(e.CallerIDNum), str(e.CallerIDName)
+            call.caller, call.caller_name = _caller_id(e)
 
     def _on_VarSet(self, e: Message) -> None:
         call = self._call(e)
         if call is None:
             return
         name = str(e.Variable).lstrip("_")
-        attribute = HOTLINE_VARS.get(name)
+        attribute = TRACKED.get(name)
         if attribute is None:
             return
-        value = str(e.Value)
+        value = clean(e.Value)
         if getattr(call, attribute) == value:
             return  # inherited copies on the agent's channel say nothing new
         entered = attribute == "did" and not call.did
@@ -234,8 +219,8 @@ class CallTracker:
             return
         call.ringing = ""
         call.answered_at = now()
-        call.agent = str(e.Interface).rpartition("/agent")[2] or str(e.Interface)
-        call.agent_name = str(e.MemberName)
+        call.agent = clean(str(e.Interface).rpartition("/agent")[2] or e.Interface)
+        call.agent_name = clean(e.MemberName)
         call.wait_seconds = float(e.get("HoldTime", 0) or 0)
         call.mark("answered", agent=call.agent, agent_name=call.agent_name, wait=call.wait_seconds)
         self.on_update(call)
@@ -311,21 +296,21 @@ class CallTracker:
                     linkedid=linkedid, started_at=at - timedelta(seconds=longest)
                 )
                 first = next((c for c in chans if str(c.Uniqueid) == linkedid), chans[0])
-                call.caller, call.caller_name = str(first.CallerIDNum), str(first.CallerIDName)
+                call.caller, call.caller_name = _caller_id(first)
                 call.mark("resynchronised", channels=len(chans))
             call.channels = {str(c.Uniqueid) for c in chans}
             values = variables.get(linkedid, {})
-            for name, attribute in HOTLINE_VARS.items():
+            for name, attribute in TRACKED.items():
                 if values.get(name):
-                    setattr(call, attribute, values[name])
-            start = _epoch(values.get("HOTLINE_START", ""))
+                    setattr(call, attribute, clean(values[name]))
+            start = _epoch(values.get(Var.START, ""))
             if start is not None:
                 call.started_at = start
             agent = next((c for c in chans if "/agent" in str(c.Channel) and c.get("BridgeId")), None)
             if agent is not None and not call.answered_at:
                 call.answered_at = at - timedelta(seconds=_seconds(str(agent.get("Duration", "0"))))
                 call.agent = str(agent.Channel).partition("/agent")[2].split("-")[0]
-                call.agent_name = values.get("MEMBERNAME", "")
+                call.agent_name = clean(values.get(QueueVar.MEMBERNAME, ""))
             if call.in_hotline:
                 self.on_update(call)
         queued = {_linkedid_of(entry, channels): entry for entry in entries}
@@ -338,6 +323,11 @@ class CallTracker:
             call.position = int(entry.get("Position", 0) or 0)
             if not call.queued_at:
                 call.queued_at = at - timedelta(seconds=float(entry.get("Wait", 0) or 0))
+
+
+def _caller_id(e: Message) -> tuple[str, str]:
+    """Caller ID comes from the caller's network: anything can be in it."""
+    return clean(e.CallerIDNum), clean(e.CallerIDName)
 
 
 def _epoch(value: str) -> datetime | None:
@@ -362,3 +352,36 @@ def _linkedid_of(entry: Message, channels: list[Message]) -> str:
         if str(ch.Channel) == name:
             return str(ch.Linkedid)
     return ""
+
+
+_TIME_FIELDS = frozenset(f.name for f in fields(Call) if str(f.type) in ("datetime", "datetime | None"))
+
+
+def to_record(call: Call) -> dict[str, Any]:
+    """The call as JSON-able data (the journal's and the dead letters' form of it)."""
+    record: dict[str, Any] = {}
+    for f in fields(Call):
+        value = getattr(call, f.name)
+        if f.name in _TIME_FIELDS:
+            value = value.isoformat() if value is not None else None
+        elif f.name == "channels":
+            value = sorted(value)
+        elif f.name == "timeline":
+            value = [[at.isoformat(), kind, detail] for at, kind, detail in value]
+        record[f.name] = value
+    return record
+
+
+def from_record(record: dict[str, Any]) -> Call:
+    """The call `to_record` gave; unknown keys (from a newer version) are ignored."""
+    known = {f.name for f in fields(Call)}
+    values: dict[str, Any] = {k: v for k, v in record.items() if k in known}
+    for name in _TIME_FIELDS & values.keys():
+        if values[name] is not None:
+            values[name] = datetime.fromisoformat(values[name])
+    values["channels"] = set(values.get("channels", ()))
+    values["timeline"] = [
+        (datetime.fromisoformat(at), str(kind), dict(detail))
+        for at, kind, detail in values.get("timeline", ())
+    ]
+    return Call(**values)

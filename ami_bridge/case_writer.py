@@ -1,6 +1,7 @@
-"""The single writer of cases. Calls come in on a queue (event handling never waits for the database),
-are written in batches, one row per linkedid (a second write of the same call updates it), and a call's
-recording is checked (there, has audio, how long) before its final write."""
+"""The single writer of cases. Snapshots of calls are handed over without waiting (event handling never
+waits for the database), journaled, and written in batches, one row per linkedid (a second write of the
+same call updates it); a call's recording is checked (there, has audio, how long) before its final
+write."""
 
 from __future__ import annotations
 
@@ -15,12 +16,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ami_bridge.calls import Call
-from hotline.db.models import Case, CaseEvent, Status
+from ami_bridge.calls import Call, from_record, to_record
+from ami_bridge.journal import Journal
+from ami_bridge.session import Backoff
+from hotline.db.errors import is_transient
+from hotline.db.models import Case, CaseEvent, DeadLetter, Status
 from hotline.db.numbers import NumberAllocator
+from hotline.values import clean
 
 log = logging.getLogger(__name__)
 
@@ -29,6 +34,9 @@ BATCH = 500
 # whatever its size, and a call's updates inside the window collapse into one.
 WINDOW_SECONDS = 0.5
 RECENTLY_CLOSED = 10_000
+# A failed write is retried after this, doubling up to the most (a database restart takes seconds).
+RETRY_SECONDS = 1.0
+MAX_RETRY_SECONDS = 15.0
 SILENCE_RMS = 30  # 16-bit samples: below this a recording holds nothing but line noise
 
 
@@ -46,6 +54,16 @@ def inspect_recording(path: str) -> tuple[float, bool] | None:
 
 
 class CaseWriter:
+    """Keeps the newest snapshot of each call until the database has it.
+
+    A snapshot replaces the older one of the same call the moment it is submitted, and a write that fails
+    puts back only what no newer snapshot has replaced: an older state of a call can never overwrite a
+    newer one. A batch the database refuses for a passing reason (down, locked, slow) is retried whole
+    with back-off; one it refuses for a reason of its own (a value it rejects) is split so that every other
+    call is written, and the call that still fails is parked as a dead letter. Every snapshot is journaled
+    before it is written, so a process killed meanwhile loses nothing.
+    """
+
     def __init__(
         self,
         sessions: async_sessionmaker[Any],
@@ -53,21 +71,38 @@ class CaseWriter:
         on_written: Callable[[Call], None] | None = None,
         settle_seconds: float = 1.5,
         window: float = WINDOW_SECONDS,
+        journal: Journal | None = None,
+        retry_seconds: float = RETRY_SECONDS,
     ) -> None:
         self.sessions = sessions
         self.numbers = numbers
         self.on_written = on_written
         # Asterisk closes a recording just after the hangup: how long to wait for one that must exist.
         self.settle_seconds = settle_seconds
-        self.queue: asyncio.Queue[Call] = asyncio.Queue()
         self.window = window
+        self.journal = journal
+        self.retry = Backoff(first=retry_seconds, most=MAX_RETRY_SECONDS)
         self.written = 0
-        # linkedid -> (case id, events of its timeline already written) for the open cases written here.
-        self._open: dict[str, tuple[int, int]] = {}
+        self.failed_writes = 0  # batches the database did not take (each retried)
+        self.dead_lettered = 0  # calls parked as dead letters
+        self.missing_recordings = 0  # answered calls with no usable recording
+        self.dead: set[str] = set()  # linkedids with a dead letter
+        self._pending: dict[str, Call] = {}  # the newest unwritten snapshot of each call
+        self._writing: dict[str, Call] = {}  # the batch being written
+        self._seq = 0
+        self._wake = asyncio.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+        # linkedid -> (case id, timeline events written, where that timeline starts) for open cases.
+        self._open: dict[str, tuple[int, int, tuple[datetime, str]]] = {}
         self._closed: dict[
             str, int
         ] = {}  # linkedid -> case id of recently closed cases, oldest dropped first
-        self._suspect = False
+        # Calls this writer saw enter and has not tried to write yet: certainly without a case. Any other
+        # call is looked up first (a replayed one, or one whose earlier write may have half happened).
+        self._fresh: set[str] = set()
+        # Numbers taken for calls whose case is not inserted yet: a retry reuses them.
+        self._numbers: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
 
     def submit(self, call: Call) -> None:
@@ -75,51 +110,205 @@ class CaseWriter:
         snapshot = copy.copy(call)
         snapshot.channels = set(call.channels)
         snapshot.timeline = list(call.timeline)
-        self.queue.put_nowait(snapshot)
+        self._put(snapshot)
+        if (
+            call.linkedid not in self._open
+            and call.linkedid not in self._closed
+            and call.timeline
+            and call.timeline[0][1] == "entered"
+            and call.linkedid not in self._writing
+        ):
+            self._fresh.add(call.linkedid)
+
+    def _put(self, snapshot: Call) -> None:
+        self._seq += 1
+        if self.journal is not None:
+            self.journal.append({"seq": self._seq, "call": to_record(snapshot)})
+        self._pending.pop(snapshot.linkedid, None)  # re-inserted at the end: oldest work first
+        self._pending[snapshot.linkedid] = snapshot
+        self._idle.clear()
+        self._wake.set()
+
+    @property
+    def backlog(self) -> int:
+        """Calls whose newest state the database does not have yet."""
+        return len(self._pending.keys() | self._writing.keys())
+
+    def replay(self) -> list[Call]:
+        """Open the journal and queue what earlier runs left in it (the newest snapshot of each call);
+        returns those calls, so the tracker can go on following the ones that were still live."""
+        if self.journal is None:
+            return []
+        newest: dict[str, tuple[int, Call]] = {}
+        for record in self.journal.open():
+            try:
+                seq, call = int(record["seq"]), from_record(record["call"])
+            except (KeyError, TypeError, ValueError) as exc:
+                log.warning("journal record skipped (%s): %.200s", exc, record)
+                continue
+            if call.linkedid not in newest or newest[call.linkedid][0] < seq:
+                newest[call.linkedid] = (seq, call)
+        calls = [call for _, call in sorted(newest.values(), key=lambda pair: pair[0])]
+        for call in calls:
+            self._put(call)
+        if calls:
+            log.warning("replaying %d call(s) from the case journal of an earlier run", len(calls))
+        return calls
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="case-writer")
 
     async def flush(self, timeout: float = 10.0) -> None:
-        """Wait until every call submitted so far is written."""
-        await asyncio.wait_for(self.queue.join(), timeout)
+        """Wait until every call submitted so far is written (or parked as a dead letter)."""
+        await asyncio.wait_for(self._idle.wait(), timeout)
 
-    async def stop(self) -> None:
-        """Write what is queued, then stop."""
+    async def stop(self, timeout: float = 10.0) -> None:
+        """Write what is queued (for up to `timeout`), then stop. What could not be written stays in the
+        journal for the next start."""
         if self._task is None:
             return
-        with contextlib.suppress(TimeoutError):
-            await self.flush()
+        try:
+            await self.flush(timeout)
+        except TimeoutError:
+            log.warning(
+                "stopping with %d case(s) not yet in the database; the journal keeps them for the next start",
+                self.backlog,
+            )
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
+        if self.journal is not None:
+            if not self.backlog:
+                self.journal.checkpoint([])
+            self.journal.close()
 
     async def _run(self) -> None:
         while True:
-            first = await self.queue.get()
-            batch = {first.linkedid: first}
-            taken = 1
-            if self.queue.qsize() < BATCH:
+            await self._wake.wait()
+            if len(self._pending) < BATCH:
                 await asyncio.sleep(self.window)  # a backlog is written at once, without waiting
-
-            while len(batch) < BATCH and not self.queue.empty():
-                call = self.queue.get_nowait()
-                taken += 1
-                batch[call.linkedid] = call  # the latest state of a call wins
+            batch = self._writing
+            for linkedid in list(self._pending)[:BATCH]:
+                batch[linkedid] = self._pending.pop(linkedid)
+            if self.journal is not None:
+                # Durable before it goes to the database; fsync in a thread, it may take a while.
+                await asyncio.to_thread(self.journal.sync)
             try:
-                await self.write(batch.values())
-                self._suspect = False
-            except Exception:
-                self._suspect = True
-                # Keep the calls: put them back and try again shortly (a database restart must not lose
-                # cases).
-                log.exception("writing %d case(s) failed; retrying in 2 s", len(batch))
-                for call in batch.values():
-                    self.queue.put_nowait(call)
-                await asyncio.sleep(2)
-            finally:
-                for _ in range(taken):
-                    self.queue.task_done()
+                await self._write_isolating(batch)
+                self.retry.reset()
+            except Exception as exc:
+                self.failed_writes += 1
+                self._fresh.difference_update(batch)
+                delay = self.retry.next()
+                log.error(
+                    "writing %d case(s) failed (%s: %s); retrying in %.1f s",
+                    len(batch),
+                    exc.__class__.__name__,
+                    str(exc).splitlines()[0][:300] if str(exc) else "",
+                    delay,
+                )
+                for linkedid, call in batch.items():
+                    if linkedid not in self._pending:  # a newer snapshot wins over this one
+                        self._pending[linkedid] = call
+                batch.clear()
+                await asyncio.sleep(delay)
+            batch.clear()
+            self._checkpoint()
+            if not self._pending:
+                self._wake.clear()
+                self._idle.set()
+
+    def _checkpoint(self) -> None:
+        journal = self.journal
+        if journal is None:
+            return
+        if not self._pending:
+            if journal.size:
+                journal.checkpoint([])
+        elif journal.needs_checkpoint():
+            journal.checkpoint(
+                {"seq": self._seq, "call": to_record(call)} for call in list(self._pending.values())
+            )
+
+    async def _write_isolating(self, batch: dict[str, Call]) -> None:
+        """Write the batch; if the database refuses it for a reason of its own, write the calls one by one
+        and park those it still refuses. A passing failure (database away, locked) raises."""
+        try:
+            await self.write(list(batch.values()))
+            batch.clear()
+            return
+        except Exception as exc:
+            if is_transient(exc):
+                raise
+            if len(batch) == 1:
+                call = next(iter(batch.values()))
+                await self._park(call, exc)
+                batch.clear()
+                return
+            log.warning(
+                "the database refused a batch of %d case(s) (%s); writing them one by one", len(batch), exc
+            )
+        self._fresh.difference_update(batch)
+        for linkedid, call in list(batch.items()):
+            try:
+                await self.write([call])
+            except Exception as exc:
+                if is_transient(exc):
+                    raise
+                await self._park(call, exc)
+            del batch[linkedid]
+
+    async def _park(self, call: Call, exc: Exception) -> None:
+        """Keep the call as a dead letter (raises if even that cannot be written: then it is retried)."""
+        reason = f"{exc.__class__.__name__}: {exc}"[:4000]
+        now_ = datetime.now(UTC)
+        try:
+            payload = to_record(call)
+        except Exception as unreadable:  # the call itself is broken: keep what can be kept
+            payload = {"linkedid": call.linkedid, "unreadable": repr(unreadable), "repr": repr(call)[:20_000]}
+        async with self.sessions() as session, session.begin():
+            updated = await session.execute(
+                update(DEAD)
+                .where(DEAD.c.kind == "case", DEAD.c.key == call.linkedid)
+                .values(reason=reason, payload=payload, attempts=DEAD.c.attempts + 1, last_failed_at=now_)
+            )
+            if not updated.rowcount:
+                await session.execute(
+                    insert(DEAD).values(
+                        kind="case",
+                        key=call.linkedid,
+                        reason=reason,
+                        payload=payload,
+                        attempts=1,
+                        first_failed_at=now_,
+                        last_failed_at=now_,
+                    )
+                )
+        self.dead.add(call.linkedid)
+        self.dead_lettered += 1
+        log.error(
+            "the case of call %s was refused by the database and parked as a dead letter (%s); every other "
+            "call is written; fix the cause, then retry it from the web app's dead letters page",
+            call.linkedid,
+            reason.splitlines()[0][:300],
+        )
+
+    async def load_dead_letters(self) -> None:
+        async with self.sessions() as session:
+            self.dead = set(await session.scalars(select(DEAD.c.key).where(DEAD.c.kind == "case")))
+
+    async def retry_dead_letters(self, ids: Iterable[int] | None = None) -> int:
+        """Queue parked calls again (all, or those ids); each leaves the dead letters once written."""
+        query = select(DEAD.c.payload).where(DEAD.c.kind == "case")
+        if ids is not None:
+            query = query.where(DEAD.c.id.in_(list(ids)))
+        async with self.sessions() as session:
+            payloads = list(await session.scalars(query))
+        for payload in payloads:
+            call = from_record(payload)
+            if call.linkedid not in self._pending and call.linkedid not in self._writing:
+                self._put(call)
+        return len(payloads)
 
     async def write(self, calls: Iterable[Call]) -> None:
         calls = list(calls)
@@ -131,26 +320,27 @@ class CaseWriter:
         # Cases this writer has open are remembered (id, events written); only the others are looked up.
         ids = {c.linkedid: self._open[c.linkedid][0] for c in calls if c.linkedid in self._open}
         ids.update((c.linkedid, self._closed[c.linkedid]) for c in calls if c.linkedid in self._closed)
-        # A call this bridge followed from its entry and never wrote is new; after a failed write, anything
-        # may have been half done, so everything is looked up once.
-        unknown = [
-            c.linkedid
-            for c in calls
-            if c.linkedid not in ids and (self._suspect or not c.timeline or c.timeline[0][1] != "entered")
-        ]
+        unknown = [c.linkedid for c in calls if c.linkedid not in ids and c.linkedid not in self._fresh]
         if unknown:
             async with self.sessions() as session:
                 found = await session.execute(
                     select(CASES.c.linkedid, CASES.c.id).where(CASES.c.linkedid.in_(unknown))
                 )
                 ids.update(found.tuples().all())
-        # Numbers are taken before the write transaction opens: taking a block is a write of its own, and
-        # SQLite has one writer at a time.
+        # A call's number is taken once: a retry of its first write reuses it. Taken before the write
+        # transaction opens: taking a block is a write of its own, and SQLite has one writer at a time.
+        for c in calls:
+            if c.linkedid not in ids and not c.number and c.linkedid not in self._numbers:
+                self._numbers[c.linkedid] = await self.numbers.next_number()
         numbers = {
-            c.linkedid: c.number or await self.numbers.next_number() for c in calls if c.linkedid not in ids
+            c.linkedid: clean(c.number, NUMBER_LIMIT) or self._numbers[c.linkedid]
+            for c in calls
+            if c.linkedid not in ids
         }
+        self._fresh.difference_update(c.linkedid for c in calls)
         stamp = datetime.now(UTC)
-        rows = {c.linkedid: _columns(c, files.get(c.linkedid)) for c in calls}
+        found_files = {c.linkedid: _columns(c, files.get(c.linkedid)) for c in calls}
+        rows = {linkedid: row for linkedid, (row, _) in found_files.items()}
         # Core statements, one executemany each: the ORM's unit of work cost more than the rows themselves
         # (measured under load, docs/benchmarks.md).
         async with self.sessions() as session, session.begin():
@@ -174,7 +364,7 @@ class CaseWriter:
                 {
                     **{f"b_{k}": v for k, v in rows[c.linkedid].items()},
                     "b_linkedid": c.linkedid,
-                    "b_number": c.number,
+                    "b_number": clean(c.number, NUMBER_LIMIT),
                     "b_updated_at": stamp,
                 }
                 for c in calls
@@ -185,36 +375,56 @@ class CaseWriter:
             events: list[dict[str, Any]] = []
             for call in calls:
                 case_id = ids[call.linkedid]
-                done = self._open.get(call.linkedid, (case_id, None))[1]
+                origin = (call.timeline[0][0], call.timeline[0][1]) if call.timeline else (stamp, "")
+                known = self._open.get(call.linkedid)
+                done: int | None = known[1] if known is not None and known[2] == origin else None
                 if call.linkedid in numbers:
                     done = 0  # inserted just now: no events to replace
                 elif done is None:
-                    # First write of this call by this writer: replace what earlier writes left, but keep
+                    # First write of this timeline by this writer: replace what earlier writes left, but keep
                     # older events (a restarted bridge knows the call only from its resynchronisation on).
                     gone = delete(EVENTS).where(EVENTS.c.case_id == case_id)
                     if call.timeline and call.timeline[0][1] != "entered":
                         gone = gone.where(EVENTS.c.at >= call.timeline[0][0])
                     await session.execute(gone)
                     done = 0
+                timeline = call.timeline[done:] + found_files[call.linkedid][1]
                 events += [
                     {"case_id": case_id, "at": at, "kind": kind, "detail": detail}
-                    for at, kind, detail in call.timeline[done:]
+                    for at, kind, detail in timeline
                 ]
             if events:
                 await session.execute(insert(EVENTS), events)
         for call in calls:
+            self._numbers.pop(call.linkedid, None)
             if call.ended_at:
                 self._open.pop(call.linkedid, None)
                 # A call closed again (a second hang-up report) still finds its one case.
                 self._closed[call.linkedid] = ids[call.linkedid]
                 while len(self._closed) > RECENTLY_CLOSED:
                     del self._closed[next(iter(self._closed))]
+                if any(kind == "recording_missing" for _, kind, _ in found_files[call.linkedid][1]):
+                    self.missing_recordings += 1
             else:
-                self._open[call.linkedid] = (ids[call.linkedid], len(call.timeline))
+                origin = (call.timeline[0][0], call.timeline[0][1]) if call.timeline else (stamp, "")
+                self._open[call.linkedid] = (ids[call.linkedid], len(call.timeline), origin)
         self.written += len(calls)
+        cured = self.dead.intersection(c.linkedid for c in calls)
+        if cured:
+            await self._unpark(cured)
         if self.on_written is not None:
             for call in calls:
                 self.on_written(call)
+
+    async def _unpark(self, linkedids: set[str]) -> None:
+        try:
+            async with self.sessions() as session, session.begin():
+                await session.execute(delete(DEAD).where(DEAD.c.kind == "case", DEAD.c.key.in_(linkedids)))
+        except Exception:
+            log.exception("written, but its dead letter could not be removed; it goes at the next write")
+            return
+        self.dead -= linkedids
+        log.info("dead letter(s) of call(s) %s written and removed", ", ".join(sorted(linkedids)))
 
     async def reconcile(self, live: set[str]) -> int:
         """Cases left open by a bridge that stopped (killed, crashed) whose calls are gone: close them from
@@ -249,9 +459,12 @@ class CaseWriter:
         return found
 
 
-def _columns(call: Call, files: dict[str, tuple[float, bool] | None] | None) -> dict[str, Any]:
+def _columns(
+    call: Call, files: dict[str, tuple[float, bool] | None] | None
+) -> tuple[dict[str, Any], list[tuple[datetime, str, dict[str, Any]]]]:
     """The case's columns from the call (all of them every time: one executemany needs the same columns
-    in each row). Marks the recording's and voice message's findings on the call's timeline."""
+    in each row), each text bounded to its column; and the timeline events for what the files showed.
+    The call itself is left as it is: a retry computes the same again."""
     row: dict[str, Any] = {
         "caller": call.caller,
         "caller_name": call.caller_name,
@@ -262,6 +475,7 @@ def _columns(call: Call, files: dict[str, tuple[float, bool] | None] | None) -> 
         "answered_at": call.answered_at,
         "ended_at": call.ended_at,
         "ivr_path": call.ivr_path,
+        "ivr_node": call.ivr_node,
         "ivr_result": call.ivr_result,
         "topic": call.topic,
         "queue": call.queue,
@@ -276,32 +490,50 @@ def _columns(call: Call, files: dict[str, tuple[float, bool] | None] | None) -> 
         "voicemail": call.voicemail,
         "outcome": "",
     }
-    if call.ended_at is None:
-        return row
-    row["outcome"] = call.outcome().value
-    files = files or {}
-    recording = files.get(call.recording)
-    if recording is not None and recording[1]:
-        row["recording_seconds"] = round(recording[0], 2)
-        call.mark("recording", seconds=row["recording_seconds"])
-    else:
-        row["recording"] = ""  # no conversation was recorded (the caller never reached an agent)
-        if call.answered_at and (call.talk_seconds or 0) >= 1:
-            # A conversation of a second or more must have left audio: someone should look.
-            call.mark("recording_missing", path=call.recording)
-            log.error("call %s was answered but has no usable recording at %s", call.linkedid, call.recording)
-    message = files.get(call.voicemail)
-    if message is not None:
-        call.mark("voice_message", seconds=round(message[0], 2), has_audio=message[1])
-    else:
-        row["voicemail"] = ""
-    if call.note:
-        call.mark("note", text=call.note)
-    return row
+    events: list[tuple[datetime, str, dict[str, Any]]] = []
+    at = call.ended_at or datetime.now(UTC)
+
+    def mark(kind: str, **detail: Any) -> None:
+        events.append((at, kind, detail))
+
+    if call.ended_at is not None:
+        row["outcome"] = call.outcome().value
+        files = files or {}
+        recording = files.get(call.recording)
+        if recording is not None and recording[1]:
+            row["recording_seconds"] = round(recording[0], 2)
+            mark("recording", seconds=row["recording_seconds"])
+        else:
+            row["recording"] = ""  # no conversation was recorded (the caller never reached an agent)
+            if call.answered_at and (call.talk_seconds or 0) >= 1:
+                # A conversation of a second or more must have left audio: someone should look.
+                mark("recording_missing", path=call.recording)
+                log.error(
+                    "call %s was answered but has no usable recording at %s", call.linkedid, call.recording
+                )
+        message = files.get(call.voicemail)
+        if message is not None:
+            mark("voice_message", seconds=round(message[0], 2), has_audio=message[1])
+        else:
+            row["voicemail"] = ""
+        if call.note:
+            mark("note", text=call.note)
+    for name, value in row.items():
+        if name in TEXT_LIMITS:
+            row[name] = clean(value, TEXT_LIMITS[name])
+    return row, events
 
 
 CASES: Table = Case.__table__  # type: ignore[assignment]
 EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
+DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+# Each text column's bound, from the table itself: a value that does not fit is cut, never refused.
+TEXT_LIMITS = {
+    column.name: column.type.length
+    for column in CASES.columns
+    if isinstance(column.type, String) and column.type.length
+}
+NUMBER_LIMIT = TEXT_LIMITS.pop("number")
 # The columns a call sets; status, category, notes and follow-up belong to the agent desk and are left alone.
 # The number the IVR read to the caller wins over one given before the IVR (an empty one keeps the old).
 UPDATE_CASE = (
@@ -309,7 +541,7 @@ UPDATE_CASE = (
     .where(CASES.c.linkedid == bindparam("b_linkedid"))
     .values(
         {
-            **{name: bindparam(f"b_{name}") for name in _columns(Call("", datetime.now(UTC)), None)},
+            **{name: bindparam(f"b_{name}") for name in _columns(Call("", datetime.now(UTC)), None)[0]},
             "number": func.coalesce(func.nullif(bindparam("b_number"), ""), CASES.c.number),
             "updated_at": bindparam("b_updated_at"),
         }
@@ -325,7 +557,7 @@ def _call_from_case(case: Case) -> Call:
         case.topic,
         case.queue,
     )
-    call.ivr_path, call.ivr_result = case.ivr_path, case.ivr_result
+    call.ivr_path, call.ivr_node, call.ivr_result = case.ivr_path, case.ivr_node, case.ivr_result
     call.queued_at, call.answered_at, call.ivr_ended_at = case.queued_at, case.answered_at, case.ivr_ended_at
     call.agent, call.agent_name, call.wait_seconds = case.agent, case.agent_name, case.wait_seconds
     call.recording, call.voicemail = case.recording, case.voicemail

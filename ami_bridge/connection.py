@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from panoramisk.actions import Action
 
 from ami_bridge.message import AMIMessage, parse
-from hotline.errors import AMIError
+from hotline.errors import AMIError, AMILoginRefused
 
 log = logging.getLogger(__name__)
 
@@ -92,7 +92,7 @@ class AMIConnection:
         reply = await self.action("Login", Username=self.username, Secret=self._secret, Events=self.events)
         if reply.response != "Success":
             await self.close()
-            raise AMIError(
+            raise AMILoginRefused(
                 f"AMI login as {self.username!r} at {where} was refused ({reply.message or reply.response}); "
                 "check the secret in the state folder's secrets.toml and the [ami] user in manager.conf "
                 "(run 'hotline asterisk render' and reload Asterisk)"

@@ -14,7 +14,7 @@ from typing import Any
 
 from ami_bridge.connection import AMIConnection
 from ami_bridge.message import AMIMessage as Message
-from hotline.errors import AMIError
+from hotline.errors import AMIError, AMILoginRefused
 
 log = logging.getLogger(__name__)
 
@@ -97,29 +97,28 @@ class AMISession:
         return await self.connection.action_list(name, **fields)
 
     async def _run(self) -> None:
+        # Whatever fails while connecting, resynchronising or serving goes back to this loop: a bridge that
+        # stops trying leaves the hotline with no cases and no live board while it looks alive.
         while not self._stopping:
             conn = AMIConnection(self.host, self.port, self.username, self._secret, events=self.events)
             try:
                 await conn.connect()
-            except AMIError as exc:
-                if "refused" in str(exc):
-                    raise  # a wrong secret is a configuration error, not a passing fault
-                delay = self.backoff.next()
-                log.warning("%s; retrying in %.1f s", exc, delay)
-                await asyncio.sleep(delay)
-                continue
-            self.connection = conn
-            try:
+                self.connection = conn
                 await self._serve(conn)
+                problem = "lost"
+            except AMILoginRefused:
+                raise  # a configuration error, not a passing fault
+            except Exception as exc:  # any failure means: reconnect
+                problem = f"failed ({exc.__class__.__name__}: {exc})"
             finally:
                 self.connected.clear()
                 await conn.close()
-                if self.on_disconnect is not None:
+                if self.connection is conn and self.on_disconnect is not None:
                     self.on_disconnect()
             if not self._stopping:
                 delay = self.backoff.next()
                 log.warning(
-                    "AMI connection to %s:%s lost; reconnecting in %.1f s", self.host, self.port, delay
+                    "AMI connection to %s:%s %s; reconnecting in %.1f s", self.host, self.port, problem, delay
                 )
                 await asyncio.sleep(delay)
 

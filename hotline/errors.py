@@ -15,3 +15,7 @@ class SandboxError(HotlineError):
 
 class AMIError(HotlineError):
     """The AMI connection failed or an action was refused."""
+
+
+class AMILoginRefused(AMIError):
+    """Asterisk refused the login: a wrong secret or permit does not heal by retrying."""

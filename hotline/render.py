@@ -7,8 +7,8 @@ from pathlib import Path
 
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
-from ami_bridge.calls import HOTLINE_VARS
 from hotline import secrets as site_secrets
+from hotline.channel_vars import TRACKED
 from hotline.errors import SettingsError
 from hotline.settings import Settings
 
@@ -173,7 +173,7 @@ def render(settings: Settings, target: Path | None = None) -> list[Path]:
         "tools_secret": site_secrets.ami_secret(settings, tools=True),
         "bridge_events": BRIDGE_EVENTS,
         # Only the variables the call tracker follows: every other VarSet would be read and dropped.
-        "bridge_variables": sorted(name.removeprefix("HOTLINE_") for name in HOTLINE_VARS),
+        "bridge_variables": sorted(name.removeprefix("HOTLINE_") for name in TRACKED),
         "ami_permit": "127.0.0.1" if settings.ami.host in ("127.0.0.1", "localhost") else settings.ami.host,
         "modules": sorted(set(MODULES)),
         "endpoint": endpoint,

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from hotline.channel_vars import Var, collected
 from ivr.channel import CallInfo, Channel, ChannelHangup
 from ivr.flow import Flow, Node
 
@@ -46,11 +47,11 @@ class Outcome:
 
     def variables(self) -> dict[str, str]:
         return {
-            "HOTLINE_TOPIC": self.topic,
-            "HOTLINE_PATH": "-".join(self.path),
-            "HOTLINE_IVR_RESULT": self.result,
+            Var.TOPIC: self.topic,
+            Var.PATH: "-".join(self.path),
+            Var.IVR_RESULT: self.result,
             # Last: the dialplan routes on it, so it is set only once the others are in place.
-            "HOTLINE_DEST": self.destination,
+            Var.DEST: self.destination,
         }
 
 
@@ -119,7 +120,7 @@ class _Session:
     async def _hours(self, node: Node) -> str:
         is_open = self.is_open(None)
         # The case records calls that came after hours as such, whatever the caller did next.
-        await self.ch.set_variable("HOTLINE_HOURS", "open" if is_open else "closed")
+        await self.ch.set_variable(Var.HOURS, "open" if is_open else "closed")
         return node.open if is_open else node.closed
 
     async def _play(self, node: Node) -> str:
@@ -130,7 +131,7 @@ class _Session:
 
     async def _menu(self, node: Node) -> str | None:
         ch, out = self.ch, self.out
-        await ch.set_variable("HOTLINE_IVR_NODE", node.name)
+        await ch.set_variable(Var.IVR_NODE, node.name)
         failures = 0
         prompts: list[str] = list(node.prompts)
         while True:
@@ -144,7 +145,7 @@ class _Session:
             if option is not None:
                 out.path.append(option.key)
                 out.result = ""
-                await ch.set_variable("HOTLINE_PATH", "-".join(out.path))
+                await ch.set_variable(Var.PATH, "-".join(out.path))
                 if option.topic:
                     out.topic = option.topic
                 return option.target
@@ -161,7 +162,7 @@ class _Session:
             keys = (await self.ch.read_digits(prompts, node.timeout, node.max_digits) or "").rstrip("#")
             if node.min_digits <= len(keys) <= node.max_digits and keys.isdigit():
                 self.collected[node.variable] = keys
-                await self.ch.set_variable(f"HOTLINE_{node.variable.upper()}", keys)
+                await self.ch.set_variable(collected(node.variable), keys)
                 return node.next
             failures += 1
             if failures >= node.retries:
@@ -189,7 +190,7 @@ class _Session:
             # The case is still written (by linkedid) once the call ends; only the readback is lost.
             log.exception("no case number for call %s; going on without reading one", self.call.linkedid)
             return node.next
-        await ch.set_variable("HOTLINE_CASE_NO", out.case_number)
+        await ch.set_variable(Var.CASE_NO, out.case_number)
         for _ in range(CASE_REPEATS):
             await ch.play(node.prompts)
             await ch.say_digits(out.case_number)

@@ -7,6 +7,8 @@ A fixture that needs the sandbox and cannot start it raises: the test errors out
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
+import contextlib
 import os
 import shutil
 import uuid
@@ -79,10 +81,10 @@ def phones(site: Settings, sandbox: Sandbox) -> dict[str, PhoneControl]:
     return {a.extension: sandbox.phone_control(endpoint(a.extension)) for a in site.phone_agents()}
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> Iterator[str]:
-    """A fresh database on the machine's PostgreSQL (or the throwaway cluster the test command started),
-    dropped at the end of the run."""
+@contextlib.contextmanager
+def postgres_database() -> Iterator[str]:
+    """A database of its own on the machine's PostgreSQL (or the throwaway cluster the test command
+    started), dropped afterwards."""
     import asyncpg
 
     server = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
@@ -95,15 +97,36 @@ def postgres_url() -> Iterator[str]:
         finally:
             await conn.close()
 
+    def run(sql: str) -> None:
+        # In a thread: the tests' own event loop may be running.
+        with concurrent.futures.ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, admin(sql)).result()
+
     try:
-        asyncio.run(admin(f'CREATE DATABASE "{name}"'))
+        run(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         raise RuntimeError(
             f"PostgreSQL at {server} is not usable ({exc}); run the tests with scripts/test, which starts a "
             "throwaway cluster when none is running"
         ) from None
-    yield server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
-    asyncio.run(admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+    try:
+        yield server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
+    finally:
+        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+
+@pytest.fixture(scope="session")
+def postgres_url() -> Iterator[str]:
+    """A database shared by the session's PostgreSQL tests."""
+    with postgres_database() as url:
+        yield url
+
+
+@pytest.fixture
+def fresh_postgres_url() -> Iterator[str]:
+    """A database for this test alone."""
+    with postgres_database() as url:
+        yield url
 
 
 @pytest.fixture(scope="session")

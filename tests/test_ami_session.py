@@ -108,3 +108,56 @@ def test_backoff_grows_to_its_ceiling() -> None:
     assert 0.4 <= delays[0] <= 0.6 and 3.2 <= delays[-1] <= 4.8
     backoff.reset()
     assert backoff.next() <= 0.6
+
+
+async def test_a_connection_dropped_during_the_resynchronisation_is_replaced() -> None:
+    """Asterisk goes away while the bridge reads CoreShowChannels after a reconnect, and a resync that
+    fails on odd data: each time the session reconnects and goes on."""
+    peer = await FakeAMI().start()
+    listings = 0
+
+    def core_show_channels(action: dict[str, str]) -> list[bytes]:
+        nonlocal listings
+        listings += 1
+        if listings == 2:  # the first reconnect: drop the connection in the middle of the listing
+            for writer in peer.writers:
+                writer.close()
+            return []
+        aid = action["ActionID"]
+        return [
+            message(Response="Success", ActionID=aid, EventList="start"),
+            message(Event="CoreShowChannelsComplete", ActionID=aid, EventList="Complete", ListItems="0"),
+        ]
+
+    peer.replies["CoreShowChannels"] = core_show_channels
+    failures = [ValueError("a malformed reply")]
+
+    async def resync(conn: AMIConnection) -> None:
+        await conn.action_list("CoreShowChannels")
+        if listings == 3 and failures:
+            raise failures.pop()
+
+    session = AMISession(
+        "127.0.0.1",
+        peer.port,
+        "hotline",
+        "right",
+        on_event=lambda e: None,
+        on_connect=resync,
+        backoff=Backoff(first=0.05, most=0.1),
+    )
+    await session.start(wait=5)
+    try:
+        for writer in peer.writers:
+            writer.close()
+        for _ in range(200):
+            if session.connects >= 2:
+                break
+            await asyncio.sleep(0.05)
+        # Connected twice: the first time, and after the drop and the failed resync.
+        assert session.connects == 2 and listings == 4 and not failures
+        assert session.connected.is_set()
+        assert (await session.action("Ping")).response == "Success"
+    finally:
+        await session.stop()
+        await peer.stop()

@@ -105,3 +105,28 @@ def test_trunk_with_username_needs_the_carriers_password(tmp_path: Path) -> None
     assert "password = from-the-carrier" in pjsip
     assert "match = 203.0.113.10" in pjsip
     assert "type = registration" in pjsip
+
+
+def test_the_dialplan_uses_only_the_declared_channel_variables(
+    site: settings.Settings, tmp_path: Path
+) -> None:
+    """Every HOTLINE_* name the rendered dialplan sets or reads is declared in hotline.channel_vars, and
+    every declared per-call variable is one the dialplan or the IVR sets: the lists cannot drift."""
+    from hotline.channel_vars import Global, Var, collected
+    from ivr import flow as flow_file
+
+    out = tmp_path / "conf"
+    render.render(site, out)
+    dialplan = (out / "extensions.conf").read_text()
+    used = set(re.findall(r"HOTLINE_[A-Z_]+", dialplan))
+    globals_ = {g.value for g in Global}
+    declared = {v.value for v in Var}
+    undeclared = {n for n in used if n not in declared and not any(n.startswith(g) for g in globals_)}
+    assert not undeclared, f"declare these in hotline/channel_vars.py: {sorted(undeclared)}"
+    engine = (ROOT / "ivr" / "engine.py").read_text()
+    set_by_ivr = {v.value for v in Var if f"Var.{v.name}" in engine}
+    assert declared <= used | set_by_ivr, sorted(declared - used - set_by_ivr)
+    flow = flow_file.load(site.flow_path)
+    assert all(collected(n.variable).startswith("HOTLINE_") for n in flow.nodes.values() if n.variable)
+    manager = (out / "manager.conf").read_text()
+    assert "IVR_NODE" in manager and "CASE_NO" in manager

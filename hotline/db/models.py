@@ -9,7 +9,18 @@ from datetime import UTC, datetime
 from enum import StrEnum
 from typing import Any, ClassVar
 
-from sqlalchemy import JSON, BigInteger, DateTime, Dialect, ForeignKey, Index, Integer, String, Text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    DateTime,
+    Dialect,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    UniqueConstraint,
+)
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -81,6 +92,8 @@ class Case(Base):
     answered_at: Mapped[datetime | None]
     ended_at: Mapped[datetime | None]
     ivr_path: Mapped[str] = mapped_column(String(64), default="")
+    # The menu the caller was in when they left the IVR (chose, hung up, or failed): where callers give up.
+    ivr_node: Mapped[str] = mapped_column(String(64), default="")
     ivr_result: Mapped[str] = mapped_column(String(32), default="")
     topic: Mapped[str] = mapped_column(String(64), default="")
     queue: Mapped[str] = mapped_column(String(64), default="")
@@ -123,6 +136,24 @@ class CaseEvent(Base):
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
 
     case: Mapped[Case] = relationship(back_populates="events")
+
+
+class DeadLetter(Base):
+    """A record the database refused for a reason a retry will not cure (a value it rejects): kept whole
+    here, with the reason, so that the rest of its batch is written, an admin sees it, and it is written
+    once the cause is fixed. One row per record (a later failure of the same call updates it)."""
+
+    __tablename__ = "dead_letters"
+    __table_args__ = (UniqueConstraint("kind", "key", name="uq_dead_letters_kind_key"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    kind: Mapped[str] = mapped_column(String(32))  # "case"
+    key: Mapped[str] = mapped_column(String(64))  # the call's linkedid
+    reason: Mapped[str] = mapped_column(Text)
+    payload: Mapped[dict[str, Any]] = mapped_column()
+    attempts: Mapped[int] = mapped_column(Integer, default=1)
+    first_failed_at: Mapped[datetime]
+    last_failed_at: Mapped[datetime]
 
 
 class Role(StrEnum):

@@ -1,0 +1,77 @@
+"""The channel variables the hotline shares with Asterisk, declared once.
+
+The dialplan (hotline/asterisk_templates/extensions.conf.j2) and the IVR set them; the call tracker follows
+them from VarSet events; the resynchronisation reads them back with Getvar; the case writer stores what
+they carry. Every list of them is derived from here, and a test checks that the dialplan uses no name that
+is not declared here.
+"""
+
+from __future__ import annotations
+
+from enum import StrEnum
+
+
+class Var(StrEnum):
+    """Set on the caller's channel (inherited by the channels it creates)."""
+
+    DID = "HOTLINE_DID"  # the hotline number dialled: set at entry, it makes the call one of ours
+    START = "HOTLINE_START"  # when the call entered the hotline, epoch seconds with microseconds
+    HOURS = "HOTLINE_HOURS"  # open | closed, by the site's business hours
+    IVR_NODE = "HOTLINE_IVR_NODE"  # the menu the caller is in; the last one when they leave the IVR
+    PATH = "HOTLINE_PATH"  # keys chosen in menus, e.g. 4-2
+    CASE_NO = "HOTLINE_CASE_NO"  # the case number the IVR read to the caller
+    TOPIC = "HOTLINE_TOPIC"
+    IVR_RESULT = "HOTLINE_IVR_RESULT"  # chosen | menu_failed | loop_guard | error
+    DEST = "HOTLINE_DEST"  # queue-<topic> | voicemail-<topic> | end: set last, the dialplan routes on it
+    FALLBACK = "HOTLINE_FALLBACK"  # why the dialplan sent the caller to an operator without the IVR
+    QUEUE = "HOTLINE_QUEUE"  # the queue (or voice-message topic) the dialplan routes the caller to
+    REC = "HOTLINE_REC"  # the recording of the conversation
+    QUEUE_STATUS = "HOTLINE_QUEUE_STATUS"  # app_queue's QUEUESTATUS when the caller left without an agent
+    OUTCOME = "HOTLINE_OUTCOME"  # voicemail, once the caller reached the voice message
+    VOICEMAIL = "HOTLINE_VOICEMAIL"  # the voice message's file
+
+
+def collected(variable: str) -> str:
+    """Where a `collect` node of a flow leaves the digits it read (e.g. HOTLINE_CASE_NUMBER)."""
+    return f"HOTLINE_{variable.upper()}"
+
+
+class Global(StrEnum):
+    """Dialplan globals ([globals] in extensions.conf), rendered from the settings."""
+
+    AGI = "HOTLINE_AGI"
+    RECORDINGS = "HOTLINE_RECORDINGS"
+    TZ = "HOTLINE_TZ"
+    MAX_WAIT = "HOTLINE_MAX_WAIT_"  # + queue name
+    AGENT = "HOTLINE_AGENT_"  # + endpoint: the agent's queues
+    AGENT_PENALTY = "HOTLINE_AGENT_PENALTY_"  # + endpoint
+    AGENT_NAME = "HOTLINE_AGENT_NAME_"  # + endpoint
+
+
+class QueueVar(StrEnum):
+    """What app_queue leaves on the caller's channel (setinterfacevar, setqueueentryvar in queues.conf)."""
+
+    MEMBERNAME = "MEMBERNAME"  # the agent who answered
+    QEHOLDTIME = "QEHOLDTIME"  # seconds the caller waited before that agent answered
+
+
+# The variables the AMI bridge follows from VarSet events (Asterisk sends it no other), and the field of
+# the call (ami_bridge.calls.Call) each fills.
+TRACKED: dict[str, str] = {
+    Var.DID: "did",
+    Var.PATH: "ivr_path",
+    Var.TOPIC: "topic",
+    Var.IVR_RESULT: "ivr_result",
+    Var.DEST: "destination",
+    Var.CASE_NO: "number",
+    Var.REC: "recording",
+    Var.VOICEMAIL: "voicemail",
+    Var.OUTCOME: "outcome_hint",
+    Var.HOURS: "hours",
+    Var.QUEUE_STATUS: "queue_status",
+    Var.FALLBACK: "fallback",
+    Var.IVR_NODE: "ivr_node",
+}
+
+# What the resynchronisation reads back from each live call's first channel.
+RESYNC = (*Var, *QueueVar)

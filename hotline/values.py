@@ -1,0 +1,23 @@
+"""Values from outside (caller IDs, DIDs, keys, channel variables, form fields) made safe to keep: cleaned
+and bounded where they enter, kept verbatim where they are already clean and fit."""
+
+from __future__ import annotations
+
+import re
+
+# C0 and C1 control characters (NUL among them: PostgreSQL refuses it in text), lone surrogates (not
+# encodable as UTF-8) and the bidirectional overrides that make a name display as another.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff\u202a-\u202e\u2066-\u2069]")
+ELLIPSIS = "…"
+# What a value from a call may hold before a column's own bound applies (keeps memory bounded too).
+MAX_TEXT = 512
+
+
+def clean(value: object, limit: int = MAX_TEXT) -> str:
+    """`value` as text without control characters, at most `limit` characters (a cut value ends in '…')."""
+    text = value if isinstance(value, str) else str(value)
+    if _UNSAFE.search(text):
+        text = _UNSAFE.sub(" ", text).strip()
+    if len(text) > limit:
+        text = text[: max(limit - 1, 0)] + ELLIPSIS
+    return text
