@@ -13,6 +13,8 @@ from hotline.db.numbers import NumberAllocator, is_valid
 from ivr.channel import CallInfo
 
 REMEMBERED_CALLS = 10_000
+# The longest a caller may wait for a case number: past it they hear none (their case still gets one).
+NUMBER_WAIT_SECONDS = 1.5
 
 
 class DatabaseCaseDesk:
@@ -25,7 +27,7 @@ class DatabaseCaseDesk:
     async def reserve_case_number(self, call: CallInfo) -> str:
         if number := self._issued.get(call.linkedid):
             return number
-        number = await self.numbers.next_number()
+        number = await self.numbers.next_number(wait=NUMBER_WAIT_SECONDS)
         self._issued[call.linkedid] = number
         while len(self._issued) > REMEMBERED_CALLS:
             self._issued.popitem(last=False)

@@ -116,6 +116,8 @@ class FastAGIServer:
         self.server: asyncio.Server | None = None
         self.sessions: set[asyncio.Task[None]] = set()
         self.streams: set[AGIStream] = set()
+        # Called once the server listens (e.g. to reserve case numbers before the first caller).
+        self.on_start: list[Callable[[], object]] = []
         self._watchdog: asyncio.Task[None] | None = None
         self.served = 0
         self.refused = 0
@@ -132,6 +134,8 @@ class FastAGIServer:
             self._client, host, port, limit=64 * 1024, reuse_address=True
         )
         self._watchdog = asyncio.create_task(self._watch(), name="fastagi-watchdog")
+        for hook in self.on_start:
+            hook()
         log.info("FastAGI listening on %s:%s (%s)", host, port, ", ".join(sorted(self.routes)))
         return self.server
 

@@ -275,3 +275,48 @@ def test_user_add_command_makes_the_first_admin(tmp_path: Path) -> None:
     assert agent.returncode == 1 and "--extension" in agent.stderr
     unknown = user("add", "x", "--role", "agent", "--extension", "999", "--password-stdin")
     assert unknown.returncode == 1 and "not an [[agents]] extension" in unknown.stderr
+
+
+async def test_an_admin_sees_the_dead_letters_and_writes_them_again(site: Site) -> None:
+    from sqlalchemy import update
+
+    from hotline.db.models import Case
+
+    writer = site.bridge.writer
+    writer.window = 0.05
+    start = datetime.now(UTC) - timedelta(minutes=2)
+    # A call that claims the case number of another (a broken dialplan, say): the database refuses it.
+    clash = Call(
+        linkedid="100.9", started_at=start, caller="0912000999", did="1022", number=site.numbers["101"]
+    )
+    clash.caller_name = "<script>alert(1)</script>"
+    clash.mark("entered", start, did="1022")
+    clash.finish(start + timedelta(seconds=30))
+    writer.start()
+    try:
+        writer.submit(clash)
+        await writer.flush(timeout=10)
+        assert writer.dead == {"100.9"}
+        csrf = await sign_in(site, "an")
+        assert (await site.client.get("/dead-letters")).status == 403
+        csrf = await sign_in(site, "admin")
+        page = await (await site.client.get("/dead-letters")).text()
+        assert "100.9" in page and "IntegrityError" in page and "<script>alert" not in page
+        metrics = await (await site.client.get("/metrics")).text()
+        assert "hotline_dead_letters 1.0" in metrics and "hotline_cases_dead_lettered_total 1.0" in metrics
+        assert 'hotline_disk_free_bytes{path="recordings"}' in metrics
+        # The cause is fixed (the other case is given another number); the admin writes it again.
+        async with site.bridge.db() as session, session.begin():
+            await session.execute(update(Case).where(Case.linkedid == "100.1").values(number="90000000"))
+        reply = await site.client.post("/dead-letters/retry", data={"csrf": csrf}, allow_redirects=False)
+        assert reply.status == 303 and reply.headers["Location"] == "/dead-letters?retried=1"
+        await writer.flush(timeout=10)
+        page = await (await site.client.get("/dead-letters")).text()
+        async with site.bridge.db() as session:
+            written = await session.scalar(select(Case).where(Case.linkedid == "100.9"))
+            logged = await session.scalar(select(AuditEntry).where(AuditEntry.action == "retry_dead_letters"))
+    finally:
+        await writer.stop()
+    assert "100.9" not in page and not writer.dead
+    assert written is not None and written.number == site.numbers["101"]
+    assert written.caller_name == "<script>alert(1)</script>" and logged is not None

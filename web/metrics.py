@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
+import shutil
 from collections.abc import Iterator
 
 from aiohttp import web
 from prometheus_client import CollectorRegistry, generate_latest
-from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
 from hotline.db.models import Role
@@ -51,9 +53,54 @@ class BoardCollector(Collector):
                 today.add_metric([name, kind], view[kind])
         written = GaugeMetricFamily("hotline_cases_written", "Case writes by this process since start")
         written.add_metric([], c.bridge.writer.written)
+        yield from self.store_health()
         ami = GaugeMetricFamily("hotline_ami_connected", "1 when the bridge is connected to Asterisk")
         ami.add_metric([], 1 if c.bridge.ami.connected.is_set() else 0)
         yield from (waiting, longest, members, agents, calls, today, written, ami)
+
+    def store_health(self) -> Iterator[Metric]:
+        """What could make a case late or lost: the writer's backlog and failures, dead letters, the
+        journal, recordings that should exist and do not, and the free space left for them."""
+        writer = self.context.bridge.writer
+        gauges = (
+            ("hotline_case_backlog", "Calls whose newest state is not in the database yet", writer.backlog),
+            ("hotline_dead_letters", "Calls the database refused, waiting for a fix", len(writer.dead)),
+        )
+        for name, text, value in gauges:
+            gauge = GaugeMetricFamily(name, text)
+            gauge.add_metric([], value)
+            yield gauge
+        journal = writer.journal
+        counters = (
+            (
+                "hotline_case_write_failures",
+                "Case batches the database did not take (each retried)",
+                writer.failed_writes,
+            ),
+            ("hotline_cases_dead_lettered", "Calls parked as dead letters", writer.dead_lettered),
+            (
+                "hotline_recordings_missing",
+                "Answered calls with no usable recording",
+                writer.missing_recordings,
+            ),
+            (
+                "hotline_journal_errors",
+                "Appends to the case journal that failed (disk full?)",
+                journal.errors if journal else 0,
+            ),
+        )
+        for name, text, value in counters:
+            counter = CounterMetricFamily(name, text)
+            counter.add_metric([], value)
+            yield counter
+        free = GaugeMetricFamily(
+            "hotline_disk_free_bytes", "Free space where the hotline keeps files", labels=["path"]
+        )
+        settings = self.context.settings
+        for label, path in (("recordings", settings.recordings_path), ("state", settings.state_path)):
+            with contextlib.suppress(OSError):
+                free.add_metric([label], shutil.disk_usage(path).free)
+        yield free
 
 
 REGISTRY = web.AppKey("metrics_registry", CollectorRegistry)

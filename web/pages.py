@@ -8,8 +8,9 @@ from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
+from sqlalchemy import select
 
-from hotline.db.models import Role, Status
+from hotline.db.models import DeadLetter, Role, Status
 from web import auth
 from web.api import audit, load_case, may_see, search_cases
 from web.app import PRINCIPAL, ctx, language, refuse, render, secure, who
@@ -129,6 +130,23 @@ async def reports(request: web.Request) -> web.StreamResponse:
 @route("GET", "/audit", Role.ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     return page("audit.html.j2", request, tz=ctx(request).tz)
+
+
+@route("GET", "/dead-letters", Role.ADMIN)
+async def dead_letters_page(request: web.Request) -> web.StreamResponse:
+    """Calls the database refused to store: why, since when, and a way to write them once fixed."""
+    c = ctx(request)
+    async with c.db() as session:
+        rows = list(await session.scalars(select(DeadLetter).order_by(DeadLetter.last_failed_at.desc())))
+    return page("dead_letters.html.j2", request, rows=rows, tz=c.tz, retried=request.query.get("retried"))
+
+
+@route("POST", "/dead-letters/retry", Role.ADMIN)
+async def dead_letters_retry(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    count = await c.bridge.writer.retry_dead_letters()
+    await audit(c, who(request), "retry_dead_letters", "", count=count)
+    raise web.HTTPSeeOther(f"/dead-letters?retried={count}")
 
 
 def _next(target: str) -> str:

@@ -4,6 +4,7 @@ bridge closes) and reports over any range of days (from the cases table)."""
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -58,17 +59,23 @@ def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
 
 @dataclass
 class Today:
-    """Per-queue tallies for the site's current day."""
+    """Per-queue tallies for the site's current day. They start from zero at the site's midnight: every
+    reader and every new case first checks the day (a process that was down at midnight loads the day
+    from the cases when it starts)."""
 
     tz: ZoneInfo
     service_level_seconds: int
     day: date | None = None
     queues: dict[str, Tally] = field(default_factory=lambda: defaultdict(Tally))
+    clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+
+    def today(self) -> date:
+        return self.clock().astimezone(self.tz).date()
 
     async def load(self, db: async_sessionmaker[AsyncSession]) -> None:
-        self.day = datetime.now(self.tz).date()
-        self.queues = defaultdict(Tally)
-        since, until = day_bounds(self.day, self.tz)
+        day = self.today()
+        queues: dict[str, Tally] = defaultdict(Tally)
+        since, until = day_bounds(day, self.tz)
         async with db() as session:
             rows = await session.execute(
                 select(Case.queue, Case.outcome, Case.queued_at, Case.wait_seconds, Case.talk_seconds).where(
@@ -76,14 +83,22 @@ class Today:
                 )
             )
             for queue, outcome, queued_at, wait, talk in rows:
-                self.queues[queue].add(outcome, queued_at is not None, wait, talk, self.service_level_seconds)
+                queues[queue].add(outcome, queued_at is not None, wait, talk, self.service_level_seconds)
+        self.day, self.queues = day, queues
+
+    def roll(self) -> None:
+        """Past the site's midnight, start the new day from zero."""
+        day = self.today()
+        if day != self.day:
+            self.day, self.queues = day, defaultdict(Tally)
 
     def add(self, call: Call) -> None:
         """The case writer's callback: a call that ended counts at once."""
         if call.ended_at is None or not call.queue:
             return
+        self.roll()
         if call.started_at.astimezone(self.tz).date() != self.day:
-            return  # written late for yesterday, or the day has turned: roll() reloads
+            return  # a call of yesterday written late: yesterday's reports count it
         wait = call.wait_seconds
         self.queues[call.queue].add(
             call.outcome().value,
@@ -93,10 +108,8 @@ class Today:
             self.service_level_seconds,
         )
 
-    def stale(self) -> bool:
-        return datetime.now(self.tz).date() != self.day
-
     def view(self) -> dict[str, dict[str, Any]]:
+        self.roll()
         return {name: tally.view() for name, tally in self.queues.items()}
 
 

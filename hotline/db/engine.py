@@ -10,15 +10,34 @@ from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry
 
+# No database call may hang: a PostgreSQL that accepts connections and never answers, or a lock held
+# elsewhere, turns into an error after these, which the callers retry or work around.
+CONNECT_SECONDS = 5
+STATEMENT_SECONDS = 15
+POOL_WAIT_SECONDS = 10
+
 
 def make_engine(url: str) -> AsyncEngine:
-    engine = create_async_engine(url, pool_pre_ping=not url.startswith("sqlite"))
+    if url.startswith("sqlite"):
+        engine = create_async_engine(url, connect_args={"timeout": CONNECT_SECONDS})
+    else:
+        engine = create_async_engine(
+            url,
+            pool_pre_ping=True,
+            pool_timeout=POOL_WAIT_SECONDS,
+            connect_args={"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS},
+        )
     if url.startswith("sqlite"):
 
         @event.listens_for(engine.sync_engine, "connect")
         def _sqlite_pragmas(conn: DBAPIConnection, _: ConnectionPoolEntry) -> None:
             cursor = conn.cursor()
-            for pragma in ("journal_mode=WAL", "busy_timeout=5000", "foreign_keys=ON", "synchronous=NORMAL"):
+            for pragma in (
+                "journal_mode=WAL",
+                f"busy_timeout={CONNECT_SECONDS * 1000}",
+                "foreign_keys=ON",
+                "synchronous=NORMAL",
+            ):
                 cursor.execute(f"PRAGMA {pragma}")
             cursor.close()
 
