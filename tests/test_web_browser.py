@@ -140,11 +140,8 @@ async def test_supervisor_and_agent_follow_a_call(
             lambda: sup.find_element(By.CSS_SELECTOR, row).get_attribute("data-state") == "in_call",
             "101 in call",
         )
-        assert (
-            await run(lambda: sup.find_element(By.CSS_SELECTOR, f"{row} [data-field=caller]").text)
-            == "0903123456"
-        )
-        assert await run(lambda: sup.find_element(By.CSS_SELECTOR, waiting).text) == "0"
+        assert await run(text, sup, f"{row} [data-field=caller]") == "0903123456"
+        assert await run(text, sup, waiting) == "0"
         await run(sup.save_screenshot, str(artifacts / "wallboard-agent-in-call.png"))
 
         # The agent's desk opened the case by itself.
