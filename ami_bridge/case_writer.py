@@ -212,7 +212,6 @@ class CaseWriter:
                         self._pending[linkedid] = call
                 batch.clear()
                 await asyncio.sleep(delay)
-            batch.clear()
             self._checkpoint()
             if not self._pending:
                 self._wake.clear()
@@ -375,7 +374,7 @@ class CaseWriter:
             events: list[dict[str, Any]] = []
             for call in calls:
                 case_id = ids[call.linkedid]
-                origin = (call.timeline[0][0], call.timeline[0][1]) if call.timeline else (stamp, "")
+                origin = _origin(call, stamp)
                 known = self._open.get(call.linkedid)
                 done: int | None = known[1] if known is not None and known[2] == origin else None
                 if call.linkedid in numbers:
@@ -406,8 +405,7 @@ class CaseWriter:
                 if any(kind == "recording_missing" for _, kind, _ in found_files[call.linkedid][1]):
                     self.missing_recordings += 1
             else:
-                origin = (call.timeline[0][0], call.timeline[0][1]) if call.timeline else (stamp, "")
-                self._open[call.linkedid] = (ids[call.linkedid], len(call.timeline), origin)
+                self._open[call.linkedid] = (ids[call.linkedid], len(call.timeline), _origin(call, stamp))
         self.written += len(calls)
         cured = self.dead.intersection(c.linkedid for c in calls)
         if cured:
@@ -457,6 +455,12 @@ class CaseWriter:
                 waited += 0.1
                 found[path] = inspect_recording(path)
         return found
+
+
+def _origin(call: Call, stamp: datetime) -> tuple[datetime, str]:
+    """Where a call's timeline starts: a snapshot whose timeline starts elsewhere (a restarted bridge's)
+    is not a continuation of the events already written."""
+    return (call.timeline[0][0], call.timeline[0][1]) if call.timeline else (stamp, "")
 
 
 def _columns(
