@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from pathlib import Path
 
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.case_writer import CaseWriter
@@ -27,12 +28,20 @@ log = logging.getLogger(__name__)
 
 
 class Bridge:
-    def __init__(self, settings: Settings, on_written: Callable[[Call], None] | None = None) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        on_written: Callable[[Call], None] | None = None,
+        journal_dir: Path | None = None,
+    ) -> None:
         self.settings = settings
         self.engine = make_engine(settings.database_url)
         self.db = db = sessions(self.engine)
         self.writer = CaseWriter(
-            db, NumberAllocator(db), on_written=on_written, journal=Journal(settings.state_path / "journal")
+            db,
+            NumberAllocator(db),
+            on_written=on_written,
+            journal=Journal(journal_dir or settings.state_path / "journal"),
         )
         self.tracker = CallTracker(on_update=self.writer.submit)
         self.board = LiveBoard(settings, self.tracker.calls)

@@ -17,6 +17,10 @@ from hotline.values import clean
 log = logging.getLogger(__name__)
 
 
+# Marks a timeline event rebuilt after the fact (see Call.recall).
+RECALLED = "recalled"
+
+
 def now() -> datetime:
     return datetime.now(UTC)
 
@@ -78,6 +82,14 @@ class Call:
 
     def mark(self, kind: str, at: datetime | None = None, **detail: Any) -> None:
         self.timeline.append((at or now(), kind, detail))
+
+    def recall(self, kind: str, at: datetime, **detail: Any) -> None:
+        """An event that happened while nobody listened, rebuilt from what Asterisk still knows: put in
+        its place in time and flagged, so that a writer that already has it does not write it twice."""
+        index = len(self.timeline)
+        while index and self.timeline[index - 1][0] > at:
+            index -= 1
+        self.timeline.insert(index, (at, kind, {**detail, RECALLED: True}))
 
     def outcome(self) -> Outcome:
         if self.answered_at:
@@ -286,6 +298,7 @@ class CallTracker:
             if linkedid not in present:
                 call.note = "ended while the bridge was not connected to Asterisk"
                 self.end(call, at, "unknown (ended while disconnected)")
+        queued = {_linkedid_of(entry, channels): entry for entry in entries}
         for linkedid, chans in present.items():
             found = self.calls.get(linkedid)
             if found is not None:
@@ -306,28 +319,48 @@ class CallTracker:
             start = _epoch(values.get(Var.START, ""))
             if start is not None:
                 call.started_at = start
-            agent = next((c for c in chans if "/agent" in str(c.Channel) and c.get("BridgeId")), None)
-            if agent is not None and not call.answered_at:
-                call.answered_at = at - timedelta(seconds=_seconds(str(agent.get("Duration", "0"))))
-                call.agent = str(agent.Channel).partition("/agent")[2].split("-")[0]
-                call.agent_name = clean(values.get(QueueVar.MEMBERNAME, ""))
-            if call.in_hotline:
-                self.on_update(call)
-        queued = {_linkedid_of(entry, channels): entry for entry in entries}
-        for linkedid, call in self.calls.items():
             entry = queued.get(linkedid)
             call.in_queue = entry is not None
-            if entry is None:
-                continue
-            call.queue = str(entry.Queue).removeprefix("q-")
-            call.position = int(entry.get("Position", 0) or 0)
-            if not call.queued_at:
-                call.queued_at = at - timedelta(seconds=float(entry.get("Wait", 0) or 0))
+            if entry is not None:
+                call.queue = str(entry.Queue).removeprefix("q-")
+                call.position = int(entry.get("Position", 0) or 0)
+                if not call.queued_at:
+                    call.queued_at = at - timedelta(seconds=float(entry.get("Wait", 0) or 0))
+                    call.recall("queued", call.queued_at, queue=call.queue, position=call.position)
+            agent = next((c for c in chans if "/agent" in str(c.Channel) and c.get("BridgeId")), None)
+            if agent is not None and not call.answered_at:
+                self._answered_while_away(call, agent, values, at)
+            if call.in_hotline:
+                self.on_update(call)
+
+    @staticmethod
+    def _answered_while_away(call: Call, agent: Message, values: dict[str, str], at: datetime) -> None:
+        """The caller was queued and answered while the bridge was away: app_queue left the wait on the
+        caller's channel (QEHOLDTIME), the dialplan the queue (HOTLINE_QUEUE)."""
+        call.answered_at = at - timedelta(seconds=_seconds(str(agent.get("Duration", "0"))))
+        call.agent = clean(str(agent.Channel).partition("/agent")[2].split("-")[0])
+        call.agent_name = clean(values.get(QueueVar.MEMBERNAME, ""))
+        call.queue = call.queue or clean(values.get(Var.QUEUE, ""), 64)
+        held = _number(values.get(QueueVar.QEHOLDTIME, ""))
+        if held is not None:
+            call.wait_seconds = held
+            if call.queued_at is None:
+                call.queued_at = call.answered_at - timedelta(seconds=held)
+                call.recall("queued", call.queued_at, queue=call.queue)
+        call.ivr_ended_at = call.ivr_ended_at or call.queued_at
+        call.recall("answered", call.answered_at, agent=call.agent, agent_name=call.agent_name, wait=held)
 
 
 def _caller_id(e: Message) -> tuple[str, str]:
     """Caller ID comes from the caller's network: anything can be in it."""
     return clean(e.CallerIDNum), clean(e.CallerIDName)
+
+
+def _number(value: str) -> float | None:
+    try:
+        return float(value) if value else None
+    except ValueError:
+        return None
 
 
 def _epoch(value: str) -> datetime | None:

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ami_bridge.calls import Call, from_record, to_record
+from ami_bridge.calls import RECALLED, Call, from_record, to_record
 from ami_bridge.journal import Journal
 from ami_bridge.session import Backoff
 from hotline.db.errors import is_transient
@@ -379,15 +379,11 @@ class CaseWriter:
                 done: int | None = known[1] if known is not None and known[2] == origin else None
                 if call.linkedid in numbers:
                     done = 0  # inserted just now: no events to replace
-                elif done is None:
-                    # First write of this timeline by this writer: replace what earlier writes left, but keep
-                    # older events (a restarted bridge knows the call only from its resynchronisation on).
-                    gone = delete(EVENTS).where(EVENTS.c.case_id == case_id)
-                    if call.timeline and call.timeline[0][1] != "entered":
-                        gone = gone.where(EVENTS.c.at >= call.timeline[0][0])
-                    await session.execute(gone)
+                timeline = call.timeline
+                if done is None and call.linkedid not in numbers:
+                    timeline = await self._replace_events(session, case_id, call.timeline)
                     done = 0
-                timeline = call.timeline[done:] + found_files[call.linkedid][1]
+                timeline = timeline[done or 0 :] + found_files[call.linkedid][1]
                 events += [
                     {"case_id": case_id, "at": at, "kind": kind, "detail": detail}
                     for at, kind, detail in timeline
@@ -413,6 +409,28 @@ class CaseWriter:
         if self.on_written is not None:
             for call in calls:
                 self.on_written(call)
+
+    @staticmethod
+    async def _replace_events(
+        session: Any, case_id: int, timeline: list[tuple[datetime, str, dict[str, Any]]]
+    ) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """First write of this timeline by this writer: replace what earlier writes left. A timeline that
+        starts at the call's entry replaces all of it; one that a restarted bridge began at its
+        resynchronisation keeps the older events, and its recalled events (rebuilt from Asterisk) are
+        dropped where an earlier writer saw the real ones."""
+        gone = delete(EVENTS).where(EVENTS.c.case_id == case_id)
+        if not timeline or timeline[0][1] == "entered":
+            await session.execute(gone)
+            return timeline
+        witnessed = [at for at, _, detail in timeline if not detail.get(RECALLED)]
+        cutoff = witnessed[0] if witnessed else timeline[0][0]
+        await session.execute(gone.where(EVENTS.c.at >= cutoff))
+        kept = set(
+            await session.scalars(
+                select(EVENTS.c.kind).where(EVENTS.c.case_id == case_id, EVENTS.c.at < cutoff)
+            )
+        )
+        return [event for event in timeline if not (event[2].get(RECALLED) and event[1] in kept)]
 
     async def _unpark(self, linkedids: set[str]) -> None:
         try:

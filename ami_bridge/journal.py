@@ -15,6 +15,7 @@ again. Each failed append is counted and logged (at most once a minute), and `he
 from __future__ import annotations
 
 import contextlib
+import fcntl
 import json
 import logging
 import os
@@ -23,6 +24,8 @@ import time
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
+
+from hotline.errors import HotlineError
 
 log = logging.getLogger(__name__)
 
@@ -44,6 +47,7 @@ class Journal:
         self._torn = False  # the last append may have left half a line
         self._dirty = False
         self._last_error_log = 0.0
+        self._lock_fd: int | None = None
 
     # -- start ---------------------------------------------------------------------------------------
     def open(self) -> list[dict[str, Any]]:
@@ -51,6 +55,7 @@ class Journal:
         the records it gets back; the old segments go at the next checkpoint."""
         self.folder.mkdir(parents=True, exist_ok=True)
         os.chmod(self.folder, 0o700)  # snapshots hold callers' numbers and names
+        self._lock()
         records: list[dict[str, Any]] = []
         for path in self._segments():
             records += self._read(path)
@@ -58,6 +63,20 @@ class Journal:
         self._number = max(numbers, default=0)
         self._start_segment()
         return records
+
+    def _lock(self) -> None:
+        """One writer per journal: a second bridge on the same state folder would replay and delete the
+        first one's segments. The kernel drops the lock when the process dies, even by kill -9."""
+        fd = os.open(self.folder / ".lock", os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            os.close(fd)
+            raise HotlineError(
+                f"another bridge is already using the case journal in {self.folder}; run one bridge per "
+                "state folder (stop the other, or give this one its own state_dir)"
+            ) from None
+        self._lock_fd = fd
 
     def _read(self, path: Path) -> list[dict[str, Any]]:
         records = []
@@ -159,6 +178,9 @@ class Journal:
                 os.fsync(self._fd)
             os.close(self._fd)
             self._fd = None
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # releases the lock
+            self._lock_fd = None
 
     # -- helpers -------------------------------------------------------------------------------------
     def _start_segment(self) -> None:

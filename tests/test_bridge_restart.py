@@ -10,11 +10,14 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from agi_scripts.ivr_app import build_server
+from ami_bridge import agents
 from ami_bridge.bridge import Bridge
+from ami_bridge.connection import AMIConnection
 from hotline import settings as site_settings
 from hotline.callsim import CallRequest, place_call
 from hotline.db.engine import make_engine, sessions
@@ -90,6 +93,72 @@ async def test_bridge_killed_mid_call_and_restarted_still_closes_the_case(site: 
     assert case.recording and case.recording_seconds and case.recording_seconds > 5
     timeline = kinds(case)
     assert timeline.index("answered") < timeline.index("resynchronised") < timeline.index("ended"), timeline
+
+
+async def until_case(site: Settings, where: Any, what: str, timeout: float = 30) -> Case:
+    from sqlalchemy import select
+
+    engine = make_engine(site.database_url)
+    try:
+        for _ in range(int(timeout * 5)):
+            async with sessions(engine)() as session:
+                case = await session.scalar(select(Case).where(*where).order_by(Case.id.desc()))
+            if case is not None:
+                return case
+            await asyncio.sleep(0.2)
+        raise AssertionError(f"no case {what} after {timeout} s")
+    finally:
+        await engine.dispose()
+
+
+async def test_a_caller_answered_while_the_bridge_was_away_keeps_queue_and_wait(
+    site: Settings, ivr: None, ami: AMIConnection
+) -> None:
+    """Caller presses 0 and waits (every operator paused); the bridge is killed; an agent comes back and
+    answers; the bridge starts 5 s later: the case keeps the queue, the wait and the answer."""
+    operators = [a.extension for a in site.agents if "operator" in a.queues]
+    for extension in operators:
+        await agents.pause(ami, site, extension, True, "kiểm thử")
+    first = await start_bridge_process()
+    second = None
+    call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=22)))
+    try:
+        queued = await until_case(
+            site, (Case.queued_at.is_not(None), Case.ended_at.is_(None)), "waiting in the queue"
+        )
+        kill(first)
+        await first.wait()
+        await asyncio.sleep(3)  # the caller waits on while no bridge runs
+        await agents.pause(ami, site, "101", False)
+        answered = await until_case(
+            site, (Case.linkedid == queued.linkedid,), "open", timeout=1
+        )  # still as the first bridge left it
+        assert answered.answered_at is None
+        await asyncio.sleep(5)
+        second = await start_bridge_process()
+        result = await call
+        case = await final_case(site, result.linkedid)
+    finally:
+        for extension in operators:
+            await agents.pause(ami, site, extension, False)
+        for proc in (first, second):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+    assert result.linkedid == queued.linkedid
+    assert (case.outcome, case.queue, case.agent, case.number) == (
+        "answered",
+        "operator",
+        "101",
+        queued.number,
+    )
+    assert case.answered_at is not None and case.queued_at is not None
+    assert case.wait_seconds is not None and 3 <= case.wait_seconds < 15, case.wait_seconds
+    assert abs((case.answered_at - case.queued_at).total_seconds() - case.wait_seconds) < 1.5
+    assert case.talk_seconds is not None and case.talk_seconds > 5
+    timeline = kinds(case)
+    assert timeline.count("queued") == 1 and timeline.count("answered") == 1, timeline
+    assert timeline.index("queued") < timeline.index("answered") < timeline.index("ended"), timeline
 
 
 async def test_call_that_ends_while_no_bridge_runs_is_closed_at_the_next_start(

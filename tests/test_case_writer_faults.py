@@ -25,6 +25,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, DeadLetter
 from hotline.db.numbers import NumberAllocator, is_valid
+from hotline.errors import HotlineError
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -235,7 +236,10 @@ async def test_a_writer_killed_before_the_database_had_its_calls_loses_nothing(t
         doomed.submit(answered_and_ended(call))
     # Killed: no stop, no flush; its file descriptor simply goes.
     assert doomed.journal is not None
+    with pytest.raises(HotlineError, match="another bridge is already using the case journal"):
+        Journal(folder).open()
     os.close(doomed.journal._fd or -1)
+    os.close(doomed.journal._lock_fd or -1)  # the kernel lets go of a killed process's lock
     writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05, journal=Journal(folder))
     replayed = writer.replay()
     writer.start()

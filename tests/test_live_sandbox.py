@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import AsyncIterator, Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -104,7 +105,7 @@ async def test_callers_wait_in_order_then_the_agent_answers(
 
 
 async def test_a_restarted_bridge_rebuilds_the_board_from_asterisk(
-    site: Settings, sandbox: Sandbox, hotline: Bridge
+    site: Settings, sandbox: Sandbox, hotline: Bridge, tmp_path: Path
 ) -> None:
     await agents.pause(hotline.ami, site, "102", True, "nghỉ trưa")
     call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=18)))
@@ -112,7 +113,8 @@ async def test_a_restarted_bridge_rebuilds_the_board_from_asterisk(
         await until(
             hotline, lambda s: any(a["state"] == "in_call" for a in s["agents"]), "an agent in a call"
         )
-        fresh = Bridge(site)
+        # Beside the running one: a journal of its own (one bridge per journal).
+        fresh = Bridge(site, journal_dir=tmp_path / "journal")
         await fresh.start()
         try:
             snap = await until(
