@@ -1,11 +1,14 @@
 """The AMI bridge: one AMI session, the live calls, and the case writer, wired together.
 
-After every (re)connect it reads Asterisk's channels and queue entries, rebuilds the live calls from them,
-closes the calls that ended while it was away, and closes the cases a previous bridge process left open.
+After every (re)connect it reads Asterisk's channels and queue entries and rebuilds the live calls from
+them; then, from Asterisk's own record of the calls (queue_log), it completes the calls that ended while it
+was away, the cases a previous bridge process left open, and the calls no bridge saw at all.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import Callable
 from pathlib import Path
@@ -16,6 +19,7 @@ from ami_bridge.connection import AMIConnection
 from ami_bridge.journal import Journal
 from ami_bridge.live import LiveBoard
 from ami_bridge.message import AMIMessage
+from ami_bridge.queue_log import CallRecord, QueueLogReader
 from ami_bridge.session import AMISession
 from hotline import secrets
 from hotline.channel_vars import RESYNC
@@ -54,7 +58,10 @@ class Bridge:
             on_connect=self._resync,
             ping_seconds=settings.ami.ping_seconds,
         )
-        self._first_sync = True
+        self.records = QueueLogReader(settings.queue_log_path, settings.state_path / "queue_log.position")
+        self._unreconciled: dict[str, CallRecord] = {}
+        self._live: set[str] = set()
+        self._reconciler: asyncio.Task[None] | None = None
 
     async def start(self, wait: float = 15.0) -> None:
         await upgrade_async(self.settings.database_url)
@@ -68,7 +75,27 @@ class Bridge:
         self.writer.start()
         await self.ami.start(wait=wait)
 
+    async def _reconcile(self) -> None:
+        delay = 1.0
+        while True:
+            records: dict[str, CallRecord] = {}
+            try:
+                await self.writer.flush(timeout=None)  # what the tracker already closed is written first
+                records, self._unreconciled = self._unreconciled, {}
+                await self.writer.reconcile(self._live, records)
+                self.records.commit()
+                return
+            except Exception:
+                self._unreconciled = {**records, **self._unreconciled}
+                log.exception("closing the calls that ended while the bridge was away failed; retrying")
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 30.0)
+
     async def stop(self) -> None:
+        if self._reconciler is not None:
+            self._reconciler.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reconciler
         await self.ami.stop()
         await self.writer.stop()
         await self.engine.dispose()
@@ -97,13 +124,15 @@ class Bridge:
         entries = [m for m in status if m.get("Event") == "QueueEntry"]
         members = [m for m in status if m.get("Event") == "QueueMember"]
         summary = await conn.action_list("QueueSummary")
-        self.tracker.resync(channels, variables, entries)
+        ended = self.records.read_new()
+        self.tracker.resync(channels, variables, entries, ended)
         self.board.resync(members, [m for m in summary if m.get("Event") == "QueueSummary"])
-        if self._first_sync:
-            # Cases a previous bridge process left open: their calls may have ended while nobody listened.
-            await self.writer.flush()
-            await self.writer.reconcile({str(c.Linkedid) for c in channels})
-            self._first_sync = False
+        # Closing what ended while nobody listened needs the database: in the background, so that a
+        # database that is away does not hold up the AMI session.
+        self._unreconciled.update(ended)
+        self._live = {str(c.Linkedid) for c in channels}
+        if self._reconciler is None or self._reconciler.done():
+            self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")
         log.info(
             "resynchronised: %d live call(s), %d in queues, %d queue member(s)",
             len(self.tracker.calls),

@@ -10,6 +10,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from ami_bridge.message import AMIMessage as Message
+from ami_bridge.queue_log import CallRecord
 from hotline.channel_vars import TRACKED, QueueVar, Var
 from hotline.db.models import Outcome
 from hotline.values import clean
@@ -286,16 +287,27 @@ class CallTracker:
         self.on_update(call)
 
     def resync(
-        self, channels: list[Message], variables: dict[str, dict[str, str]], entries: list[Message]
+        self,
+        channels: list[Message],
+        variables: dict[str, dict[str, str]],
+        entries: list[Message],
+        ended: dict[str, CallRecord] | None = None,
     ) -> None:
         """Rebuild live calls from Asterisk's own lists after a (re)connect. Calls we followed that are no
-        longer there ended while we were away."""
+        longer there ended while we were away: completed from Asterisk's record of them when `ended`
+        has it."""
         at = now()
         present: dict[str, list[Message]] = {}
         for ch in channels:
             present.setdefault(str(ch.Linkedid), []).append(ch)
         for linkedid, call in list(self.calls.items()):
-            if linkedid not in present:
+            if linkedid in present:
+                continue
+            record = (ended or {}).get(linkedid)
+            if record is not None:
+                call.note = "ended while the bridge was not connected to Asterisk (from Asterisk's record)"
+                self.end(call, *complete_from_record(call, record))
+            else:
                 call.note = "ended while the bridge was not connected to Asterisk"
                 self.end(call, at, "unknown (ended while disconnected)")
         queued = {_linkedid_of(entry, channels): entry for entry in entries}
@@ -418,3 +430,70 @@ def from_record(record: dict[str, Any]) -> Call:
         for at, kind, detail in values.get("timeline", ())
     ]
     return Call(**values)
+
+
+# What the end record's fields fill on a call (the rest: times, caller, queue lines, below).
+_RECORD_FIELDS = {
+    name.lower(): attribute
+    for name, attribute in (
+        (Var.DID.name, "did"),
+        (Var.PATH.name, "ivr_path"),
+        (Var.IVR_NODE.name, "ivr_node"),
+        (Var.TOPIC.name, "topic"),
+        (Var.IVR_RESULT.name, "ivr_result"),
+        (Var.DEST.name, "destination"),
+        (Var.CASE_NO.name, "number"),
+        (Var.FALLBACK.name, "fallback"),
+        (Var.QUEUE.name, "queue"),
+        (Var.REC.name, "recording"),
+        (Var.QUEUE_STATUS.name, "queue_status"),
+        (Var.OUTCOME.name, "outcome_hint"),
+        (Var.VOICEMAIL.name, "voicemail"),
+        (Var.HOURS.name, "hours"),
+    )
+}
+
+
+def complete_from_record(call: Call, record: CallRecord) -> tuple[datetime, str]:
+    """Fill in what the bridge missed of a call from Asterisk's record of it; returns when and why the
+    call ended (for `finish`). Events rebuilt this way are marked as recalled on the timeline."""
+    end = record.end
+    for name, attribute in _RECORD_FIELDS.items():
+        if end.get(name):
+            setattr(call, attribute, clean(end[name]))
+    if not call.caller:
+        call.caller, call.caller_name = clean(end.get("caller", "")), clean(end.get("caller_name", ""))
+    start = _epoch(end.get("start", ""))
+    if start is not None:
+        call.started_at = start
+    # queue_log stamps whole seconds: an event is never put before the one it follows.
+    entered = record.first("ENTERQUEUE")
+    if entered is not None and call.queued_at is None:
+        call.queue = entered.queue.removeprefix("q-") or call.queue
+        call.queued_at = max(entered.at, call.started_at)
+        call.recall("queued", call.queued_at, queue=call.queue)
+    connected = record.first("CONNECT")
+    if connected is not None and call.answered_at is None:
+        call.answered_at = max(connected.at, call.queued_at or call.started_at)
+        call.agent = clean(end.get("memberinterface", "").rpartition("/agent")[2] or connected.agent)
+        call.agent_name = clean(end.get("membername", "") or connected.agent)
+        call.wait_seconds = _number(connected.data[0] if connected.data else "")
+        call.recall(
+            "answered", call.answered_at, agent=call.agent, agent_name=call.agent_name, wait=call.wait_seconds
+        )
+    for line in record.queue_lines:
+        if (
+            line.event in ("COMPLETECALLER", "COMPLETEAGENT")
+            and call.talk_seconds is None
+            and len(line.data) > 1
+        ):
+            call.talk_seconds = _number(line.data[1])
+        elif line.event in ("ABANDON", "EXITWITHTIMEOUT", "EXITEMPTY") and call.answered_at is None:
+            call.wait_seconds = _number(line.data[2]) if len(line.data) > 2 else call.wait_seconds
+            if line.event == "ABANDON" and not call.abandoned:
+                call.abandoned = True
+                at = max(line.at, call.queued_at or call.started_at)
+                call.recall("abandoned", at, queue=call.queue, wait=call.wait_seconds)
+    call.ivr_ended_at = call.ivr_ended_at or call.queued_at
+    ended = _epoch(end.get("end", "")) or now()
+    return ended, clean(end.get("cause", ""), 64)

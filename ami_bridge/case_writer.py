@@ -19,8 +19,9 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ami_bridge.calls import RECALLED, Call, from_record, to_record
+from ami_bridge.calls import RECALLED, Call, complete_from_record, from_record, to_record
 from ami_bridge.journal import Journal
+from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
 from hotline.db.errors import is_transient
 from hotline.db.models import Case, CaseEvent, DeadLetter, Status
@@ -158,7 +159,7 @@ class CaseWriter:
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="case-writer")
 
-    async def flush(self, timeout: float = 10.0) -> None:
+    async def flush(self, timeout: float | None = 10.0) -> None:
         """Wait until every call submitted so far is written (or parked as a dead letter)."""
         await asyncio.wait_for(self._idle.wait(), timeout)
 
@@ -442,18 +443,57 @@ class CaseWriter:
         self.dead -= linkedids
         log.info("dead letter(s) of call(s) %s written and removed", ", ".join(sorted(linkedids)))
 
-    async def reconcile(self, live: set[str]) -> int:
-        """Cases left open by a bridge that stopped (killed, crashed) whose calls are gone: close them from
-        what was written before, with the recording found on disk."""
+    def has(self, linkedid: str) -> bool:
+        """True while a snapshot of the call waits to be written."""
+        return linkedid in self._pending or linkedid in self._writing
+
+    async def reconcile(self, live: set[str], records: dict[str, CallRecord]) -> int:
+        """Close the calls that ended while no bridge followed them: cases left open (a bridge killed or
+        crashed) and calls that never got a case (they started and ended while the bridge was down).
+        Asterisk's record of a call (`records`, from queue_log) completes it; a case left open with no
+        record is closed as ended at an unknown time. Calls still live, or waiting here to be written,
+        are left alone; running it twice changes nothing."""
+        wanted = {lid for lid in records if lid not in live and not self.has(lid)}
         async with self.sessions() as session:
-            open_cases = list(await session.scalars(select(Case).where(Case.ended_at.is_(None))))
-        calls = [_call_from_case(c) for c in open_cases if c.linkedid not in live]
+            open_cases = {
+                case.linkedid: case
+                for case in await session.scalars(select(Case).where(Case.ended_at.is_(None)))
+                if case.linkedid not in live and not self.has(case.linkedid)
+            }
+            closed: set[str] = set()
+            if wanted:
+                closed = set(
+                    await session.scalars(
+                        select(CASES.c.linkedid).where(
+                            CASES.c.linkedid.in_(list(wanted)), CASES.c.ended_at.is_not(None)
+                        )
+                    )
+                )
+        calls = []
+        for linkedid, case in open_cases.items():
+            call = _call_from_case(case)
+            record = records.get(linkedid)
+            if record is not None:
+                call.note = "ended while the bridge was not running (from Asterisk's record)"
+                call.finish(*complete_from_record(call, record))
+            else:
+                call.note = "ended while the bridge was not running"
+                call.finish(datetime.now(UTC), "unknown (ended while the bridge was not running)")
+            calls.append(call)
+        for linkedid in sorted(wanted - closed - open_cases.keys()):
+            record = records[linkedid]
+            if not record.end.get("did"):
+                continue  # not a hotline call (an agent dialling another)
+            call = Call(linkedid=linkedid, started_at=datetime.now(UTC))
+            ended = complete_from_record(call, record)
+            call.timeline.insert(0, (call.started_at, "entered", {"did": call.did, "caller": call.caller}))
+            call.note = "the bridge was not running during this call: written from Asterisk's record"
+            call.finish(*ended)
+            calls.append(call)
         for call in calls:
-            call.note = "ended while the bridge was not running"
-            call.finish(datetime.now(UTC), "unknown (ended while the bridge was not running)")
+            self.submit(call)
         if calls:
-            await self.write(calls)
-            log.warning("closed %d case(s) whose calls ended while the bridge was not running", len(calls))
+            log.warning("closed %d call(s) that ended while the bridge was not following them", len(calls))
         return len(calls)
 
     async def _files(self, call: Call) -> dict[str, tuple[float, bool] | None]:

@@ -52,6 +52,7 @@ class QueueVar(StrEnum):
     """What app_queue leaves on the caller's channel (setinterfacevar, setqueueentryvar in queues.conf)."""
 
     MEMBERNAME = "MEMBERNAME"  # the agent who answered
+    MEMBERINTERFACE = "MEMBERINTERFACE"  # that agent's phone, e.g. PJSIP/agent101
     QEHOLDTIME = "QEHOLDTIME"  # seconds the caller waited before that agent answered
 
 
@@ -75,3 +76,19 @@ TRACKED: dict[str, str] = {
 
 # What the resynchronisation reads back from each live call's first channel.
 RESYNC = (*Var, *QueueVar)
+
+# Asterisk's own record of each call: at hang-up the dialplan writes one line to queue_log
+# (`QueueLog(NONE,<linkedid>,NONE,HOTLINE_END,...)`) with these values, each URI-encoded so that no value
+# can break the line. The bridge reads it back to complete the calls it did not see end. The field names
+# are the record's; the values the dialplan expressions that fill them, in this order.
+END_EVENT = "HOTLINE_END"
+END_RECORD: dict[str, str] = {
+    "version": "1",
+    "start": f"${{{Var.START}}}",
+    "end": "${STRFTIME(,,%s.%6q)}",
+    "caller": "${CALLERID(num)}",
+    "caller_name": "${CALLERID(name)}",
+    "cause": "${HANGUPCAUSE}",
+    **{var.name.lower(): f"${{{var}}}" for var in Var if var is not Var.START},
+    **{var.name.lower(): f"${{{var}}}" for var in QueueVar},
+}

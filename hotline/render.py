@@ -8,7 +8,7 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hotline import secrets as site_secrets
-from hotline.channel_vars import TRACKED
+from hotline.channel_vars import END_EVENT, END_RECORD, TRACKED
 from hotline.errors import SettingsError
 from hotline.settings import Settings
 
@@ -93,6 +93,7 @@ MODULES = (
     "func_hangupcause.so",
     "func_timeout.so",
     "func_devstate.so",
+    "func_uri.so",
 )
 
 
@@ -176,6 +177,8 @@ def render(settings: Settings, target: Path | None = None) -> list[Path]:
         "bridge_variables": sorted(name.removeprefix("HOTLINE_") for name in TRACKED),
         "ami_permit": "127.0.0.1" if settings.ami.host in ("127.0.0.1", "localhost") else settings.ami.host,
         "modules": sorted(set(MODULES)),
+        "end_event": END_EVENT,
+        "end_fields": "|".join(f"${{URIENCODE({value})}}" for value in END_RECORD.values()),
         "endpoint": endpoint,
         "queue_id": queue_id,
         "sip_secret": sip_secret,

@@ -8,6 +8,7 @@ import gc
 import logging
 import signal
 
+from hotline import loop_watch
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 
@@ -56,6 +57,7 @@ async def run(
             f"web app on http://{settings.web.address}/ (sign in; 'hotline user add' makes users)", flush=True
         )
     freeze_startup_objects()
+    loop_watch.WATCH.start()
 
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -69,4 +71,5 @@ async def run(
         await server.close(grace=10.0)
     if running_bridge is not None:
         await running_bridge.stop()
+    await loop_watch.WATCH.stop()
     return 0

@@ -125,6 +125,9 @@ class AMI(Endpoint):
     port: int = Field(5038, ge=1, le=65535)
     username: Name = "hotline"
     ping_seconds: float = Field(5.0, gt=0)
+    # Asterisk's queue_log, read to complete calls that ended while the bridge was away; empty: the
+    # sandbox's (<state_dir>/asterisk/log/queue_log). On a production Asterisk: /var/log/asterisk/queue_log.
+    queue_log: str = ""
 
 
 class AGI(Endpoint):
@@ -238,6 +241,14 @@ class Settings(Strict):
     @property
     def recordings_path(self) -> Path:
         return self.path(self.recordings.dir)
+
+    @property
+    def queue_log_path(self) -> Path:
+        return (
+            self.path(self.ami.queue_log)
+            if self.ami.queue_log
+            else self.state_path / "asterisk/log/queue_log"
+        )
 
     @property
     def flow_path(self) -> Path:

@@ -19,10 +19,11 @@ from ami_bridge import agents
 from ami_bridge.bridge import Bridge
 from ami_bridge.connection import AMIConnection
 from hotline import settings as site_settings
-from hotline.callsim import CallRequest, place_call
+from hotline.callsim import CallRequest, connect_ami, place_call
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
+from hotline.db.numbers import is_valid
 from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
 from tests.conftest import ROOT, TEST_SETTINGS
@@ -39,6 +40,20 @@ async def ivr(site: Settings, sandbox: Sandbox) -> AsyncIterator[None]:
     await server.start(site.agi.host, site.agi.port)
     yield
     await server.close()
+
+
+async def all_cases(site: Settings, linkedids: list[str]) -> dict[str, tuple[object, ...]]:
+    from sqlalchemy import select
+
+    engine = make_engine(site.database_url)
+    try:
+        async with sessions(engine)() as session:
+            rows = await session.execute(
+                select(Case.linkedid, Case.updated_at, Case.outcome).where(Case.linkedid.in_(linkedids))
+            )
+            return {row[0]: tuple(row) for row in rows}
+    finally:
+        await engine.dispose()
 
 
 async def start_bridge_process() -> asyncio.subprocess.Process:
@@ -111,9 +126,18 @@ async def until_case(site: Settings, where: Any, what: str, timeout: float = 30)
         await engine.dispose()
 
 
+@pytest.fixture
+async def own_ami(site: Settings, sandbox: Sandbox) -> AsyncIterator[AMIConnection]:
+    """A connection of the test's own: the session's does not survive the Asterisk restart test."""
+    conn = await connect_ami(site)
+    yield conn
+    await conn.close()
+
+
 async def test_a_caller_answered_while_the_bridge_was_away_keeps_queue_and_wait(
-    site: Settings, ivr: None, ami: AMIConnection
+    site: Settings, ivr: None, own_ami: AMIConnection
 ) -> None:
+    ami = own_ami
     """Caller presses 0 and waits (every operator paused); the bridge is killed; an agent comes back and
     answers; the bridge starts 5 s later: the case keeps the queue, the wait and the answer."""
     operators = [a.extension for a in site.agents if "operator" in a.queues]
@@ -228,3 +252,100 @@ def test_a_wrong_ami_secret_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -
     )
     assert proc.returncode == 1, proc.stdout + proc.stderr
     assert "AMI login as 'hotline'" in proc.stderr and "was refused" in proc.stderr
+
+
+async def test_calls_made_while_no_bridge_runs_get_complete_cases_from_asterisks_record(
+    site: Settings, ivr: None, own_ami: AMIConnection
+) -> None:
+    """No bridge at all while five callers call: one with the IVR down (the dialplan's fallback), one
+    answered, one who hangs up in a menu, one who gives up in the queue, one who leaves a voice message
+    after the queue's wait. Then the bridge starts: one complete case each, from Asterisk's queue_log."""
+    from tests.test_bridge_sandbox import _pause
+
+    # The IVR cannot be reached for the first caller: the dialplan sends them to an operator.
+    ami = own_ami
+    agi = (await ami.action("Getvar", Variable="HOTLINE_AGI")).get("Value")
+    await ami.action("Setvar", Variable="HOTLINE_AGI", Value="agi://127.0.0.1:1/ivr")
+    try:
+        fallback = await place_call(site, CallRequest("1022", keys="", hangup_after=8, caller="0911000001"))
+    finally:
+        await ami.action("Setvar", Variable="HOTLINE_AGI", Value=agi)
+    await _pause(site, "101", "violation", True)
+    try:
+        answered, in_menu, gave_up, message = await asyncio.gather(
+            place_call(site, CallRequest("1022", keys="0", hangup_after=8, caller="0911000002")),
+            place_call(site, CallRequest("02371022", keys="4", hangup_after=3, caller="0911000003")),
+            place_call(site, CallRequest("1022", keys="1", hangup_after=20, caller="0911000004")),
+            place_call(
+                site,
+                CallRequest(
+                    "1022",
+                    keys="1",
+                    hangup_after=5,
+                    say="hotline/main_menu",
+                    say_after=45,
+                    caller="0911000005",
+                ),
+            ),
+        )
+    finally:
+        await _pause(site, "101", "violation", False)
+    bridge = await start_bridge_process()
+    try:
+        cases = {
+            name: await final_case(site, result.linkedid, timeout=30)
+            for name, result in (
+                ("fallback", fallback),
+                ("answered", answered),
+                ("in_menu", in_menu),
+                ("gave_up", gave_up),
+                ("message", message),
+            )
+        }
+    finally:
+        bridge.terminate()
+        await bridge.wait()
+    for name, case in cases.items():
+        timeline = kinds(case)
+        assert timeline[0] == "entered" and timeline.count("ended") == 1, (name, timeline)
+        assert "Asterisk's record" in str([e.detail for e in case.events]), name
+        assert case.ended_at is not None and case.started_at < case.ended_at, name
+    c = cases["fallback"]
+    assert (c.outcome, c.queue, c.caller) == ("answered", "operator", "0911000001") and c.agent
+    c = cases["answered"]
+    assert (c.outcome, c.queue, c.topic, c.ivr_path, c.did) == (
+        "answered",
+        "operator",
+        "operator",
+        "0",
+        "1022",
+    )
+    assert is_valid(c.number) and c.ivr_node == "main_menu"  # the operator's path reads no number
+    assert c.agent in {"101", "102", "103"} and c.agent_name
+    assert c.wait_seconds is not None and c.wait_seconds < 10
+    assert c.talk_seconds is not None and c.talk_seconds > 3
+    assert c.recording and c.recording_seconds and c.recording_seconds > 2
+    assert kinds(c).index("queued") < kinds(c).index("answered") < kinds(c).index("ended")
+    c = cases["in_menu"]
+    assert (c.outcome, c.did, c.ivr_path, c.ivr_node) == ("abandoned_ivr", "02371022", "4", "health_menu")
+    c = cases["gave_up"]
+    assert (c.outcome, c.queue, c.number) == (
+        "abandoned_queue",
+        "violation",
+        gave_up.variables["HOTLINE_CASE_NO"],
+    )
+    assert c.wait_seconds is not None and 1 < c.wait_seconds < 20 and "abandoned" in kinds(c)
+    c = cases["message"]
+    assert c.outcome == "overflow" and c.voicemail and Path(c.voicemail).is_file()
+    assert "voice_message" in kinds(c)
+
+    # Reconciling again, even from the start of queue_log, changes nothing.
+    before = await all_cases(site, [c.linkedid for c in cases.values()])
+    (site.state_path / "queue_log.position").unlink()
+    again = await start_bridge_process()
+    try:
+        await asyncio.sleep(3)
+    finally:
+        again.terminate()
+        await again.wait()
+    assert await all_cases(site, [c.linkedid for c in cases.values()]) == before

@@ -11,6 +11,7 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from hotline import loop_watch
 from hotline.db.models import Role
 from web.app import Context
 from web.routing import route
@@ -93,6 +94,13 @@ class BoardCollector(Collector):
             counter = CounterMetricFamily(name, text)
             counter.add_metric([], value)
             yield counter
+        stall = GaugeMetricFamily("hotline_event_loop_worst_stall_seconds", "Longest stall of the event loop")
+        stall.add_metric([], loop_watch.WATCH.worst)
+        stalls = CounterMetricFamily(
+            "hotline_event_loop_long_stalls", "Stalls of the event loop of 100 ms or more"
+        )
+        stalls.add_metric([], loop_watch.WATCH.long_stalls)
+        yield from (stall, stalls)
         free = GaugeMetricFamily(
             "hotline_disk_free_bytes", "Free space where the hotline keeps files", labels=["path"]
         )

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import BigInteger, Integer, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
@@ -113,6 +113,63 @@ class Today:
         return {name: tally.view() for name, tally in self.queues.items()}
 
 
+# Reports are aggregated by the database, not on the event loop that every call shares: calls are grouped
+# by the site's hour of day when the site's clock kept one offset over the period (24 groups), else by
+# quarter hour of UTC (exact for every zone whose offset is a whole number of quarter hours).
+QUARTER = 900
+
+
+def _epoch(column: Any, dialect: str) -> Any:
+    if dialect == "sqlite":
+        return cast(func.strftime("%s", column), Integer)
+    return cast(func.floor(func.extract("epoch", column)), BigInteger)
+
+
+def _fixed_offset(tz: ZoneInfo, since: datetime, until: datetime) -> int | None:
+    """The zone's UTC offset in seconds if it did not change between since and until (checked day by day:
+    a summer time lasts months), else None."""
+    offsets: set[timedelta | None] = set()
+    day = since
+    while day <= until and len(offsets) < 2:
+        offsets.add(day.astimezone(tz).utcoffset())
+        day += timedelta(days=1)
+    offsets.add(until.astimezone(tz).utcoffset())
+    if len(offsets) != 1:
+        return None
+    only = offsets.pop()
+    return int(only.total_seconds()) if only is not None else None
+
+
+def _tally_columns(sl: int) -> list[Any]:
+    queued = Case.queued_at.is_not(None)
+    answered = and_(queued, Case.outcome == Outcome.ANSWERED.value)
+    wait = func.coalesce(Case.wait_seconds, 0.0)
+
+    def count(condition: Any) -> Any:
+        return func.sum(case((condition, 1), else_=0))
+
+    return [
+        count(queued),
+        count(answered),
+        count(and_(queued, Case.outcome.in_(ABANDONED))),
+        count(and_(answered, wait <= sl)),
+        func.sum(case((answered, wait), else_=0.0)),
+        func.sum(case((answered, func.coalesce(Case.talk_seconds, 0.0)), else_=0.0)),
+        func.count(),
+    ]
+
+
+def _merge(tally: Tally, row: Any) -> int:
+    offered, answered, abandoned, within, wait, talk, calls = row
+    tally.offered += int(offered or 0)
+    tally.answered += int(answered or 0)
+    tally.abandoned += int(abandoned or 0)
+    tally.within_sl += int(within or 0)
+    tally.wait_answered += float(wait or 0.0)
+    tally.talk += float(talk or 0.0)
+    return int(calls or 0)
+
+
 async def report(
     db: async_sessionmaker[AsyncSession], first: date, last: date, tz: ZoneInfo, sl: int
 ) -> dict[str, Any]:
@@ -123,30 +180,34 @@ async def report(
     hours: dict[int, Tally] = defaultdict(Tally)
     topics: dict[str, Tally] = defaultdict(Tally)
     agents: dict[str, Tally] = defaultdict(Tally)
+    names: dict[str, str] = {}
     total = Tally()
     calls = 0
+    ended = (Case.started_at >= since, Case.started_at < until, Case.ended_at.is_not(None))
     async with db() as session:
-        rows = await session.execute(
-            select(
-                Case.started_at,
-                Case.topic,
-                Case.agent,
-                Case.agent_name,
-                Case.outcome,
-                Case.queued_at,
-                Case.wait_seconds,
-                Case.talk_seconds,
-            ).where(Case.started_at >= since, Case.started_at < until, Case.ended_at.is_not(None))
-        )
-        names: dict[str, str] = {}
-        for started, topic, agent, agent_name, outcome, queued_at, wait, talk in rows:
-            calls += 1
-            queued = queued_at is not None
-            for tally in (hours[started.astimezone(tz).hour], topics[topic.split(".")[0] or "-"], total):
-                tally.add(outcome, queued, wait, talk, sl)
-            if agent:
-                names[agent] = agent_name
-                agents[agent].add(outcome, queued, wait, talk, sl)
+        dialect = session.get_bind().dialect.name
+        epoch = _epoch(Case.started_at, dialect)
+        offset = _fixed_offset(tz, since, until)
+        tallies = _tally_columns(sl)
+        if offset is not None:  # the site's clock kept one offset over the period: 24 groups
+            hour = (((epoch + offset) // 3600) % 24).label("hour")
+            for h, *row in await session.execute(select(hour, *tallies).where(*ended).group_by(hour)):
+                calls += _merge(hours[int(h)], row)
+                _merge(total, row)
+        else:
+            quarter = (epoch // QUARTER).label("quarter")
+            for q, *row in await session.execute(select(quarter, *tallies).where(*ended).group_by(quarter)):
+                start = datetime.fromtimestamp(int(q) * QUARTER, UTC)
+                calls += _merge(hours[start.astimezone(tz).hour], row)
+                _merge(total, row)
+        for topic, *row in await session.execute(
+            select(Case.topic, *tallies).where(*ended).group_by(Case.topic)
+        ):
+            _merge(topics[topic.split(".")[0] or "-"], row)
+        by_agent = select(Case.agent, Case.agent_name, *tallies).where(*ended, Case.agent != "")
+        for agent, agent_name, *row in await session.execute(by_agent.group_by(Case.agent, Case.agent_name)):
+            names[agent] = agent_name
+            _merge(agents[agent], row)
     return {
         "from": first.isoformat(),
         "to": last.isoformat(),

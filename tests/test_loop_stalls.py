@@ -1,0 +1,193 @@
+"""Nothing slow on the shared event loop: the web app and the IVR (FastAGI server with the real flow and
+case desk) share one loop, as in `hotline serve`, on a real SQLite database holding a year of calls
+(300,000 cases). While another process asks for the one-year report and 16 clients post wrong passwords
+as fast as they are answered, calls go through the IVR: the loop never stalls 100 ms, and the IVR's
+command latency stays within twice its idle figure (or 5 ms, see the test)."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import sqlite3
+import subprocess
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+from aiohttp.test_utils import TestServer
+
+from agi_scripts.ivr_app import build_server
+from ami_bridge.bridge import Bridge
+from hotline import settings as site_settings
+from hotline.db.migrate import upgrade_async
+from hotline.loop_watch import LoopWatch
+from tests.agi_peer import KeyScript, environment, free_port, run_session
+from tests.conftest import TEST_SETTINGS
+from web import auth
+from web.app import build_app
+
+YEAR_OF_CASES = 300_000
+
+LOAD = """
+import asyncio, sys, time
+import aiohttp
+
+base, token, seconds = sys.argv[1], sys.argv[2], float(sys.argv[3])
+
+async def guesser(session, stop):
+    n = 0
+    while time.monotonic() < stop:
+        guess = {"username": "sup", "password": f"wrong guess {n}"}
+        async with session.post(base + "/login", data=guess) as r:
+            assert r.status == 401, r.status
+        n += 1
+    return n
+
+async def reporter(session, stop):
+    n = 0
+    while time.monotonic() < stop:
+        async with session.get(base + "/api/v1/reports?from=2025-11-23&to=2026-11-22",
+                               headers={"Authorization": "Bearer " + token}) as r:
+            body = await r.json()
+            assert r.status == 200 and body["calls"] > 290000, (r.status, body.get("calls"))
+        n += 1
+    return n
+
+async def main():
+    stop = time.monotonic() + seconds
+    async with aiohttp.ClientSession() as session:
+        counts = await asyncio.gather(reporter(session, stop), *(guesser(session, stop) for _ in range(16)))
+    print("reports", counts[0], "guesses", sum(counts[1:]), flush=True)
+
+asyncio.run(main())
+"""
+
+
+def fill_a_year(path: Path) -> None:
+    """300,000 ended cases over the last year, straight into the file (as a year of service leaves it)."""
+    rng = random.Random(1022)
+    now = datetime.now(UTC)
+    rows = []
+    for i in range(YEAR_OF_CASES):
+        started = now - timedelta(seconds=rng.randrange(60, 364 * 86400))
+        answered = rng.random() < 0.7
+        fmt = "%Y-%m-%d %H:%M:%S.%f"
+        rows.append(
+            (
+                f"y{i}",
+                f"year.{i}",
+                "0912345678",
+                started.strftime(fmt),
+                (started + timedelta(seconds=20)).strftime(fmt),
+                (started + timedelta(seconds=200)).strftime(fmt),
+                rng.uniform(0, 60),
+                rng.uniform(10, 300) if answered else None,
+                "answered" if answered else "abandoned_queue",
+                rng.choice(["health", "violation", "operator", "welfare.support"]),
+                rng.choice(["101", "102", "103"]) if answered else "",
+            )
+        )
+    db = sqlite3.connect(path)
+    with db:
+        db.executemany(
+            "INSERT INTO cases (number, linkedid, caller, caller_name, did, started_at, queued_at, ended_at,"
+            " ivr_path, ivr_node, ivr_result, wait_seconds, talk_seconds, outcome, topic, queue, agent,"
+            " agent_name, recording, voicemail, hangup_cause, category, notes, status)"
+            " VALUES (?, ?, ?, '', '1022', ?, ?, ?, '', '', '', ?, ?, ?, ?, '', ?,"
+            " '', '', '', '', '', '', 'new')",
+            rows,
+        )
+    db.close()
+
+
+@pytest.fixture
+async def hotline_loop(tmp_path: Path) -> AsyncIterator[tuple[str, int, str]]:
+    """The web app and the FastAGI server on this test's loop, over a year of cases."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/year.db"
+    settings = site_settings.load(
+        TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path / "state")}
+    )
+    await upgrade_async(url)
+    await asyncio.to_thread(fill_a_year, tmp_path / "year.db")
+    bridge = Bridge(settings)  # not connected to Asterisk: the web app reads cases and signs people in
+    await auth.add_user(bridge.db, "sup", "mật-khẩu-đủ-dài", "supervisor", "103")
+    token = await auth.add_token(bridge.db, "stall-test", "supervisor")
+    web_server = TestServer(build_app(settings, bridge), port=free_port())
+    await web_server.start_server()
+    agi = build_server(settings)
+    agi_port = free_port()
+    await agi.start("127.0.0.1", agi_port)
+    try:
+        yield str(web_server.make_url("")), agi_port, token
+    finally:
+        await agi.close()
+        await web_server.close()
+        await bridge.engine.dispose()
+
+
+async def ivr_latencies(port: int, calls: int, tag: str) -> list[float]:
+    """Callers who press 2 (suggestions), hear their case number and go to the queue; several at once."""
+
+    async def one(i: int) -> list[float]:
+        env = environment(linkedid=f"{tag}.{i}")
+        result = await run_session("127.0.0.1", port, env, KeyScript(["2", None]), media_seconds=0.01)
+        assert any(c.startswith('SET VARIABLE HOTLINE_DEST "queue-suggestion"') for c in result.commands)
+        return result.latencies[1:]  # the first waits for the environment to be read
+
+    latencies: list[float] = []
+    for start in range(0, calls, 4):
+        for found in await asyncio.gather(*(one(i) for i in range(start, min(start + 4, calls)))):
+            latencies += found
+    return latencies
+
+
+def p99(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[int(len(ordered) * 0.99)]
+
+
+async def test_a_year_report_and_password_guessing_do_not_stall_the_calls(
+    hotline_loop: tuple[str, int, str],
+) -> None:
+    base, agi_port, token = hotline_loop
+    watch = LoopWatch()
+    watch.start()
+    try:
+        await ivr_latencies(agi_port, 8, "warm")
+        idle = await ivr_latencies(agi_port, 40, "idle")
+        idle_stall = watch.worst
+        watch.reset()
+        # The clients stand for browsers on other machines: at the lowest priority, their own CPU is not
+        # taken from the hotline's process.
+        load = await asyncio.create_subprocess_exec(
+            "nice",
+            "-n",
+            "19",
+            sys.executable,
+            "-c",
+            LOAD,
+            base.rstrip("/"),
+            token,
+            "12",
+            stdout=subprocess.PIPE,
+        )
+        await asyncio.sleep(1)  # the guesses and the first report are under way
+        loaded = await ivr_latencies(agi_port, 80, "loaded")
+        out, _ = await load.communicate()
+        assert load.returncode == 0, out
+        worst = watch.worst
+    finally:
+        await watch.stop()
+    reports, guesses = int(out.split()[1]), int(out.split()[3])
+    print(
+        f"idle p99 {p99(idle) * 1000:.1f} ms, loaded p99 {p99(loaded) * 1000:.1f} ms, worst stall "
+        f"{worst * 1000:.0f} ms (idle {idle_stall * 1000:.0f} ms); {reports} reports, {guesses} guesses"
+    )
+    assert reports >= 1 and guesses >= 16
+    assert worst < 0.1, f"the event loop stalled {worst * 1000:.0f} ms"
+    # Twice the idle figure; the idle figure is under a millisecond here, and on two cores that the report's
+    # database thread and the hashing thread keep busy the kernel's wake-up alone costs a few: the floor
+    # is 5 ms, far below what a caller hears.
+    assert p99(loaded) <= max(2 * p99(idle), 0.005), (p99(idle), p99(loaded))
