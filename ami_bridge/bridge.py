@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 
 from ami_bridge.calls import Call, CallTracker
@@ -29,6 +30,8 @@ from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+HEARTBEAT_SECONDS = 5.0
 
 
 class Bridge:
@@ -62,6 +65,8 @@ class Bridge:
         self._unreconciled: dict[str, CallRecord] = {}
         self._live: set[str] = set()
         self._reconciler: asyncio.Task[None] | None = None
+        self._unseen_since: datetime | None = None
+        self._heartbeat: asyncio.Task[None] | None = None
 
     async def start(self, wait: float = 15.0) -> None:
         await upgrade_async(self.settings.database_url)
@@ -74,28 +79,51 @@ class Bridge:
                 self.tracker.calls.setdefault(call.linkedid, call)
         self.writer.start()
         await self.ami.start(wait=wait)
+        self._heartbeat = asyncio.create_task(self._beat(), name="following-heartbeat")
+
+    async def _beat(self) -> None:
+        """While connected, note every few seconds that the bridge follows Asterisk (see QueueLogReader)."""
+        while True:
+            await asyncio.sleep(HEARTBEAT_SECONDS)
+            if self.ami.connected.is_set() and self._unseen_since is None:
+                try:
+                    self.records.following(datetime.now(UTC))
+                except OSError as exc:
+                    log.warning(
+                        "cannot note in %s that the bridge is running: %s", self.records.position_file, exc
+                    )
 
     async def _reconcile(self) -> None:
         delay = 1.0
         while True:
-            records: dict[str, CallRecord] = {}
+            records, since = self._unreconciled, self._unseen_since
+            self._unreconciled = {}
             try:
                 await self.writer.flush(timeout=None)  # what the tracker already closed is written first
-                records, self._unreconciled = self._unreconciled, {}
-                await self.writer.reconcile(self._live, records)
+                await self.writer.reconcile(self._live, records, since)
                 self.records.commit()
-                return
             except Exception:
                 self._unreconciled = {**records, **self._unreconciled}
                 log.exception("closing the calls that ended while the bridge was away failed; retrying")
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 30.0)
+                continue
+            if self._unreconciled:
+                continue  # a reconnect meanwhile brought more
+            # Only now: a bridge that dies before this point must look at the same calls again.
+            self._unseen_since = None
+            self.records.following(datetime.now(UTC))
+            return
 
     async def stop(self) -> None:
-        if self._reconciler is not None:
-            self._reconciler.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._reconciler
+        for task in (self._reconciler, self._heartbeat):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        if self.ami.connected.is_set() and self._unseen_since is None:
+            with contextlib.suppress(OSError):
+                self.records.following(datetime.now(UTC))
         await self.ami.stop()
         await self.writer.stop()
         await self.engine.dispose()
@@ -125,11 +153,16 @@ class Bridge:
         members = [m for m in status if m.get("Event") == "QueueMember"]
         summary = await conn.action_list("QueueSummary")
         ended = self.records.read_new()
+        # Calls that started after a bridge last followed Asterisk are the only ones no bridge saw (a first
+        # start ever takes in none from before it).
+        unseen_since = self.records.followed_until() or datetime.max.replace(tzinfo=UTC)
         self.tracker.resync(channels, variables, entries, ended)
         self.board.resync(members, [m for m in summary if m.get("Event") == "QueueSummary"])
         # Closing what ended while nobody listened needs the database: in the background, so that a
         # database that is away does not hold up the AMI session.
         self._unreconciled.update(ended)
+        if self._unseen_since is None or unseen_since < self._unseen_since:
+            self._unseen_since = unseen_since
         self._live = {str(c.Linkedid) for c in channels}
         if self._reconciler is None or self._reconciler.done():
             self._reconciler = asyncio.create_task(self._reconcile(), name="reconcile")

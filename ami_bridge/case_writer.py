@@ -12,7 +12,7 @@ import copy
 import logging
 import wave
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -38,6 +38,7 @@ RECENTLY_CLOSED = 10_000
 # A failed write is retried after this, doubling up to the most (a database restart takes seconds).
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 15.0
+UNSEEN_MARGIN = timedelta(seconds=5)
 SILENCE_RMS = 30  # 16-bit samples: below this a recording holds nothing but line noise
 
 
@@ -447,12 +448,18 @@ class CaseWriter:
         """True while a snapshot of the call waits to be written."""
         return linkedid in self._pending or linkedid in self._writing
 
-    async def reconcile(self, live: set[str], records: dict[str, CallRecord]) -> int:
+    async def reconcile(
+        self, live: set[str], records: dict[str, CallRecord], unseen_since: datetime | None = None
+    ) -> int:
         """Close the calls that ended while no bridge followed them: cases left open (a bridge killed or
         crashed) and calls that never got a case (they started and ended while the bridge was down).
         Asterisk's record of a call (`records`, from queue_log) completes it; a case left open with no
         record is closed as ended at an unknown time. Calls still live, or waiting here to be written,
-        are left alone; running it twice changes nothing."""
+        are left alone; running it twice changes nothing. A call gets a new case from its record only if
+        it started after `unseen_since` (when a bridge last followed Asterisk, with a few seconds' margin):
+        any earlier call was followed, so it has a case or is in the journal. Without it (the first start
+        ever) no case is made from a record: older calls are not this bridge's to take in."""
+        horizon = unseen_since - UNSEEN_MARGIN if unseen_since else datetime.max.replace(tzinfo=UTC)
         wanted = {lid for lid in records if lid not in live and not self.has(lid)}
         async with self.sessions() as session:
             open_cases = {
@@ -482,8 +489,8 @@ class CaseWriter:
             calls.append(call)
         for linkedid in sorted(wanted - closed - open_cases.keys()):
             record = records[linkedid]
-            if not record.end.get("did"):
-                continue  # not a hotline call (an agent dialling another)
+            if not record.end.get("did") or record.started() < horizon:
+                continue  # not a hotline call (an agent dialling another), or one a bridge followed
             call = Call(linkedid=linkedid, started_at=datetime.now(UTC))
             ended = complete_from_record(call, record)
             call.timeline.insert(0, (call.started_at, "entered", {"did": call.did, "caller": call.caller}))

@@ -49,6 +49,14 @@ class CallRecord:
     end: dict[str, str]
     queue_lines: list[QueueLine] = field(default_factory=list)
 
+    def started(self) -> datetime:
+        """When the call entered the hotline (its end, if the start is missing)."""
+        for name in ("start", "end"):
+            with contextlib.suppress(ValueError):
+                if self.end.get(name):
+                    return datetime.fromtimestamp(float(self.end[name]), UTC)
+        return self.queue_lines[0].at if self.queue_lines else datetime.now(UTC)
+
     def first(self, event: str) -> QueueLine | None:
         return next((line for line in self.queue_lines if line.event == event), None)
 
@@ -62,6 +70,8 @@ class QueueLogReader:
         self._open_at: dict[str, int] = {}
         self._next: tuple[int, int] | None = None  # where the next read starts (inode, offset)
         self._read_to: tuple[int, int] | None = None
+        self._committed: tuple[int, int] | None = None
+        self._followed: float | None = None
         self._newest = datetime.min.replace(tzinfo=UTC)  # the latest time a line carried
         self.bad_lines = 0
 
@@ -139,13 +149,40 @@ class QueueLogReader:
                 records[callid] = CallRecord(callid, end, self._open.pop(callid, []))
         return records
 
+    def followed_until(self) -> datetime | None:
+        """Until when a bridge last followed Asterisk (see `following`); None if none ever did here."""
+        stamp = self._saved().get("followed_until")
+        return datetime.fromtimestamp(float(stamp), UTC) if isinstance(stamp, int | float) else None
+
+    def following(self, at: datetime) -> None:
+        """Note that the bridge follows Asterisk at `at` (called every few seconds while connected): every
+        call that starts before then is one it sees itself, so only later ones need Asterisk's record to
+        get a case. Calls of another site on the same Asterisk, or of long ago, are never taken in."""
+        self._followed = at.timestamp()
+        self._write()
+
     def _position(self) -> tuple[int, int]:
-        with contextlib.suppress(FileNotFoundError, ValueError, KeyError, TypeError):
+        saved = self._saved()
+        inode, offset = saved.get("inode"), saved.get("offset")
+        return (inode, offset) if isinstance(inode, int) and isinstance(offset, int) else (0, 0)
+
+    def _saved(self) -> dict[str, object]:
+        with contextlib.suppress(FileNotFoundError, ValueError):
             saved = json.loads(self.position_file.read_text(encoding="utf-8"))
-            return int(saved["inode"]), int(saved["offset"])
-        return 0, 0
+            if isinstance(saved, dict):
+                return saved
+        return {}
 
     def _save(self, inode: int, offset: int) -> None:
+        self._committed = (inode, offset)
+        self._write()
+
+    def _write(self) -> None:
+        inode, offset = self._committed or self._position()
+        state: dict[str, object] = {"inode": inode, "offset": offset}
+        followed = self._followed if self._followed is not None else self._saved().get("followed_until")
+        if followed is not None:
+            state["followed_until"] = followed
         tmp = self.position_file.with_name(self.position_file.name + ".tmp")
-        tmp.write_text(json.dumps({"inode": inode, "offset": offset}), encoding="utf-8")
+        tmp.write_text(json.dumps(state), encoding="utf-8")
         os.replace(tmp, self.position_file)

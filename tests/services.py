@@ -20,16 +20,20 @@ _READERS: set[asyncio.Task[None]] = set()  # keep the output readers alive until
 
 
 async def start_hotline(
-    *args: str, ready: bytes, env: dict[str, str] | None = None, timeout: float = 60
+    *args: str,
+    ready: bytes,
+    env: dict[str, str] | None = None,
+    timeout: float = 60,
+    settings: Path = TEST_SETTINGS,
 ) -> asyncio.subprocess.Process:
-    """`hotline --settings <test site> ARGS`, once it has printed `ready`; its later output is read and
-    dropped so that it never blocks on a full pipe."""
+    """`hotline --settings <test site> ARGS`, once it has printed `ready`; its output is kept in
+    test-artifacts/ (read as it comes, so that it never blocks on a full pipe)."""
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
         "hotline.cli",
         "--settings",
-        str(TEST_SETTINGS),
+        str(settings),
         *args,
         cwd=ROOT,
         env=env,
@@ -43,15 +47,21 @@ async def start_hotline(
         if not line:
             raise RuntimeError(f"hotline {' '.join(args)} exited before it was ready:\n{seen.decode()}")
         seen += line
-    reader = asyncio.create_task(_drain(proc.stdout))
+    log = ROOT / "test-artifacts" / f"hotline-{'-'.join(args)}-{proc.pid}.log"
+    log.parent.mkdir(exist_ok=True)
+    log.write_bytes(seen)
+    reader = asyncio.create_task(_drain(proc.stdout, log))
     _READERS.add(reader)
     reader.add_done_callback(_READERS.discard)
     return proc
 
 
-async def _drain(stream: asyncio.StreamReader) -> None:
-    while await stream.readline():
-        pass
+async def _drain(stream: asyncio.StreamReader, log: Path) -> None:
+    """The process's output goes on into test-artifacts/, for reading after a failure."""
+    with log.open("ab") as out:
+        while line := await stream.readline():
+            out.write(line)
+            out.flush()
 
 
 @contextlib.asynccontextmanager

@@ -1,0 +1,176 @@
+"""The stores go away while real calls run on the sandbox: SQLite locked by another process for 40 s while
+three calls end; PostgreSQL (a throwaway cluster this test starts, never the machine's own) stopped for 30 s
+in the middle of a stream of calls, with `hotline serve` killed with -9 during the outage. Each call still
+ends as exactly one complete case, with the number its caller heard."""
+
+from __future__ import annotations
+
+import asyncio
+import glob
+import os
+import shutil
+import signal
+import subprocess
+import tempfile
+from collections.abc import AsyncIterator, Iterator
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from ami_bridge.bridge import Bridge
+from ami_bridge.queue_log import QueueLogReader
+from hotline import settings as site_settings
+from hotline.callsim import CallRequest, place_call
+from hotline.sandbox.runner import Sandbox
+from hotline.settings import Settings
+from tests.agi_peer import free_port
+from tests.conftest import ROOT, TEST_SETTINGS
+from tests.services import in_process, start_hotline
+from tests.test_bridge_sandbox import final_case, kinds
+from tests.test_case_writer_faults import sqlite_locked
+
+pytestmark = pytest.mark.asterisk
+
+
+@pytest.fixture
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+    async with in_process(site) as bridge:
+        yield bridge
+
+
+async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
+    site: Settings, hotline: Bridge
+) -> None:
+    database = Path(site.database_url.split(":///", 1)[1])
+    with sqlite_locked(database, 40):
+        answered, numbered, in_menu = await asyncio.gather(
+            place_call(site, CallRequest("1022", keys="0", hangup_after=6, caller="0922000001")),
+            place_call(site, CallRequest("1022", keys="2", hangup_after=20, caller="0922000002")),
+            place_call(site, CallRequest("02371022", keys="4", hangup_after=3, caller="0922000003")),
+        )
+        assert hotline.writer.failed_writes, "the lock did not hold the writer up"
+    cases = [await final_case(site, r.linkedid, timeout=60) for r in (answered, numbered, in_menu)]
+    assert [c.outcome for c in cases] == ["answered", "answered", "abandoned_ivr"]
+    assert cases[1].number == numbered.variables["HOTLINE_CASE_NO"]  # heard while the database was locked
+    assert (cases[1].topic, cases[1].queue, cases[1].ivr_node) == ("suggestion", "suggestion", "main_menu")
+    assert (cases[2].did, cases[2].ivr_path, cases[2].ivr_node) == ("02371022", "4", "health_menu")
+    for case in cases:
+        assert case.ended_at is not None and kinds(case)[0] == "entered" and kinds(case).count("ended") == 1
+    assert all(c.recording_seconds and c.recording_seconds > 2 for c in cases[:2])
+
+
+@dataclass
+class Cluster:
+    """A PostgreSQL of the test's own, to stop and start at will."""
+
+    folder: Path
+    port: int
+    bin: Path
+
+    @property
+    def url(self) -> str:
+        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
+
+    def _ctl(self, *args: str) -> None:
+        command = [str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), *args]
+        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)], check=True, timeout=60)
+
+    def start(self) -> None:
+        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
+        self._ctl("-w", "-l", str(self.folder / "log"), "-o", f"'{options}'", "start")
+
+    def stop(self) -> None:
+        self._ctl("-m", "fast", "-w", "stop")
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
+    if not found:
+        raise RuntimeError("PostgreSQL's programs are missing; scripts/test installs Debian's postgresql")
+    folder = Path(tempfile.mkdtemp(prefix="hotline-pg-outage-"))
+    shutil.chown(folder, "postgres")
+    initdb = f"{found[-1]}/initdb -D {folder}/data -A trust -U postgres"
+    subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", initdb], check=True, capture_output=True)
+    pg = Cluster(folder, free_port(), Path(found[-1]))
+    pg.start()
+    try:
+        yield pg
+    finally:
+        try:
+            pg.stop()
+        finally:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def site_on(url: str, folder: Path) -> Path:
+    """A second site on the test's Asterisk: its cases on `url`, its own state folder (journal, queue_log
+    position) with the same secrets, the same recordings and queue_log."""
+    shared = ROOT / "var" / "test"
+    text = TEST_SETTINGS.read_text(encoding="utf-8").replace("../var/test", str(shared))
+    text = text.replace(f'state_dir = "{shared}"', f'state_dir = "{folder / "state"}"')
+    text = text.replace(f'url = "sqlite+aiosqlite:///{shared}/hotline.db"', f'url = "{url}"')
+    text = text.replace("[ami]\n", f'[ami]\nqueue_log = "{shared}/asterisk/log/queue_log"\n')
+    (folder / "state").mkdir()
+    shutil.copy2(shared / "secrets.toml", folder / "state" / "secrets.toml")
+    path = folder / "hotline.toml"
+    path.write_text(text, encoding="utf-8")
+    other = site_settings.load(path)
+    assert other.database_url == url and other.queue_log_path == shared / "asterisk/log/queue_log"
+    return path
+
+
+def not_ours(site: Settings) -> None:
+    """The calls the second site made are not the test site's: its next bridge must not take them in."""
+    QueueLogReader(site.queue_log_path, site.state_path / "queue_log.position").following(datetime.now(UTC))
+
+
+async def test_postgresql_stopped_30_s_mid_stream_and_serve_killed_meanwhile_loses_nothing(
+    site: Settings, sandbox: Sandbox, cluster: Cluster, tmp_path: Path
+) -> None:
+    settings_file = site_on(cluster.url, tmp_path)
+    pg_site = site_settings.load(settings_file)
+    serve = await start_hotline(
+        "serve", "--no-web", ready=b"AMI bridge connected", settings=settings_file, timeout=60
+    )
+    restarted = None
+    try:
+        before = await place_call(pg_site, CallRequest("1022", keys="0", hangup_after=5, caller="0933000001"))
+        await final_case(pg_site, before.linkedid, timeout=30)
+        cluster.stop()
+        down = asyncio.get_running_loop().time()
+        during = await asyncio.gather(
+            place_call(pg_site, CallRequest("1022", keys="1", hangup_after=20, caller="0933000002")),
+            place_call(pg_site, CallRequest("02371022", keys="4", hangup_after=3, caller="0933000003")),
+            place_call(pg_site, CallRequest("1022", keys="3", hangup_after=20, caller="0933000004")),
+        )
+        # Killed while the database is still away: what it had not written is in its journal.
+        os.kill(serve.pid, signal.SIGKILL)
+        await serve.wait()
+        await asyncio.sleep(max(0.0, 30 - (asyncio.get_running_loop().time() - down)))
+        cluster.start()
+        restarted = await start_hotline(
+            "serve", "--no-web", ready=b"AMI bridge connected", settings=settings_file, timeout=60
+        )
+        after = await place_call(pg_site, CallRequest("1022", keys="0", hangup_after=5, caller="0933000005"))
+        cases = [await final_case(pg_site, r.linkedid, timeout=60) for r in (before, *during, after)]
+    finally:
+        for proc in (serve, restarted):
+            if proc is not None and proc.returncode is None:
+                proc.terminate()
+                await proc.wait()
+        not_ours(site)
+    assert [c.caller for c in cases] == [f"093300000{i}" for i in range(1, 6)]
+    assert [c.outcome for c in cases] == ["answered", "answered", "abandoned_ivr", "answered", "answered"]
+    assert cases[1].number == during[0].variables["HOTLINE_CASE_NO"]
+    assert cases[3].number == during[2].variables["HOTLINE_CASE_NO"]
+    # Violations are agent 101's, welfare 102's: both answered at once.
+    assert (cases[1].topic, cases[3].topic) == ("violation", "welfare")
+    assert (cases[1].agent, cases[3].agent) == ("101", "102")
+    assert cases[2].ivr_node == "health_menu" and cases[2].did == "02371022"
+    for case in cases:
+        assert case.ended_at is not None and kinds(case)[0] == "entered" and kinds(case).count("ended") == 1
+        if case.outcome == "answered":
+            assert case.agent and case.recording_seconds and case.recording_seconds > 0.5, case.caller
