@@ -39,6 +39,9 @@ def main() -> None:
         load_table = asyncio.run(sandbox_load.run(seconds=15 if args.quick else 60))
         sections.append(("AMI bridge and IVR: calls on the sandbox", load_table))
         print(load_table, "\n", flush=True)
+        fault_table = asyncio.run(sandbox_load.run(seconds=15 if args.quick else 60, postgres_restart=True))
+        sections.append(("Fault run: the same calls with PostgreSQL stopped half way", fault_table))
+        print(fault_table, "\n", flush=True)
         web_table = asyncio.run(
             web_bench.run(clients=50 if args.quick else 200, seconds=10 if args.quick else 30)
         )

@@ -7,6 +7,7 @@ command latency stays within twice its idle figure (or 5 ms, see the test)."""
 from __future__ import annotations
 
 import asyncio
+import gc
 import random
 import sqlite3
 import subprocess
@@ -23,6 +24,7 @@ from ami_bridge.bridge import Bridge
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
 from hotline.loop_watch import LoopWatch
+from hotline.service import freeze_startup_objects
 from tests.agi_peer import KeyScript, environment, free_port, run_session
 from tests.conftest import TEST_SETTINGS
 from web import auth
@@ -119,9 +121,13 @@ async def hotline_loop(tmp_path: Path) -> AsyncIterator[tuple[str, int, str]]:
     agi = build_server(settings)
     agi_port = free_port()
     await agi.start("127.0.0.1", agi_port)
+    # As `hotline serve` does once started: what lives as long as the process is not walked again by the
+    # garbage collector (here that is also everything the test session built before this test).
+    freeze_startup_objects()
     try:
         yield str(web_server.make_url("")), agi_port, token
     finally:
+        gc.unfreeze()
         await agi.close()
         await web_server.close()
         await bridge.engine.dispose()

@@ -6,6 +6,7 @@ ends as exactly one complete case, with the number its caller heard."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import glob
 import os
 import shutil
@@ -43,22 +44,30 @@ async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
 async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
     site: Settings, hotline: Bridge
 ) -> None:
+    """Answered; gave up in the queue after hearing a case number; hung up in a menu."""
+    from tests.test_bridge_sandbox import _pause
+
     database = Path(site.database_url.split(":///", 1)[1])
-    with sqlite_locked(database, 40):
-        answered, numbered, in_menu = await asyncio.gather(
-            place_call(site, CallRequest("1022", keys="0", hangup_after=6, caller="0922000001")),
-            place_call(site, CallRequest("1022", keys="2", hangup_after=20, caller="0922000002")),
-            place_call(site, CallRequest("02371022", keys="4", hangup_after=3, caller="0922000003")),
-        )
-        assert hotline.writer.failed_writes, "the lock did not hold the writer up"
-    cases = [await final_case(site, r.linkedid, timeout=60) for r in (answered, numbered, in_menu)]
-    assert [c.outcome for c in cases] == ["answered", "answered", "abandoned_ivr"]
-    assert cases[1].number == numbered.variables["HOTLINE_CASE_NO"]  # heard while the database was locked
-    assert (cases[1].topic, cases[1].queue, cases[1].ivr_node) == ("suggestion", "suggestion", "main_menu")
+    await _pause(site, "101", "violation", True)
+    try:
+        with sqlite_locked(database, 40):
+            answered, gave_up, in_menu = await asyncio.gather(
+                place_call(site, CallRequest("1022", keys="0", hangup_after=6, caller="0922000001")),
+                place_call(site, CallRequest("1022", keys="1", hangup_after=20, caller="0922000002")),
+                place_call(site, CallRequest("02371022", keys="4", hangup_after=3, caller="0922000003")),
+            )
+            assert hotline.writer.failed_writes, "the lock did not hold the writer up"
+    finally:
+        await _pause(site, "101", "violation", False)
+    cases = [await final_case(site, r.linkedid, timeout=60) for r in (answered, gave_up, in_menu)]
+    assert [c.outcome for c in cases] == ["answered", "abandoned_queue", "abandoned_ivr"]
+    assert cases[0].agent and cases[0].recording_seconds and cases[0].recording_seconds > 2
+    assert cases[1].number == gave_up.variables["HOTLINE_CASE_NO"]  # heard while the database was locked
+    assert (cases[1].topic, cases[1].queue, cases[1].ivr_node) == ("violation", "violation", "main_menu")
+    assert cases[1].wait_seconds is not None and cases[1].wait_seconds > 1
     assert (cases[2].did, cases[2].ivr_path, cases[2].ivr_node) == ("02371022", "4", "health_menu")
     for case in cases:
         assert case.ended_at is not None and kinds(case)[0] == "entered" and kinds(case).count("ended") == 1
-    assert all(c.recording_seconds and c.recording_seconds > 2 for c in cases[:2])
 
 
 @dataclass
@@ -85,8 +94,9 @@ class Cluster:
         self._ctl("-m", "fast", "-w", "stop")
 
 
-@pytest.fixture
-def cluster() -> Iterator[Cluster]:
+@contextlib.contextmanager
+def throwaway_cluster() -> Iterator[Cluster]:
+    """A new PostgreSQL cluster on a free port, started; removed afterwards."""
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
     if not found:
         raise RuntimeError("PostgreSQL's programs are missing; scripts/test installs Debian's postgresql")
@@ -103,6 +113,12 @@ def cluster() -> Iterator[Cluster]:
             pg.stop()
         finally:
             shutil.rmtree(folder, ignore_errors=True)
+
+
+@pytest.fixture
+def cluster() -> Iterator[Cluster]:
+    with throwaway_cluster() as pg:
+        yield pg
 
 
 def site_on(url: str, folder: Path) -> Path:
