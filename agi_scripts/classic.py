@@ -11,8 +11,15 @@ import logging
 import os
 import sys
 
+from asterisk import agi as pyst
+from asterisk.agi import AGI
+
 from agi_scripts.agi_channel import AGIChannel, call_info
+from agi_scripts.case_desk import DatabaseCaseDesk
+from agi_scripts.ivr_app import build_engine
 from agi_scripts.protocol import AGIAppError, AGIError, AGIHangup, AGIInvalidCommand, AGIResult, AGIUsageError
+from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
 
 log = logging.getLogger("hotline.agi.classic")
 
@@ -24,7 +31,6 @@ class PystCommander:
         self.agi = agi
 
     async def command(self, line: str) -> AGIResult:
-        from asterisk import agi as pyst
 
         try:
             reply = self.agi.execute(line)  # type: ignore[attr-defined]
@@ -43,12 +49,6 @@ class PystCommander:
 
 
 def main() -> int:
-    from asterisk.agi import AGI
-
-    from agi_scripts.case_desk import DatabaseCaseDesk
-    from agi_scripts.ivr_app import build_engine
-    from hotline import settings as site_settings
-    from hotline.db.engine import make_engine, sessions
 
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="hotline-agi: %(message)s")
     # pyst2 writes every line it reads and sends to stderr, which Asterisk copies into its log.

@@ -13,6 +13,7 @@ from hotline.settings import Settings
 from ivr import flow as flow_file
 from ivr import hours, validate
 from ivr.engine import CaseDesk, Engine
+from ivr.flows import flow_path
 from ivr.prompts import catalog
 
 log = logging.getLogger(__name__)
@@ -21,7 +22,7 @@ log = logging.getLogger(__name__)
 def build_engine(settings: Settings, desk: CaseDesk) -> Engine:
     """Refuses to start on a broken flow: better no IVR process (the dialplan then queues callers for an
     operator) than menus that strand callers."""
-    flow = flow_file.load(settings.flow_path)
+    flow = flow_file.load(flow_path(settings))
     validate.check(flow, queues=[q.name for q in settings.queues], prompts=catalog.load().prompts)
     return Engine(flow, desk, partial(hours.is_open, settings.hours, settings.site.timezone))
 

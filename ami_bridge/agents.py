@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any, Protocol
 
+from hotline.asterisk.naming import endpoint, queue_id
 from hotline.errors import AMIError, SettingsError
-from hotline.render import endpoint, queue_id
 from hotline.settings import Agent, Settings
 
 

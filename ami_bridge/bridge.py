@@ -23,7 +23,7 @@ from ami_bridge.message import AMIMessage
 from ami_bridge.queue_log import CallRecord, QueueLogReader
 from ami_bridge.session import AMISession
 from hotline import secrets
-from hotline.channel_vars import RESYNC
+from hotline.asterisk.channel_vars import RESYNC
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator

@@ -7,11 +7,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
 from ami_bridge.message import AMIMessage as Message
 from ami_bridge.queue_log import CallRecord
-from hotline.channel_vars import TRACKED, QueueVar, Var
+from hotline.asterisk.channel_vars import TRACKED, QueueVar, Var
+from hotline.asterisk.naming import extension_of, queue_name
 from hotline.db.models import Outcome
 from hotline.values import clean
 
@@ -26,6 +28,17 @@ def now() -> datetime:
     return datetime.now(UTC)
 
 
+class CallState(StrEnum):
+    """Where a live call is, as the wallboard and the metrics name it (ON_HOLD: talking, on hold)."""
+
+    IVR = "ivr"
+    WAITING = "waiting"
+    RINGING = "ringing"
+    TALKING = "talking"
+    ON_HOLD = "on_hold"
+    ENDED = "ended"
+
+
 @dataclass
 class Call:
     linkedid: str
@@ -36,7 +49,6 @@ class Call:
     did: str = ""
     ivr_path: str = ""
     topic: str = ""
-    ivr_result: str = ""
     destination: str = ""
     number: str = ""
     recording: str = ""
@@ -63,6 +75,8 @@ class Call:
     ended_at: datetime | None = None
     note: str = ""
     timeline: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
+    # Tracked variables the bridge only carries to the case (no logic of its own reads them), by field.
+    carried: dict[str, str] = field(default_factory=dict)
 
     @property
     def in_hotline(self) -> bool:
@@ -70,16 +84,26 @@ class Call:
         return bool(self.did)
 
     @property
-    def state(self) -> str:
+    def state(self) -> CallState:
         if self.ended_at:
-            return "ended"
+            return CallState.ENDED
         if self.answered_at:
-            return "talking"
+            return CallState.TALKING
         if self.ringing:
-            return "ringing"
+            return CallState.RINGING
         if self.in_queue:
-            return "waiting"
-        return "ivr"
+            return CallState.WAITING
+        return CallState.IVR
+
+    def variable(self, attribute: str) -> str:
+        """The value of a tracked variable, by the field TRACKED names for it."""
+        return self.carried.get(attribute, "") if attribute in CARRIED else str(getattr(self, attribute))
+
+    def set_variable(self, attribute: str, value: str) -> None:
+        if attribute in CARRIED:
+            self.carried[attribute] = value
+        else:
+            setattr(self, attribute, value)
 
     def mark(self, kind: str, at: datetime | None = None, **detail: Any) -> None:
         self.timeline.append((at or now(), kind, detail))
@@ -125,6 +149,11 @@ class Call:
         self.mark("ended", at, outcome=self.outcome().value, cause=self.hangup_cause)
 
 
+# Tracked variables with no field of their own on Call: a variable added to the contract only to be kept
+# on the case needs no code here (the case writer stores `carried` by the same names).
+CARRIED = tuple(a for a in TRACKED.values() if a not in {f.name for f in fields(Call)})
+
+
 class CallTracker:
     """Applies AMI events to live calls; `on_update` gets a call when it enters the hotline and when it
     ends (the case writer's queue)."""
@@ -167,10 +196,10 @@ class CallTracker:
         if attribute is None:
             return
         value = clean(e.Value)
-        if getattr(call, attribute) == value:
+        if call.variable(attribute) == value:
             return  # inherited copies on the agent's channel say nothing new
         entered = attribute == "did" and not call.did
-        setattr(call, attribute, value)
+        call.set_variable(attribute, value)
         if entered:
             call.mark("entered", did=value, caller=call.caller)
             self.on_update(call)
@@ -182,7 +211,7 @@ class CallTracker:
         call = self._call(e)
         if call is None:
             return
-        call.queue = str(e.Queue).removeprefix("q-")
+        call.queue = queue_name(str(e.Queue))
         call.position = int(e.get("Position", 0) or 0)
         call.queued_at = call.queued_at or now()
         call.in_queue = True
@@ -232,7 +261,7 @@ class CallTracker:
             return
         call.ringing = ""
         call.answered_at = now()
-        call.agent = clean(str(e.Interface).rpartition("/agent")[2] or e.Interface)
+        call.agent = clean(extension_of(str(e.Interface)) or e.Interface)
         call.agent_name = clean(e.MemberName)
         call.wait_seconds = float(e.get("HoldTime", 0) or 0)
         call.mark("answered", agent=call.agent, agent_name=call.agent_name, wait=call.wait_seconds)
@@ -327,19 +356,19 @@ class CallTracker:
             values = variables.get(linkedid, {})
             for name, attribute in TRACKED.items():
                 if values.get(name):
-                    setattr(call, attribute, clean(values[name]))
+                    call.set_variable(attribute, clean(values[name]))
             start = _epoch(values.get(Var.START, ""))
             if start is not None:
                 call.started_at = start
             entry = queued.get(linkedid)
             call.in_queue = entry is not None
             if entry is not None:
-                call.queue = str(entry.Queue).removeprefix("q-")
+                call.queue = queue_name(str(entry.Queue))
                 call.position = int(entry.get("Position", 0) or 0)
                 if not call.queued_at:
                     call.queued_at = at - timedelta(seconds=float(entry.get("Wait", 0) or 0))
                     call.recall("queued", call.queued_at, queue=call.queue, position=call.position)
-            agent = next((c for c in chans if "/agent" in str(c.Channel) and c.get("BridgeId")), None)
+            agent = next((c for c in chans if extension_of(str(c.Channel)) and c.get("BridgeId")), None)
             if agent is not None and not call.answered_at:
                 self._answered_while_away(call, agent, values, at)
             if call.in_hotline:
@@ -350,7 +379,7 @@ class CallTracker:
         """The caller was queued and answered while the bridge was away: app_queue left the wait on the
         caller's channel (QEHOLDTIME), the dialplan the queue (HOTLINE_QUEUE)."""
         call.answered_at = at - timedelta(seconds=_seconds(str(agent.get("Duration", "0"))))
-        call.agent = clean(str(agent.Channel).partition("/agent")[2].split("-")[0])
+        call.agent = clean(extension_of(str(agent.Channel)))
         call.agent_name = clean(values.get(QueueVar.MEMBERNAME, ""))
         call.queue = call.queue or clean(values.get(Var.QUEUE, ""), 64)
         held = _number(values.get(QueueVar.QEHOLDTIME, ""))
@@ -432,25 +461,10 @@ def from_record(record: dict[str, Any]) -> Call:
     return Call(**values)
 
 
-# What the end record's fields fill on a call (the rest: times, caller, queue lines, below).
-_RECORD_FIELDS = {
-    name.lower(): attribute
-    for name, attribute in (
-        (Var.DID.name, "did"),
-        (Var.PATH.name, "ivr_path"),
-        (Var.IVR_NODE.name, "ivr_node"),
-        (Var.TOPIC.name, "topic"),
-        (Var.IVR_RESULT.name, "ivr_result"),
-        (Var.DEST.name, "destination"),
-        (Var.CASE_NO.name, "number"),
-        (Var.FALLBACK.name, "fallback"),
-        (Var.QUEUE.name, "queue"),
-        (Var.REC.name, "recording"),
-        (Var.QUEUE_STATUS.name, "queue_status"),
-        (Var.OUTCOME.name, "outcome_hint"),
-        (Var.VOICEMAIL.name, "voicemail"),
-        (Var.HOURS.name, "hours"),
-    )
+# What the end record's fields fill on a call: every tracked variable, and the queue the dialplan routed
+# to (the rest: times, caller, queue lines, below).
+_RECORD_FIELDS = {Var(name).name.lower(): attribute for name, attribute in TRACKED.items()} | {
+    Var.QUEUE.name.lower(): "queue"
 }
 
 
@@ -460,7 +474,7 @@ def complete_from_record(call: Call, record: CallRecord) -> tuple[datetime, str]
     end = record.end
     for name, attribute in _RECORD_FIELDS.items():
         if end.get(name):
-            setattr(call, attribute, clean(end[name]))
+            call.set_variable(attribute, clean(end[name]))
     if not call.caller:
         call.caller, call.caller_name = clean(end.get("caller", "")), clean(end.get("caller_name", ""))
     start = _epoch(end.get("start", ""))
@@ -469,13 +483,13 @@ def complete_from_record(call: Call, record: CallRecord) -> tuple[datetime, str]
     # queue_log stamps whole seconds: an event is never put before the one it follows.
     entered = record.first("ENTERQUEUE")
     if entered is not None and call.queued_at is None:
-        call.queue = entered.queue.removeprefix("q-") or call.queue
+        call.queue = queue_name(entered.queue) or call.queue
         call.queued_at = max(entered.at, call.started_at)
         call.recall("queued", call.queued_at, queue=call.queue)
     connected = record.first("CONNECT")
     if connected is not None and call.answered_at is None:
         call.answered_at = max(connected.at, call.queued_at or call.started_at)
-        call.agent = clean(end.get("memberinterface", "").rpartition("/agent")[2] or connected.agent)
+        call.agent = clean(extension_of(end.get("memberinterface", "")) or connected.agent)
         call.agent_name = clean(end.get("membername", "") or connected.agent)
         call.wait_seconds = _number(connected.data[0] if connected.data else "")
         call.recall(

@@ -19,7 +19,7 @@ from typing import Any
 from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ami_bridge.calls import RECALLED, Call, complete_from_record, from_record, to_record
+from ami_bridge.calls import CARRIED, RECALLED, Call, complete_from_record, from_record, to_record
 from ami_bridge.journal import Journal
 from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
@@ -545,7 +545,6 @@ def _columns(
         "ended_at": call.ended_at,
         "ivr_path": call.ivr_path,
         "ivr_node": call.ivr_node,
-        "ivr_result": call.ivr_result,
         "topic": call.topic,
         "queue": call.queue,
         "wait_seconds": call.wait_seconds,
@@ -558,6 +557,7 @@ def _columns(
         "recording_seconds": None,
         "voicemail": call.voicemail,
         "outcome": "",
+        **{name: call.carried.get(name, "") for name in CARRIED},
     }
     events: list[tuple[datetime, str, dict[str, Any]]] = []
     at = call.ended_at or datetime.now(UTC)
@@ -626,7 +626,8 @@ def _call_from_case(case: Case) -> Call:
         case.topic,
         case.queue,
     )
-    call.ivr_path, call.ivr_node, call.ivr_result = case.ivr_path, case.ivr_node, case.ivr_result
+    call.ivr_path, call.ivr_node = case.ivr_path, case.ivr_node
+    call.carried = {name: getattr(case, name) for name in CARRIED}
     call.queued_at, call.answered_at, call.ivr_ended_at = case.queued_at, case.answered_at, case.ivr_ended_at
     call.agent, call.agent_name, call.wait_seconds = case.agent, case.agent_name, case.wait_seconds
     call.recording, call.voicemail = case.recording, case.voicemail

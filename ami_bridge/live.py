@@ -7,10 +7,13 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any
 
-from ami_bridge.calls import Call, now
+from ami_bridge.calls import Call, CallState, now
 from ami_bridge.message import AMIMessage as Message
+from hotline.asterisk.events import AGENT_STATE_EVENTS, SCREEN_EVENTS
+from hotline.asterisk.naming import extension_of, queue_name
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -28,10 +31,19 @@ DEVICE_STATUS = {
     "8": "onhold",
 }
 OFFLINE_DEVICES = frozenset({"invalid", "unavailable"})
-# The tracker's events that can change an agent's state (a caller's call ending, hold) and those that
-# change only what a screen lists (a new caller, a caller joining a queue).
-AGENT_EVENTS = frozenset({"Hangup", "Hold", "Unhold"})
-SCREEN_EVENTS = frozenset({"Newchannel", "QueueCallerJoin", "QueueCallerLeave"})
+
+
+class AgentStatus(StrEnum):
+    """An agent's state as the wallboard, the desk and the metrics name it."""
+
+    LOGGED_OUT = "logged_out"
+    READY = "ready"
+    RINGING = "ringing"
+    IN_CALL = "in_call"
+    ON_HOLD = "on_hold"
+    WRAPUP = "wrapup"
+    PAUSED = "paused"
+    UNAVAILABLE = "unavailable"
 
 
 @dataclass
@@ -47,22 +59,22 @@ class AgentState:
     call: str = ""  # linkedid of the caller this agent is talking to
     wrapup_until: datetime | None = None
     calls_taken: int = 0
-    state: str = "logged_out"
+    state: AgentStatus = AgentStatus.LOGGED_OUT
 
-    def derive(self, at: datetime, on_hold: bool) -> str:
+    def derive(self, at: datetime, on_hold: bool) -> AgentStatus:
         if not self.queues:
-            return "logged_out"
+            return AgentStatus.LOGGED_OUT
         if self.call:
-            return "on_hold" if on_hold else "in_call"
+            return AgentStatus.ON_HOLD if on_hold else AgentStatus.IN_CALL
         if self.ringing_call:
-            return "ringing"
+            return AgentStatus.RINGING
         if self.wrapup_until and self.wrapup_until > at:
-            return "wrapup"
+            return AgentStatus.WRAPUP
         if self.paused:
-            return "paused"
+            return AgentStatus.PAUSED
         if self.device in OFFLINE_DEVICES:
-            return "unavailable"
-        return "ready"
+            return AgentStatus.UNAVAILABLE
+        return AgentStatus.READY
 
 
 @dataclass
@@ -109,14 +121,14 @@ class LiveBoard:
         handler = self.handlers.get(name)
         if handler is not None:
             handler(event)
-        if handler is not None or name in AGENT_EVENTS:
+        if handler is not None or name in AGENT_STATE_EVENTS:
             self.refresh()
         elif name in SCREEN_EVENTS:
             self.changed()
 
     def _agent(self, event: Message) -> AgentState | None:
         interface = str(event.get("Interface") or event.get("Location") or "")
-        extension = interface.rpartition("/agent")[2]
+        extension = extension_of(interface)
         agent = self.agents.get(extension)
         if agent is None and extension:
             name = str(event.get("MemberName") or event.get("Name") or extension)
@@ -127,7 +139,7 @@ class LiveBoard:
         agent = self._agent(e)
         if agent is None:
             return
-        agent.queues.add(str(e.Queue).removeprefix("q-"))
+        agent.queues.add(queue_name(str(e.Queue)))
         agent.paused = str(e.get("Paused", "0")) == "1"
         agent.pause_reason = str(e.get("PausedReason", "") or "") if agent.paused else ""
         agent.device = DEVICE_STATUS.get(str(e.get("Status", "")), agent.device)
@@ -140,7 +152,7 @@ class LiveBoard:
     def _on_QueueMemberRemoved(self, e: Message) -> None:
         agent = self._agent(e)
         if agent is not None:
-            agent.queues.discard(str(e.Queue).removeprefix("q-"))
+            agent.queues.discard(queue_name(str(e.Queue)))
             if not agent.queues:
                 agent.paused, agent.pause_reason = False, ""
 
@@ -172,7 +184,7 @@ class LiveBoard:
             return
         agent.call = ""
         agent.calls_taken += 1
-        queue = self.queues.get(str(e.get("Queue", "")).removeprefix("q-"))
+        queue = self.queues.get(queue_name(str(e.get("Queue", ""))))
         wrapup = queue.wrapup_seconds if queue else 0
         agent.wrapup_until = now() + timedelta(seconds=wrapup) if wrapup else None
 
@@ -215,7 +227,7 @@ class LiveBoard:
             if member is None:
                 continue
             last_call = int(m.get("LastCall", 0) or 0)
-            queue = self.queues.get(str(m.Queue).removeprefix("q-"))
+            queue = self.queues.get(queue_name(str(m.Queue)))
             if last_call and queue and queue.wrapup_seconds:
                 until = datetime.fromtimestamp(last_call, UTC) + timedelta(seconds=queue.wrapup_seconds)
                 member.wrapup_until = until if until > at else None
@@ -223,7 +235,7 @@ class LiveBoard:
             if call.agent in self.agents and call.answered_at and not call.ended_at:
                 self.agents[call.agent].call = call.linkedid
         for s in summaries:
-            queue = self.queues.get(str(s.get("Queue", "")).removeprefix("q-"))
+            queue = self.queues.get(queue_name(str(s.get("Queue", ""))))
             if queue is not None:
                 queue.holdtime = int(s.get("HoldTime", 0) or 0)
                 queue.talktime = int(s.get("TalkTime", 0) or 0)
@@ -234,7 +246,7 @@ class LiveBoard:
         at = at or now()
         waiting: dict[str, list[Call]] = {name: [] for name in self.queues}
         for call in self.calls.values():
-            if call.state in ("waiting", "ringing") and call.queue in waiting:
+            if call.state in (CallState.WAITING, CallState.RINGING) and call.queue in waiting:
                 waiting[call.queue].append(call)
         queues = []
         for q in self.queues.values():
@@ -251,13 +263,13 @@ class LiveBoard:
                             "number": c.number,
                             "position": c.position,
                             "waited": _seconds_since(c.queued_at, at),
-                            "ringing": c.ringing.rpartition("/agent")[2],
+                            "ringing": extension_of(c.ringing),
                         }
                         for c in callers
                     ],
                     "longest_wait": max((_seconds_since(c.queued_at, at) for c in callers), default=0),
                     "members": [a.extension for a in members],
-                    "available": sum(1 for a in members if a.state == "ready"),
+                    "available": sum(1 for a in members if a.state == AgentStatus.READY),
                     "holdtime": q.holdtime,
                     "talktime": q.talktime,
                 }
@@ -300,7 +312,7 @@ def _call_view(call: Call, at: datetime) -> dict[str, Any]:
         "did": call.did,
         "number": call.number,
         "topic": call.topic,
-        "state": "on_hold" if call.on_hold else call.state,
+        "state": CallState.ON_HOLD if call.on_hold else call.state,
         "queue": call.queue,
         "position": call.position,
         "agent": call.agent,

@@ -1,9 +1,10 @@
 """Asterisk's own record of the calls, read from its queue_log: the bridge is not the only witness.
 
-The dialplan writes a `HOTLINE_END` line as each call hangs up (hotline/channel_vars.py's END_RECORD), and
-app_queue writes its own lines (ENTERQUEUE, CONNECT, ABANDON, EXITWITHTIMEOUT, COMPLETE*), whatever the AMI
-clients do. After every (re)connect the bridge reads what was added since it last read (the position is
-kept in the state folder) and completes, from these lines, the calls that ended while it was away.
+The dialplan writes a `HOTLINE_END` line as each call hangs up (END_RECORD in
+hotline/asterisk/channel_vars.py), and app_queue writes its own lines (ENTERQUEUE, CONNECT, ABANDON,
+EXITWITHTIMEOUT, COMPLETE*), whatever the AMI clients do. After every (re)connect the bridge reads what
+was added since it last read (the position is kept in the state folder) and completes, from these lines,
+the calls that ended while it was away.
 Reading costs one `stat` when nothing was added.
 """
 
@@ -18,7 +19,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from urllib.parse import unquote
 
-from hotline.channel_vars import END_EVENT, END_RECORD
+from hotline.asterisk.channel_vars import END_EVENT, END_RECORD
 
 log = logging.getLogger(__name__)
 

@@ -15,7 +15,7 @@ async def project(port: int, database_url: str) -> None:
     from agi_scripts.ivr_app import build_server
     from hotline import settings
     from hotline.db.migrate import upgrade_async
-    from hotline.service import freeze_startup_objects
+    from shell.service import freeze_startup_objects
 
     site = settings.load("tests/hotline.test.toml", overrides={"database.url": database_url})
     await upgrade_async(database_url)

@@ -78,9 +78,9 @@ async def record(out: Path) -> None:
     from agi_scripts.ivr_app import build_server
     from hotline import secrets
     from hotline import settings as site_settings
-    from hotline.callsim import CallRequest, connect_ami, place_call
     from hotline.db.migrate import upgrade_async
-    from hotline.sandbox.runner import Sandbox
+    from shell.callsim import CallRequest, connect_ami, place_call
+    from shell.sandbox.runner import Sandbox
 
     # The trial site's sandbox (the tests' may be busy), open all day so callers reach the queues.
     site = site_settings.load("hotline.example.toml", overrides={"hours.always_open": True})

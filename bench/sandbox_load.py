@@ -50,10 +50,10 @@ async def run(rate: float = 10.0, seconds: float = 60.0, postgres_restart: bool 
 
 async def _run(rate: float, seconds: float, pg: Any) -> str:
     from hotline import settings as site_settings
-    from hotline.callsim import CallRequest, connect_ami, place_call
     from hotline.db.engine import make_engine, sessions
     from hotline.db.models import Case
-    from hotline.sandbox.runner import Sandbox, SandboxState
+    from shell.callsim import CallRequest, connect_ami, place_call
+    from shell.sandbox.runner import Sandbox, SandboxState
     from tests.test_store_outages_sandbox import not_ours, site_on
 
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:

@@ -33,7 +33,7 @@ async def _client(http: ClientSession, url: str, token: str, lags: list[float], 
 
 
 async def _calls(site: object, rate: float, seconds: float) -> int:
-    from hotline.callsim import CallRequest, connect_ami, place_call
+    from shell.callsim import CallRequest, connect_ami, place_call
 
     ami = await connect_ami(site)  # type: ignore[arg-type]
     rng = random.Random(7)
@@ -55,7 +55,7 @@ async def run(clients: int = 200, rate: float = 5.0, seconds: float = 30.0) -> s
     from hotline import settings as site_settings
     from hotline.db.engine import make_engine, sessions
     from hotline.db.migrate import upgrade_async
-    from hotline.sandbox.runner import Sandbox, SandboxState
+    from shell.sandbox.runner import Sandbox, SandboxState
     from web import auth
 
     rows = []

@@ -251,12 +251,6 @@ class Settings(Strict):
         )
 
     @property
-    def flow_path(self) -> Path:
-        from ivr.flows import DEFAULT_FLOW
-
-        return self.path(self.ivr.flow) if self.ivr.flow else DEFAULT_FLOW
-
-    @property
     def sounds_path(self) -> Path:
         return self.path(self.ivr.sounds_dir)
 

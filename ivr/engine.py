@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
-from hotline.channel_vars import Var, collected
+from hotline.asterisk.channel_vars import Var, collected
 from ivr.channel import CallInfo, Channel, ChannelHangup
 from ivr.flow import Flow, Node
 

@@ -20,11 +20,11 @@ import pytest
 
 from ami_bridge.connection import AMIConnection
 from hotline import settings as site_settings
-from hotline.callsim import CallRequest, CallResult, connect_ami, place_call
-from hotline.render import endpoint
-from hotline.sandbox.phones import PhoneControl
-from hotline.sandbox.runner import Sandbox
+from hotline.asterisk.config import endpoint
 from hotline.settings import Settings
+from shell.callsim import CallRequest, CallResult, connect_ami, place_call
+from shell.sandbox.phones import PhoneControl
+from shell.sandbox.runner import Sandbox
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"

@@ -8,11 +8,10 @@ import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import TYPE_CHECKING
 
-if TYPE_CHECKING:
-    from ami_bridge.bridge import Bridge
-    from hotline.settings import Settings
+from ami_bridge.bridge import Bridge
+from hotline.settings import Settings
+from shell.service import services
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
@@ -31,7 +30,7 @@ async def start_hotline(
     proc = await asyncio.create_subprocess_exec(
         sys.executable,
         "-m",
-        "hotline.cli",
+        "shell.cli",
         "--settings",
         str(settings),
         *args,
@@ -65,19 +64,8 @@ async def _drain(stream: asyncio.StreamReader, log: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def in_process(site: Settings) -> AsyncIterator[Bridge]:
-    """The FastAGI server and the bridge in the test's own event loop, as `hotline serve` runs them."""
-    from agi_scripts.ivr_app import build_server
-    from ami_bridge.bridge import Bridge
-    from hotline.db.migrate import upgrade_async
-
-    await upgrade_async(site.database_url)
-    server = build_server(site)
-    await server.start(site.agi.host, site.agi.port)
-    bridge = Bridge(site)
-    await bridge.start()
-    try:
-        yield bridge
-    finally:
-        await bridge.stop()
-        await server.close()
+async def in_process(site: Settings, web: bool = False) -> AsyncIterator[Bridge]:
+    """The FastAGI server and the bridge (and the web app) in the test's own event loop: the wiring
+    `hotline serve` runs."""
+    async with services(site, web=web, grace=5.0) as running:
+        yield running.require_bridge()

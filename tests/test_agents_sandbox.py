@@ -10,7 +10,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from hotline.sandbox.runner import Sandbox
+from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
 
 pytestmark = pytest.mark.asterisk
@@ -22,7 +22,7 @@ def members(sandbox: Sandbox, queue: str) -> str:
 
 def agents_command(*args: str) -> str:
     proc = subprocess.run(
-        [sys.executable, "-m", "hotline.cli", "--settings", str(TEST_SETTINGS), "agents", *args],
+        [sys.executable, "-m", "shell.cli", "--settings", str(TEST_SETTINGS), "agents", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,

@@ -19,13 +19,13 @@ from ami_bridge import agents
 from ami_bridge.bridge import Bridge
 from ami_bridge.connection import AMIConnection
 from hotline import settings as site_settings
-from hotline.callsim import CallRequest, connect_ami, place_call
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
 from hotline.db.numbers import is_valid
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.callsim import CallRequest, connect_ami, place_call
+from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.services import start_hotline
 from tests.test_bridge_sandbox import final_case, kinds
@@ -244,7 +244,7 @@ def test_a_wrong_ami_secret_is_a_clear_error(sandbox: Sandbox, tmp_path: Path) -
     other.write_text(text, encoding="utf-8")
     assert site_settings.load(other).state_path == tmp_path
     proc = subprocess.run(
-        [sys.executable, "-m", "hotline.cli", "--settings", str(other), "bridge"],
+        [sys.executable, "-m", "shell.cli", "--settings", str(other), "bridge"],
         cwd=ROOT,
         capture_output=True,
         text=True,

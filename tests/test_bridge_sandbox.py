@@ -16,12 +16,12 @@ from sqlalchemy.orm import selectinload
 from ami_bridge.bridge import Bridge
 from ami_bridge.case_writer import inspect_recording
 from ami_bridge.connection import AMIConnection
-from hotline.callsim import CallRequest, CallResult, place_call
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.db.numbers import is_valid
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.callsim import CallRequest, CallResult, place_call
+from shell.sandbox.runner import Sandbox
 from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
@@ -139,7 +139,7 @@ async def test_a_call_that_is_not_for_the_hotline_makes_no_case(site: Settings, 
 
 
 async def _pause(site: Settings, extension: str, queue: str, paused: bool) -> None:
-    from hotline.callsim import connect_ami
+    from shell.callsim import connect_ami
 
     ami: AMIConnection = await connect_ami(site)
     try:

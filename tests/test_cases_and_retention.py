@@ -5,12 +5,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-from datetime import UTC, date, datetime
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
-from hotline import case_views, retention
+from hotline import cases, retention
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
@@ -39,14 +40,17 @@ async def test_written_cases_export_as_csv_and_json(tmp_path: Path) -> None:
     await writer.write([call])  # written twice: still one case
     await engine.dispose()
     site = site_settings.load(TEST_SETTINGS, overrides={"database.url": url})
-    cases = await case_views.between(site, "2026-11-22", "2026-11-22")
-    assert len(cases) == 1
-    rows = list(csv.DictReader(io.StringIO(case_views.export(cases, "csv"))))
+    tz = ZoneInfo(site.site.timezone)
+    day = date(2026, 11, 22)
+    found = await cases.fetch(site, cases.search(tz, day, day, newest_first=False))
+    assert len(found) == 1
+    assert not await cases.fetch(site, cases.search(tz, day + timedelta(days=1), day + timedelta(days=1)))
+    rows = list(csv.DictReader(io.StringIO(cases.to_csv(found))))
+    assert tuple(rows[0]) == cases.COLUMNS
     assert rows[0]["outcome"] == "abandoned_queue" and rows[0]["wait_seconds"] == "20.0"
-    assert json.loads(case_views.export(cases, "json"))[0]["topic"] == "health.testing"
-    shown = await case_views.one(site, rows[0]["number"])
-    assert shown is not None
-    assert "entered" in case_views.detail(shown, "Asia/Ho_Chi_Minh")
+    assert json.loads(cases.to_json(found))[0]["topic"] == "health.testing"
+    shown = await cases.fetch(site, cases.by_key(rows[0]["number"]))
+    assert "entered" in cases.detail(shown[0], tz)
 
 
 def test_prune_keeps_recent_days_and_other_files(tmp_path: Path) -> None:

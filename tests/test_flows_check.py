@@ -125,7 +125,7 @@ def test_bad_yaml_gives_the_line(tmp_path: Path) -> None:
 
 def test_command_exits_non_zero_on_a_broken_flow(tmp_path: Path) -> None:
     broken = _broken(tmp_path, "    next: main_menu\n", "    next: main_manu\n")
-    cmd = [sys.executable, "-m", "hotline.cli", "--settings", str(TEST_SETTINGS), "flows", "check"]
+    cmd = [sys.executable, "-m", "shell.cli", "--settings", str(TEST_SETTINGS), "flows", "check"]
     ok = subprocess.run(cmd, capture_output=True, text=True, cwd=ROOT)
     assert ok.returncode == 0, ok.stderr
     bad = subprocess.run([*cmd, str(broken)], capture_output=True, text=True, cwd=ROOT)

@@ -20,14 +20,14 @@ from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from hotline import settings as site_settings
-from hotline.callsim import CallRequest, CallResult, place_call
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, Status
 from hotline.db.numbers import is_valid
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
 from ivr.channel import CallInfo
+from shell.callsim import CallRequest, CallResult, place_call
+from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
 
 pytestmark = pytest.mark.asterisk

@@ -14,9 +14,9 @@ import pytest
 
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
-from hotline.callsim import CallRequest, place_call
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.callsim import CallRequest, place_call
+from shell.sandbox.runner import Sandbox
 from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk

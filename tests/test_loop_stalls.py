@@ -24,7 +24,7 @@ from ami_bridge.bridge import Bridge
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
 from hotline.loop_watch import LoopWatch
-from hotline.service import freeze_startup_objects
+from shell.service import freeze_startup_objects
 from tests.agi_peer import KeyScript, environment, free_port, run_session
 from tests.conftest import TEST_SETTINGS
 from web import auth

@@ -8,7 +8,7 @@ from urllib.parse import quote
 
 from ami_bridge.calls import Call, complete_from_record
 from ami_bridge.queue_log import QueueLogReader
-from hotline.channel_vars import END_EVENT, END_RECORD
+from hotline.asterisk.channel_vars import END_EVENT, END_RECORD
 
 
 def end_line(linkedid: str, at: float, **values: str) -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from hotline import render, settings
+from hotline import settings
+from hotline.asterisk import config as render
 from hotline.errors import SettingsError
 from hotline.secrets import Secrets
 from tests.conftest import ROOT
@@ -110,10 +111,11 @@ def test_trunk_with_username_needs_the_carriers_password(tmp_path: Path) -> None
 def test_the_dialplan_uses_only_the_declared_channel_variables(
     site: settings.Settings, tmp_path: Path
 ) -> None:
-    """Every HOTLINE_* name the rendered dialplan sets or reads is declared in hotline.channel_vars, and
-    every declared per-call variable is one the dialplan or the IVR sets: the lists cannot drift."""
-    from hotline.channel_vars import END_EVENT, Global, Var, collected
+    """Every HOTLINE_* name the rendered dialplan sets or reads is declared in hotline.asterisk.channel_vars,
+    and every declared per-call variable is one the dialplan or the IVR sets: the lists cannot drift."""
+    from hotline.asterisk.channel_vars import END_EVENT, Global, Var, collected
     from ivr import flow as flow_file
+    from ivr.flows import flow_path
 
     out = tmp_path / "conf"
     render.render(site, out)
@@ -124,11 +126,11 @@ def test_the_dialplan_uses_only_the_declared_channel_variables(
     undeclared = {
         n for n in used if n not in declared | {END_EVENT} and not any(n.startswith(g) for g in globals_)
     }
-    assert not undeclared, f"declare these in hotline/channel_vars.py: {sorted(undeclared)}"
+    assert not undeclared, f"declare these in hotline/asterisk/channel_vars.py: {sorted(undeclared)}"
     engine = (ROOT / "ivr" / "engine.py").read_text()
     set_by_ivr = {v.value for v in Var if f"Var.{v.name}" in engine}
     assert declared <= used | set_by_ivr, sorted(declared - used - set_by_ivr)
-    flow = flow_file.load(site.flow_path)
+    flow = flow_file.load(flow_path(site))
     assert all(collected(n.variable).startswith("HOTLINE_") for n in flow.nodes.values() if n.variable)
     manager = (out / "manager.conf").read_text()
     assert "IVR_NODE" in manager and "CASE_NO" in manager

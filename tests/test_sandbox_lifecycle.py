@@ -13,8 +13,8 @@ import pytest
 
 from hotline import settings as site_settings
 from hotline.errors import SandboxError
-from hotline.sandbox.runner import Sandbox, SandboxState, _alive
 from hotline.settings import Settings
+from shell.sandbox.runner import Sandbox, SandboxState, _alive
 from tests.conftest import TEST_SETTINGS
 
 pytestmark = pytest.mark.asterisk

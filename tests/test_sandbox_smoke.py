@@ -15,8 +15,8 @@ import pytest
 from ami_bridge.connection import AMIConnection
 from hotline import secrets
 from hotline.errors import AMIError
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS, Caller
 
 pytestmark = pytest.mark.asterisk
@@ -73,7 +73,7 @@ def test_rendered_config_loads_every_agent_and_queue(site: Settings, sandbox: Sa
 def _since(sandbox: Sandbox) -> str:
     import time
 
-    from hotline.sandbox.runner import SandboxState
+    from shell.sandbox.runner import SandboxState
 
     state = SandboxState.load(sandbox.state_file)
     assert state is not None
@@ -142,7 +142,7 @@ def test_hotline_call_command_prints_the_outcome(sandbox: Sandbox) -> None:
         [
             sys.executable,
             "-m",
-            "hotline.cli",
+            "shell.cli",
             "--settings",
             str(TEST_SETTINGS),
             "call",

@@ -23,9 +23,9 @@ import pytest
 from ami_bridge.bridge import Bridge
 from ami_bridge.queue_log import QueueLogReader
 from hotline import settings as site_settings
-from hotline.callsim import CallRequest, place_call
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.callsim import CallRequest, place_call
+from shell.sandbox.runner import Sandbox
 from tests.agi_peer import free_port
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.services import in_process, start_hotline

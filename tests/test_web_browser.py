@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from aiohttp import ClientSession, CookieJar, web
+from aiohttp import ClientSession, CookieJar
 from selenium import webdriver
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
@@ -21,13 +21,12 @@ from sqlalchemy import select
 
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
-from hotline.callsim import CallRequest, place_call
 from hotline.db.models import AuditEntry, Case, User
-from hotline.sandbox.runner import Sandbox
 from hotline.settings import Settings
+from shell.callsim import CallRequest, place_call
+from shell.sandbox.runner import Sandbox
 from tests.services import in_process
 from web import auth
-from web.app import build_app
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 PASSWORD = "mật-khẩu-thử-nghiệm"
@@ -36,15 +35,9 @@ PASSWORD = "mật-khẩu-thử-nghiệm"
 @pytest.fixture(scope="module")
 async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
     """FastAGI server, bridge and web app in one process, as `hotline serve` runs them."""
-    async with in_process(site) as bridge:
+    async with in_process(site, web=True) as bridge:
         await add_users(bridge)
-        runner = web.AppRunner(build_app(site, bridge))
-        await runner.setup()
-        await web.TCPSite(runner, site.web.host, site.web.port).start()
-        try:
-            yield bridge
-        finally:
-            await runner.cleanup()
+        yield bridge
 
 
 async def add_users(bridge: Bridge) -> None:

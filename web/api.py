@@ -5,127 +5,31 @@ from __future__ import annotations
 
 import csv
 import io
-import json
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, or_, select
-from sqlalchemy.orm import selectinload
+from sqlalchemy import func, select
 
 from ami_bridge import agents as agent_actions
+from hotline import cases as case_view
+from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, Role, Status
 from hotline.errors import AMIError, HotlineError
-from hotline.render import endpoint
-from web.app import Context, ctx, who
-from web.auth import Principal
-from web.routing import route
-from web.stats import day_bounds, report
+from web.audit import audit
+from web.case_access import SEARCH_PARAMS, count_param, day_param, load_case, may_see, search_cases
+from web.context import ctx, who
+from web.errors import answer, bad, forbidden, not_found
+from web.routing import RouteTable
+from web.stats import report
 
-CASE_FIELDS = (
-    "number",
-    "linkedid",
-    "caller",
-    "caller_name",
-    "did",
-    "started_at",
-    "ivr_ended_at",
-    "queued_at",
-    "answered_at",
-    "ended_at",
-    "ivr_path",
-    "ivr_result",
-    "topic",
-    "queue",
-    "wait_seconds",
-    "talk_seconds",
-    "agent",
-    "agent_name",
-    "recording_seconds",
-    "outcome",
-    "hangup_cause",
-    "category",
-    "notes",
-    "status",
-    "follow_up",
-)
-CASE_SCHEMA: dict[str, Any] = {
-    "type": "object",
-    "properties": {name: {"type": ["string", "number", "null"]} for name in CASE_FIELDS}
-    | {"has_recording": {"type": "boolean"}},
-}
+routes = RouteTable()
 SPY_OPTIONS = {"listen": "qE", "whisper": "qwE", "barge": "qBE"}
-PAGE = 100
-
-
-def case_view(case: Case) -> dict[str, Any]:
-    out: dict[str, Any] = {}
-    for name in CASE_FIELDS:
-        value = getattr(case, name)
-        out[name] = value.isoformat() if isinstance(value, datetime) else value
-    out["has_recording"] = bool(case.recording)
-    return out
-
-
-async def audit(c: Context, actor: Principal, action: str, target: str, **detail: Any) -> None:
-    async with c.db() as session, session.begin():
-        session.add(
-            AuditEntry(at=datetime.now(UTC), actor=actor.name, action=action, target=target, detail=detail)
-        )
-
-
-def bad(message: str) -> web.HTTPBadRequest:
-    return web.HTTPBadRequest(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def forbidden(message: str) -> web.HTTPForbidden:
-    return web.HTTPForbidden(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def not_found(message: str) -> web.HTTPNotFound:
-    return web.HTTPNotFound(text=json.dumps({"error": message}), content_type="application/json")
-
-
-def count_param(request: web.Request, name: str, default: int, most: int) -> int:
-    raw = request.query.get(name, "")
-    return min(int(raw), most) if raw.isdigit() else default
-
-
-def day_param(request: web.Request, name: str, default: date) -> date:
-    raw = request.query.get(name, "")
-    if not raw:
-        return default
-    try:
-        return date.fromisoformat(raw)
-    except ValueError:
-        raise bad(f"{name}={raw!r}: give a date as YYYY-MM-DD") from None
-
-
-async def load_case(c: Context, number: str, events: bool = False) -> Case:
-    async with c.db() as session:
-        stmt = select(Case).where(Case.number == number)
-        if events:
-            stmt = stmt.options(selectinload(Case.events))
-        case = await session.scalar(stmt)
-    if case is None:
-        raise not_found("no such case")
-    return case
-
-
-def may_see(principal: Principal, case: Case, c: Context) -> bool:
-    """Supervisors see every case; an agent the cases they answered and the one ringing/talking to them."""
-    if principal.can_supervise:
-        return True
-    if case.agent and case.agent == principal.extension:
-        return True
-    agent = c.bridge.board.agents.get(principal.extension)
-    live = c.bridge.calls.get(agent.call) if agent and agent.call else None
-    return live is not None and live.linkedid == case.linkedid
 
 
 # -- live board -----------------------------------------------------------------------------------
-@route(
+@routes.route(
     "GET",
     "/api/v1/board",
     Role.SUPERVISOR,
@@ -138,89 +42,54 @@ async def board(request: web.Request) -> web.StreamResponse:
     return web.json_response(ctx(request).live.payload())
 
 
-@route("GET", "/ws/live", Role.AGENT, "Live board pushed over WebSocket (an agent gets their own slice)")
+@routes.route(
+    "GET", "/ws/live", Role.AGENT, "Live board pushed over WebSocket (an agent gets their own slice)"
+)
 async def live_socket(request: web.Request) -> web.StreamResponse:
     return await ctx(request).live.serve(request, who(request))
 
 
 # -- cases ------------------------------------------------------------------------------------------
-async def search_cases(request: web.Request) -> list[Case]:
-    c = ctx(request)
-    q = request.query
-    today = datetime.now(c.tz).date()
-    first = day_param(request, "from", today - timedelta(days=6))
-    last = day_param(request, "to", today)
-    since, _ = day_bounds(first, c.tz)
-    _, until = day_bounds(last, c.tz)
-    stmt = select(Case).where(Case.started_at >= since, Case.started_at < until)
-    for name in ("topic", "outcome", "status", "agent", "queue"):
-        if q.get(name):
-            column = getattr(Case, name)
-            stmt = stmt.where(column.startswith(q[name]) if name == "topic" else column == q[name])
-    if q.get("number"):
-        stmt = stmt.where(or_(Case.number == q["number"], Case.caller == q["number"]))
-    stmt = stmt.order_by(Case.started_at.desc()).limit(count_param(request, "limit", PAGE, 5000))
-    async with c.db() as session:
-        return list(await session.scalars(stmt))
-
-
-SEARCH_PARAMS = (
-    ("from", "query", "first day, YYYY-MM-DD (site time; default a week ago)"),
-    ("to", "query", "last day, YYYY-MM-DD (default today)"),
-    ("number", "query", "a case number or the caller's number"),
-    ("topic", "query", "topic, or its first part (health matches health.testing)"),
-    ("outcome", "query", "answered, abandoned_queue, abandoned_ivr, voicemail, after_hours, overflow, ..."),
-    ("status", "query", "new, in_progress, resolved"),
-    ("agent", "query", "agent extension"),
-    ("limit", "query", f"at most this many, newest first (default {PAGE})"),
-)
-
-
-@route(
+@routes.route(
     "GET",
     "/api/v1/cases",
     Role.SUPERVISOR,
     "Search cases",
     api=True,
     params=SEARCH_PARAMS,
-    response={"type": "array", "items": CASE_SCHEMA},
+    response={"type": "array", "items": case_view.SCHEMA},
 )
 async def cases(request: web.Request) -> web.StreamResponse:
-    return web.json_response([case_view(c) for c in await search_cases(request)])
+    return web.json_response([case_view.view(c) for c in await search_cases(request)])
 
 
-@route("GET", "/api/v1/cases.csv", Role.SUPERVISOR, "Search cases, as CSV", api=True, params=SEARCH_PARAMS)
+@routes.route(
+    "GET", "/api/v1/cases.csv", Role.SUPERVISOR, "Search cases, as CSV", api=True, params=SEARCH_PARAMS
+)
 async def cases_csv(request: web.Request) -> web.StreamResponse:
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=[*CASE_FIELDS, "has_recording"])
-    writer.writeheader()
-    for case in await search_cases(request):
-        writer.writerow(case_view(case))
     return web.Response(
-        text=out.getvalue(),
+        text=case_view.to_csv(await search_cases(request)),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
     )
 
 
-@route(
+@routes.route(
     "GET",
     "/api/v1/cases/{number}",
     Role.AGENT,
     "One case with its timeline (an agent: only cases they answered or are on)",
     api=True,
     params=(("number", "path", "case number"),),
-    response=CASE_SCHEMA,
+    response=case_view.SCHEMA,
 )
 async def case_detail(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     case = await load_case(c, request.match_info["number"], events=True)
     if not may_see(who(request), case, c):
         raise forbidden("not your case")
-    view = case_view(case)
-    view["timeline"] = [{"at": e.at.isoformat(), "kind": e.kind, "detail": e.detail} for e in case.events]
-    return web.json_response(view)
+    return web.json_response(case_view.view(case) | {"timeline": case_view.timeline(case)})
 
 
 CASE_UPDATE_FIELDS = ("category", "notes", "status", "follow_up")
@@ -236,7 +105,7 @@ CASE_UPDATE: dict[str, Any] = {
 }
 
 
-@route(
+@routes.route(
     "POST",
     "/api/v1/cases/{number}",
     Role.AGENT,
@@ -244,7 +113,7 @@ CASE_UPDATE: dict[str, Any] = {
     api=True,
     params=(("number", "path", "case number"),),
     body=CASE_UPDATE,
-    response=CASE_SCHEMA,
+    response=case_view.SCHEMA,
 )
 async def case_update(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
@@ -279,12 +148,12 @@ async def case_update(request: web.Request) -> web.StreamResponse:
             raise forbidden("not your case")
         for name, value in changes.items():
             setattr(case, name, value)
-        view = case_view(case)
+        view = case_view.view(case)
     await audit(c, principal, "case.update", number, fields=sorted(changes))
     return web.json_response(view)
 
 
-@route(
+@routes.route(
     "GET",
     "/api/v1/cases/{number}/recording",
     Role.SUPERVISOR,
@@ -314,7 +183,7 @@ AGENT_ACTION = {
 }
 
 
-@route(
+@routes.route(
     "POST",
     "/api/v1/agents/{extension}/state",
     Role.AGENT,
@@ -342,7 +211,7 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
         else:
             raise bad("action must be login, logout, pause or unpause")
     except HotlineError as exc:
-        return web.json_response({"error": str(exc)}, status=409 if isinstance(exc, AMIError) else 400)
+        return answer(409 if isinstance(exc, AMIError) else 400, str(exc))
     if principal.extension != extension:
         await audit(c, principal, f"agent.{action}", extension, reason=reason)
     return web.json_response({"ok": True, "extension": extension, "action": action})
@@ -351,7 +220,7 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
 SPY_BODY = {"type": "object", "properties": {"mode": {"enum": list(SPY_OPTIONS)}}, "required": ["mode"]}
 
 
-@route(
+@routes.route(
     "POST",
     "/api/v1/agents/{extension}/spy",
     Role.SUPERVISOR,
@@ -382,13 +251,13 @@ async def spy(request: web.Request) -> web.StreamResponse:
         Async="true",
     )
     if reply.response != "Success":
-        return web.json_response({"error": f"Asterisk refused: {reply.message}"}, status=409)
+        return answer(409, f"Asterisk refused: {reply.message}")
     await audit(c, principal, f"spy.{mode}", extension, phone=principal.extension)
     return web.json_response({"ok": True, "mode": mode, "extension": extension, "phone": principal.extension})
 
 
 # -- desk, reports, audit ---------------------------------------------------------------------------
-@route(
+@routes.route(
     "GET",
     "/api/v1/desk",
     Role.AGENT,
@@ -406,7 +275,7 @@ async def desk(request: web.Request) -> web.StreamResponse:
     if call:
         async with c.db() as session:
             found = await session.scalar(select(Case).where(Case.linkedid == call["linkedid"]))
-            current = case_view(found) if found else None
+            current = case_view.view(found) if found else None
             history = await session.scalars(
                 select(Case)
                 .where(
@@ -417,11 +286,11 @@ async def desk(request: web.Request) -> web.StreamResponse:
                 .order_by(Case.started_at.desc())
                 .limit(20)
             )
-            earlier = [case_view(h) for h in history]
+            earlier = [case_view.view(h) for h in history]
     return web.json_response({"me": me, "call": call, "case": current, "earlier": earlier or []})
 
 
-@route(
+@routes.route(
     "GET",
     "/api/v1/reports",
     Role.SUPERVISOR,
@@ -446,7 +315,7 @@ async def requested_report(request: web.Request) -> dict[str, Any]:
     return await report(c.db, first, last, c.tz, c.settings.web.service_level_seconds)
 
 
-@route(
+@routes.route(
     "GET",
     "/api/v1/reports.csv",
     Role.SUPERVISOR,
@@ -481,7 +350,7 @@ async def reports_csv(request: web.Request) -> web.StreamResponse:
     )
 
 
-@route(
+@routes.route(
     "GET",
     "/api/v1/audit",
     Role.ADMIN,

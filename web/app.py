@@ -5,100 +5,25 @@ token), checks the role the route table asks for and, for changes made from a br
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 import jinja2
 from aiohttp import web
-from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.bridge import Bridge
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import auth, i18n
+from web import api, auth, metrics, openapi, pages
+from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx
+from web.errors import answer, refuse
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
 from web.stats import Today
 
 log = logging.getLogger(__name__)
 
-HERE = Path(__file__).resolve().parent
-# Debian's libjs-chart.js (scripts/run and scripts/test install it); the reports page says so if missing.
-CHART_JS = Path("/usr/share/javascript/chart.js")
-HAVE_CHART_JS = CHART_JS.is_dir()
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
-
-
-@dataclass
-class Context:
-    settings: Settings
-    bridge: Bridge
-    db: async_sessionmaker[AsyncSession]
-    today: Today
-    live: Broadcaster
-
-    @property
-    def tz(self) -> ZoneInfo:
-        return ZoneInfo(self.settings.site.timezone)
-
-
-CONTEXT = web.AppKey("context", Context)
-PRINCIPAL = web.RequestKey("principal", auth.Principal)
-
-
-def ctx(request: web.Request) -> Context:
-    return request.app[CONTEXT]
-
-
-def who(request: web.Request) -> auth.Principal:
-    return request[PRINCIPAL]
-
-
-def render(name: str, request: web.Request, values: dict[str, Any], status: int = 200) -> web.Response:
-    """A page with what every template uses: the words in the reader's language and who they are."""
-    lang = language(request)
-    return aiohttp_jinja2.render_template(
-        name,
-        request,
-        {
-            "t": lambda key: i18n.translate(lang, key),
-            "lang": lang,
-            "other_lang": "en" if lang == "vi" else "vi",
-            "me": request.get(PRINCIPAL),
-            "site": ctx(request).settings.site,
-            "chart_js": HAVE_CHART_JS,
-            **values,
-        },
-        status=status,
-    )
-
-
-def language(request: web.Request) -> str:
-    chosen = request.query.get("lang") or request.cookies.get("hotline_lang", "")
-    return chosen if chosen in i18n.LANGUAGES else ctx(request).settings.web.language
-
-
-def secure(request: web.Request) -> bool:
-    mode = ctx(request).settings.web.secure_cookies
-    if mode != "auto":
-        return mode == "always"
-    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
-
-
-def wants_json(request: web.Request) -> bool:
-    route = info(request)
-    return bool(route and route.api) or request.path.startswith(("/api/", "/metrics", "/ws/"))
-
-
-def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
-    if wants_json(request):
-        return web.json_response({"error": message}, status=status)
-    if status == 401:
-        raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
-    return render("error.html.j2", request, {"message": message, "status": status}, status=status)
 
 
 @web.middleware
@@ -110,7 +35,7 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
     if bearer.startswith("Bearer "):
         principal = await auth.token_principal(c.db, bearer.removeprefix("Bearer ").strip())
         if principal is None:
-            return web.json_response({"error": "unknown or revoked API token"}, status=401)
+            return answer(401, "unknown or revoked API token")
     elif request.cookies.get(auth.COOKIE):
         principal = await auth.session_principal(c.db, request.cookies[auth.COOKIE])
     if principal is not None:
@@ -143,9 +68,6 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
 
 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
-    # Imported for their routes (the decorators fill the route table).
-    from web import api, metrics, openapi, pages  # noqa: F401
-
     app = web.Application(middlewares=[security], client_max_size=1 << 20)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today))
@@ -156,7 +78,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     env.globals["roles"] = Role
-    add_routes(app)
+    add_routes(app, pages.routes, api.routes, metrics.routes, openapi.routes)
     app.router.add_static("/static/", HERE / "static")
     if HAVE_CHART_JS:
         app.router.add_static("/static/chart.js/", CHART_JS)

@@ -11,12 +11,14 @@ from prometheus_client import CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from ami_bridge.calls import CallState
+from ami_bridge.live import AgentStatus
 from hotline import loop_watch
 from hotline.db.models import Role
-from web.app import Context
-from web.routing import route
+from web.context import Context
+from web.routing import RouteTable
 
-AGENT_STATES = ("logged_out", "ready", "ringing", "in_call", "on_hold", "wrapup", "paused", "unavailable")
+routes = RouteTable()
 
 
 class BoardCollector(Collector):
@@ -41,11 +43,11 @@ class BoardCollector(Collector):
             longest.add_metric([q["name"]], q["longest_wait"])
             members.add_metric([q["name"]], len(q["members"]))
         agents = GaugeMetricFamily("hotline_agents", "Agents by state", labels=["state"])
-        for state in AGENT_STATES:
-            agents.add_metric([state], sum(1 for a in snap["agents"] if a["state"] == state))
+        for state in AgentStatus:
+            agents.add_metric([state.value], sum(1 for a in snap["agents"] if a["state"] == state))
         calls = GaugeMetricFamily("hotline_live_calls", "Calls in the hotline now", labels=["state"])
-        for state in ("ivr", "waiting", "ringing", "talking", "on_hold"):
-            calls.add_metric([state], sum(1 for x in snap["calls"] if x["state"] == state))
+        for call_state in (s for s in CallState if s is not CallState.ENDED):
+            calls.add_metric([call_state.value], sum(1 for x in snap["calls"] if x["state"] == call_state))
         today = GaugeMetricFamily(
             "hotline_queue_calls_today", "Calls offered/answered/abandoned today", labels=["queue", "kind"]
         )
@@ -120,7 +122,7 @@ def registry(app: web.Application, context: Context) -> None:
     app[REGISTRY].register(BoardCollector(context))
 
 
-@route("GET", "/metrics", Role.SUPERVISOR, "Prometheus metrics (scrape with a bearer token)", api=True)
+@routes.route("GET", "/metrics", Role.SUPERVISOR, "Prometheus metrics (scrape with a bearer token)", api=True)
 async def metrics(request: web.Request) -> web.StreamResponse:
     body = generate_latest(request.app[REGISTRY])
     return web.Response(body=body, content_type="text/plain", charset="utf-8")

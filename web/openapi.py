@@ -7,12 +7,14 @@ from typing import Any
 from aiohttp import web
 
 from hotline.db.models import Role
-from web.routing import ROUTES, route
+from web.routing import Route, RouteTable, served
+
+routes = RouteTable()
 
 
-def document() -> dict[str, Any]:
+def document(served_routes: list[Route]) -> dict[str, Any]:
     paths: dict[str, dict[str, Any]] = {}
-    for r in ROUTES:
+    for r in served_routes:
         if not r.api:
             continue
         operation: dict[str, Any] = {
@@ -75,6 +77,6 @@ def _media(path: str) -> str:
     return "application/json"
 
 
-@route("GET", "/api/openapi.json", None, "This document")
+@routes.route("GET", "/api/openapi.json", None, "This document")
 async def openapi(request: web.Request) -> web.StreamResponse:
-    return web.json_response(document())
+    return web.json_response(document(served(request.app)))

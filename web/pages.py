@@ -12,16 +12,20 @@ from sqlalchemy import select
 
 from hotline.db.models import DeadLetter, Role, Status
 from web import auth
-from web.api import audit, load_case, may_see, search_cases
-from web.app import PRINCIPAL, ctx, language, refuse, render, secure, who
-from web.routing import route
+from web.audit import audit
+from web.case_access import load_case, may_see, search_cases
+from web.context import PRINCIPAL, ctx, language, render, secure, who
+from web.errors import refuse
+from web.routing import RouteTable
+
+routes = RouteTable()
 
 
 def page(name: str, request: web.Request, **values: Any) -> web.Response:
     return render(name, request, values)
 
 
-@route("GET", "/", None)
+@routes.route("GET", "/", None)
 async def home(request: web.Request) -> web.StreamResponse:
     principal = request.get(PRINCIPAL)
     if principal is None:
@@ -29,7 +33,7 @@ async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/wallboard" if principal.can_supervise else "/desk")
 
 
-@route("GET", "/login", None)
+@routes.route("GET", "/login", None)
 async def login_form(request: web.Request) -> web.StreamResponse:
     response = page("login.html.j2", request, error="", next=_next(request.query.get("next", "/")))
     if "lang" in request.query:
@@ -39,7 +43,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
     return response
 
 
-@route("POST", "/login", None)
+@routes.route("POST", "/login", None)
 async def login(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     form = await request.post()
@@ -64,7 +68,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@route("POST", "/logout", Role.AGENT)
+@routes.route("POST", "/logout", Role.AGENT)
 async def logout(request: web.Request) -> web.StreamResponse:
     await auth.sign_out(ctx(request).db, request.cookies.get(auth.COOKIE, ""))
     response = web.HTTPSeeOther("/login")
@@ -72,7 +76,7 @@ async def logout(request: web.Request) -> web.StreamResponse:
     raise response
 
 
-@route("GET", "/wallboard", Role.SUPERVISOR)
+@routes.route("GET", "/wallboard", Role.SUPERVISOR)
 async def wallboard(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     return page(
@@ -84,12 +88,12 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
     )
 
 
-@route("GET", "/desk", Role.AGENT)
+@routes.route("GET", "/desk", Role.AGENT)
 async def desk(request: web.Request) -> web.StreamResponse:
     return page("desk.html.j2", request, statuses=[s.value for s in Status])
 
 
-@route("GET", "/cases", Role.SUPERVISOR)
+@routes.route("GET", "/cases", Role.SUPERVISOR)
 async def cases(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     today = datetime.now(c.tz).date()
@@ -106,7 +110,7 @@ async def cases(request: web.Request) -> web.StreamResponse:
     )
 
 
-@route("GET", "/cases/{number}", Role.AGENT)
+@routes.route("GET", "/cases/{number}", Role.AGENT)
 async def case(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     found = await load_case(c, request.match_info["number"], events=True)
@@ -115,7 +119,7 @@ async def case(request: web.Request) -> web.StreamResponse:
     return page("case.html.j2", request, case=found, tz=c.tz, statuses=[s.value for s in Status])
 
 
-@route("GET", "/reports", Role.SUPERVISOR)
+@routes.route("GET", "/reports", Role.SUPERVISOR)
 async def reports(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     today = datetime.now(c.tz).date().isoformat()
@@ -127,12 +131,12 @@ async def reports(request: web.Request) -> web.StreamResponse:
     )
 
 
-@route("GET", "/audit", Role.ADMIN)
+@routes.route("GET", "/audit", Role.ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
     return page("audit.html.j2", request, tz=ctx(request).tz)
 
 
-@route("GET", "/dead-letters", Role.ADMIN)
+@routes.route("GET", "/dead-letters", Role.ADMIN)
 async def dead_letters_page(request: web.Request) -> web.StreamResponse:
     """Calls the database refused to store: why, since when, and a way to write them once fixed."""
     c = ctx(request)
@@ -141,7 +145,7 @@ async def dead_letters_page(request: web.Request) -> web.StreamResponse:
     return page("dead_letters.html.j2", request, rows=rows, tz=c.tz, retried=request.query.get("retried"))
 
 
-@route("POST", "/dead-letters/retry", Role.ADMIN)
+@routes.route("POST", "/dead-letters/retry", Role.ADMIN)
 async def dead_letters_retry(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     count = await c.bridge.writer.retry_dead_letters()

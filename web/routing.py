@@ -1,9 +1,10 @@
-"""One table of routes with the role each needs: the app is built from it, every request is checked
-against it, and the OpenAPI document is generated from it, so the three cannot disagree."""
+"""Routes with the role each needs. Each handler module keeps a `RouteTable` of its own; the app adds the
+tables it is built from and keeps them, so the app, the check every request passes and the OpenAPI
+document are made from one list and cannot disagree."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -27,35 +28,53 @@ class Route:
     response: dict[str, Any] = field(default_factory=dict)  # JSON schema of a 200 answer
 
 
-ROUTES: list[Route] = []
+class RouteTable:
+    """One handler module's routes, filled by its `@routes.route(...)` decorators."""
+
+    def __init__(self) -> None:
+        self.routes: list[Route] = []
+
+    def __iter__(self) -> Iterator[Route]:
+        return iter(self.routes)
+
+    def route(
+        self,
+        method: str,
+        path: str,
+        role: Role | None,
+        summary: str = "",
+        *,
+        api: bool = False,
+        params: tuple[tuple[str, str, str], ...] = (),
+        body: dict[str, Any] | None = None,
+        response: dict[str, Any] | None = None,
+    ) -> Callable[[Handler], Handler]:
+        def register(handler: Handler) -> Handler:
+            self.routes.append(
+                Route(method, path, handler, role, summary, api, params, body or {}, response or {})
+            )
+            return handler
+
+        return register
 
 
-def route(
-    method: str,
-    path: str,
-    role: Role | None,
-    summary: str = "",
-    *,
-    api: bool = False,
-    params: tuple[tuple[str, str, str], ...] = (),
-    body: dict[str, Any] | None = None,
-    response: dict[str, Any] | None = None,
-) -> Callable[[Handler], Handler]:
-    def register(handler: Handler) -> Handler:
-        ROUTES.append(Route(method, path, handler, role, summary, api, params, body or {}, response or {}))
-        return handler
-
-    return register
+# Every route the app serves, keyed as the router names a matched resource.
+ROUTES = web.AppKey("routes", dict[tuple[str, str], Route])
 
 
-def add_routes(app: web.Application) -> None:
-    for r in ROUTES:
-        app.router.add_route(r.method, r.path, r.handler)
-        # The middleware reads the role from the matched route: no handler can forget its check.
-        _ROUTE_INFO[(r.method, r.path)] = r
+def add_routes(app: web.Application, *tables: RouteTable) -> None:
+    served = app.setdefault(ROUTES, {})
+    for table in tables:
+        for r in table:
+            if (r.method, r.path) in served:
+                raise ValueError(f"{r.method} {r.path} is routed twice")
+            app.router.add_route(r.method, r.path, r.handler)
+            # The middleware reads the role from the matched route: no handler can forget its check.
+            served[(r.method, r.path)] = r
 
 
-_ROUTE_INFO: dict[tuple[str, str], Route] = {}
+def served(app: web.Application) -> list[Route]:
+    return list(app[ROUTES].values())
 
 
 def info(request: web.Request) -> Route | None:
@@ -63,4 +82,4 @@ def info(request: web.Request) -> Route | None:
     resource = match.resource
     if resource is None:
         return None
-    return _ROUTE_INFO.get((match.method, resource.canonical))
+    return request.app[ROUTES].get((match.method, resource.canonical))

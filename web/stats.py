@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections import defaultdict
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import UTC, date, datetime, time, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,6 +14,7 @@ from sqlalchemy import BigInteger, Integer, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
+from hotline.cases import day_bounds
 from hotline.db.models import Case, Outcome
 
 ABANDONED = frozenset({Outcome.ABANDONED_QUEUE.value})
@@ -50,11 +51,6 @@ class Tally:
             "average_answer": round(self.wait_answered / self.answered, 1) if self.answered else None,
             "average_handle": round(self.talk / self.answered, 1) if self.answered else None,
         }
-
-
-def day_bounds(day: date, tz: ZoneInfo) -> tuple[datetime, datetime]:
-    start = datetime.combine(day, time(), tz)
-    return start.astimezone(UTC), (start + timedelta(days=1)).astimezone(UTC)
 
 
 @dataclass

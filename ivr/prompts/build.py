@@ -17,6 +17,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from gtts import gTTS
 from pydub import AudioSegment
 
 from hotline.errors import HotlineError
@@ -78,7 +79,6 @@ class Synthesiser:
 
 
 def _gtts(text: str, language: str) -> AudioSegment:
-    from gtts import gTTS
 
     mp3 = io.BytesIO()
     gTTS(text, lang=language, timeout=GTTS_TIMEOUT).write_to_fp(mp3)

@@ -1,6 +1,6 @@
 """The channel variables the hotline shares with Asterisk, declared once.
 
-The dialplan (hotline/asterisk_templates/extensions.conf.j2) and the IVR set them; the call tracker follows
+The dialplan (hotline/asterisk/templates/extensions.conf.j2) and the IVR set them; the call tracker follows
 them from VarSet events; the resynchronisation reads them back with Getvar; the case writer stores what
 they carry. Every list of them is derived from here, and a test checks that the dialplan uses no name that
 is not declared here.

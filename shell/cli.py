@@ -10,11 +10,30 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from hotline import render, settings
+from sqlalchemy import select
+
+from ami_bridge import agents
+from hotline import cases, retention, secrets, settings
+from hotline.asterisk import config as asterisk_config
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade, upgrade_async
+from hotline.db.models import User
 from hotline.errors import HotlineError
+from ivr import flow as flow_file
+from ivr import show, validate
+from ivr.flow import FlowError
 from ivr.flows import DEFAULT_FLOW
+from ivr.prompts import build, catalog
+from shell import service
+from shell.callsim import CallRequest, connect_ami, place_call
+from shell.sandbox import rootfs
+from shell.sandbox.runner import Sandbox
+from web import auth
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -159,24 +178,19 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-    from pathlib import Path
 
     site = settings.load(args.settings)
-    for path in render.render(site, Path(args.out) if args.out else None):
+    for path in asterisk_config.render(site, Path(args.out) if args.out else None):
         print(path)
     return 0
 
 
 def _sandbox(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from hotline.sandbox.runner import Sandbox
 
     return Sandbox(settings.load(args.settings))
 
 
 def cmd_sandbox_build(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from hotline.sandbox import rootfs
 
     root = Path(settings.load(args.settings).sandbox.root)
     started = time.monotonic()
@@ -187,7 +201,6 @@ def cmd_sandbox_build(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
-    from hotline import secrets
 
     box = _sandbox(args)
     box.up()
@@ -218,10 +231,6 @@ def cmd_sandbox_cli(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_check(args: argparse.Namespace) -> int:
-    from ivr import flow as flow_file
-    from ivr import validate
-    from ivr.flow import FlowError
-    from ivr.prompts import catalog
 
     site = settings.load(args.settings)
     prompts = catalog.load().prompts
@@ -238,10 +247,6 @@ def cmd_flows_check(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_show(args: argparse.Namespace) -> int:
-    from pathlib import Path
-
-    from ivr import flow as flow_file
-    from ivr import show
 
     path = Path(args.file or DEFAULT_FLOW)
     loaded = flow_file.load(path)
@@ -254,7 +259,6 @@ def cmd_flows_show(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace) -> int:
-    from ivr.prompts import build, catalog
 
     site = settings.load(args.settings)
     report = build.build(
@@ -270,7 +274,6 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-    from hotline.db.migrate import upgrade
 
     site = settings.load(args.settings)
     upgrade(site.database_url)
@@ -279,20 +282,17 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_agi_serve(args: argparse.Namespace) -> int:
-    from hotline import service
 
     site = settings.load(args.settings)
     return asyncio.run(service.run(site, bridge=False, agi_listen=args.listen or site.agi.address))
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-    from hotline import service
 
     return asyncio.run(service.run(settings.load(args.settings), agi=False))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-    from hotline import service
 
     return asyncio.run(service.run(settings.load(args.settings), web=not args.no_web))
 
@@ -307,8 +307,6 @@ def _password(args: argparse.Namespace) -> str:
 
 
 async def _with_db(site: settings.Settings, work: Any) -> Any:
-    from hotline.db.engine import make_engine, sessions
-    from hotline.db.migrate import upgrade_async
 
     await upgrade_async(site.database_url)
     engine = make_engine(site.database_url)
@@ -319,7 +317,6 @@ async def _with_db(site: settings.Settings, work: Any) -> Any:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-    from web import auth
 
     site = settings.load(args.settings)
     if args.extension and args.extension not in {a.extension for a in site.agents}:
@@ -333,9 +330,6 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-    from sqlalchemy import select
-
-    from hotline.db.models import User
 
     async def users(db: Any) -> list[User]:
         async with db() as session:
@@ -348,7 +342,6 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_password(args: argparse.Namespace) -> int:
-    from web import auth
 
     site = settings.load(args.settings)
     password = _password(args)
@@ -358,7 +351,6 @@ def cmd_user_password(args: argparse.Namespace) -> int:
 
 
 def cmd_token_add(args: argparse.Namespace) -> int:
-    from web import auth
 
     site = settings.load(args.settings)
     token = asyncio.run(_with_db(site, lambda db: auth.add_token(db, args.name, args.role)))
@@ -371,8 +363,6 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-    from ami_bridge import agents
-    from hotline.callsim import connect_ami
 
     site = settings.load(args.settings)
 
@@ -395,37 +385,47 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-    from hotline import case_views
 
     site = settings.load(args.settings)
-    rows = asyncio.run(case_views.recent(site, args.limit, caller=args.caller, outcome=args.outcome))
-    print(case_views.table(rows, site.site.timezone))
+    found = cases.search(
+        ZoneInfo(site.site.timezone),
+        filters={"caller": args.caller, "outcome": args.outcome},
+        limit=args.limit,
+    )
+    print(cases.table(asyncio.run(cases.fetch(site, found)), ZoneInfo(site.site.timezone)))
     return 0
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-    from hotline import case_views
 
     site = settings.load(args.settings)
-    case = asyncio.run(case_views.one(site, args.number))
-    if case is None:
+    found = asyncio.run(cases.fetch(site, cases.by_key(args.number)))
+    if not found:
         print(f"no case {args.number}", file=sys.stderr)
         return 1
-    print(case_views.detail(case, site.site.timezone))
+    print(cases.detail(found[0], ZoneInfo(site.site.timezone)))
     return 0
 
 
 def cmd_cases_export(args: argparse.Namespace) -> int:
-    from hotline import case_views
 
     site = settings.load(args.settings)
-    cases = asyncio.run(case_views.between(site, args.since, args.until))
-    sys.stdout.write(case_views.export(cases, args.format))
+    first, last = _day(args.since, "--since"), _day(args.until, "--until")
+    found = asyncio.run(
+        cases.fetch(site, cases.search(ZoneInfo(site.site.timezone), first, last, newest_first=False))
+    )
+    sys.stdout.write(cases.to_json(found) if args.format == "json" else cases.to_csv(found))
     return 0
 
 
+def _day(value: str | None, option: str) -> date | None:
+    try:
+        return date.fromisoformat(value) if value else None
+    except ValueError:
+        raise HotlineError(f"{option} {value!r}: give a day as YYYY-MM-DD") from None
+
+
 def cmd_recordings_prune(args: argparse.Namespace) -> int:
-    from hotline import retention
 
     site = settings.load(args.settings)
     removed = retention.prune(site.recordings_path, site.recordings.retention_days, dry_run=args.dry_run)
@@ -435,7 +435,6 @@ def cmd_recordings_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-    from hotline.callsim import CallRequest, place_call
 
     site = settings.load(args.settings)
     request = CallRequest(

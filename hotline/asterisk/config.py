@@ -8,7 +8,9 @@ from pathlib import Path
 from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hotline import secrets as site_secrets
-from hotline.channel_vars import END_EVENT, END_RECORD, TRACKED
+from hotline.asterisk import events
+from hotline.asterisk.channel_vars import END_EVENT, END_RECORD, TRACKED
+from hotline.asterisk.naming import endpoint, queue_id
 from hotline.errors import SettingsError
 from hotline.settings import Settings
 
@@ -97,33 +99,9 @@ MODULES = (
 )
 
 
-# The AMI events the bridge acts on (ami_bridge/calls.py) and those a live view of queues needs.
-BRIDGE_EVENTS = (
-    "Newchannel",
-    "NewCallerid",
-    "Hangup",
-    "QueueCallerJoin",
-    "QueueCallerLeave",
-    "QueueCallerAbandon",
-    "AgentCalled",
-    "AgentRingNoAnswer",
-    "AgentConnect",
-    "AgentComplete",
-    "Hold",
-    "Unhold",
-    "BlindTransfer",
-    "AttendedTransfer",
-    "QueueMember",
-    "FullyBooted",
-    "Shutdown",
-    "Reload",
-    "UserEvent",
-)
-
-
 def environment() -> Environment:
     env = Environment(
-        loader=PackageLoader("hotline", "asterisk_templates"),
+        loader=PackageLoader("hotline.asterisk", "templates"),
         undefined=StrictUndefined,
         trim_blocks=True,
         lstrip_blocks=True,
@@ -140,14 +118,6 @@ def conf_value(value: object) -> str:
     if any(c in text for c in "\r\n"):
         raise SettingsError(f"value {text!r} has a line break; Asterisk config values are one line")
     return text.replace(";", r"\;")
-
-
-def endpoint(extension: str) -> str:
-    return f"agent{extension}"
-
-
-def queue_id(name: str) -> str:
-    return f"q-{name}"
 
 
 def render(settings: Settings, target: Path | None = None) -> list[Path]:
@@ -172,7 +142,8 @@ def render(settings: Settings, target: Path | None = None) -> list[Path]:
         "recordings_dir": str(settings.recordings_path),
         "ami_secret": site_secrets.ami_secret(settings),
         "tools_secret": site_secrets.ami_secret(settings, tools=True),
-        "bridge_events": BRIDGE_EVENTS,
+        "bridge_events": events.FILTERED,
+        "unwanted_events": events.UNWANTED,
         # Only the variables the call tracker follows: every other VarSet would be read and dropped.
         "bridge_variables": sorted(name.removeprefix("HOTLINE_") for name in TRACKED),
         "ami_permit": "127.0.0.1" if settings.ami.host in ("127.0.0.1", "localhost") else settings.ami.host,

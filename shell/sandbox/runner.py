@@ -22,11 +22,15 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from hotline import render
+from ami_bridge import agents
 from hotline import secrets as site_secrets
+from hotline.asterisk import config as asterisk_config
+from hotline.asterisk.naming import endpoint
 from hotline.errors import SandboxError
-from hotline.sandbox import phones, rootfs
 from hotline.settings import Settings
+from ivr.prompts import build, catalog
+from shell.callsim import connect_ami
+from shell.sandbox import phones, rootfs
 
 Log = Callable[[str], None]
 BOOT_TIMEOUT = 60.0
@@ -72,7 +76,7 @@ class Sandbox:
         if state and _alive(state.asterisk_pid, "asterisk"):
             self.log(f"sandbox: already running (asterisk pid {state.asterisk_pid}); reloading its config")
             self._wait_booted()
-            render.render(self.settings)
+            asterisk_config.render(self.settings)
             self._build_prompts()
             self._prepare_dirs(*self._asterisk_ids())
             self.cli("core reload")
@@ -83,7 +87,7 @@ class Sandbox:
             self.down()
         started = time.monotonic()
         rootfs.build(self.root, self.log)
-        render.render(self.settings)
+        asterisk_config.render(self.settings)
         self._build_prompts()
         self._check_ports_free()
         asterisk_uid, asterisk_gid = self._asterisk_ids()
@@ -99,7 +103,7 @@ class Sandbox:
             # A new site starts with every agent logged in; later starts keep who was (Asterisk's astdb).
             _run_coroutine(self._log_in_agents_if_none)
             for agent in self.settings.phone_agents():
-                state.phone_pids[render.endpoint(agent.extension)] = self._start_phone(agent.extension)
+                state.phone_pids[endpoint(agent.extension)] = self._start_phone(agent.extension)
                 state.save(self.state_file)
             self._wait_registered(list(state.phone_pids))
             self._check_log()
@@ -184,8 +188,6 @@ class Sandbox:
 
     # -- steps ---------------------------------------------------------------------------------
     async def _log_in_agents_if_none(self) -> None:
-        from ami_bridge import agents
-        from hotline.callsim import connect_ami
 
         ami = await connect_ami(self.settings)
         try:
@@ -198,7 +200,6 @@ class Sandbox:
             await ami.close()
 
     def _build_prompts(self) -> None:
-        from ivr.prompts import build, catalog
 
         report = build.build(catalog.load(), self.settings.sounds_path)
         if report.built:
@@ -211,7 +212,7 @@ class Sandbox:
         busy = []
         ports = [("tcp", s.ami.host, s.ami.port), ("udp", *_split(s.sip.bind))]
         for agent in s.phone_agents():
-            sip_port, control_port = self._phone_ports(render.endpoint(agent.extension))
+            sip_port, control_port = self._phone_ports(endpoint(agent.extension))
             ports += [("udp", "127.0.0.1", sip_port), ("tcp", "127.0.0.1", control_port)]
         for kind, host, port in ports:
             sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM if kind == "tcp" else socket.SOCK_DGRAM)
@@ -290,13 +291,13 @@ class Sandbox:
         raise SandboxError(f"Asterisk did not finish booting in {BOOT_TIMEOUT:.0f} s; see {self.log_file}")
 
     def _phone_ports(self, account: str) -> tuple[int, int]:
-        names = [render.endpoint(a.extension) for a in self.settings.agents]
+        names = [endpoint(a.extension) for a in self.settings.agents]
         index = names.index(account)
         sb = self.settings.sandbox
         return sb.phone_port_base + index, sb.control_port_base + index
 
     def _start_phone(self, extension: str) -> int:
-        account = render.endpoint(extension)
+        account = endpoint(extension)
         sip_port, control_port = self._phone_ports(account)
         folder = self.settings.state_path / "sandbox" / "phones" / account
         spec = phones.PhoneSpec(

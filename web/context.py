@@ -1,0 +1,81 @@
+"""What every handler works with: the app's context (settings, bridge, database, today's counters, the
+live board's broadcaster), who is asking, and a page rendered in the reader's language."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import aiohttp_jinja2
+from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ami_bridge.bridge import Bridge
+from hotline.settings import Settings
+from web import i18n
+from web.auth import Principal
+from web.live import Broadcaster
+from web.stats import Today
+
+HERE = Path(__file__).resolve().parent
+# Debian's libjs-chart.js (scripts/run and scripts/test install it); the reports page says so if missing.
+CHART_JS = Path("/usr/share/javascript/chart.js")
+HAVE_CHART_JS = CHART_JS.is_dir()
+
+
+@dataclass
+class Context:
+    settings: Settings
+    bridge: Bridge
+    db: async_sessionmaker[AsyncSession]
+    today: Today
+    live: Broadcaster
+
+    @property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.settings.site.timezone)
+
+
+CONTEXT = web.AppKey("context", Context)
+PRINCIPAL = web.RequestKey("principal", Principal)
+
+
+def ctx(request: web.Request) -> Context:
+    return request.app[CONTEXT]
+
+
+def who(request: web.Request) -> Principal:
+    return request[PRINCIPAL]
+
+
+def render(name: str, request: web.Request, values: dict[str, Any], status: int = 200) -> web.Response:
+    """A page with what every template uses: the words in the reader's language and who they are."""
+    lang = language(request)
+    return aiohttp_jinja2.render_template(
+        name,
+        request,
+        {
+            "t": lambda key: i18n.translate(lang, key),
+            "lang": lang,
+            "other_lang": "en" if lang == "vi" else "vi",
+            "me": request.get(PRINCIPAL),
+            "site": ctx(request).settings.site,
+            "chart_js": HAVE_CHART_JS,
+            **values,
+        },
+        status=status,
+    )
+
+
+def language(request: web.Request) -> str:
+    chosen = request.query.get("lang") or request.cookies.get("hotline_lang", "")
+    return chosen if chosen in i18n.LANGUAGES else ctx(request).settings.web.language
+
+
+def secure(request: web.Request) -> bool:
+    mode = ctx(request).settings.web.secure_cookies
+    if mode != "auto":
+        return mode == "always"
+    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"

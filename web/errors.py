@@ -1,0 +1,52 @@
+"""The one way the app says no: `{"error": "..."}` with the status for JSON callers, the error page (or the
+sign-in page) for people in a browser."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from web.context import render
+from web.routing import info
+
+_STATUS: dict[int, type[web.HTTPError]] = {
+    400: web.HTTPBadRequest,
+    401: web.HTTPUnauthorized,
+    403: web.HTTPForbidden,
+    404: web.HTTPNotFound,
+    409: web.HTTPConflict,
+}
+
+
+def answer(status: int, message: str) -> web.Response:
+    return web.json_response({"error": message}, status=status)
+
+
+def fail(status: int, message: str) -> web.HTTPError:
+    """The same answer, to raise from inside a handler."""
+    return _STATUS[status](text=answer(status, message).text, content_type="application/json")
+
+
+def bad(message: str) -> web.HTTPError:
+    return fail(400, message)
+
+
+def forbidden(message: str) -> web.HTTPError:
+    return fail(403, message)
+
+
+def not_found(message: str) -> web.HTTPError:
+    return fail(404, message)
+
+
+def wants_json(request: web.Request) -> bool:
+    route = info(request)
+    return bool(route and route.api) or request.path.startswith(("/api/", "/metrics", "/ws/"))
+
+
+def refuse(request: web.Request, status: int, message: str) -> web.StreamResponse:
+    """No, in the form the asker reads: JSON for the API, the sign-in page or an error page for people."""
+    if wants_json(request):
+        return answer(status, message)
+    if status == 401:
+        raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
+    return render("error.html.j2", request, {"message": message, "status": status}, status=status)
