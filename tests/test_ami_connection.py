@@ -6,9 +6,9 @@ import asyncio
 from collections.abc import AsyncIterator
 
 import pytest
-from panoramisk.message import Message
 
 from ami_bridge.connection import AMIConnection
+from ami_bridge.message import AMIMessage
 from hotline.errors import AMIError
 from tests.fake_ami import FakeAMI, message
 
@@ -46,7 +46,7 @@ async def test_action_before_connect_is_a_clear_error() -> None:
 
 async def test_events_arrive_whole_and_in_order_even_split_inside_a_utf8_character(peer: FakeAMI) -> None:
     async with AMIConnection("127.0.0.1", peer.port, "hotline", "right", timeout=2) as conn:
-        seen: list[Message] = []
+        seen: list[AMIMessage] = []
         conn.on("*", seen.append)
         first = message(Event="QueueMemberStatus", MemberName="Nguyễn Văn An", Seq="1")
         second = message(Event="QueueMemberStatus", MemberName="Trần Thị Bình", Seq="2")
@@ -61,7 +61,7 @@ async def test_a_failing_handler_does_not_stop_the_others(peer: FakeAMI) -> None
     async with AMIConnection("127.0.0.1", peer.port, "hotline", "right", timeout=2) as conn:
         seen: list[str] = []
 
-        def broken(_: Message) -> None:
+        def broken(_: AMIMessage) -> None:
             raise RuntimeError("bug in one consumer")
 
         conn.on("Hangup", broken)

@@ -7,9 +7,9 @@ from __future__ import annotations
 import asyncio
 
 import pytest
-from panoramisk.message import Message
 
 from ami_bridge.connection import AMIConnection
+from ami_bridge.message import AMIMessage
 from ami_bridge.session import AMISession, Backoff
 from hotline.errors import AMIError
 from tests.fake_ami import FakeAMI, message
@@ -88,7 +88,7 @@ async def test_events_during_resync_are_applied_after_it_in_order() -> None:
         await asyncio.sleep(0.05)
         order.append("snapshot")
 
-    def on_event(event: Message) -> None:
+    def on_event(event: AMIMessage) -> None:
         order.append(f"{event.event}{event.Seq}")
 
     session = AMISession("127.0.0.1", peer.port, "hotline", "right", on_event=on_event, on_connect=resync)

@@ -5,15 +5,14 @@ from __future__ import annotations
 
 import copy
 
-from panoramisk.message import Message
-
 from ami_bridge.calls import Call, CallTracker
+from ami_bridge.message import AMIMessage
 
 LINKED = "1700000000.1"
 
 
-def ev(name: str, **fields: str) -> Message:
-    return Message({"Event": name, "Linkedid": LINKED, **fields})
+def ev(name: str, **fields: str) -> AMIMessage:
+    return AMIMessage({"Event": name, "Linkedid": LINKED, **fields})
 
 
 def hotline_call(tracker: CallTracker) -> None:
@@ -65,7 +64,7 @@ def test_a_transfer_stays_one_case() -> None:
     tracker.handle(ev("Newchannel", Uniqueid="a.1"))
     tracker.handle(ev("AgentConnect", Interface="PJSIP/agent101", MemberName="An", HoldTime="3"))
     tracker.handle(
-        Message(
+        AMIMessage(
             {
                 "Event": "BlindTransfer",
                 "TransfererLinkedid": LINKED,
@@ -92,7 +91,7 @@ def test_calls_outside_the_hotline_make_no_case() -> None:
 def test_resync_ends_calls_that_vanished_and_rebuilds_live_ones() -> None:
     tracker, updates = collect()
     hotline_call(tracker)
-    live = Message(
+    live = AMIMessage(
         {
             "Event": "CoreShowChannel",
             "Linkedid": "1700000001.5",
@@ -103,7 +102,7 @@ def test_resync_ends_calls_that_vanished_and_rebuilds_live_ones() -> None:
             "Duration": "00:01:05",
         }
     )
-    agent = Message(
+    agent = AMIMessage(
         {
             "Event": "CoreShowChannel",
             "Linkedid": "1700000001.5",

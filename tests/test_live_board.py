@@ -5,17 +5,16 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from panoramisk.message import Message
-
 from ami_bridge.calls import CallTracker, now
 from ami_bridge.live import LiveBoard
+from ami_bridge.message import AMIMessage
 from hotline.settings import Settings
 
 A, B = "1700000000.1", "1700000000.2"
 
 
-def ev(name: str, **fields: str) -> Message:
-    return Message({"Event": name, **fields})
+def ev(name: str, **fields: str) -> AMIMessage:
+    return AMIMessage({"Event": name, **fields})
 
 
 class Feed:

@@ -85,7 +85,14 @@ def wav(path: Path) -> Path:
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
     url = f"sqlite+aiosqlite:///{tmp_path}/web.db"
     settings = site_settings.load(
-        TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path / "state")}
+        TEST_SETTINGS,
+        # Recordings of its own: a day folder made here as root would stop the sandbox Asterisk's MixMonitor
+        # from making the same day's folder beside it.
+        overrides={
+            "database.url": url,
+            "state_dir": str(tmp_path / "state"),
+            "recordings.dir": str(tmp_path / "recordings"),
+        },
     )
     await upgrade_async(url)
     bridge = Bridge(settings)
