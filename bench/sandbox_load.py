@@ -42,7 +42,7 @@ async def run(rate: float = 10.0, seconds: float = 60.0, postgres_restart: bool 
     """With `postgres_restart`, the cases go to a throwaway PostgreSQL that is stopped for 5 s half way."""
     if not postgres_restart:
         return await _run(rate, seconds, None)
-    from tests.test_store_outages_sandbox import throwaway_cluster
+    from shell.sandbox.postgres import throwaway_cluster
 
     with throwaway_cluster() as running:
         return await _run(rate, seconds, running)
@@ -54,7 +54,7 @@ async def _run(rate: float, seconds: float, pg: Any) -> str:
     from hotline.db.models import Case
     from shell.callsim import CallRequest, connect_ami, place_call
     from shell.sandbox.runner import Sandbox, SandboxState
-    from tests.test_store_outages_sandbox import not_ours, site_on
+    from tests.sites import not_ours, site_on
 
     with tempfile.TemporaryDirectory(prefix="hotline-load-") as tmp:
         db = pg.url if pg is not None else f"sqlite+aiosqlite:///{tmp}/load.db"

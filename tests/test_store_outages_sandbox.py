@@ -6,29 +6,21 @@ ends as exactly one complete case, with the number its caller heard."""
 from __future__ import annotations
 
 import asyncio
-import contextlib
-import glob
 import os
-import shutil
 import signal
-import subprocess
-import tempfile
 from collections.abc import AsyncIterator, Iterator
-from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 
 from ami_bridge.bridge import Bridge
-from ami_bridge.queue_log import QueueLogReader
 from hotline import settings as site_settings
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
+from shell.sandbox.postgres import Cluster, throwaway_cluster
 from shell.sandbox.runner import Sandbox
-from tests.agi_peer import free_port
-from tests.conftest import ROOT, TEST_SETTINGS
 from tests.services import in_process, start_hotline
+from tests.sites import not_ours, site_on
 from tests.test_bridge_sandbox import final_case, kinds
 from tests.test_case_writer_faults import sqlite_locked
 
@@ -70,77 +62,10 @@ async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
         assert case.ended_at is not None and kinds(case)[0] == "entered" and kinds(case).count("ended") == 1
 
 
-@dataclass
-class Cluster:
-    """A PostgreSQL of the test's own, to stop and start at will."""
-
-    folder: Path
-    port: int
-    bin: Path
-
-    @property
-    def url(self) -> str:
-        return f"postgresql+asyncpg://postgres@127.0.0.1:{self.port}/postgres"
-
-    def _ctl(self, *args: str) -> None:
-        command = [str(self.bin / "pg_ctl"), "-D", str(self.folder / "data"), *args]
-        subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", " ".join(command)], check=True, timeout=60)
-
-    def start(self) -> None:
-        options = f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1"
-        self._ctl("-w", "-l", str(self.folder / "log"), "-o", f"'{options}'", "start")
-
-    def stop(self) -> None:
-        self._ctl("-m", "fast", "-w", "stop")
-
-
-@contextlib.contextmanager
-def throwaway_cluster() -> Iterator[Cluster]:
-    """A new PostgreSQL cluster on a free port, started; removed afterwards."""
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin"), key=lambda p: int(Path(p).parent.name))
-    if not found:
-        raise RuntimeError("PostgreSQL's programs are missing; scripts/test installs Debian's postgresql")
-    folder = Path(tempfile.mkdtemp(prefix="hotline-pg-outage-"))
-    shutil.chown(folder, "postgres")
-    initdb = f"{found[-1]}/initdb -D {folder}/data -A trust -U postgres"
-    subprocess.run(["su", "postgres", "-s", "/bin/sh", "-c", initdb], check=True, capture_output=True)
-    pg = Cluster(folder, free_port(), Path(found[-1]))
-    pg.start()
-    try:
-        yield pg
-    finally:
-        try:
-            pg.stop()
-        finally:
-            shutil.rmtree(folder, ignore_errors=True)
-
-
 @pytest.fixture
 def cluster() -> Iterator[Cluster]:
     with throwaway_cluster() as pg:
         yield pg
-
-
-def site_on(url: str, folder: Path) -> Path:
-    """A second site on the test's Asterisk: its cases on `url`, its own state folder (journal, queue_log
-    position) with the same secrets, the same recordings and queue_log."""
-    shared = ROOT / "var" / "test"
-    text = TEST_SETTINGS.read_text(encoding="utf-8").replace("../var/test", str(shared))
-    text = text.replace(f'state_dir = "{shared}"', f'state_dir = "{folder / "state"}"')
-    text = text.replace(f'url = "sqlite+aiosqlite:///{shared}/hotline.db"', f'url = "{url}"')
-    text = text.replace("[ami]\n", f'[ami]\nqueue_log = "{shared}/asterisk/log/queue_log"\n')
-    (folder / "state").mkdir()
-    shutil.copy2(shared / "secrets.toml", folder / "state" / "secrets.toml")
-    path = folder / "hotline.toml"
-    path.write_text(text, encoding="utf-8")
-    other = site_settings.load(path)
-    assert other.database_url == url and other.queue_log_path == shared / "asterisk/log/queue_log"
-    return path
-
-
-def not_ours(site: Settings) -> None:
-    """The calls the second site made are not the test site's: its next bridge must not take them in."""
-    QueueLogReader(site.queue_log_path, site.state_path / "queue_log.position").following(datetime.now(UTC))
 
 
 async def test_postgresql_stopped_30_s_mid_stream_and_serve_killed_meanwhile_loses_nothing(

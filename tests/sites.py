@@ -1,0 +1,34 @@
+"""More sites on the test sandbox's Asterisk, for the outage tests and the benchmarks."""
+
+from __future__ import annotations
+
+import shutil
+from datetime import UTC, datetime
+from pathlib import Path
+
+from ami_bridge.queue_log import QueueLogReader
+from hotline import settings as site_settings
+from hotline.settings import Settings
+from tests.services import ROOT, TEST_SETTINGS
+
+
+def site_on(url: str, folder: Path) -> Path:
+    """A second site on the test's Asterisk: its cases on `url`, its own state folder (journal, queue_log
+    position) with the same secrets, the same recordings and queue_log."""
+    shared = ROOT / "var" / "test"
+    text = TEST_SETTINGS.read_text(encoding="utf-8").replace("../var/test", str(shared))
+    text = text.replace(f'state_dir = "{shared}"', f'state_dir = "{folder / "state"}"')
+    text = text.replace(f'url = "sqlite+aiosqlite:///{shared}/hotline.db"', f'url = "{url}"')
+    text = text.replace("[ami]\n", f'[ami]\nqueue_log = "{shared}/asterisk/log/queue_log"\n')
+    (folder / "state").mkdir()
+    shutil.copy2(shared / "secrets.toml", folder / "state" / "secrets.toml")
+    path = folder / "hotline.toml"
+    path.write_text(text, encoding="utf-8")
+    other = site_settings.load(path)
+    assert other.database_url == url and other.queue_log_path == shared / "asterisk/log/queue_log"
+    return path
+
+
+def not_ours(site: Settings) -> None:
+    """The calls the second site made are not the test site's: its next bridge must not take them in."""
+    QueueLogReader(site.queue_log_path, site.state_path / "queue_log.position").following(datetime.now(UTC))
