@@ -46,5 +46,6 @@ SCREEN_EVENTS = frozenset({"Newchannel", "QueueCallerJoin", "QueueCallerLeave"})
 
 # What manager.conf's event filter names (VarSet has a filter of its own, on the variable's name).
 FILTERED = tuple(sorted((CALL_EVENTS | MEMBER_EVENTS) - {"VarSet"}))
-# Events whose names begin with a followed one and that the bridge does not need.
+# Events the filter above lets through too (its names are regular expressions Asterisk matches against the
+# event, not whole names) that the bridge does not need.
 UNWANTED = ("HangupRequest", "SoftHangupRequest")
