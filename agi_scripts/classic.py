@@ -31,7 +31,6 @@ class PystCommander:
         self.agi = agi
 
     async def command(self, line: str) -> AGIResult:
-
         try:
             reply = self.agi.execute(line)  # type: ignore[attr-defined]
         except pyst.AGIHangup as exc:  # before AGIAppError: pyst2 derives hangups from it
@@ -49,7 +48,6 @@ class PystCommander:
 
 
 def main() -> int:
-
     logging.basicConfig(stream=sys.stderr, level=logging.WARNING, format="hotline-agi: %(message)s")
     # pyst2 writes every line it reads and sends to stderr, which Asterisk copies into its log.
     with open(os.devnull, "w") as quiet:

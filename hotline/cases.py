@@ -58,13 +58,50 @@ SCHEMA: dict[str, Any] = {
 FILTERS = ("topic", "outcome", "status", "agent", "queue", "caller", "number")
 
 
-def view(case: Case) -> dict[str, Any]:
+# What someone who may not open a case still sees of it (an agent, of a caller's earlier cases).
+SUMMARY = ("number", "started_at", "topic", "status")
+# Characters that make a spreadsheet read a cell as a formula (or, with tab and CR, shift it there).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def mask_number(number: str) -> str:
+    """A caller number with its middle hidden, enough to tell two callers apart: 0944***888."""
+    if len(number) >= 10:
+        return f"{number[:4]}***{number[-3:]}"
+    if len(number) >= 6:
+        return f"{number[:2]}***{number[-2:]}"
+    return "***" if number else ""
+
+
+def callback_number(caller: str) -> bool:
+    """Whether a caller ID is a number that belongs to one caller: not withheld or unknown (anonymous,
+    empty, letters) and long enough not to be a switchboard's short code."""
+    digits = caller.removeprefix("+")
+    return digits.isascii() and digits.isdigit() and len(digits) >= 8 and len(set(digits)) > 1
+
+
+def view(case: Case, masked: bool = False) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for name in FIELDS:
         value = getattr(case, name)
         out[name] = value.isoformat() if isinstance(value, datetime) else value
     out["has_recording"] = bool(case.recording)
+    if masked:
+        out["caller"] = mask_number(case.caller)
     return out
+
+
+def summary(case: Case) -> dict[str, Any]:
+    full = view(case)
+    return {name: full[name] for name in SUMMARY}
+
+
+def spreadsheet_cell(value: Any) -> Any:
+    """A value a spreadsheet shows as text: a leading quote before what would start a formula
+    (`=HYPERLINK(...)` in a caller name must not become a link)."""
+    if isinstance(value, str) and value.startswith(_FORMULA_START):
+        return "'" + value
+    return value
 
 
 def timeline(case: Case) -> list[dict[str, Any]]:
@@ -114,16 +151,21 @@ def by_key(key: str) -> Select[tuple[Case]]:
     )
 
 
-def to_json(cases: Iterable[Case]) -> str:
-    return json.dumps([view(c) for c in cases], ensure_ascii=False, indent=1) + "\n"
+def to_json(cases: Iterable[Case], masked: bool = False) -> str:
+    return json.dumps([view(c, masked) for c in cases], ensure_ascii=False, indent=1) + "\n"
 
 
-def to_csv(cases: Iterable[Case]) -> str:
+def csv_text(fieldnames: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
+    """CSV whose cells a spreadsheet cannot take for formulas."""
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=COLUMNS)
+    writer = csv.DictWriter(out, fieldnames=list(fieldnames), extrasaction="ignore")
     writer.writeheader()
-    writer.writerows(view(c) for c in cases)
+    writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
     return out.getvalue()
+
+
+def to_csv(cases: Iterable[Case], masked: bool = False) -> str:
+    return csv_text(COLUMNS, (view(c, masked) for c in cases))
 
 
 # -- the command line ----------------------------------------------------------------------------------

@@ -169,6 +169,12 @@ class Web(Endpoint):
     language: Literal["vi", "en"] = "vi"
 
 
+class Privacy(Strict):
+    # This role and the ones above it see whole caller numbers in case lists and exports; the others see
+    # them masked (0944***888). An agent always sees the number of the call they are on.
+    full_numbers_role: Literal["agent", "supervisor", "admin"] = "supervisor"
+
+
 class Sandbox(Strict):
     root: str = "/var/cache/hotline1022/sid-root"
     # Agents that get an auto-answering baresip phone in the sandbox; empty means every agent.
@@ -193,6 +199,7 @@ class Settings(Strict):
     database: Database = Database()
     recordings: Recordings = Recordings()
     web: Web = Web()
+    privacy: Privacy = Privacy()
     sandbox: Sandbox = Sandbox()
     state_dir: str = "var"
     config_dir: str = "config/asterisk"

@@ -10,7 +10,7 @@ import logging
 import sys
 import time
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -22,7 +22,7 @@ from hotline import cases, retention, secrets, settings
 from hotline.asterisk import config as asterisk_config
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade, upgrade_async
-from hotline.db.models import User
+from hotline.db.models import AuditEntry, User
 from hotline.errors import HotlineError
 from ivr import flow as flow_file
 from ivr import show, validate
@@ -137,11 +137,29 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("username")
     p.add_argument("--password-stdin", action="store_true")
     p.set_defaults(func=cmd_user_password)
+    for action, text in (
+        ("disable", "stop a user signing in (signs their browsers out, closes their live screens)"),
+        ("enable", "let a disabled user sign in again"),
+        ("unlock", "lift the lock that too many wrong passwords put on an account"),
+    ):
+        p = us.add_parser(action, help=text)
+        p.add_argument("username")
+        p.set_defaults(func=cmd_user_change, action=action)
     tk = sub.add_parser("token", help="API tokens for integrations").add_subparsers(metavar="ACTION")
     p = tk.add_parser("add", help="make a bearer token (shown once)")
     p.add_argument("name")
     p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    p.add_argument(
+        "--days", type=int, default=auth.TOKEN_DAYS, help=f"valid this many days (default {auth.TOKEN_DAYS})"
+    )
+    p.add_argument("--no-expiry", action="store_true", help="valid until revoked")
     p.set_defaults(func=cmd_token_add)
+    tk.add_parser("list", help="the tokens: name, role, made, last used, expiry").set_defaults(
+        func=cmd_token_list
+    )
+    p = tk.add_parser("revoke", help="revoke a token at once (its live screens close too)")
+    p.add_argument("name")
+    p.set_defaults(func=cmd_token_revoke)
 
     cs = sub.add_parser("cases", help="the calls' cases").add_subparsers(metavar="ACTION")
     p = cs.add_parser("list", help="recent cases, newest first")
@@ -178,7 +196,6 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_render(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     for path in asterisk_config.render(site, Path(args.out) if args.out else None):
         print(path)
@@ -191,7 +208,6 @@ def _sandbox(args: argparse.Namespace):  # type: ignore[no-untyped-def]
 
 
 def cmd_sandbox_build(args: argparse.Namespace) -> int:
-
     root = Path(settings.load(args.settings).sandbox.root)
     started = time.monotonic()
     built = not rootfs.is_ready(root)
@@ -201,7 +217,6 @@ def cmd_sandbox_build(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_up(args: argparse.Namespace) -> int:
-
     box = _sandbox(args)
     box.up()
     site = box.settings
@@ -231,7 +246,6 @@ def cmd_sandbox_cli(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_check(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     prompts = catalog.load().prompts
     failed = False
@@ -247,7 +261,6 @@ def cmd_flows_check(args: argparse.Namespace) -> int:
 
 
 def cmd_flows_show(args: argparse.Namespace) -> int:
-
     path = Path(args.file or DEFAULT_FLOW)
     loaded = flow_file.load(path)
     print(show.tree(loaded))
@@ -259,7 +272,6 @@ def cmd_flows_show(args: argparse.Namespace) -> int:
 
 
 def cmd_prompts_build(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     report = build.build(
         catalog.load(), site.sounds_path, tuple(args.language or ["vi"]), engine=args.engine, force=args.force
@@ -274,7 +286,6 @@ def cmd_prompts_build(args: argparse.Namespace) -> int:
 
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     upgrade(site.database_url)
     print(f"database at {site.database_url}: up to date")
@@ -282,18 +293,15 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 
 def cmd_agi_serve(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     return asyncio.run(service.run(site, bridge=False, agi_listen=args.listen or site.agi.address))
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:
-
     return asyncio.run(service.run(settings.load(args.settings), agi=False))
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
-
     return asyncio.run(service.run(settings.load(args.settings), web=not args.no_web))
 
 
@@ -307,7 +315,6 @@ def _password(args: argparse.Namespace) -> str:
 
 
 async def _with_db(site: settings.Settings, work: Any) -> Any:
-
     await upgrade_async(site.database_url)
     engine = make_engine(site.database_url)
     try:
@@ -317,7 +324,6 @@ async def _with_db(site: settings.Settings, work: Any) -> Any:
 
 
 def cmd_user_add(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     if args.extension and args.extension not in {a.extension for a in site.agents}:
         raise HotlineError(f"--extension {args.extension}: not an [[agents]] extension in the settings")
@@ -330,7 +336,6 @@ def cmd_user_add(args: argparse.Namespace) -> int:
 
 
 def cmd_user_list(args: argparse.Namespace) -> int:
-
     async def users(db: Any) -> list[User]:
         async with db() as session:
             return list(await session.scalars(select(User).order_by(User.username)))
@@ -342,18 +347,92 @@ def cmd_user_list(args: argparse.Namespace) -> int:
 
 
 def cmd_user_password(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     password = _password(args)
-    asyncio.run(_with_db(site, lambda db: auth.set_password(db, args.username, password)))
+    asyncio.run(
+        _audited(
+            site, "user.password", args.username, lambda db: auth.set_password(db, args.username, password)
+        )
+    )
     print(f"password of {args.username} changed; their sessions are signed out")
     return 0
 
 
-def cmd_token_add(args: argparse.Namespace) -> int:
+async def _audited(site: settings.Settings, action: str, target: str, work: Any, **detail: Any) -> Any:
+    """Run `work` on the site's database and write what was done to the audit log, as the command line."""
 
+    async def both(db: Any) -> Any:
+        result = await work(db)
+        async with db() as session, session.begin():
+            session.add(
+                AuditEntry(
+                    at=datetime.now(UTC),
+                    actor=f"cli:{getpass.getuser()}"[:80],
+                    action=action,
+                    target=target[:128],
+                    detail=detail,
+                )
+            )
+        return result
+
+    return await _with_db(site, both)
+
+
+def cmd_user_change(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
-    token = asyncio.run(_with_db(site, lambda db: auth.add_token(db, args.name, args.role)))
+    work = {
+        "disable": lambda db: auth.set_active(db, args.username, False),
+        "enable": lambda db: auth.set_active(db, args.username, True),
+        "unlock": lambda db: auth.unlock(db, args.username),
+    }[args.action]
+    asyncio.run(_audited(site, f"user.{args.action}", args.username, work))
+    print(f"user {args.username}: {args.action}d")
+    return 0
+
+
+def cmd_token_list(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    tz = ZoneInfo(site.site.timezone)
+
+    def when(value: datetime | None, empty: str) -> str:
+        return value.astimezone(tz).strftime("%Y-%m-%d %H:%M") if value else empty
+
+    now = datetime.now(UTC)
+    for token in asyncio.run(_with_db(site, auth.list_tokens)):
+        state = (
+            "revoked"
+            if token.revoked_at
+            else "expired"
+            if token.expires_at and token.expires_at <= now
+            else f"until {when(token.expires_at, 'revoked')}"
+        )
+        print(
+            f"{token.name}\t{token.role}\tmade {when(token.created_at, '-')}\t"
+            f"last used {when(token.last_used_at, 'never')}\t{state}"
+        )
+    return 0
+
+
+def cmd_token_revoke(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    asyncio.run(_audited(site, "token.revoke", args.name, lambda db: auth.revoke_token(db, args.name)))
+    print(f"API token {args.name} revoked")
+    return 0
+
+
+def cmd_token_add(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    days = None if args.no_expiry else args.days
+    token = asyncio.run(
+        _audited(
+            site,
+            "token.add",
+            args.name,
+            lambda db: auth.add_token(db, args.name, args.role, days),
+            role=args.role,
+            days=days,
+        )
+    )
     print(token)
     print(
         f"(API token {args.name}, role {args.role}: shown once; send it as 'Authorization: Bearer <token>')",
@@ -363,7 +442,6 @@ def cmd_token_add(args: argparse.Namespace) -> int:
 
 
 def cmd_agents(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
 
     async def run() -> str:
@@ -385,7 +463,6 @@ def cmd_agents(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_list(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     found = cases.search(
         ZoneInfo(site.site.timezone),
@@ -397,7 +474,6 @@ def cmd_cases_list(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_show(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     found = asyncio.run(cases.fetch(site, cases.by_key(args.number)))
     if not found:
@@ -408,7 +484,6 @@ def cmd_cases_show(args: argparse.Namespace) -> int:
 
 
 def cmd_cases_export(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     first, last = _day(args.since, "--since"), _day(args.until, "--until")
     found = asyncio.run(
@@ -426,7 +501,6 @@ def _day(value: str | None, option: str) -> date | None:
 
 
 def cmd_recordings_prune(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     removed = retention.prune(site.recordings_path, site.recordings.retention_days, dry_run=args.dry_run)
     verb = "would delete" if args.dry_run else "deleted"
@@ -435,7 +509,6 @@ def cmd_recordings_prune(args: argparse.Namespace) -> int:
 
 
 def cmd_call(args: argparse.Namespace) -> int:
-
     site = settings.load(args.settings)
     request = CallRequest(
         number=args.number,

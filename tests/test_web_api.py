@@ -5,131 +5,26 @@ from __future__ import annotations
 
 import subprocess
 import sys
-from collections.abc import AsyncIterator
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-import pytest
 from aiohttp import ClientSession
-from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from ami_bridge.calls import Call
-from ami_bridge.case_writer import CaseWriter
-from hotline import settings as site_settings
-from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
 from hotline.db.models import AuditEntry
-from hotline.db.numbers import NumberAllocator
-from hotline.settings import Settings
 from tests.conftest import ROOT, TEST_SETTINGS
+from tests.web_site import PASSWORD, Site, post_login, sign_in, site
 from web import auth, routing
-from web.app import build_app
 from web.openapi import document
 
-PASSWORD = "mật-khẩu-đủ-dài"
-
-
-@dataclass
-class Site:
-    settings: Settings
-    bridge: Bridge
-    client: TestClient  # type: ignore[type-arg]
-    tokens: dict[str, str]
-    numbers: dict[str, str]  # "answered by 101", "answered by 102" -> case number
-
-
-async def write_case(settings: Settings, linkedid: str, agent: str, recording: Path | None) -> str:
-    engine = make_engine(settings.database_url)
-    db = sessions(engine)
-    start = datetime.now(UTC) - timedelta(minutes=5)
-    call = Call(linkedid=linkedid, started_at=start, caller="0912000111", did="1022", topic="operator")
-    call.queue, call.queued_at, call.answered_at = (
-        "operator",
-        start + timedelta(seconds=20),
-        start + timedelta(seconds=32),
-    )
-    call.agent, call.agent_name, call.wait_seconds = agent, f"agent {agent}", 12.0
-    call.recording = str(recording) if recording else ""
-    call.mark("entered", did="1022")
-    call.finish(start + timedelta(seconds=90), "16 Normal Clearing")
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
-    await writer.write([call])
-    async with db() as session:
-        from hotline.db.models import Case
-
-        number = await session.scalar(select(Case.number).where(Case.linkedid == linkedid))
-    await engine.dispose()
-    assert number
-    return number
-
-
-def wav(path: Path) -> Path:
-    import math
-    import struct
-    import wave
-
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with wave.open(str(path), "w") as w:
-        w.setnchannels(1)
-        w.setsampwidth(2)
-        w.setframerate(8000)
-        w.writeframes(b"".join(struct.pack("<h", int(8000 * math.sin(i / 5))) for i in range(16000)))
-    return path
-
-
-@pytest.fixture
-async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/web.db"
-    settings = site_settings.load(
-        TEST_SETTINGS,
-        # Recordings of its own: a day folder made here as root would stop the sandbox Asterisk's MixMonitor
-        # from making the same day's folder beside it.
-        overrides={
-            "database.url": url,
-            "state_dir": str(tmp_path / "state"),
-            "recordings.dir": str(tmp_path / "recordings"),
-        },
-    )
-    await upgrade_async(url)
-    bridge = Bridge(settings)
-    for name, role, ext in (("admin", "admin", ""), ("sup", "supervisor", "103"), ("an", "agent", "101")):
-        await auth.add_user(bridge.db, name, PASSWORD, role, ext)
-    tokens = {
-        role: await auth.add_token(bridge.db, f"portal-{role}", role) for role in ("agent", "supervisor")
-    }
-    recording = wav(settings.recordings_path / "2026" / "11" / "22" / "case-a.wav")
-    numbers = {
-        "101": await write_case(settings, "100.1", "101", recording),
-        "102": await write_case(settings, "100.2", "102", None),
-    }
-    client = TestClient(TestServer(build_app(settings, bridge)))
-    await client.start_server()
-    try:
-        yield Site(settings, bridge, client, tokens, numbers)
-    finally:
-        await client.close()
-        await bridge.engine.dispose()
-
-
-async def sign_in(site: Site, name: str) -> str:
-    """Signs the test client in; returns the session's CSRF token as the pages carry it."""
-    reply = await site.client.post(
-        "/login", data={"username": name, "password": PASSWORD, "next": "/"}, allow_redirects=False
-    )
-    assert reply.status == 303, await reply.text()
-    cookie = reply.cookies[auth.COOKIE]
-    assert cookie["httponly"] and cookie["samesite"] == "Strict"
-    page = await (await site.client.get("/cases" if name != "an" else "/desk")).text()
-    return page.split('data-csrf="', 1)[1].split('"', 1)[0]
+__all__ = ["site"]  # the fixture
 
 
 async def test_wrong_password_and_unknown_user_get_no_session(site: Site) -> None:
     for name, password in (("sup", "wrong password!"), ("nobody", PASSWORD)):
-        reply = await site.client.post("/login", data={"username": name, "password": password})
+        reply = await post_login(site.client, name, password)
         assert reply.status == 401
         assert auth.COOKIE not in reply.cookies
         assert "Sai tên đăng nhập hoặc mật khẩu" in await reply.text()
@@ -256,9 +151,7 @@ async def test_sign_in_redirects_only_within_the_site(site: Site) -> None:
         ("https://evil.example/", "/"),
         ("//evil.example", "/"),
     ):
-        reply = await site.client.post(
-            "/login", data={"username": "sup", "password": PASSWORD, "next": target}, allow_redirects=False
-        )
+        reply = await post_login(site.client, "sup", PASSWORD, target)
         assert reply.headers["Location"] == expected
 
 

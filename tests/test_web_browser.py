@@ -26,6 +26,7 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
 from tests.services import in_process
+from tests.web_site import post_login
 from web import auth
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
@@ -261,7 +262,7 @@ async def test_whisper_and_barge_run_chanspy_with_their_options(
             timeout=45,
         )
         async with ClientSession(base, cookie_jar=CookieJar(unsafe=True)) as http:  # an IP address
-            await http.post("/login", data={"username": "giamsat", "password": PASSWORD, "next": "/"})
+            await post_login(http, "giamsat", PASSWORD)
             page = await (await http.get("/wallboard")).text()
             csrf = page.split('data-csrf="', 1)[1].split('"', 1)[0]
             for mode, options in (("whisper", "qwE"), ("barge", "qBE")):

@@ -3,14 +3,13 @@ session cookie and CSRF token; integrations with a bearer token (`hotline token 
 
 from __future__ import annotations
 
-import csv
-import io
+import time
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from ami_bridge import agents as agent_actions
 from hotline import cases as case_view
@@ -18,8 +17,17 @@ from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, Role, Status
 from hotline.errors import AMIError, HotlineError
 from web.audit import audit
-from web.case_access import SEARCH_PARAMS, count_param, day_param, load_case, may_see, search_cases
-from web.context import ctx, who
+from web.case_access import (
+    SEARCH_PARAMS,
+    count_param,
+    day_param,
+    load_case,
+    may_see,
+    search_cases,
+    search_filters,
+    sees_full_numbers,
+)
+from web.context import ctx, own_origin, who
 from web.errors import answer, bad, forbidden, not_found
 from web.routing import RouteTable
 from web.stats import report
@@ -46,7 +54,12 @@ async def board(request: web.Request) -> web.StreamResponse:
     "GET", "/ws/live", Role.AGENT, "Live board pushed over WebSocket (an agent gets their own slice)"
 )
 async def live_socket(request: web.Request) -> web.StreamResponse:
-    return await ctx(request).live.serve(request, who(request))
+    principal = who(request)
+    # A page on another site may open a WebSocket here with the user's cookie (no CORS for WebSockets):
+    # a browser session's socket must come from one of our own pages.
+    if principal.csrf and request.headers.get("Origin") != own_origin(request):
+        raise forbidden("this live board opens only from the hotline's own pages")
+    return await ctx(request).live.serve(request, principal)
 
 
 # -- cases ------------------------------------------------------------------------------------------
@@ -60,7 +73,11 @@ async def live_socket(request: web.Request) -> web.StreamResponse:
     response={"type": "array", "items": case_view.SCHEMA},
 )
 async def cases(request: web.Request) -> web.StreamResponse:
-    return web.json_response([case_view.view(c) for c in await search_cases(request)])
+    c, principal = ctx(request), who(request)
+    found = await search_cases(request)
+    await audit(c, principal, "case.search", "", filters=search_filters(request), rows=len(found))
+    masked = not sees_full_numbers(principal, c)
+    return web.json_response([case_view.view(case, masked) for case in found])
 
 
 @routes.route(
@@ -68,11 +85,18 @@ async def cases(request: web.Request) -> web.StreamResponse:
 )
 async def cases_csv(request: web.Request) -> web.StreamResponse:
     return web.Response(
-        text=case_view.to_csv(await search_cases(request)),
+        text=await _export(request),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="cases.csv"'},
     )
+
+
+async def _export(request: web.Request) -> str:
+    c, principal = ctx(request), who(request)
+    found = await search_cases(request)
+    await audit(c, principal, "case.export", "", filters=search_filters(request), rows=len(found))
+    return case_view.to_csv(found, masked=not sees_full_numbers(principal, c))
 
 
 @routes.route(
@@ -89,6 +113,7 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
     case = await load_case(c, request.match_info["number"], events=True)
     if not may_see(who(request), case, c):
         raise forbidden("not your case")
+    await audit(c, who(request), "case.view", case.number)
     return web.json_response(case_view.view(case) | {"timeline": case_view.timeline(case)})
 
 
@@ -169,9 +194,15 @@ async def recording(request: web.Request) -> web.StreamResponse:
     root = c.settings.recordings_path.resolve()
     if path is None or not path.resolve().is_relative_to(root) or not path.is_file():
         raise not_found("this case has no recording")
-    # A browser fetches a file in ranges while it plays: the first request is the playback.
-    if request.http_range.start in (None, 0):
-        await audit(c, who(request), "recording.play", number, range=request.headers.get("Range", ""))
+    # A browser fetches a file in many ranges while it plays, a download tool in any it likes: every
+    # request counts, one entry per person, recording and minute.
+    principal = who(request)
+    minute = int(time.time() // 60)
+    key = (principal.name, number, minute)
+    if key not in c.played:
+        c.played.difference_update({k for k in c.played if k[2] < minute})
+        c.played.add(key)
+        await audit(c, principal, "recording.play", number, range=request.headers.get("Range", ""))
     return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
 
 
@@ -271,22 +302,30 @@ async def desk(request: web.Request) -> web.StreamResponse:
     snap = c.live.payload()
     me = next((a for a in snap["agents"] if a["extension"] == principal.extension), None)
     call = me["call"] if me else None
-    current = earlier = None
+    current = None
+    earlier: list[dict[str, Any]] = []
     if call:
         async with c.db() as session:
             found = await session.scalar(select(Case).where(Case.linkedid == call["linkedid"]))
             current = case_view.view(found) if found else None
-            history = await session.scalars(
-                select(Case)
-                .where(
-                    Case.caller == call["caller"],
-                    Case.linkedid != call["linkedid"],
-                    func.length(Case.caller) > 0,
+            # A withheld, unknown or switchboard number is many people: it has no history of its own.
+            history: list[Case] = []
+            if case_view.callback_number(str(call["caller"])):
+                history = list(
+                    await session.scalars(
+                        select(Case)
+                        .where(Case.caller == call["caller"], Case.linkedid != call["linkedid"])
+                        .order_by(Case.started_at.desc())
+                        .limit(20)
+                    )
                 )
-                .order_by(Case.started_at.desc())
-                .limit(20)
-            )
-            earlier = [case_view.view(h) for h in history]
+            masked = not sees_full_numbers(principal, c)
+            earlier = [
+                case_view.view(h, masked) if may_see(principal, h, c) else case_view.summary(h)
+                for h in history
+            ]
+        if found is not None:
+            await audit(c, principal, "case.view", found.number, on="desk", earlier=len(earlier))
     return web.json_response({"me": me, "call": call, "case": current, "earlier": earlier or []})
 
 
@@ -326,7 +365,6 @@ async def requested_report(request: web.Request) -> dict[str, Any]:
 async def reports_csv(request: web.Request) -> web.StreamResponse:
     data = await requested_report(request)
     first, last = data["from"], data["to"]
-    out = io.StringIO()
     fields = [
         "table",
         "key",
@@ -337,13 +375,13 @@ async def reports_csv(request: web.Request) -> web.StreamResponse:
         "average_answer",
         "average_handle",
     ]
-    writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore")
-    writer.writeheader()
-    for table, key in (("per_hour", "hour"), ("per_topic", "topic"), ("per_agent", "agent")):
-        for row in data[table]:
-            writer.writerow({**row, "table": table, "key": row[key]})
+    rows = [
+        {**row, "table": table, "key": row[key]}
+        for table, key in (("per_hour", "hour"), ("per_topic", "topic"), ("per_agent", "agent"))
+        for row in data[table]
+    ]
     return web.Response(
-        text=out.getvalue(),
+        text=case_view.csv_text(fields, rows),
         content_type="text/csv",
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="report-{first}-{last}.csv"'},

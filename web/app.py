@@ -15,7 +15,7 @@ from ami_bridge.bridge import Bridge
 from hotline.db.models import Role
 from hotline.settings import Settings
 from web import api, auth, metrics, openapi, pages
-from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx
+from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, refuse
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
@@ -55,22 +55,32 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
                 given = str((await request.post()).get("csrf", ""))
             if not auth.csrf_ok(principal, given):
                 return refuse(request, 403, "missing or wrong CSRF token: reload the page and try again")
-    response = await handler(request)
-    response.headers.setdefault("X-Content-Type-Options", "nosniff")
-    response.headers.setdefault("X-Frame-Options", "DENY")
-    response.headers.setdefault("Referrer-Policy", "same-origin")
-    response.headers.setdefault(
-        "Content-Security-Policy",
-        "default-src 'self'; img-src 'self' data:; media-src 'self'; connect-src 'self'; "
-        "frame-ancestors 'none'",
-    )
-    return response
+    return await handler(request)
+
+
+SECURITY_HEADERS = {
+    "X-Content-Type-Options": "nosniff",
+    "X-Frame-Options": "DENY",
+    "Referrer-Policy": "same-origin",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
+    "connect-src 'self'; frame-ancestors 'none'",
+}
+
+
+async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
+    """On every response, redirects, errors and static files included (a middleware sees only what
+    handlers return)."""
+    for name, value in SECURITY_HEADERS.items():
+        response.headers.setdefault(name, value)
+    if secure(request):
+        # Only over HTTPS: a browser told this over plain HTTP by a proxy-less test would lock itself out.
+        response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=1 << 20)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
-    app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today))
+    app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(
         app,
@@ -82,6 +92,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
     app.router.add_static("/static/", HERE / "static")
     if HAVE_CHART_JS:
         app.router.add_static("/static/chart.js/", CHART_JS)
+    app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)
     return app

@@ -10,8 +10,12 @@ from web.auth import Principal
 from web.context import Context
 
 
-async def audit(c: Context, actor: Principal, action: str, target: str, **detail: Any) -> None:
+async def audit(c: Context, actor: Principal | str, action: str, target: str, **detail: Any) -> None:
+    """One entry; `actor` is who was signed in, or a name for someone who was not (a failed sign-in)."""
+    name = actor if isinstance(actor, str) else actor.name
     async with c.db() as session, session.begin():
         session.add(
-            AuditEntry(at=datetime.now(UTC), actor=actor.name, action=action, target=target, detail=detail)
+            AuditEntry(
+                at=datetime.now(UTC), actor=name[:80], action=action, target=target[:128], detail=detail
+            )
         )

@@ -14,6 +14,8 @@ import threading
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
+from pathlib import Path
 from typing import Any, TypeVar
 
 from argon2 import PasswordHasher
@@ -30,6 +32,15 @@ HASHER = PasswordHasher()  # Argon2id with the library's current recommended cos
 # Verified against when a username is unknown, so a wrong name takes as long as a wrong password.
 _DUMMY_HASH = HASHER.hash(secrets.token_urlsafe(16))
 MIN_PASSWORD = 10
+# Consecutive wrong passwords that lock an account until an admin unlocks it (`hotline user unlock`).
+LOCK_AFTER = 10
+TOKEN_DAYS = 365  # an API token's default life
+# Passwords people pick first, lower-cased (a list shipped with the project; no download at run time).
+COMMON_PASSWORDS = frozenset(
+    line.strip().lower()
+    for line in (Path(__file__).with_name("common_passwords.txt")).read_text("utf-8").splitlines()
+    if line.strip() and not line.startswith("#")
+)
 
 
 class AuthError(HotlineError):
@@ -45,6 +56,7 @@ class Principal:
     extension: str = ""
     user_id: int | None = None
     csrf: str = ""  # empty for API tokens: they carry no cookie, so there is nothing to forge
+    credential: str = ""  # the stored hash of the session's or token's secret: what a re-check looks up
 
     def can(self, role: Role) -> bool:
         return self.role.rank >= role.rank
@@ -93,9 +105,19 @@ def token_hash(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def hash_password(password: str) -> str:
+def check_password(password: str, username: str) -> None:
+    """The rules a new password must meet; AuthError says which one it breaks."""
     if len(password) < MIN_PASSWORD:
         raise AuthError(f"a password needs at least {MIN_PASSWORD} characters")
+    folded = password.casefold()
+    if username and username.casefold() in folded:
+        raise AuthError("a password must not contain the user name")
+    if folded in COMMON_PASSWORDS or len(set(folded)) < 4:
+        raise AuthError("this password is among the first that anyone would try; choose another")
+
+
+def hash_password(password: str, username: str = "") -> str:
+    check_password(password, username)
     return HASHER.hash(password)
 
 
@@ -113,7 +135,7 @@ async def add_user(
             raise AuthError(f"user {username!r} exists already")
         user = User(
             username=username,
-            password_hash=hash_password(password),
+            password_hash=hash_password(password, username),
             role=parsed.value,
             extension=extension,
             created_at=datetime.now(UTC),
@@ -122,32 +144,76 @@ async def add_user(
     return user
 
 
-async def set_password(db: async_sessionmaker[AsyncSession], username: str, password: str) -> None:
+async def _change_user(
+    db: async_sessionmaker[AsyncSession], username: str, sign_out: bool, **values: Any
+) -> None:
     async with db() as session, session.begin():
-        done = await session.execute(
-            update(User).where(User.username == username).values(password_hash=hash_password(password))
-        )
-        if not done.rowcount:  # type: ignore[attr-defined]
-            raise AuthError(f"no user {username!r}")
-        # A new password signs every browser out.
         user_id = await session.scalar(select(User.id).where(User.username == username))
-        await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
+        if user_id is None:
+            raise AuthError(f"no user {username!r}")
+        await session.execute(update(User).where(User.id == user_id).values(**values))
+        if sign_out:
+            # Every browser of theirs is signed out; open live screens notice at their next re-check.
+            await session.execute(delete(WebSession).where(WebSession.user_id == user_id))
 
 
-async def sign_in(
-    db: async_sessionmaker[AsyncSession], username: str, password: str, hours: int
-) -> tuple[str, Principal] | None:
-    """A new session's cookie token and who it is, or None for a wrong name or password."""
+async def set_password(db: async_sessionmaker[AsyncSession], username: str, password: str) -> None:
+    await _change_user(db, username, True, password_hash=hash_password(password, username))
+
+
+async def set_active(db: async_sessionmaker[AsyncSession], username: str, active: bool) -> None:
+    """Disable (signing every session out) or enable a user."""
+    await _change_user(db, username, not active, active=active)
+
+
+async def unlock(db: async_sessionmaker[AsyncSession], username: str) -> None:
+    await _change_user(db, username, False, locked_at=None, failed_logins=0)
+
+
+class SignInResult(StrEnum):
+    OK = "ok"
+    WRONG = "wrong"  # unknown name, wrong password or disabled user: one answer for all three
+    LOCKED = "locked"
+
+
+@dataclass(frozen=True)
+class SignIn:
+    result: SignInResult
+    token: str = ""
+    principal: Principal | None = None
+    just_locked: bool = False  # this attempt was the one that locked the account
+
+
+async def sign_in(db: async_sessionmaker[AsyncSession], username: str, password: str, hours: int) -> SignIn:
+    """A new session (its cookie token and who it is), or why not. Wrong passwords are counted on the
+    account; the LOCK_AFTER-th locks it, and a locked account refuses even the right password."""
     async with db() as session:
         user = await session.scalar(select(User).where(User.username == username, User.active.is_(True)))
-    if not await _off_loop(_verify, user.password_hash if user else _DUMMY_HASH, password) or user is None:
-        return None
-    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
+    right = await _off_loop(_verify, user.password_hash if user else _DUMMY_HASH, password)
+    if user is None:
+        return SignIn(SignInResult.WRONG)
+    if user.locked_at is not None:
+        return SignIn(SignInResult.LOCKED)
     now = datetime.now(UTC)
+    if not right:
+        failures = user.failed_logins + 1
+        async with db() as session, session.begin():
+            await session.execute(
+                update(User)
+                .where(User.id == user.id)
+                .values(
+                    failed_logins=User.failed_logins + 1, locked_at=now if failures >= LOCK_AFTER else None
+                )
+            )
+        locked = failures >= LOCK_AFTER
+        return SignIn(SignInResult.LOCKED if locked else SignInResult.WRONG, just_locked=locked)
+    token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     rehashed = await _off_loop(_hash, password) if HASHER.check_needs_rehash(user.password_hash) else ""
     async with db() as session, session.begin():
+        values: dict[str, Any] = {"failed_logins": 0}
         if rehashed:
-            await session.execute(update(User).where(User.id == user.id).values(password_hash=rehashed))
+            values["password_hash"] = rehashed
+        await session.execute(update(User).where(User.id == user.id).values(**values))
         await session.execute(delete(WebSession).where(WebSession.expires_at < now))
         session.add(
             WebSession(
@@ -158,7 +224,8 @@ async def sign_in(
                 expires_at=now + timedelta(hours=hours),
             )
         )
-    return token, Principal(user.username, Role(user.role), user.extension, user.id, csrf)
+    principal = Principal(user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token))
+    return SignIn(SignInResult.OK, token, principal)
 
 
 async def session_principal(db: async_sessionmaker[AsyncSession], token: str) -> Principal | None:
@@ -177,7 +244,7 @@ async def session_principal(db: async_sessionmaker[AsyncSession], token: str) ->
     if row is None:
         return None
     user, csrf = row
-    return Principal(user.username, Role(user.role), user.extension, user.id, csrf)
+    return Principal(user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token))
 
 
 async def sign_out(db: async_sessionmaker[AsyncSession], token: str) -> None:
@@ -185,29 +252,78 @@ async def sign_out(db: async_sessionmaker[AsyncSession], token: str) -> None:
         await session.execute(delete(WebSession).where(WebSession.token_hash == token_hash(token)))
 
 
-async def add_token(db: async_sessionmaker[AsyncSession], name: str, role: str) -> str:
-    """A new API token; shown once, stored only as its hash."""
+async def add_token(
+    db: async_sessionmaker[AsyncSession], name: str, role: str, days: int | None = TOKEN_DAYS
+) -> str:
+    """A new API token, valid for `days` (None: until revoked); shown once, stored only as its hash."""
     try:
         parsed = Role(role)
     except ValueError:
         raise AuthError(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}") from None
     token = "h1022_" + secrets.token_urlsafe(32)
+    now = datetime.now(UTC)
     async with db() as session, session.begin():
         if await session.scalar(select(ApiToken.id).where(ApiToken.name == name)):
             raise AuthError(f"an API token named {name!r} exists already")
         session.add(
-            ApiToken(name=name, token_hash=token_hash(token), role=parsed.value, created_at=datetime.now(UTC))
+            ApiToken(
+                name=name,
+                token_hash=token_hash(token),
+                role=parsed.value,
+                created_at=now,
+                expires_at=now + timedelta(days=days) if days is not None else None,
+            )
         )
     return token
 
 
+def _token_valid(now: datetime) -> Any:
+    return (ApiToken.revoked_at.is_(None)) & (ApiToken.expires_at.is_(None) | (ApiToken.expires_at > now))
+
+
 async def token_principal(db: async_sessionmaker[AsyncSession], token: str) -> Principal | None:
+    now = datetime.now(UTC)
     async with db() as session, session.begin():
-        found = await session.scalar(select(ApiToken).where(ApiToken.token_hash == token_hash(token)))
+        found = await session.scalar(
+            select(ApiToken).where(ApiToken.token_hash == token_hash(token), _token_valid(now))
+        )
         if found is None:
             return None
-        found.last_used_at = datetime.now(UTC)
-        return Principal(f"token:{found.name}", Role(found.role))
+        found.last_used_at = now
+        return Principal(f"token:{found.name}", Role(found.role), credential=found.token_hash)
+
+
+async def list_tokens(db: async_sessionmaker[AsyncSession]) -> list[ApiToken]:
+    async with db() as session:
+        return list(await session.scalars(select(ApiToken).order_by(ApiToken.name)))
+
+
+async def revoke_token(db: async_sessionmaker[AsyncSession], name: str) -> None:
+    async with db() as session, session.begin():
+        done = await session.execute(
+            update(ApiToken)
+            .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
+            .values(revoked_at=datetime.now(UTC))
+        )
+        if not done.rowcount:  # type: ignore[attr-defined]
+            raise AuthError(f"no API token {name!r} that is not revoked already")
+
+
+async def still_valid(db: async_sessionmaker[AsyncSession], credentials: set[str]) -> set[str]:
+    """Which of these session or token hashes still sign someone in (for screens that stay open)."""
+    if not credentials:
+        return set()
+    now = datetime.now(UTC)
+    async with db() as session:
+        sessions_left = await session.scalars(
+            select(WebSession.token_hash)
+            .join(User, WebSession.user_id == User.id)
+            .where(WebSession.token_hash.in_(credentials), WebSession.expires_at > now, User.active.is_(True))
+        )
+        tokens_left = await session.scalars(
+            select(ApiToken.token_hash).where(ApiToken.token_hash.in_(credentials), _token_valid(now))
+        )
+        return set(sessions_left) | set(tokens_left)
 
 
 def csrf_ok(principal: Principal, given: str) -> bool:

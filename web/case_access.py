@@ -10,7 +10,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from hotline import cases
-from hotline.db.models import Case
+from hotline.db.models import Case, Role
 from web.auth import Principal
 from web.context import Context, ctx
 from web.errors import bad, not_found
@@ -31,7 +31,24 @@ SEARCH_PARAMS = (
 
 def count_param(request: web.Request, name: str, default: int, most: int) -> int:
     raw = request.query.get(name, "")
-    return min(int(raw), most) if raw.isdigit() else default
+    if not raw:
+        return default
+    if not (raw.isascii() and raw.isdigit()):
+        raise bad(f"{name}={raw!r}: give a whole number")
+    return min(int(raw), most)
+
+
+def sees_full_numbers(principal: Principal, c: Context) -> bool:
+    return principal.can(Role(c.settings.privacy.full_numbers_role))
+
+
+def search_filters(request: web.Request) -> dict[str, str]:
+    """The search as given, for the audit log."""
+    return {
+        name: request.query[name]
+        for name, where, _ in SEARCH_PARAMS
+        if where == "query" and name in request.query
+    }
 
 
 def day_param(request: web.Request, name: str, default: date) -> date:

@@ -3,7 +3,7 @@ live board's broadcaster), who is asking, and a page rendered in the reader's la
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -18,6 +18,7 @@ from web import i18n
 from web.auth import Principal
 from web.live import Broadcaster
 from web.stats import Today
+from web.throttle import Throttle
 
 HERE = Path(__file__).resolve().parent
 # Debian's libjs-chart.js (scripts/run and scripts/test install it); the reports page says so if missing.
@@ -32,6 +33,9 @@ class Context:
     db: async_sessionmaker[AsyncSession]
     today: Today
     live: Broadcaster
+    throttle: Throttle = field(default_factory=Throttle)
+    # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
+    played: set[tuple[str, str, int]] = field(default_factory=set)
 
     @property
     def tz(self) -> ZoneInfo:
@@ -72,6 +76,11 @@ def render(name: str, request: web.Request, values: dict[str, Any], status: int 
 def language(request: web.Request) -> str:
     chosen = request.query.get("lang") or request.cookies.get("hotline_lang", "")
     return chosen if chosen in i18n.LANGUAGES else ctx(request).settings.web.language
+
+
+def own_origin(request: web.Request) -> str:
+    """This site's origin as a browser on it names it (behind a proxy: the host and scheme it forwards)."""
+    return f"{'https' if secure(request) else 'http'}://{request.host}"
 
 
 def secure(request: web.Request) -> bool:

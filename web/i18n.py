@@ -10,6 +10,18 @@ TEXTS: dict[str, tuple[str, str]] = {
     "username": ("Tên đăng nhập", "Username"),
     "password": ("Mật khẩu", "Password"),
     "bad_login": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
+    "locked": (
+        "Tài khoản đã bị khóa vì nhập sai mật khẩu nhiều lần. Hãy nhờ quản trị viên mở khóa.",
+        "This account is locked after too many wrong passwords. Ask an administrator to unlock it.",
+    ),
+    "throttled": (
+        "Nhập sai quá nhiều lần. Hãy đợi một lúc rồi thử lại.",
+        "Too many wrong tries. Wait a while, then try again.",
+    ),
+    "login_expired": (
+        "Trang đăng nhập đã hết hạn. Hãy thử lại.",
+        "The sign-in page had expired. Please try again.",
+    ),
     "wallboard": ("Bảng theo dõi", "Wallboard"),
     "big_screen": ("Màn hình lớn", "Big screen"),
     "desk": ("Bàn làm việc", "Agent desk"),

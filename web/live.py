@@ -12,25 +12,32 @@ import time
 from typing import Any
 
 from aiohttp import web
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.live import LiveBoard
-from web.auth import Principal
+from web.auth import Principal, still_valid
 from web.stats import Today
 
 log = logging.getLogger(__name__)
 
 MIN_INTERVAL = 0.2  # seconds between pushes while events pour in
 TICK = 1.0
+# Seconds between checks that each open screen's session or token still signs someone in: a user
+# disabled, a password changed or a token revoked from the command line closes their screens this soon.
+RECHECK = 2.0
+SIGNED_OUT = 4401  # the close code a screen gets when its sign-in ended (it goes back to the sign-in page)
 
 
 class Broadcaster:
-    def __init__(self, board: LiveBoard, today: Today) -> None:
+    def __init__(self, board: LiveBoard, today: Today, db: async_sessionmaker[AsyncSession]) -> None:
         self.board = board
         self.today = today
+        self.db = db
         self.clients: dict[web.WebSocketResponse, Principal] = {}
         self._changed = asyncio.Event()
         self._changed_at: float | None = None  # wall time of the oldest change not pushed yet
         self._task: asyncio.Task[None] | None = None
+        self._recheck: asyncio.Task[None] | None = None
         self.pushes = 0
         self._unsubscribe = board.subscribe(self._on_change)
 
@@ -41,13 +48,15 @@ class Broadcaster:
 
     def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="wallboard-push")
+        self._recheck = asyncio.create_task(self._recheck_signins(), name="wallboard-recheck")
 
     async def stop(self) -> None:
         self._unsubscribe()
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        for task in (self._task, self._recheck):
+            if task is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         for ws in list(self.clients):
             await ws.close(code=1001, message=b"server stopping")
 
@@ -83,6 +92,30 @@ class Broadcaster:
             text = whole if who.can_supervise else json.dumps(agent_slice(snap, who), ensure_ascii=False)
             sends.append(self._send(ws, text))
         await asyncio.gather(*sends)
+
+    async def close_signed_out(self, credentials: set[str]) -> int:
+        """Close the screens of these sessions or tokens now (sign-out); returns how many."""
+        gone = [ws for ws, who in self.clients.items() if who.credential in credentials]
+        for ws in gone:
+            self.clients.pop(ws, None)
+            with contextlib.suppress(Exception):
+                await ws.close(code=SIGNED_OUT, message=b"signed out")
+        return len(gone)
+
+    async def _recheck_signins(self) -> None:
+        while True:
+            await asyncio.sleep(RECHECK)
+            held = {who.credential for who in self.clients.values()}
+            if not held:
+                continue
+            try:
+                ended = held - await still_valid(self.db, held)
+            except Exception:  # the database away: screens stay until it answers again
+                log.warning("could not re-check the open screens' sign-ins", exc_info=True)
+                continue
+            if ended:
+                closed = await self.close_signed_out(ended)
+                log.info("closed %d live screen(s) whose sign-in ended", closed)
 
     async def _send(self, ws: web.WebSocketResponse, text: str) -> None:
         try:

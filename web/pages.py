@@ -3,6 +3,10 @@ comes from the WebSocket and the JSON API."""
 
 from __future__ import annotations
 
+import hmac
+import logging
+import math
+import secrets
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
@@ -10,15 +14,17 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
+from hotline.cases import mask_number
 from hotline.db.models import DeadLetter, Role, Status
 from web import auth
 from web.audit import audit
-from web.case_access import load_case, may_see, search_cases
+from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
 from web.context import PRINCIPAL, ctx, language, render, secure, who
 from web.errors import refuse
 from web.routing import RouteTable
 
 routes = RouteTable()
+log = logging.getLogger(__name__)
 
 
 def page(name: str, request: web.Request, **values: Any) -> web.Response:
@@ -33,9 +39,25 @@ async def home(request: web.Request) -> web.StreamResponse:
     raise web.HTTPSeeOther("/wallboard" if principal.can_supervise else "/desk")
 
 
+LOGIN_COOKIE = "hotline_login"
+
+
+def login_page(request: web.Request, error: str, target: str, status: int = 200) -> web.Response:
+    """The sign-in form with a token of its own, also set as a cookie: a sign-in posted from another site
+    (which cannot read the cookie) is refused, so no one is signed in to an account of the attacker's."""
+    token = request.cookies.get(LOGIN_COOKIE, "") or secrets.token_urlsafe(24)
+    response = render(
+        "login.html.j2", request, {"error": error, "next": target, "csrf": token}, status=status
+    )
+    response.set_cookie(
+        LOGIN_COOKIE, token, max_age=3600, httponly=True, samesite="Strict", secure=secure(request), path="/"
+    )
+    return response
+
+
 @routes.route("GET", "/login", None)
 async def login_form(request: web.Request) -> web.StreamResponse:
-    response = page("login.html.j2", request, error="", next=_next(request.query.get("next", "/")))
+    response = login_page(request, "", _next(request.query.get("next", "/")))
     if "lang" in request.query:
         response.set_cookie(
             "hotline_lang", language(request), max_age=365 * 86400, samesite="Lax", httponly=True
@@ -48,14 +70,32 @@ async def login(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     form = await request.post()
     target = _next(str(form.get("next", "/")))
-    signed = await auth.sign_in(
-        c.db, str(form.get("username", "")), str(form.get("password", "")), c.settings.web.session_hours
-    )
-    if signed is None:
-        return render("login.html.j2", request, {"error": "bad_login", "next": target}, status=401)
-    token, principal = signed
-    await audit(c, principal, "sign_in", principal.name, address=request.remote or "")
+    expected = request.cookies.get(LOGIN_COOKIE, "")
+    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+        return login_page(request, "login_expired", target, status=403)
+    username = str(form.get("username", ""))[:64]
+    address = request.remote or ""
+    keys = [f"user:{username.casefold()}", f"address:{address}"]
+    wait = c.throttle.wait(keys)
+    if wait > 0:
+        log.warning(
+            "sign-in as %r from %s refused for %.0f s more: too many wrong passwords", username, address, wait
+        )
+        response = login_page(request, "throttled", target, status=429)
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    signed = await auth.sign_in(c.db, username, str(form.get("password", "")), c.settings.web.session_hours)
+    if signed.result is not auth.SignInResult.OK or signed.principal is None:
+        c.throttle.failed(keys)
+        action = "sign_in.locked_out" if signed.just_locked else f"sign_in.{signed.result.value}"
+        await audit(c, f"anonymous@{address}", action, username, address=address)
+        error = "locked" if signed.result is auth.SignInResult.LOCKED else "bad_login"
+        return login_page(request, error, target, status=401)
+    c.throttle.succeeded(keys[0])
+    principal, token = signed.principal, signed.token
+    await audit(c, principal, "sign_in", principal.name, address=address)
     response = web.HTTPSeeOther(target)
+    response.del_cookie(LOGIN_COOKIE, path="/")
     response.set_cookie(
         auth.COOKIE,
         token,
@@ -70,7 +110,9 @@ async def login(request: web.Request) -> web.StreamResponse:
 
 @routes.route("POST", "/logout", Role.AGENT)
 async def logout(request: web.Request) -> web.StreamResponse:
-    await auth.sign_out(ctx(request).db, request.cookies.get(auth.COOKIE, ""))
+    c = ctx(request)
+    await auth.sign_out(c.db, request.cookies.get(auth.COOKIE, ""))
+    await c.live.close_signed_out({who(request).credential})
     response = web.HTTPSeeOther("/login")
     response.del_cookie(auth.COOKIE, path="/")
     raise response
@@ -98,6 +140,8 @@ async def cases(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     today = datetime.now(c.tz).date()
     found = await search_cases(request)
+    principal = who(request)
+    await audit(c, principal, "case.search", "", filters=search_filters(request), rows=len(found), on="page")
     return page(
         "cases.html.j2",
         request,
@@ -107,6 +151,7 @@ async def cases(request: web.Request) -> web.StreamResponse:
         default_to=today.isoformat(),
         tz=c.tz,
         query=request.query_string,
+        caller=(lambda n: n) if sees_full_numbers(principal, c) else mask_number,
     )
 
 
@@ -116,6 +161,7 @@ async def case(request: web.Request) -> web.StreamResponse:
     found = await load_case(c, request.match_info["number"], events=True)
     if not may_see(who(request), found, c):
         return refuse(request, 403, "not your case")
+    await audit(c, who(request), "case.view", found.number, on="page")
     return page("case.html.j2", request, case=found, tz=c.tz, statuses=[s.value for s in Status])
 
 

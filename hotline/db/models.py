@@ -181,6 +181,9 @@ class User(Base):
     extension: Mapped[str] = mapped_column(String(8), default="")
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
+    # Wrong passwords since the last right one; at LOCK_AFTER the account is locked until an admin unlocks it.
+    failed_logins: Mapped[int] = mapped_column(Integer, default=0)
+    locked_at: Mapped[datetime | None]
 
 
 class WebSession(Base):
@@ -207,6 +210,8 @@ class ApiToken(Base):
     role: Mapped[str] = mapped_column(String(16))
     created_at: Mapped[datetime]
     last_used_at: Mapped[datetime | None]
+    expires_at: Mapped[datetime | None]  # None: never (only when asked for explicitly)
+    revoked_at: Mapped[datetime | None]
 
 
 class AuditEntry(Base):

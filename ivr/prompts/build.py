@@ -79,7 +79,6 @@ class Synthesiser:
 
 
 def _gtts(text: str, language: str) -> AudioSegment:
-
     mp3 = io.BytesIO()
     gTTS(text, lang=language, timeout=GTTS_TIMEOUT).write_to_fp(mp3)
     mp3.seek(0)

@@ -188,7 +188,6 @@ class Sandbox:
 
     # -- steps ---------------------------------------------------------------------------------
     async def _log_in_agents_if_none(self) -> None:
-
         ami = await connect_ami(self.settings)
         try:
             status = await ami.action_list("QueueStatus")
@@ -200,7 +199,6 @@ class Sandbox:
             await ami.close()
 
     def _build_prompts(self) -> None:
-
         report = build.build(catalog.load(), self.settings.sounds_path)
         if report.built:
             self.log(f"sandbox: built {len(report.built)} prompt sounds with {report.engine}")

@@ -26,7 +26,7 @@
       form.follow_up.value = c.follow_up ? c.follow_up.slice(0, 10) : "";
     }
     document.getElementById("earlier").replaceChildren(...desk.earlier.map((e) =>
-      el("li", {}, el("a", { href: `/cases/${e.number}` }, e.number), ` ${Hotline.localTime(e.started_at)} · ${e.topic} · ${e.outcome} · ${e.status}`)));
+      el("li", {}, el("a", { href: `/cases/${e.number}` }, e.number), ` ${Hotline.localTime(e.started_at)} · ${[e.topic, e.outcome, e.status].filter(Boolean).join(" · ")}`)));
   }
 
   form.onsubmit = async (event) => {

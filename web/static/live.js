@@ -20,7 +20,11 @@ const Hotline = {
       const ws = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/ws/live");
       ws.onopen = () => { delay = 500; onStatus(""); };
       ws.onmessage = (m) => { const board = JSON.parse(m.data); board.received_at = Date.now() / 1000; onBoard(board); };
-      ws.onclose = () => { onStatus("lost"); setTimeout(open, delay); delay = Math.min(delay * 2, 10000); };
+      ws.onclose = (event) => {
+        // 4401: the sign-in ended (signed out, disabled, password changed): back to the sign-in page.
+        if (event.code === 4401) { location.href = "/login?next=" + encodeURIComponent(location.pathname); return; }
+        onStatus("lost"); setTimeout(open, delay); delay = Math.min(delay * 2, 10000);
+      };
     };
     open();
   },
