@@ -286,3 +286,20 @@ async def test_a_bad_number_in_a_query_answers_400(site: Site) -> None:
         reply = await site.client.get(f"/api/v1/cases?limit={limit}")
         assert reply.status == 400, limit
         assert "limit" in (await reply.json())["error"]
+
+
+async def test_an_admin_filters_the_audit_log_and_exports_it_which_is_audited_too(site: Site) -> None:
+    await post_login(site.client, "sup", "a wrong password")
+    await sign_in(site, "admin")
+    wrong = await (await site.client.get("/api/v1/audit?action=sign_in.wrong")).json()
+    assert [(e["action"], e["target"], e["actor"]) for e in wrong] == [
+        ("sign_in.wrong", "sup", "anonymous@127.0.0.1")
+    ]
+    assert await (await site.client.get("/api/v1/audit?actor=admin&action=sign_in")).json() != []
+    assert await (await site.client.get("/api/v1/audit?target=nobody")).json() == []
+    exported = await (await site.client.get("/api/v1/audit.csv?action=sign_in")).text()
+    rows = list(csv.DictReader(io.StringIO(exported)))
+    assert {r["action"] for r in rows} == {"sign_in", "sign_in.wrong"}
+    (export,) = await audit_entries(site, "audit.export")
+    assert export.actor == "admin" and export.detail == {"filters": {"action": "sign_in"}, "rows": len(rows)}
+    assert "audit-export" in await (await site.client.get("/audit?action=sign_in")).text()

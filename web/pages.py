@@ -179,7 +179,7 @@ async def reports(request: web.Request) -> web.StreamResponse:
 
 @routes.route("GET", "/audit", Role.ADMIN)
 async def audit_page(request: web.Request) -> web.StreamResponse:
-    return page("audit.html.j2", request, tz=ctx(request).tz)
+    return page("audit.html.j2", request, tz=ctx(request).tz, q=request.query)
 
 
 @routes.route("GET", "/dead-letters", Role.ADMIN)
