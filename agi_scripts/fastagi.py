@@ -11,9 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import inspect
+import ipaddress
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from agi_scripts.protocol import (
@@ -109,7 +110,17 @@ Route = Callable[[AGISession], Awaitable[None]]
 
 
 class FastAGIServer:
-    def __init__(self, *, env_timeout: float = ENV_TIMEOUT, command_timeout: float = COMMAND_TIMEOUT) -> None:
+    """`allow`: the networks whose peers may start a session (Asterisk's address); anyone else is closed on
+    before a byte is read. FastAGI has no authentication of its own, and a session mints case numbers."""
+
+    def __init__(
+        self,
+        *,
+        env_timeout: float = ENV_TIMEOUT,
+        command_timeout: float = COMMAND_TIMEOUT,
+        allow: Sequence[str] = ("127.0.0.1/32", "::1/128"),
+    ) -> None:
+        self.allow = [ipaddress.ip_network(net, strict=False) for net in allow]
         self.routes: dict[str, Route] = {}
         self.env_timeout = env_timeout
         self.command_timeout = command_timeout
@@ -121,6 +132,7 @@ class FastAGIServer:
         self._watchdog: asyncio.Task[None] | None = None
         self.served = 0
         self.refused = 0
+        self.foreign = 0  # connections from peers outside `allow`
 
     def route(self, script: str, handler: Route) -> None:
         if not inspect.iscoroutinefunction(handler):
@@ -156,6 +168,13 @@ class FastAGIServer:
         if task is not None:
             self.sessions.add(task)
         peer = writer.get_extra_info("peername")
+        if not self._allowed(peer):
+            self.foreign += 1
+            log.warning("FastAGI: connection from %s refused: not in [agi] allow", peer)
+            writer.close()
+            if task is not None:
+                self.sessions.discard(task)
+            return
         stream = AGIStream(reader, writer, self.command_timeout)
         self.streams.add(stream)
         try:
@@ -191,6 +210,15 @@ class FastAGIServer:
                 await writer.wait_closed()
             if task is not None:
                 self.sessions.discard(task)
+
+    def _allowed(self, peer: object) -> bool:
+        try:
+            address = ipaddress.ip_address(str(peer[0]))  # type: ignore[index]
+        except (TypeError, IndexError, ValueError):
+            return False  # not an IP peer (a UNIX socket is never configured)
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
+        return any(address in net for net in self.allow)
 
     async def _watch(self) -> None:
         interval = max(0.05, min(1.0, self.env_timeout / 4, self.command_timeout / 4))

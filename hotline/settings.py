@@ -6,6 +6,7 @@ Errors name the key and say how to fix it.
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import re
 import tomllib
@@ -128,10 +129,44 @@ class AMI(Endpoint):
     # Asterisk's queue_log, read to complete calls that ended while the bridge was away; empty: the
     # sandbox's (<state_dir>/asterisk/log/queue_log). On a production Asterisk: /var/log/asterisk/queue_log.
     queue_log: str = ""
+    # Where Asterisk accepts the bridge's AMI logins from (manager.conf permit), as ADDRESS or ADDRESS/BITS.
+    # Empty: the loopback, which is right only when Asterisk runs on the bridge's machine.
+    permit: str = ""
+
+    @property
+    def permit_network(self) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+        if self.permit:
+            return ipaddress.ip_network(self.permit, strict=False)
+        return ipaddress.ip_network("127.0.0.1/32")
+
+    @field_validator("permit")
+    @classmethod
+    def _permit_is_a_network(cls, value: str) -> str:
+        if value:
+            ipaddress.ip_network(value, strict=False)  # ValueError: pydantic names the setting
+        return value
 
 
 class AGI(Endpoint):
+    """`host:port` is where Asterisk's dialplan reaches the FastAGI server; `listen` where the server binds
+    (empty: the same), e.g. 0.0.0.0:4573 when Asterisk is on another machine."""
+
     port: int = Field(4573, ge=1, le=65535)
+    listen: HostPort | Literal[""] = ""
+    # The addresses (ADDRESS or ADDRESS/BITS) allowed to open FastAGI sessions: Asterisk's. Empty: the
+    # loopback only.
+    allow: list[str] = []
+
+    @property
+    def listen_address(self) -> str:
+        return self.listen or self.address
+
+    @field_validator("allow")
+    @classmethod
+    def _allow_networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)
+        return values
 
 
 class SIP(Strict):

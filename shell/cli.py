@@ -294,7 +294,7 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
 
 def cmd_agi_serve(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
-    return asyncio.run(service.run(site, bridge=False, agi_listen=args.listen or site.agi.address))
+    return asyncio.run(service.run(site, bridge=False, agi_listen=args.listen or site.agi.listen_address))
 
 
 def cmd_bridge(args: argparse.Namespace) -> int:

@@ -59,7 +59,7 @@ async def services(
     try:
         if agi:
             running.agi = build_server(settings)
-            host, _, port = (agi_listen or settings.agi.address).rpartition(":")
+            host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             await running.agi.start(host, int(port))
             log.debug("FastAGI server on %s:%s (IVR flow %s)", host, port, flow_path(settings))
         if bridge:
@@ -100,7 +100,7 @@ async def run(
     async with services(settings, agi=agi, bridge=bridge, web=web, agi_listen=agi_listen) as running:
         # The lines tests and operators wait for: each part is up.
         if running.agi is not None:
-            host, _, port = (agi_listen or settings.agi.address).rpartition(":")
+            host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             print(f"FastAGI server on {host}:{port} (IVR flow {flow_path(settings)})", flush=True)
         if running.bridge is not None:
             print(

@@ -197,3 +197,35 @@ def test_arguments_are_quoted_with_escapes() -> None:
     with pytest.raises(ValueError, match="line break"):
         quote("a\nb")
     assert issubclass(AGIHangup, Exception)
+
+
+async def test_a_peer_outside_the_allow_list_mints_no_case_number(tmp_path: Path) -> None:
+    """Any local process (or, with a wide listen address, any machine) could otherwise open sessions and
+    take case numbers: only Asterisk's address may."""
+    db = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
+    site = site_settings.load(
+        TEST_SETTINGS,
+        overrides={"state_dir": str(tmp_path), "database.url": db, "agi.allow": ["127.0.0.1/32"]},
+    )
+    await upgrade_async(db)
+    server = build_server(site)
+    listener = await server.start("0.0.0.0", 0)
+    port = listener.sockets[0].getsockname()[1]
+    try:
+        # 127.0.0.2 is this machine too, but not the address the site allows.
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, local_addr=("127.0.0.2", 0))
+        writer.write(environment(linkedid="1700000000.9"))
+        try:
+            await writer.drain()
+            answer = await asyncio.wait_for(reader.read(), 2)
+        except ConnectionResetError:  # closed on before it had read what was sent
+            answer = b""
+        assert answer == b""  # nothing answered: no command, no case number
+        writer.close()
+        result = await run_session(
+            "127.0.0.1", port, environment(linkedid="1700000001.1"), KeyScript(["1", None])
+        )
+        assert is_valid(variables(result.commands)["HOTLINE_CASE_NO"])
+        assert (server.foreign, server.served) == (1, 1)
+    finally:
+        await server.close()

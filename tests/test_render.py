@@ -58,7 +58,7 @@ def test_secrets_are_generated_once_private_and_never_defaults(
     secret = re.search(r"^secret = (\S+)$", manager_a, re.M)
     assert secret and len(secret[1]) >= 20
     passwords = re.findall(r"^password = (\S+)$", (tmp_path / "a" / "pjsip.conf").read_text(), re.M)
-    assert len(passwords) == 4 and len(set(passwords)) == 4
+    assert len(passwords) == 3 and len(set(passwords)) == 3  # the three agents' phones
     secrets_file = site.state_path / "secrets.toml"
     assert stat.S_IMODE(secrets_file.stat().st_mode) == 0o600
     for name in render.SECRET_FILES:
@@ -134,3 +134,24 @@ def test_the_dialplan_uses_only_the_declared_channel_variables(
     assert all(collected(n.variable).startswith("HOTLINE_") for n in flow.nodes.values() if n.variable)
     manager = (out / "manager.conf").read_text()
     assert "IVR_NODE" in manager and "CASE_NO" in manager
+
+
+def test_the_test_softphone_is_rendered_for_the_sandbox_only(site: settings.Settings, tmp_path: Path) -> None:
+    render.render(site, tmp_path / "production")
+    render.render(site, tmp_path / "sandbox", sandbox=True)
+    assert "[citizen]" not in (tmp_path / "production" / "pjsip.conf").read_text()
+    assert "[citizen](phone-endpoint)" in (tmp_path / "sandbox" / "pjsip.conf").read_text()
+
+
+def test_asterisk_on_another_machine_permits_the_bridge_from_the_address_the_site_gives(
+    site: settings.Settings, tmp_path: Path
+) -> None:
+    remote = site.model_copy(
+        update={"ami": site.ami.model_copy(update={"host": "10.0.0.5", "permit": "10.0.0.9"})}
+    )
+    render.render(remote, tmp_path)
+    manager = (tmp_path / "manager.conf").read_text()
+    # Before, the Asterisk host's own address was rendered: the bridge on another machine was refused.
+    assert manager.count("permit = 10.0.0.9/255.255.255.255") == 2 and "10.0.0.5/" not in manager
+    with pytest.raises(SettingsError, match="permit"):
+        settings.load(ROOT / "tests" / "hotline.test.toml", overrides={"ami.permit": "not-an-address"})

@@ -120,8 +120,10 @@ def conf_value(value: object) -> str:
     return text.replace(";", r"\;")
 
 
-def render(settings: Settings, target: Path | None = None) -> list[Path]:
-    """Write every template into target (the settings' config_dir by default); return the files."""
+def render(settings: Settings, target: Path | None = None, sandbox: bool = False) -> list[Path]:
+    """Write every template into target (the settings' config_dir by default); return the files. Only
+    the sandbox gets the test softphone account ([sandbox] softphone): a production Asterisk never has a
+    SIP account that the settings' authors did not write themselves."""
     target = target or settings.config_path
     target.mkdir(parents=True, exist_ok=True)
     secrets = site_secrets.for_site(settings)
@@ -146,13 +148,14 @@ def render(settings: Settings, target: Path | None = None) -> list[Path]:
         "unwanted_events": events.UNWANTED,
         # Only the variables the call tracker follows: every other VarSet would be read and dropped.
         "bridge_variables": sorted(name.removeprefix("HOTLINE_") for name in TRACKED),
-        "ami_permit": "127.0.0.1" if settings.ami.host in ("127.0.0.1", "localhost") else settings.ami.host,
+        "ami_permit": f"{settings.ami.permit_network.network_address}/{settings.ami.permit_network.netmask}",
         "modules": sorted(set(MODULES)),
         "end_event": END_EVENT,
         "end_fields": "|".join(f"${{URIENCODE({value})}}" for value in END_RECORD.values()),
         "endpoint": endpoint,
         "queue_id": queue_id,
         "sip_secret": sip_secret,
+        "softphone": settings.sandbox.softphone if sandbox else "",
     }
     written = []
     for name in sorted(env.list_templates(extensions=["j2"])):

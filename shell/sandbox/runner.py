@@ -76,7 +76,7 @@ class Sandbox:
         if state and _alive(state.asterisk_pid, "asterisk"):
             self.log(f"sandbox: already running (asterisk pid {state.asterisk_pid}); reloading its config")
             self._wait_booted()
-            asterisk_config.render(self.settings)
+            asterisk_config.render(self.settings, sandbox=True)
             self._build_prompts()
             self._prepare_dirs(*self._asterisk_ids())
             self.cli("core reload")
@@ -87,7 +87,7 @@ class Sandbox:
             self.down()
         started = time.monotonic()
         rootfs.build(self.root, self.log)
-        asterisk_config.render(self.settings)
+        asterisk_config.render(self.settings, sandbox=True)
         self._build_prompts()
         self._check_ports_free()
         asterisk_uid, asterisk_gid = self._asterisk_ids()
