@@ -10,6 +10,7 @@ from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import AGISession, FastAGIServer
 from hotline.db.engine import make_engine, sessions
 from hotline.settings import Settings
+from hotline.values import mask_number
 from ivr import flow as flow_file
 from ivr import hours, validate
 from ivr.engine import CaseDesk, Engine
@@ -34,7 +35,7 @@ def ivr_route(engine: Engine):  # type: ignore[no-untyped-def]
         log.info(
             "call %s from %s on %s: %s -> %s (path %s)",
             call.linkedid,
-            call.caller,
+            mask_number(call.caller),
             call.did,
             outcome.result,
             outcome.destination or "-",

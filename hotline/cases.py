@@ -17,6 +17,7 @@ from sqlalchemy.orm import selectinload
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.settings import Settings
+from hotline.values import mask_number
 
 # The case's fields in the order people read them; `has_recording` says whether there is audio to play
 # (the file's place on the server is not shown: the API streams it).
@@ -62,15 +63,6 @@ FILTERS = ("topic", "outcome", "status", "agent", "queue", "caller", "number")
 SUMMARY = ("number", "started_at", "topic", "status")
 # Characters that make a spreadsheet read a cell as a formula (or, with tab and CR, shift it there).
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-
-
-def mask_number(number: str) -> str:
-    """A caller number with its middle hidden, enough to tell two callers apart: 0944***888."""
-    if len(number) >= 10:
-        return f"{number[:4]}***{number[-3:]}"
-    if len(number) >= 6:
-        return f"{number[:2]}***{number[-2:]}"
-    return "***" if number else ""
 
 
 def callback_number(caller: str) -> bool:

@@ -190,7 +190,21 @@ class Database(Strict):
 
 class Recordings(Strict):
     dir: str = "recordings"
-    retention_days: int = Field(365, ge=1)
+
+
+class Retention(Strict):
+    """How long each kind of personal data is kept, in days: no longer than its purpose needs (Decree
+    13/2023). `hotline serve` applies it every night at `run_at` (site time); `hotline privacy retention`
+    applies it at once. docs/security.md gives the reasons for the defaults."""
+
+    recordings: int = Field(365, ge=1)
+    voice_messages: int = Field(365, ge=1)
+    cases: int = Field(1825, ge=1)
+    timelines: int = Field(365, ge=1)  # each case's event-by-event record; the case itself stays
+    audit: int = Field(1095, ge=1)
+    sessions: int = Field(30, ge=1)  # signed-out and expired web sessions, revoked and expired API tokens
+    asterisk_logs: int = Field(90, ge=1)  # queue_log and Asterisk's log files, once rotated
+    run_at: time = time(2, 30)
 
 
 class Web(Endpoint):
@@ -235,6 +249,7 @@ class Settings(Strict):
     recordings: Recordings = Recordings()
     web: Web = Web()
     privacy: Privacy = Privacy()
+    retention: Retention = Retention()
     sandbox: Sandbox = Sandbox()
     state_dir: str = "var"
     config_dir: str = "config/asterisk"
@@ -283,6 +298,11 @@ class Settings(Strict):
     @property
     def recordings_path(self) -> Path:
         return self.path(self.recordings.dir)
+
+    @property
+    def asterisk_log_path(self) -> Path:
+        """Where Asterisk writes queue_log and its log files (rotated ones beside them)."""
+        return self.queue_log_path.parent
 
     @property
     def queue_log_path(self) -> Path:

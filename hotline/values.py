@@ -21,3 +21,30 @@ def clean(value: object, limit: int = MAX_TEXT) -> str:
     if len(text) > limit:
         text = text[: max(limit - 1, 0)] + ELLIPSIS
     return text
+
+
+def mask_number(number: str) -> str:
+    """A phone number with its middle hidden, enough to tell two callers apart: 0944***888. For lists
+    shown to people who need not know the number, and for every log line."""
+    if len(number) >= 10:
+        return f"{number[:4]}***{number[-3:]}"
+    if len(number) >= 6:
+        return f"{number[:2]}***{number[-2:]}"
+    return "***" if number else ""
+
+
+def number_forms(number: str) -> set[str]:
+    """The ways one Vietnamese number is written (0912345678, +84912345678, 84912345678): a person's
+    calls are found under any of them."""
+    digits = number.strip()
+    forms = {digits} if digits else set()
+    national = ""
+    if digits.startswith("+84"):
+        national = digits[3:]
+    elif digits.startswith("84") and len(digits) >= 11:
+        national = digits[2:]
+    elif digits.startswith("0"):
+        national = digits[1:]
+    if national.isdigit():
+        forms |= {"0" + national, "+84" + national, "84" + national}
+    return forms

@@ -18,18 +18,19 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ami_bridge import agents
-from hotline import cases, retention, secrets, settings
+from hotline import cases, privacy, retention, secrets, settings
 from hotline.asterisk import config as asterisk_config
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade, upgrade_async
 from hotline.db.models import AuditEntry, User
 from hotline.errors import HotlineError
+from hotline.values import mask_number
 from ivr import flow as flow_file
 from ivr import show, validate
 from ivr.flow import FlowError
 from ivr.flows import DEFAULT_FLOW
 from ivr.prompts import build, catalog
-from shell import service
+from shell import housekeeping, service
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox import rootfs
 from shell.sandbox.runner import Sandbox
@@ -176,10 +177,22 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until", help="YYYY-MM-DD, inclusive")
     p.set_defaults(func=cmd_cases_export)
 
-    rec = sub.add_parser("recordings", help="call recordings").add_subparsers(metavar="ACTION")
-    p = rec.add_parser("prune", help="delete recordings older than [recordings] retention_days")
-    p.add_argument("--dry-run", action="store_true")
-    p.set_defaults(func=cmd_recordings_prune)
+    pv = sub.add_parser("privacy", help="personal data: retention and erasure").add_subparsers(
+        metavar="ACTION"
+    )
+    p = pv.add_parser(
+        "retention", help="delete now what [retention] keeps no longer (hotline serve: nightly)"
+    )
+    p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
+    p.set_defaults(func=cmd_privacy_retention)
+    p = pv.add_parser("erase", help="erase one person's data: their cases anonymised, recordings deleted")
+    p.add_argument("--phone", required=True, help="their number, in any form (0912..., +84912...)")
+    p.add_argument(
+        "--asterisk-stopped",
+        action="store_true",
+        help="Asterisk is stopped: rewrite its live queue_log and logs too (else it is asked to rotate them)",
+    )
+    p.set_defaults(func=cmd_privacy_erase)
 
     p = sub.add_parser("call", help="place a simulated call into the hotline and print what happened")
     p.add_argument("number", help="the number dialled, e.g. 1022 or 02371022")
@@ -500,11 +513,47 @@ def _day(value: str | None, option: str) -> date | None:
         raise HotlineError(f"{option} {value!r}: give a day as YYYY-MM-DD") from None
 
 
-def cmd_recordings_prune(args: argparse.Namespace) -> int:
+def _actor() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def cmd_privacy_retention(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
-    removed = retention.prune(site.recordings_path, site.recordings.retention_days, dry_run=args.dry_run)
+
+    async def run(db: Any) -> retention.Report:
+        if not args.dry_run:
+            await housekeeping.rotate_asterisk_logs(site)
+        return await retention.apply(site, db, dry_run=args.dry_run, actor=_actor())
+
+    report = asyncio.run(_with_db(site, run))
     verb = "would delete" if args.dry_run else "deleted"
-    print(f"{verb} {len(removed)} recording(s) older than {site.recordings.retention_days} days")
+    print(f"{verb}: " + ", ".join(f"{n} {kind.replace('_', ' ')}" for kind, n in report.counts().items()))
+    return 0
+
+
+def cmd_privacy_erase(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+
+    async def run(db: Any) -> privacy.Erasure:
+        rotated = False if args.asterisk_stopped else await housekeeping.rotate_asterisk_logs(site)
+        if not rotated and not args.asterisk_stopped:
+            raise HotlineError(
+                "Asterisk could not be asked to rotate its logs, so its live queue_log may still hold the "
+                "number; run again once AMI answers, or with --asterisk-stopped while Asterisk is stopped"
+            )
+        try:
+            return await privacy.erase(
+                site, db, args.phone, actor=_actor(), include_live_logs=args.asterisk_stopped
+            )
+        except ValueError as exc:
+            raise HotlineError(str(exc)) from None
+
+    done = asyncio.run(_with_db(site, run))
+    print(
+        f"erased {mask_number(args.phone)}: {done.cases} case(s) anonymised, {done.files} file(s) deleted, "
+        f"{done.events} timeline event(s), {done.audit} audit entr(ies), {done.dead_letters} dead letter(s) "
+        f"and {done.log_lines} Asterisk log line(s) cleaned"
+    )
     return 0
 
 

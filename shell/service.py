@@ -21,6 +21,7 @@ from hotline import loop_watch
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 from ivr.flows import flow_path
+from shell import housekeeping
 from web.app import build_app
 
 log = logging.getLogger(__name__)
@@ -34,6 +35,7 @@ class Running:
     agi: FastAGIServer | None
     bridge: Bridge | None
     web: aioweb.AppRunner | None
+    housekeeping: asyncio.Task[None] | None = None
 
     def require_bridge(self) -> Bridge:
         if self.bridge is None:
@@ -71,8 +73,14 @@ async def services(
             await running.web.setup()
             await aioweb.TCPSite(running.web, settings.web.host, settings.web.port).start()
             log.debug("web app on http://%s/", settings.web.address)
+        if running.bridge is not None:
+            running.housekeeping = asyncio.create_task(
+                housekeeping.nightly(settings, running.bridge.db, running.bridge.ami), name="retention"
+            )
         yield running
     finally:
+        if running.housekeeping is not None:
+            running.housekeeping.cancel()
         if running.web is not None:
             await running.web.cleanup()
         if running.agi is not None:

@@ -1,4 +1,4 @@
-"""Case export and recording retention, on a real SQLite file and real folders."""
+"""Case export on a real SQLite file."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from zoneinfo import ZoneInfo
 
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
-from hotline import cases, retention
+from hotline import cases
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
@@ -51,15 +51,3 @@ async def test_written_cases_export_as_csv_and_json(tmp_path: Path) -> None:
     assert json.loads(cases.to_json(found))[0]["topic"] == "health.testing"
     shown = await cases.fetch(site, cases.by_key(rows[0]["number"]))
     assert "entered" in cases.detail(shown[0], tz)
-
-
-def test_prune_keeps_recent_days_and_other_files(tmp_path: Path) -> None:
-    for day in ("2025/10/01", "2026/11/20", "2026/11/21"):
-        (tmp_path / day).mkdir(parents=True)
-        (tmp_path / day / "1.1.wav").write_bytes(b"RIFF")
-    (tmp_path / "README.md").write_text("keep")
-    removed = retention.prune(tmp_path, retention_days=30, today=date(2026, 11, 22), dry_run=True)
-    assert removed == [tmp_path / "2025/10/01/1.1.wav"] and (tmp_path / "2025/10/01/1.1.wav").exists()
-    retention.prune(tmp_path, retention_days=30, today=date(2026, 11, 22))
-    assert not (tmp_path / "2025").exists()
-    assert (tmp_path / "2026/11/20/1.1.wav").exists() and (tmp_path / "README.md").exists()

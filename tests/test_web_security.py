@@ -16,10 +16,11 @@ from sqlalchemy import select
 
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
-from hotline.cases import mask_number, spreadsheet_cell
+from hotline.cases import spreadsheet_cell
 from hotline.db.models import AuditEntry, Case
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Privacy
+from hotline.values import mask_number
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site
 from web import auth
 from web.context import CONTEXT, Context

@@ -14,8 +14,8 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
-from hotline.cases import mask_number
 from hotline.db.models import DeadLetter, Role, Status
+from hotline.values import mask_number
 from web import auth
 from web.audit import audit
 from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers

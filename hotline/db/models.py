@@ -128,6 +128,7 @@ class CaseEvent(Base):
     """The call's timeline: what happened when (entered the IVR, joined a queue, an agent rang, ...)."""
 
     __tablename__ = "case_events"
+    __table_args__ = (Index("ix_case_events_at", "at"),)
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), index=True)

@@ -1,0 +1,244 @@
+"""Retention and erasure on real databases (SQLite and PostgreSQL) and real folders: what is older than
+the site keeps goes, what is newer stays; one person's number leaves no trace in cases, timelines, the
+audit log, recordings or Asterisk's logs."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import os
+import time
+from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from sqlalchemy import select, text
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ami_bridge.calls import Call
+from ami_bridge.case_writer import CaseWriter
+from hotline import privacy, retention
+from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import ApiToken, AuditEntry, Case, CaseEvent, User, WebSession
+from hotline.db.numbers import NumberAllocator
+from hotline.settings import Settings
+from tests.conftest import TEST_SETTINGS, postgres_database
+
+NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # 10:00 in Vietnam
+PERSON = "0912345678"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path}/cases.db"
+    else:
+        with postgres_database() as url:
+            yield url
+
+
+@pytest.fixture
+async def site(
+    database: str, tmp_path: Path
+) -> AsyncIterator[tuple[Settings, async_sessionmaker[AsyncSession]]]:
+    log_dir = tmp_path / "asterisk-log"
+    log_dir.mkdir()
+    settings = site_settings.load(
+        TEST_SETTINGS,
+        overrides={
+            "database.url": database,
+            "state_dir": str(tmp_path / "state"),
+            "recordings.dir": str(tmp_path / "recordings"),
+            "ami.queue_log": str(log_dir / "queue_log"),
+        },
+    )
+    await upgrade_async(database)
+    engine = make_engine(database)
+    try:
+        yield settings, sessions(engine)
+    finally:
+        await engine.dispose()
+
+
+async def answered_call(
+    settings: Settings, db: async_sessionmaker[AsyncSession], linkedid: str, started: datetime, caller: str
+) -> Path:
+    """An answered call's case, with its recording and voice message filed in the day folder."""
+    day = started.astimezone(ZoneInfo(settings.site.timezone)).strftime("%Y/%m/%d")
+    folder = settings.recordings_path / day
+    folder.mkdir(parents=True, exist_ok=True)
+    recording, message = folder / f"{linkedid}.wav", folder / f"{linkedid}-message.wav"
+    for path in (recording, message):
+        path.write_bytes(b"RIFF audio")
+    call = Call(
+        linkedid=linkedid, started_at=started, caller=caller, caller_name="Nguyễn Thị Dân", did="1022"
+    )
+    call.queue, call.queued_at, call.answered_at = "health", started, started + timedelta(seconds=5)
+    call.agent, call.recording, call.voicemail = "101", str(recording), str(message)
+    call.mark("entered", at=started, did="1022", caller=caller)
+    call.finish(started + timedelta(seconds=60), "16 Normal Clearing")
+    await CaseWriter(db, NumberAllocator(db), settle_seconds=0).write([call])
+    async with db() as session, session.begin():
+        case = await session.scalar(select(Case).where(Case.linkedid == linkedid))
+        assert case is not None
+        case.recording, case.voicemail, case.notes = str(recording), str(message), f"gọi lại {caller}"
+    return recording
+
+
+def rotated_log(folder: Path, name: str, age_days: float, lines: list[str]) -> Path:
+    path = folder / name
+    data = ("\n".join(lines) + "\n").encode()
+    path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
+    stamp = time.time() - age_days * 86400
+    os.utime(path, (stamp, stamp))
+    return path
+
+
+async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothing_newer(
+    site: tuple[Settings, async_sessionmaker[AsyncSession]],
+) -> None:
+    settings, db = site
+    keep = settings.retention
+    ancient = await answered_call(settings, db, "1.old", NOW - timedelta(days=keep.cases + 3), "0900000001")
+    yearly = await answered_call(
+        settings, db, "2.year", NOW - timedelta(days=keep.recordings + 3), "0900000002"
+    )
+    recent = await answered_call(settings, db, "3.new", NOW - timedelta(days=2), "0900000003")
+    logs = settings.asterisk_log_path
+    old_log = rotated_log(
+        logs, "queue_log.1700000000", keep.asterisk_logs + 1, ["1|x|NONE|NONE|HOTLINE_END|a"]
+    )
+    new_log = rotated_log(logs, "queue_log.1790000000", 1, ["2|x|NONE|NONE|HOTLINE_END|b"])
+    live = rotated_log(logs, "queue_log", keep.asterisk_logs + 5, ["3|x|NONE|NONE|ENTERQUEUE|c"])
+    async with db() as session, session.begin():
+        user = User(username="u", password_hash="x", role="agent", created_at=NOW)
+        session.add(user)
+        await session.flush()
+        session.add_all(
+            [
+                WebSession(
+                    token_hash="a" * 64,
+                    user_id=user.id,
+                    csrf="c",
+                    created_at=NOW,
+                    expires_at=NOW - timedelta(days=keep.sessions + 1),
+                ),
+                WebSession(
+                    token_hash="b" * 64,
+                    user_id=user.id,
+                    csrf="c",
+                    created_at=NOW,
+                    expires_at=NOW + timedelta(hours=1),
+                ),
+                ApiToken(
+                    name="gone",
+                    token_hash="c" * 64,
+                    role="agent",
+                    created_at=NOW,
+                    revoked_at=NOW - timedelta(days=keep.sessions + 1),
+                ),
+                ApiToken(
+                    name="kept",
+                    token_hash="d" * 64,
+                    role="agent",
+                    created_at=NOW,
+                    expires_at=NOW + timedelta(days=9),
+                ),
+                AuditEntry(
+                    at=NOW - timedelta(days=keep.audit + 1), actor="x", action="case.view", target="1"
+                ),
+                AuditEntry(
+                    at=NOW - timedelta(days=keep.audit - 1), actor="x", action="case.view", target="2"
+                ),
+            ]
+        )
+
+    dry = await retention.apply(settings, db, now=NOW, dry_run=True, actor="test")
+    assert (dry.cases, dry.recordings, dry.voice_messages, dry.log_files) == (1, 2, 2, 1)
+    assert ancient.exists() and old_log.exists()
+
+    done = await retention.apply(settings, db, now=NOW, actor="test")
+    assert done.counts() == dry.counts() | {"events": done.events}
+    assert (done.cases, done.audit, done.sessions, done.tokens) == (1, 1, 1, 1)
+    assert not ancient.exists() and not ancient.parent.exists()  # the emptied day folder goes too
+    assert not yearly.exists() and not yearly.with_name("2.year-message.wav").exists()
+    assert recent.exists() and recent.with_name("3.new-message.wav").exists()
+    assert not old_log.exists() and new_log.exists() and live.exists()  # a live log is never removed
+    async with db() as session:
+        kept = {c.linkedid: c for c in await session.scalars(select(Case))}
+        assert set(kept) == {"2.year", "3.new"}
+        # The case outlives its audio, and says so; the newer one keeps both.
+        assert (kept["2.year"].recording, kept["2.year"].voicemail) == ("", "")
+        kinds = list(
+            await session.scalars(select(CaseEvent.kind).where(CaseEvent.case_id == kept["2.year"].id))
+        )
+        assert {"recording_deleted", "voice_message_deleted"} <= set(kinds)
+        # The year-old case's timeline is older than timelines are kept: only the deletion notes remain.
+        assert "entered" not in kinds
+        assert kept["3.new"].recording == str(recent)
+        assert list(await session.scalars(select(WebSession.token_hash))) == ["b" * 64]
+        assert list(await session.scalars(select(ApiToken.name))) == ["kept"]
+        runs = list(await session.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%"))))
+    assert [r.action for r in runs] == ["retention.dry_run", "retention.apply"]
+    assert runs[1].detail["deleted"]["cases"] == 1 and runs[1].actor == "test"
+
+
+async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_recordings_or_logs(
+    site: tuple[Settings, async_sessionmaker[AsyncSession]],
+) -> None:
+    settings, db = site
+    theirs = await answered_call(settings, db, "9.1", NOW - timedelta(days=3), PERSON)
+    again = await answered_call(
+        settings, db, "9.2", NOW - timedelta(days=1), "+84912345678"
+    )  # the same person
+    other = await answered_call(settings, db, "9.3", NOW - timedelta(days=1), "0987654321")
+    async with db() as session, session.begin():
+        session.add(
+            AuditEntry(
+                at=NOW, actor="sup", action="case.search", target="", detail={"filters": {"number": PERSON}}
+            )
+        )
+    logs = settings.asterisk_log_path
+    rotated = rotated_log(
+        logs,
+        "queue_log.1790000000",
+        1,
+        [f"1|9.1|NONE|NONE|HOTLINE_END|1|x|{PERSON}|", "2|9.3|NONE|NONE|HOTLINE_END|1|x|0987654321|"],
+    )
+    packed = rotated_log(logs, "messages.log.1.gz", 2, ["caller %2B84912345678 hung up"])
+    live = rotated_log(logs, "queue_log", 0, [f"3|9.2|NONE|NONE|HOTLINE_END|1|x|{PERSON}|"])
+
+    done = await privacy.erase(
+        settings, db, "+84 912345678".replace(" ", ""), actor="test", include_live_logs=False
+    )
+    assert (done.cases, done.files) == (2, 4)
+    assert not theirs.exists() and not again.exists() and other.exists()
+    # No form of the number anywhere in the database: every text column of every table, read as text.
+    async with db() as session:
+        for table in ("cases", "case_events", "audit_log", "dead_letters"):
+            rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
+            dump = "\n".join(str(tuple(row)) for row in rows)
+            for form in ("912345678", "%2B849"):
+                assert form not in dump, (table, form)
+        erased = list(await session.scalars(select(Case).where(Case.linkedid.in_(["9.1", "9.2"]))))
+        assert {(c.caller, c.caller_name, c.notes, c.recording) for c in erased} == {("erased", "", "", "")}
+        assert (await session.scalar(select(Case.caller).where(Case.linkedid == "9.3"))) == "0987654321"
+        (entry,) = await session.scalars(select(AuditEntry).where(AuditEntry.action == "privacy.erase"))
+        assert entry.target == "+849***678" and entry.detail["cases"] == 2
+    assert "912345678" not in rotated.read_text() and "0987654321" in rotated.read_text()
+    assert "912345678" not in gzip.decompress(packed.read_bytes()).decode()
+    # The live queue_log is Asterisk's while it runs: left for the rotation the command asks for first.
+    assert PERSON in live.read_text()
+    await privacy.erase(settings, db, PERSON, actor="test", include_live_logs=True)
+    assert PERSON not in live.read_text()
+
+
+def test_a_value_that_is_not_a_phone_number_is_refused() -> None:
+    settings = site_settings.load(TEST_SETTINGS)
+    for value in ("", "12", "anonymous"):
+        with pytest.raises(ValueError):
+            asyncio.run(privacy.erase(settings, None, value, actor="t", include_live_logs=False))  # type: ignore[arg-type]
