@@ -216,6 +216,9 @@ class Web(Endpoint):
     # Service level: the share of answered calls answered within this many seconds of joining the queue.
     service_level_seconds: int = Field(20, ge=1, le=600)
     language: Literal["vi", "en"] = "vi"
+    # Users of this role and above must sign in with a one-time code too ('hotline user totp NAME' gives
+    # them one); empty: a second factor only for the users who have one.
+    second_factor_role: Literal["", "agent", "supervisor", "admin"] = ""
 
 
 class Privacy(Strict):

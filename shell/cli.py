@@ -146,6 +146,10 @@ def build_parser() -> argparse.ArgumentParser:
         p = us.add_parser(action, help=text)
         p.add_argument("username")
         p.set_defaults(func=cmd_user_change, action=action)
+    p = us.add_parser("totp", help="give a user a second factor (a new one-time-code secret), or --off")
+    p.add_argument("username")
+    p.add_argument("--off", action="store_true", help="take the second factor away")
+    p.set_defaults(func=cmd_user_totp)
     tk = sub.add_parser("token", help="API tokens for integrations").add_subparsers(metavar="ACTION")
     p = tk.add_parser("add", help="make a bearer token (shown once)")
     p.add_argument("name")
@@ -400,6 +404,24 @@ def cmd_user_change(args: argparse.Namespace) -> int:
     }[args.action]
     asyncio.run(_audited(site, f"user.{args.action}", args.username, work))
     print(f"user {args.username}: {args.action}d")
+    return 0
+
+
+def cmd_user_totp(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    secret = "" if args.off else auth.enrol_totp_secret()
+    action = "user.totp_off" if args.off else "user.totp"
+    asyncio.run(_audited(site, action, args.username, lambda db: auth.set_totp(db, args.username, secret)))
+    if args.off:
+        print(f"user {args.username}: no second factor; their browsers are signed out")
+        return 0
+    # Shown once, to be typed into (or scanned by) the user's authenticator app; stored only in the database.
+    print(auth.totp_uri(secret, args.username, site.site.name))
+    print(
+        f"(second factor of {args.username}: add the line above to an authenticator app, or its secret "
+        f"{secret}; from now on signing in needs its 6-digit code)",
+        file=sys.stderr,
+    )
     return 0
 
 

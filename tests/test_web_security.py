@@ -10,6 +10,7 @@ import io
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pyotp
 import pytest
 from aiohttp import WSMsgType
 from sqlalchemy import select
@@ -304,3 +305,40 @@ async def test_an_admin_filters_the_audit_log_and_exports_it_which_is_audited_to
     (export,) = await audit_entries(site, "audit.export")
     assert export.actor == "admin" and export.detail == {"filters": {"action": "sign_in"}, "rows": len(rows)}
     assert "audit-export" in await (await site.client.get("/audit?action=sign_in")).text()
+
+
+# -- the second factor --------------------------------------------------------------------------------
+async def test_a_user_with_a_second_factor_needs_a_fresh_code_each_time(site: Site) -> None:
+    secret = auth.enrol_totp_secret()
+    await auth.set_totp(site.bridge.db, "sup", secret)
+    assert (await post_login(site.client, "sup", PASSWORD)).status == 401  # the password alone
+    code = pyotp.TOTP(secret).now()
+    wrong = "000000" if code != "000000" else "111111"
+    reply = await post_login(site.client, "sup", PASSWORD, code=wrong)
+    assert reply.status == 401 and "Mã xác thực" in await reply.text()
+    assert (await post_login(site.client, "sup", PASSWORD, code=code)).status == 303
+    # The same code again (read over a shoulder, replayed from a log): refused.
+    assert (await post_login(site.client, "sup", PASSWORD, code=code)).status == 401
+    assert [e.action for e in await audit_entries(site, "sign_in.wrong_code")] == ["sign_in.wrong_code"] * 3
+
+
+async def test_a_role_the_site_asks_for_a_second_factor_cannot_sign_in_without_one(site: Site) -> None:
+    c = context(site)
+    c.settings = c.settings.model_copy(
+        update={"web": c.settings.web.model_copy(update={"second_factor_role": "supervisor"})}
+    )
+    assert (await post_login(site.client, "an", PASSWORD)).status == 303  # an agent: below the role
+    refused = await post_login(site.client, "admin", PASSWORD)
+    assert refused.status == 401 and "hotline user totp" in await refused.text()
+
+
+def test_codes_from_the_neighbouring_steps_count_once_and_others_never() -> None:
+    secret = auth.enrol_totp_secret()
+    totp = pyotp.TOTP(secret)
+    at = 1_800_000_000.0
+    step = int(at // auth.TOTP_STEP)
+    assert auth.totp_step(secret, totp.at(at), 0, at) == step
+    assert auth.totp_step(secret, totp.at(at - 30), 0, at) == step - 1  # a phone's clock a little slow
+    assert auth.totp_step(secret, totp.at(at - 90), 0, at) is None
+    assert auth.totp_step(secret, totp.at(at), step, at) is None  # used already
+    assert auth.totp_step(secret, "12345", 0, at) is None and auth.totp_step(secret, "abcdef", 0, at) is None

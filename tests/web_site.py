@@ -111,16 +111,17 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
 
 
 async def post_login(
-    http: TestClient | ClientSession,
+    http: TestClient | ClientSession,  # type: ignore[type-arg]
     username: str,
     password: str,
     next_page: str = "/",
-    **extra: Any,  # type: ignore[type-arg]
+    code: str = "",
+    **extra: Any,
 ) -> ClientResponse:
     """The sign-in form as a browser sends it: fetched first for its token (and cookie), then posted."""
     form = await (await http.get("/login")).text()
     csrf = form.split('id="login"', 1)[1].split('name="csrf" value="', 1)[1].split('"', 1)[0]
-    data = {"username": username, "password": password, "next": next_page, "csrf": csrf}
+    data = {"username": username, "password": password, "next": next_page, "csrf": csrf, "code": code}
     return await http.post("/login", data=data, allow_redirects=False, **extra)
 
 

@@ -11,6 +11,7 @@ import hmac
 import os
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
@@ -18,6 +19,7 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Any, TypeVar
 
+import pyotp
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
@@ -173,7 +175,41 @@ async def unlock(db: async_sessionmaker[AsyncSession], username: str) -> None:
 class SignInResult(StrEnum):
     OK = "ok"
     WRONG = "wrong"  # unknown name, wrong password or disabled user: one answer for all three
+    WRONG_CODE = "wrong_code"  # the right password, a missing or wrong one-time code
+    NO_SECOND_FACTOR = "no_second_factor"  # the site asks this role for one and the user has none
     LOCKED = "locked"
+
+
+TOTP_STEP = 30  # seconds per code (RFC 6238), as every authenticator app counts
+
+
+def enrol_totp_secret() -> str:
+    return pyotp.random_base32()
+
+
+def totp_uri(secret: str, username: str, site: str) -> str:
+    """What an authenticator app scans (as a QR code) or takes typed in."""
+    return pyotp.TOTP(secret).provisioning_uri(name=username, issuer_name=site)
+
+
+def totp_step(secret: str, code: str, last_step: int, at: float | None = None) -> int | None:
+    """The time step a code belongs to (this one or its neighbours, for clocks a little apart), or None if
+    it is wrong or its step was used already: a code seen once works no more."""
+    code = code.strip().replace(" ", "")
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
+        return None
+    totp = pyotp.TOTP(secret)
+    now = at if at is not None else time.time()
+    current = int(now // TOTP_STEP)
+    for step in (current - 1, current, current + 1):
+        if step > last_step and hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+            return step
+    return None
+
+
+async def set_totp(db: async_sessionmaker[AsyncSession], username: str, secret: str) -> None:
+    """Give a user a second factor (a new secret) or take it away (""); their browsers are signed out."""
+    await _change_user(db, username, True, totp_secret=secret, totp_last_step=0)
 
 
 @dataclass(frozen=True)
@@ -184,9 +220,18 @@ class SignIn:
     just_locked: bool = False  # this attempt was the one that locked the account
 
 
-async def sign_in(db: async_sessionmaker[AsyncSession], username: str, password: str, hours: int) -> SignIn:
-    """A new session (its cookie token and who it is), or why not. Wrong passwords are counted on the
-    account; the LOCK_AFTER-th locks it, and a locked account refuses even the right password."""
+async def sign_in(
+    db: async_sessionmaker[AsyncSession],
+    username: str,
+    password: str,
+    hours: int,
+    code: str = "",
+    second_factor_role: Role | None = None,
+) -> SignIn:
+    """A new session (its cookie token and who it is), or why not. Wrong passwords and wrong one-time
+    codes are counted on the account; the LOCK_AFTER-th locks it, and a locked account refuses even the
+    right password. A user with a TOTP secret needs a code; `second_factor_role` and the roles above it
+    need a secret to sign in at all."""
     async with db() as session:
         user = await session.scalar(select(User).where(User.username == username, User.active.is_(True)))
     right = await _off_loop(_verify, user.password_hash if user else _DUMMY_HASH, password)
@@ -195,7 +240,16 @@ async def sign_in(db: async_sessionmaker[AsyncSession], username: str, password:
     if user.locked_at is not None:
         return SignIn(SignInResult.LOCKED)
     now = datetime.now(UTC)
-    if not right:
+    step = totp_step(user.totp_secret, code, user.totp_last_step) if user.totp_secret and right else None
+    if (
+        right
+        and not user.totp_secret
+        and second_factor_role
+        and Role(user.role).rank >= second_factor_role.rank
+    ):
+        return SignIn(SignInResult.NO_SECOND_FACTOR)
+    wrong_code = right and bool(user.totp_secret) and step is None
+    if not right or wrong_code:
         failures = user.failed_logins + 1
         async with db() as session, session.begin():
             await session.execute(
@@ -206,10 +260,18 @@ async def sign_in(db: async_sessionmaker[AsyncSession], username: str, password:
                 )
             )
         locked = failures >= LOCK_AFTER
-        return SignIn(SignInResult.LOCKED if locked else SignInResult.WRONG, just_locked=locked)
+        refused = SignInResult.WRONG_CODE if wrong_code else SignInResult.WRONG
+        return SignIn(SignInResult.LOCKED if locked else refused, just_locked=locked)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     rehashed = await _off_loop(_hash, password) if HASHER.check_needs_rehash(user.password_hash) else ""
     async with db() as session, session.begin():
+        if step is not None:
+            # Two sign-ins racing with one code: only the first moves the step on.
+            taken = await session.execute(
+                update(User).where(User.id == user.id, User.totp_last_step < step).values(totp_last_step=step)
+            )
+            if not taken.rowcount:  # type: ignore[attr-defined]
+                return SignIn(SignInResult.WRONG_CODE)
         values: dict[str, Any] = {"failed_logins": 0}
         if rehashed:
             values["password_hash"] = rehashed

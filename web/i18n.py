@@ -10,6 +10,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "username": ("Tên đăng nhập", "Username"),
     "password": ("Mật khẩu", "Password"),
     "bad_login": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
+    "bad_code": ("Mã xác thực một lần sai hoặc đã dùng.", "Wrong or already used one-time code."),
+    "no_second_factor": (
+        "Vai trò của bạn cần mã xác thực một lần. Hãy nhờ quản trị viên cấp (hotline user totp).",
+        "Your role needs a one-time code. Ask an administrator to give you one (hotline user totp).",
+    ),
+    "one_time_code": ("Mã xác thực (6 số)", "One-time code (6 digits)"),
+    "if_you_have_one": ("nếu bạn có", "if you have one"),
     "locked": (
         "Tài khoản đã bị khóa vì nhập sai mật khẩu nhiều lần. Hãy nhờ quản trị viên mở khóa.",
         "This account is locked after too many wrong passwords. Ask an administrator to unlock it.",

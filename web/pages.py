@@ -84,12 +84,24 @@ async def login(request: web.Request) -> web.StreamResponse:
         response = login_page(request, "throttled", target, status=429)
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
-    signed = await auth.sign_in(c.db, username, str(form.get("password", "")), c.settings.web.session_hours)
+    required = c.settings.web.second_factor_role
+    signed = await auth.sign_in(
+        c.db,
+        username,
+        str(form.get("password", "")),
+        c.settings.web.session_hours,
+        code=str(form.get("code", "")),
+        second_factor_role=Role(required) if required else None,
+    )
     if signed.result is not auth.SignInResult.OK or signed.principal is None:
         c.throttle.failed(keys)
         action = "sign_in.locked_out" if signed.just_locked else f"sign_in.{signed.result.value}"
         await audit(c, f"anonymous@{address}", action, username, address=address)
-        error = "locked" if signed.result is auth.SignInResult.LOCKED else "bad_login"
+        error = {
+            auth.SignInResult.LOCKED: "locked",
+            auth.SignInResult.WRONG_CODE: "bad_code",
+            auth.SignInResult.NO_SECOND_FACTOR: "no_second_factor",
+        }.get(signed.result, "bad_login")
         return login_page(request, error, target, status=401)
     c.throttle.succeeded(keys[0])
     principal, token = signed.principal, signed.token

@@ -185,6 +185,9 @@ class User(Base):
     # Wrong passwords since the last right one; at LOCK_AFTER the account is locked until an admin unlocks it.
     failed_logins: Mapped[int] = mapped_column(Integer, default=0)
     locked_at: Mapped[datetime | None]
+    # The second factor: a TOTP secret (empty: none) and the last time step used, so no code works twice.
+    totp_secret: Mapped[str] = mapped_column(String(64), default="")
+    totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
 
 
 class WebSession(Base):
