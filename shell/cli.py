@@ -7,6 +7,7 @@ import asyncio
 import getpass
 import json
 import logging
+import os
 import sys
 import time
 from collections.abc import Sequence
@@ -18,7 +19,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import select
 
 from ami_bridge import agents
-from hotline import cases, privacy, retention, secrets, settings
+from hotline import cases, files, privacy, retention, secrets, settings
 from hotline.asterisk import config as asterisk_config
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade, upgrade_async
@@ -38,6 +39,8 @@ from web import auth
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    # Whatever this process writes (database, journal, exports) is for its owner and group only.
+    os.umask(files.UMASK)
     parser = build_parser()
     args = parser.parse_args(argv)
     logging.basicConfig(

@@ -17,7 +17,7 @@ from aiohttp import web as aioweb
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from ami_bridge.bridge import Bridge
-from hotline import loop_watch
+from hotline import files, loop_watch
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 from ivr.flows import flow_path
@@ -57,6 +57,9 @@ async def services(
     the order that loses nothing: no new web requests, then calls in the IVR finish (up to `grace`
     seconds), then the bridge writes the cases still queued."""
     await upgrade_async(settings.database_url)
+    for tree in (settings.state_path, settings.recordings_path):
+        if tree.is_dir():
+            await asyncio.to_thread(files.tighten, tree, (settings.sounds_path,))
     running = Running(settings, None, None, None)
     try:
         if agi:

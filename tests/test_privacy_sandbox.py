@@ -1,17 +1,20 @@
-"""Erasure on the sandbox: a real call from a number, answered and recorded, then `hotline privacy erase`
+"""Personal data on the sandbox: files readable by their owner and group alone, and erasure: a real call
+from a number, answered and recorded, then `hotline privacy erase`
 as a site runs it (another process, asking Asterisk over AMI to rotate its logs first). Afterwards the
 number is in no case, timeline or audit entry, no recording is left, and no log Asterisk wrote holds it."""
 
 from __future__ import annotations
 
 import asyncio
+import re
+import stat
 import subprocess
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 
 from ami_bridge.bridge import Bridge
 from hotline.db.engine import make_engine, sessions
@@ -38,6 +41,17 @@ async def test_an_erased_callers_number_is_nowhere_after_a_real_call(site: Setti
     assert case.caller == PERSON and case.recording, "the call should reach an agent and be recorded"
     recording = case.recording
     logs = site.asterisk_log_path
+    # What holds personal data is for its owner and group alone: folders 0750, files 0640.
+    modes = {
+        "recording": Path(recording),
+        "its day folder": Path(recording).parent,
+        "recordings": site.recordings_path,
+        "queue_log": site.queue_log_path,
+        "state": site.state_path,
+        "database": Path(str(make_url(site.database_url).database)),
+    }
+    for what, path in modes.items():
+        assert stat.S_IMODE(path.stat().st_mode) & 0o027 == 0, (what, oct(path.stat().st_mode))
     assert any(PERSON in p.read_text("utf-8", "replace") for p in logs.iterdir() if p.is_file())
 
     erase = await asyncio.create_subprocess_exec(
@@ -56,7 +70,8 @@ async def test_an_erased_callers_number_is_nowhere_after_a_real_call(site: Setti
     )
     output = (await erase.communicate())[0].decode()
     assert erase.returncode == 0, output
-    assert "1 case(s) anonymised" in output and PERSON not in output
+    assert re.search(r"erased \+849\*\*\*456: [1-9]\d* case\(s\) anonymised", output), output
+    assert PERSON not in output
 
     engine = make_engine(site.database_url)
     try:

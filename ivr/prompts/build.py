@@ -20,6 +20,7 @@ from pathlib import Path
 from gtts import gTTS
 from pydub import AudioSegment
 
+from hotline import files
 from hotline.errors import HotlineError
 from ivr.prompts.catalog import Catalog
 
@@ -147,6 +148,8 @@ def build(
             # Saved after every file, so an interrupted build resumes where it stopped.
             _write_manifest(manifest_path, {**old, **new})
         _write_manifest(manifest_path, new)
+        # Asterisk (another user) plays these: readable by all, whatever the umask of the build.
+        files.open_to_all(base)
     report.engine = synth.name if report.built else "none needed"
     report.warnings = synth.warnings
     return report

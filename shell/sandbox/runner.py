@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ami_bridge import agents
+from hotline import files
 from hotline import secrets as site_secrets
 from hotline.asterisk import config as asterisk_config
 from hotline.asterisk.naming import endpoint
@@ -249,6 +250,11 @@ class Sandbox:
         os.chown(recordings, uid, gid)
         for conf in self.settings.config_path.glob("*.conf"):
             os.chown(conf, 0, gid)
+        # Asterisk reaches its folders through the group: nobody else may (personal data lives here).
+        for shared in (state, self.settings.config_path):
+            os.chown(shared, 0, gid)
+        for tree in (state, self.settings.config_path, recordings):
+            files.tighten(tree, skip=(self.settings.sounds_path,))
 
     def _mount_all(self, state: SandboxState) -> None:
         def mount(args: list[str], target: Path) -> None:
@@ -275,6 +281,7 @@ class Sandbox:
             stdout=console,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # outlives the command that started it; stopped by pid in down()
+            umask=files.UMASK,  # recordings and logs 0640, their folders 0750
         )
         self.log(f"sandbox: asterisk started (pid {proc.pid})")
         return proc.pid
