@@ -225,6 +225,12 @@ class Privacy(Strict):
     # This role and the ones above it see whole caller numbers in case lists and exports; the others see
     # them masked (0944***888). An agent always sees the number of the call they are on.
     full_numbers_role: Literal["agent", "supervisor", "admin"] = "supervisor"
+    # Shown at the foot of every page of the web app (empty: none). Callers hear theirs in the IVR's
+    # greeting (ivr/prompts/catalog.yaml: welcome, welcome_mobile).
+    notice: str = (
+        "Dữ liệu cá nhân trong hệ thống được xử lý theo Nghị định 13/2023/NĐ-CP, chỉ để giải quyết phản ánh, "
+        "kiến nghị của người dân; mọi lần xem, nghe, xuất dữ liệu đều được ghi nhật ký."
+    )
 
 
 class Sandbox(Strict):

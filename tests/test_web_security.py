@@ -22,6 +22,7 @@ from hotline.db.models import AuditEntry, Case
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Privacy
 from hotline.values import mask_number
+from ivr.prompts import catalog
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site
 from web import auth
 from web.context import CONTEXT, Context
@@ -342,3 +343,16 @@ def test_codes_from_the_neighbouring_steps_count_once_and_others_never() -> None
     assert auth.totp_step(secret, totp.at(at - 90), 0, at) is None
     assert auth.totp_step(secret, totp.at(at), step, at) is None  # used already
     assert auth.totp_step(secret, "12345", 0, at) is None and auth.totp_step(secret, "abcdef", 0, at) is None
+
+
+async def test_the_sites_privacy_notice_is_on_every_page_and_the_greeting_says_calls_are_recorded(
+    site: Site,
+) -> None:
+    page = await (await site.client.get("/login")).text()
+    assert "Nghị định 13/2023" in page
+    c = context(site)
+    c.settings = c.settings.model_copy(update={"privacy": Privacy(notice="Thông báo riêng của tỉnh")})
+    assert "Thông báo riêng của tỉnh" in await (await site.client.get("/login")).text()
+    prompts = catalog.load().prompts
+    for greeting in ("welcome", "welcome_mobile"):
+        assert "ghi âm" in prompts[greeting]["vi"] and "recorded" in prompts[greeting]["en"]

@@ -67,6 +67,7 @@ def render(name: str, request: web.Request, values: dict[str, Any], status: int 
             "me": request.get(PRINCIPAL),
             "site": ctx(request).settings.site,
             "chart_js": HAVE_CHART_JS,
+            "privacy_notice": ctx(request).settings.privacy.notice,
             **values,
         },
         status=status,
