@@ -9,7 +9,7 @@ import asyncio
 import pytest
 
 from ami_bridge.connection import AMIConnection
-from ami_bridge.message import AMIMessage
+from ami_bridge.message import SUSPECTS, AMIMessage, parse
 from ami_bridge.session import AMISession, Backoff
 from hotline.errors import AMIError
 from tests.fake_ami import FakeAMI, message
@@ -161,3 +161,27 @@ async def test_a_connection_dropped_during_the_resynchronisation_is_replaced() -
     finally:
         await session.stop()
         await peer.stop()
+
+
+def test_a_caller_id_with_a_line_break_cannot_forge_the_headers_of_an_event() -> None:
+    """What Asterisk wrote for a SIP From of <sip:0912%0D%0AEvent%3A%20Fake%0D%0ALinkedid%3A%20x@...>,
+    as measured on the sandbox: the caller's lines come between Asterisk's."""
+    raw = (
+        b"Event: Newchannel\r\nPrivilege: call,all\r\nChannel: PJSIP/citizen-00000001\r\nChannelState: 4\r\n"
+        b"ChannelStateDesc: Ring\r\nCallerIDNum: 0912\r\nEvent: Fake\r\nLinkedid: x\r\n"
+        b"Channel: PJSIP/agent101\r\n"
+        b"CallerIDName: Evil\r\nLanguage: en\r\nUniqueid: 1795391756.3\r\nLinkedid: 1795391756.3\r\n"
+        b"ChanVariable: a=1\r\nChanVariable: b=2"
+    )
+    before = SUSPECTS.count
+    event = parse(raw)
+    assert event is not None
+    assert (event.event, event["Channel"], event["Linkedid"], event["Uniqueid"]) == (
+        "Newchannel",
+        "PJSIP/citizen-00000001",
+        "1795391756.3",
+        "1795391756.3",
+    )
+    assert event["ChanVariable"] == ["a=1", "b=2"] and SUSPECTS.count == before + 1
+    plain = parse(b"Event: Hangup\r\nChanVariable: a=1\r\nLinkedid: 1.2")
+    assert plain is not None and plain["ChanVariable"] == "a=1" and SUSPECTS.count == before + 1

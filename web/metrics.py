@@ -13,6 +13,7 @@ from prometheus_client.registry import Collector
 
 from ami_bridge.calls import CallState
 from ami_bridge.live import AgentStatus
+from ami_bridge.message import SUSPECTS
 from hotline import loop_watch
 from hotline.db.models import Role
 from web.context import Context
@@ -81,6 +82,11 @@ class BoardCollector(Collector):
                 writer.failed_writes,
             ),
             ("hotline_cases_dead_lettered", "Calls parked as dead letters", writer.dead_lettered),
+            (
+                "hotline_ami_suspect_messages",
+                "AMI messages with a repeated header: a caller ID carrying a line break",
+                SUSPECTS.count,
+            ),
             (
                 "hotline_recordings_missing",
                 "Answered calls with no usable recording",

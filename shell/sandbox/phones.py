@@ -20,6 +20,10 @@ class PhoneSpec:
     control_port: int
     registrar: str  # host:port of Asterisk's SIP transport
     auto_answer: bool = True
+    # A caller's phone rather than an agent's: the From it presents (display name, user part, each as
+    # it goes on the wire) and no registration; it authenticates as `account`.
+    display_name: str = ""
+    from_user: str = ""
 
 
 def write_config(folder: Path, phone: PhoneSpec) -> None:
@@ -40,10 +44,17 @@ def write_config(folder: Path, phone: PhoneSpec) -> None:
     ]
     (folder / "config").write_text("\n".join(lines) + "\n")
     answer = "auto" if phone.auto_answer else "manual"
-    account = (
-        f"<sip:{phone.account}@{phone.registrar};transport=udp>;auth_pass={phone.password};"
-        f"answermode={answer};regint=60\n"
-    )
+    if phone.from_user:
+        name = f'"{phone.display_name}" ' if phone.display_name else ""
+        account = (
+            f"{name}<sip:{phone.from_user}@{phone.registrar};transport=udp>;auth_user={phone.account};"
+            f"auth_pass={phone.password};answermode={answer};regint=0\n"
+        )
+    else:
+        account = (
+            f"<sip:{phone.account}@{phone.registrar};transport=udp>;auth_pass={phone.password};"
+            f"answermode={answer};regint=60\n"
+        )
     accounts = folder / "accounts"
     accounts.write_text(account)
     accounts.chmod(0o600)

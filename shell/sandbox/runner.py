@@ -17,7 +17,7 @@ import signal
 import socket
 import subprocess
 import time
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -182,6 +182,53 @@ class Sandbox:
 
     def phone_control(self, account: str) -> phones.PhoneControl:
         return phones.PhoneControl(self._phone_ports(account)[1])
+
+    @contextlib.contextmanager
+    def caller_phone(self, display_name: str, from_user: str) -> Iterator[phones.PhoneControl]:
+        """A citizen's SIP phone (baresip, the sandbox's softphone account) that presents this From, for
+        as long as the block runs: calls come in over SIP exactly as a carrier would send them."""
+        account = self.settings.sandbox.softphone
+        if not account:
+            raise SandboxError("[sandbox] softphone is empty: there is no account for a caller's phone")
+        sb = self.settings.sandbox
+        sip_port = sb.phone_port_base + len(self.settings.agents) + 1
+        control_port = sb.control_port_base + len(self.settings.agents) + 1
+        folder = self.settings.state_path / "sandbox" / "phones" / account
+        spec = phones.PhoneSpec(
+            account=account,
+            password=site_secrets.sip_secret(self.settings, account),
+            sip_port=sip_port,
+            control_port=control_port,
+            registrar=_registrar(self.settings.sip.bind),
+            auto_answer=False,
+            display_name=display_name,
+            from_user=from_user,
+        )
+        phones.write_config(folder, spec)
+        with (folder / "baresip.log").open("ab") as logfile:
+            proc = subprocess.Popen(
+                ["chroot", str(self.root), "baresip", "-f", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        try:
+            control = phones.PhoneControl(control_port)
+            deadline = time.monotonic() + 10
+            while True:  # until its control port answers
+                try:
+                    with socket.create_connection(("127.0.0.1", control_port), 0.5):
+                        break
+                except OSError:
+                    if time.monotonic() > deadline or proc.poll() is not None:
+                        raise SandboxError(
+                            f"the caller's phone did not start; see {folder}/baresip.log"
+                        ) from None
+                    time.sleep(0.2)
+            yield control
+        finally:
+            _stop(proc.pid, "baresip", self.log, account, timeout=2.0)
 
     @property
     def log_file(self) -> Path:
