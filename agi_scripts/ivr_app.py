@@ -47,7 +47,7 @@ def ivr_route(engine: Engine):  # type: ignore[no-untyped-def]
 
 def build_server(settings: Settings) -> FastAGIServer:
     desk = DatabaseCaseDesk(sessions(make_engine(settings.database_url)))
-    server = FastAGIServer(allow=settings.agi.allow or ("127.0.0.1/32", "::1/128"))
+    server = FastAGIServer(allow=settings.agi_peers)
     server.on_start.append(desk.numbers.reserve)
     server.route("ivr", ivr_route(build_engine(settings, desk)))
     return server

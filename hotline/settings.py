@@ -309,6 +309,19 @@ class Settings(Strict):
         return self.path(self.recordings.dir)
 
     @property
+    def agi_peers(self) -> list[str]:
+        """Who may open FastAGI sessions: [agi] allow, else the Asterisk host (where AMI is) and this
+        machine."""
+        if self.agi.allow:
+            return list(self.agi.allow)
+        peers = ["127.0.0.1/32", "::1/128"]
+        try:
+            peers.append(str(ipaddress.ip_network(self.ami.host)))
+        except ValueError:
+            pass  # a host name: list its address in [agi] allow
+        return peers
+
+    @property
     def asterisk_log_path(self) -> Path:
         """Where Asterisk writes queue_log and its log files (rotated ones beside them)."""
         return self.queue_log_path.parent

@@ -99,3 +99,12 @@ def test_overrides_reach_nested_keys() -> None:
     site = settings.load(EXAMPLE, overrides={"ami.port": 6038, "hours.always_open": True})
     assert site.ami.port == 6038
     assert site.hours.always_open
+
+
+def test_fastagi_peers_default_to_this_machine_and_the_asterisk_host() -> None:
+    local = settings.load(TEST_SETTINGS)
+    assert local.agi_peers == ["127.0.0.1/32", "::1/128", "127.0.0.1/32"]
+    remote = settings.load(TEST_SETTINGS, overrides={"ami.host": "10.0.0.5"})
+    assert "10.0.0.5/32" in remote.agi_peers
+    listed = settings.load(TEST_SETTINGS, overrides={"agi.allow": ["10.0.0.0/24"]})
+    assert listed.agi_peers == ["10.0.0.0/24"]
