@@ -6,6 +6,7 @@ Errors name the key and say how to fix it.
 
 from __future__ import annotations
 
+import contextlib
 import ipaddress
 import os
 import re
@@ -315,10 +316,8 @@ class Settings(Strict):
         if self.agi.allow:
             return list(self.agi.allow)
         peers = ["127.0.0.1/32", "::1/128"]
-        try:
+        with contextlib.suppress(ValueError):  # a host name: list its address in [agi] allow
             peers.append(str(ipaddress.ip_network(self.ami.host)))
-        except ValueError:
-            pass  # a host name: list its address in [agi] allow
         return peers
 
     @property
