@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import ipaddress
+import itertools
 import os
 import re
 import tomllib
@@ -88,6 +89,19 @@ DayName = Literal["mon", "tue", "wed", "thu", "fri", "sat", "sun"]
 DAY_NAMES: tuple[DayName, ...] = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
+_SPAN = re.compile(r"(\d\d):(\d\d)-(\d\d):(\d\d)")
+
+
+def _span(text: str, where: str) -> tuple[time, time]:
+    m = _SPAN.fullmatch(text)
+    if not m:
+        raise ValueError(f"{where} = {text!r}: write it as HH:MM-HH:MM, e.g. '07:30-11:30'")
+    start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
+    if start >= end:
+        raise ValueError(f"{where} = {text!r}: the start must be before the end")
+    return start, end
+
+
 class Hours(Strict):
     always_open: bool = False
     # Pretend it is this time (site time zone) when deciding open or closed: for trying the after-hours
@@ -101,17 +115,68 @@ class Hours(Strict):
     @classmethod
     def _ranges(cls, weekly: dict[DayName, str]) -> dict[DayName, str]:
         for day, span in weekly.items():
-            m = re.fullmatch(r"(\d\d):(\d\d)-(\d\d):(\d\d)", span)
-            if not m:
-                raise ValueError(
-                    f"hours.weekly.{day} = {span!r}: write it as HH:MM-HH:MM, e.g. '07:00-21:00'"
-                )
-            start, end = time(int(m[1]), int(m[2])), time(int(m[3]), int(m[4]))
-            if start >= end:
-                raise ValueError(
-                    f"hours.weekly.{day} = {span!r}: the opening time must be before the closing"
-                )
+            _span(span, f"hours.weekly.{day}")
         return weekly
+
+
+class Calendar(Strict):
+    """The offices' working time, on which requests' deadlines are counted (not the hotline's hours: the
+    phones answer evenings and weekends, the agencies do not). Vietnamese public offices by default:
+    Monday to Friday, 07:30-11:30 and 13:30-17:00."""
+
+    weekly: dict[DayName, list[str]] = {
+        d: ["07:30-11:30", "13:30-17:00"] for d in ("mon", "tue", "wed", "thu", "fri")
+    }
+    # Days off beyond the week's (empty: [hours] holidays), and days off that are worked (a Saturday
+    # worked in exchange for a bridge day), with Monday's hours.
+    holidays: list[date] = []
+    extra_working_days: list[date] = []
+
+    @field_validator("weekly")
+    @classmethod
+    def _spans(cls, weekly: dict[DayName, list[str]]) -> dict[DayName, list[str]]:
+        for day, spans in weekly.items():
+            parsed = sorted(_span(s, f"calendar.weekly.{day}") for s in spans)
+            for (_, end), (start, _) in itertools.pairwise(parsed):
+                if start < end:
+                    raise ValueError(f"calendar.weekly.{day}: {spans} overlap")
+        return weekly
+
+
+class Agency(Strict):
+    """An office that answers requests: a department, a district, a commune."""
+
+    name: Name
+    label: str
+    topics: list[str] = []  # the topics (or their first part) it usually answers: suggested on forwarding
+    email: str = ""  # where escalations and new requests are announced, when mail is configured
+    calendar: Calendar | None = None  # its own working time, if it differs from the site's
+
+
+class Deadline(Strict):
+    """Working hours an agency has to accept and to answer a request of a topic (its first part matches:
+    health covers health.testing; "" covers every topic) and priority."""
+
+    topic: str = ""
+    priority: Literal["normal", "urgent"] = "normal"
+    accept_hours: float = Field(gt=0)
+    answer_hours: float = Field(gt=0)
+
+
+def _default_deadlines() -> list[Deadline]:
+    # Hanoi's rule for 1022: received within 8 working hours, 4 when urgent; answered within ten working
+    # days, two when urgent. A province sets its own.
+    return [
+        Deadline(priority="normal", accept_hours=8, answer_hours=80),
+        Deadline(priority="urgent", accept_hours=4, answer_hours=16),
+    ]
+
+
+class Requests(Strict):
+    # How long after its closing a citizen may reopen a request, and how near its due time a request is
+    # flagged (a share of the time it was given).
+    reopen_days: int = Field(30, ge=0)
+    warn_at: float = Field(0.8, gt=0, lt=1)
 
 
 class Endpoint(Strict):
@@ -251,6 +316,10 @@ class Settings(Strict):
     queues: list[Queue]
     agents: list[Agent]
     hours: Hours = Hours()
+    calendar: Calendar = Calendar()
+    agencies: list[Agency] = []
+    deadlines: list[Deadline] = Field(default_factory=_default_deadlines)
+    requests: Requests = Requests()
     ami: AMI = AMI()
     agi: AGI = AGI()
     sip: SIP = SIP()
@@ -291,7 +360,27 @@ class Settings(Strict):
                 raise ValueError(f"sandbox.phones: {ext!r} is not an agent extension in [[agents]]")
         if self.sip.rtp_start >= self.sip.rtp_end:
             raise ValueError("sip.rtp_start must be lower than sip.rtp_end")
+        _no_duplicates("agencies[].name", [a.name for a in self.agencies])
+        for priority in ("normal", "urgent"):
+            if not any(d.topic == "" and d.priority == priority for d in self.deadlines):
+                raise ValueError(
+                    f'deadlines: a [[deadlines]] entry with topic = "" and priority = {priority!r} is needed '
+                    "(the deadline of every topic without one of its own)"
+                )
         return self
+
+    def deadline(self, topic: str, priority: str) -> Deadline:
+        """The most specific deadline for a topic: its own, its first part's, or the default."""
+        candidates = [
+            d for d in self.deadlines if d.priority == priority and (d.topic == "" or _within(topic, d.topic))
+        ]
+        return max(candidates, key=lambda d: len(d.topic))
+
+    def agency(self, name: str) -> Agency:
+        for a in self.agencies:
+            if a.name == name:
+                return a
+        raise KeyError(name)
 
     def path(self, value: str) -> Path:
         p = Path(value)
@@ -353,6 +442,10 @@ class Settings(Strict):
     def phone_agents(self) -> list[Agent]:
         wanted = set(self.sandbox.phones)
         return [a for a in self.agents if not wanted or a.extension in wanted]
+
+
+def _within(topic: str, prefix: str) -> bool:
+    return topic == prefix or topic.startswith(prefix + ".")
 
 
 def _no_duplicates(key: str, values: list[str]) -> None:

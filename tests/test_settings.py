@@ -48,7 +48,7 @@ def test_example_and_test_sites_are_valid() -> None:
         (
             'mon = "07:00-21:00"',
             'mon = "21:00-07:00"',
-            r"hours\.weekly\.mon = '21:00-07:00'.*before the closing",
+            r"hours\.weekly\.mon = '21:00-07:00'.*must be before the end",
         ),
         ('mon = "07:00-21:00"', 'mon = "7h-21h"', r"write it as HH:MM-HH:MM"),
         ('did = "1022"', 'did = "10 22"', r"numbers\.0\.did: '10 22' has the wrong form"),
