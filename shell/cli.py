@@ -132,8 +132,9 @@ def build_parser() -> argparse.ArgumentParser:
     us = sub.add_parser("user", help="people who sign in to the web app").add_subparsers(metavar="ACTION")
     p = us.add_parser("add", help="add a user (there is no default user: create the first admin so)")
     p.add_argument("username")
-    p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent"])
+    p.add_argument("--role", required=True, choices=["admin", "supervisor", "agent", "agency"])
     p.add_argument("--extension", default="", help="the user's phone: an [[agents]] extension")
+    p.add_argument("--agency", default="", help="an agency user's agency: an [[agencies]] name")
     p.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
     p.set_defaults(func=cmd_user_add)
     us.add_parser("list", help="the users: name, role, phone extension").set_defaults(func=cmd_user_list)
@@ -347,9 +348,14 @@ def cmd_user_add(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
     if args.extension and args.extension not in {a.extension for a in site.agents}:
         raise HotlineError(f"--extension {args.extension}: not an [[agents]] extension in the settings")
+    if args.agency and args.agency not in {a.name for a in site.agencies}:
+        raise HotlineError(f"--agency {args.agency}: not an [[agencies]] name in the settings")
     password = _password(args)
     asyncio.run(
-        _with_db(site, lambda db: auth.add_user(db, args.username, password, args.role, args.extension))
+        _with_db(
+            site,
+            lambda db: auth.add_user(db, args.username, password, args.role, args.extension, args.agency),
+        )
     )
     print(f"user {args.username} ({args.role}) added")
     return 0

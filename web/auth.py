@@ -59,6 +59,7 @@ class Principal:
     user_id: int | None = None
     csrf: str = ""  # empty for API tokens: they carry no cookie, so there is nothing to forge
     credential: str = ""  # the stored hash of the session's or token's secret: what a re-check looks up
+    agency: str = ""  # an agency user's agency
 
     def can(self, role: Role) -> bool:
         return self.role.rank >= role.rank
@@ -124,7 +125,12 @@ def hash_password(password: str, username: str = "") -> str:
 
 
 async def add_user(
-    db: async_sessionmaker[AsyncSession], username: str, password: str, role: str, extension: str = ""
+    db: async_sessionmaker[AsyncSession],
+    username: str,
+    password: str,
+    role: str,
+    extension: str = "",
+    agency: str = "",
 ) -> User:
     try:
         parsed = Role(role)
@@ -132,6 +138,8 @@ async def add_user(
         raise AuthError(f"unknown role {role!r}; use one of {', '.join(r.value for r in Role)}") from None
     if parsed is Role.AGENT and not extension:
         raise AuthError("an agent needs --extension: the phone and queues their desk controls")
+    if (parsed is Role.AGENCY) != bool(agency):
+        raise AuthError("an agency's user needs --agency (an [[agencies]] name), and only they have one")
     async with db() as session, session.begin():
         if await session.scalar(select(User.id).where(User.username == username)):
             raise AuthError(f"user {username!r} exists already")
@@ -140,6 +148,7 @@ async def add_user(
             password_hash=hash_password(password, username),
             role=parsed.value,
             extension=extension,
+            agency=agency,
             created_at=datetime.now(UTC),
         )
         session.add(user)
@@ -286,7 +295,9 @@ async def sign_in(
                 expires_at=now + timedelta(hours=hours),
             )
         )
-    principal = Principal(user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token))
+    principal = Principal(
+        user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token), user.agency
+    )
     return SignIn(SignInResult.OK, token, principal)
 
 
@@ -306,7 +317,9 @@ async def session_principal(db: async_sessionmaker[AsyncSession], token: str) ->
     if row is None:
         return None
     user, csrf = row
-    return Principal(user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token))
+    return Principal(
+        user.username, Role(user.role), user.extension, user.id, csrf, token_hash(token), user.agency
+    )
 
 
 async def sign_out(db: async_sessionmaker[AsyncSession], token: str) -> None:

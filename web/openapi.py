@@ -49,9 +49,9 @@ def document(served_routes: list[Route]) -> dict[str, Any]:
         "info": {
             "title": "hotline1022",
             "version": "1",
-            "description": "Cases, live queues and agents of a 1022 citizen hotline. Roles: "
-            + ", ".join(r.value for r in Role)
-            + " (each can do what the ones before it can).",
+            "description": "Cases, live queues and agents of a 1022 citizen hotline. Roles of the center: "
+            + ", ".join(r.value for r in Role if r is not Role.AGENCY)
+            + " (each can do what the ones before it can); an agency's users see their agency's requests.",
         },
         "components": {
             "securitySchemes": {

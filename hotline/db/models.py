@@ -158,8 +158,10 @@ class DeadLetter(Base):
 
 
 class Role(StrEnum):
-    """Each role can do what the ones below it can."""
+    """Each role of the center can do what the ones below it can. An agency's user is below them all:
+    they see their agency's requests and nothing of the center's (calls, recordings, wallboard)."""
 
+    AGENCY = "agency"
     AGENT = "agent"
     SUPERVISOR = "supervisor"
     ADMIN = "admin"
@@ -180,6 +182,7 @@ class User(Base):
     password_hash: Mapped[str] = mapped_column(String(255))
     role: Mapped[str] = mapped_column(String(16))
     extension: Mapped[str] = mapped_column(String(8), default="")
+    agency: Mapped[str] = mapped_column(String(32), default="")  # an agency user's agency, by name
     active: Mapped[bool] = mapped_column(default=True)
     created_at: Mapped[datetime]
     # Wrong passwords since the last right one; at LOCK_AFTER the account is locked until an admin unlocks it.
@@ -230,3 +233,127 @@ class AuditEntry(Base):
     action: Mapped[str] = mapped_column(String(48))
     target: Mapped[str] = mapped_column(String(128), default="")
     detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+
+class RequestStatus(StrEnum):
+    """Where a citizen's request is: with the center (received), with an agency (forwarded, accepted),
+    answered and waiting for the center's approval, or ended (closed, rejected)."""
+
+    RECEIVED = "received"
+    FORWARDED = "forwarded"
+    ACCEPTED = "accepted"
+    ANSWERED = "answered"
+    CLOSED = "closed"
+    REJECTED = "rejected"
+
+
+class Priority(StrEnum):
+    NORMAL = "normal"
+    URGENT = "urgent"
+
+
+class CitizenRequest(Base):
+    """What a citizen asks (a report, a suggestion, a request for support, a question): the unit the
+    center tracks to an answer, under the number the IVR read to the caller. Calls and messages about it
+    are its contacts; each call keeps its own case."""
+
+    __tablename__ = "requests"
+    __table_args__ = (
+        Index("ix_requests_status_agency", "status", "agency"),
+        Index("ix_requests_contact_phone", "contact_phone"),
+        Index("ix_requests_answer_due_at", "answer_due_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    number: Mapped[str] = mapped_column(String(16), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default=RequestStatus.RECEIVED.value)
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    priority: Mapped[str] = mapped_column(String(8), default=Priority.NORMAL.value)
+    words: Mapped[str] = mapped_column(Text, default="")  # the citizen's words, or the agent's summary
+    contact_phone: Mapped[str] = mapped_column(String(32), default="")
+    contact_name: Mapped[str] = mapped_column(String(128), default="")
+    contact_email: Mapped[str] = mapped_column(String(254), default="")
+    address: Mapped[str] = mapped_column(String(255), default="")
+    district: Mapped[str] = mapped_column(String(64), default="")
+    latitude: Mapped[float | None]
+    longitude: Mapped[float | None]
+    agency: Mapped[str] = mapped_column(String(32), default="")  # the agency it is with, by name
+    instructions: Mapped[str] = mapped_column(Text, default="")  # the center's, to the agency
+    answer: Mapped[str] = mapped_column(Text, default="")
+    remark: Mapped[str] = mapped_column(Text, default="")  # the center's, when it sends an answer back
+    reason: Mapped[str] = mapped_column(Text, default="")  # why it was rejected (the citizen reads it)
+    created_at: Mapped[datetime]
+    created_by: Mapped[str] = mapped_column(String(80), default="")
+    forwarded_at: Mapped[datetime | None]
+    accept_due_at: Mapped[datetime | None]
+    accepted_at: Mapped[datetime | None]
+    answer_due_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+    escalated_at: Mapped[datetime | None]  # when supervisors were told it is overdue
+    # One extension per forwarding: asked by the agency, granted or refused by a supervisor.
+    extension_hours: Mapped[float | None]
+    extension_reason: Mapped[str] = mapped_column(Text, default="")
+    extension_decision: Mapped[str] = mapped_column(String(8), default="")  # "", asked, granted, refused
+    reopened: Mapped[int] = mapped_column(Integer, default=0)
+
+    events: Mapped[list[RequestEvent]] = relationship(
+        back_populates="request", order_by="RequestEvent.id", cascade="all, delete-orphan"
+    )
+    contacts: Mapped[list[RequestContact]] = relationship(
+        back_populates="request", order_by="RequestContact.at", cascade="all, delete-orphan"
+    )
+    files: Mapped[list[RequestFile]] = relationship(
+        back_populates="request", order_by="RequestFile.id", cascade="all, delete-orphan"
+    )
+
+
+class RequestEvent(Base):
+    """The request's history: every step, who took it and when."""
+
+    __tablename__ = "request_events"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    actor: Mapped[str] = mapped_column(String(80))
+    kind: Mapped[str] = mapped_column(String(32))
+    detail: Mapped[dict[str, Any]] = mapped_column(default=dict)
+
+    request: Mapped[CitizenRequest] = relationship(back_populates="events")
+
+
+class RequestContact(Base):
+    """A call or message that concerns a request: the call that opened it, later calls, later messages.
+    A call's own record stays its case (`case_id`)."""
+
+    __tablename__ = "request_contacts"
+    __table_args__ = (UniqueConstraint("request_id", "case_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # call, web, email, sms, zalo, facebook
+    at: Mapped[datetime]
+    note: Mapped[str] = mapped_column(Text, default="")
+
+    request: Mapped[CitizenRequest] = relationship(back_populates="contacts")
+
+
+class RequestFile(Base):
+    """A photo or document: the citizen's, or an agency's with its answer. The bytes are in the state
+    folder under `stored` (a name of ours, never the uploader's)."""
+
+    __tablename__ = "request_files"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    purpose: Mapped[str] = mapped_column(String(16))  # citizen, answer
+    name: Mapped[str] = mapped_column(String(255))  # as uploaded, for display only
+    content_type: Mapped[str] = mapped_column(String(64))
+    size: Mapped[int] = mapped_column(BigInteger)
+    stored: Mapped[str] = mapped_column(String(255), unique=True)
+    uploaded_by: Mapped[str] = mapped_column(String(80))
+    at: Mapped[datetime]
+
+    request: Mapped[CitizenRequest] = relationship(back_populates="files")

@@ -1,0 +1,313 @@
+"""The life of a citizen's request, step by step, each allowed from some statuses to some people:
+
+  received --forward (center)--> forwarded --accept (its agency)--> accepted --answer (its agency)-->
+  answered --approve (supervisor)--> closed, the citizen told
+  answered --send back (supervisor)--> accepted
+  forwarded/accepted --return, not ours (its agency)--> received
+  received --reject (supervisor)--> rejected
+  closed/rejected --reopen, within [requests] reopen_days--> received
+  forwarded/accepted: the agency may ask once for more time; a supervisor grants or refuses it.
+
+Each step changes the request and appends one event to its history (who, when, what); the caller commits
+and writes the audit log. Due times are counted on the agency's working calendar from the forwarding."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from enum import StrEnum
+from typing import Any
+
+from casework.calendar import WorkingCalendar
+from hotline.db.models import CitizenRequest, Priority, RequestContact, RequestEvent, RequestStatus, Role
+from hotline.errors import HotlineError
+from hotline.settings import Settings
+
+S = RequestStatus
+CENTER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+
+
+class StepRefused(HotlineError):
+    """A step that this person may not take, or not now: the message says why, for the person."""
+
+
+@dataclass(frozen=True)
+class Actor:
+    name: str
+    role: Role
+    agency: str = ""  # an agency user's
+
+    @property
+    def center(self) -> bool:
+        return self.role in CENTER
+
+    @property
+    def supervisor(self) -> bool:
+        return self.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+class DueState(StrEnum):
+    NONE = "none"  # nothing is due from anyone (with the center, or ended)
+    OK = "ok"
+    NEAR = "near"  # past [requests] warn_at of the time it was given
+    OVERDUE = "overdue"
+
+
+def _step(request: CitizenRequest, actor: Actor, at: datetime, kind: str, **detail: Any) -> RequestEvent:
+    event = RequestEvent(
+        at=at, actor=actor.name, kind=kind, detail={k: v for k, v in detail.items() if v != ""}
+    )
+    request.events.append(event)
+    return event
+
+
+def _needs(request: CitizenRequest, *statuses: RequestStatus) -> None:
+    if request.status not in statuses:
+        raise StepRefused(
+            f"request {request.number} is {request.status}; this step needs it "
+            + " or ".join(s.value for s in statuses)
+        )
+
+
+def _needs_center(actor: Actor) -> None:
+    if not actor.center:
+        raise StepRefused("only the center's staff take this step")
+
+
+def _needs_supervisor(actor: Actor) -> None:
+    if not actor.supervisor:
+        raise StepRefused("only a supervisor takes this step")
+
+
+def _needs_its_agency(request: CitizenRequest, actor: Actor) -> None:
+    if actor.role is not Role.AGENCY or actor.agency != request.agency:
+        raise StepRefused(f"only the agency it was forwarded to ({request.agency or 'none'}) takes this step")
+
+
+def open_request(
+    number: str,
+    actor: Actor,
+    at: datetime,
+    *,
+    topic: str,
+    words: str,
+    priority: str = "normal",
+    channel: str = "call",
+    case_id: int | None = None,
+    **contact: Any,
+) -> CitizenRequest:
+    """A new request, received by the center from a call (its case) or a message; `contact` holds the
+    citizen's contact and place (contact_phone, contact_name, contact_email, address, district, ...)."""
+    if priority not in (p.value for p in Priority):
+        raise StepRefused(f"priority {priority!r}: normal or urgent")
+    request = CitizenRequest(
+        number=number,
+        status=S.RECEIVED.value,
+        topic=topic,
+        priority=priority,
+        words=words,
+        created_at=at,
+        created_by=actor.name,
+        agency="",
+        instructions="",
+        answer="",
+        remark="",
+        reason="",
+        extension_reason="",
+        extension_decision="",
+        reopened=0,
+        events=[],
+        contacts=[RequestContact(case_id=case_id, channel=channel, at=at, note="")],
+        files=[],
+        **{k: v for k, v in contact.items() if v is not None},
+    )
+    _step(request, actor, at, "received", channel=channel)
+    return request
+
+
+def calendar_of(settings: Settings, agency: str) -> WorkingCalendar:
+    own = settings.agency(agency).calendar if agency else None
+    return WorkingCalendar(own or settings.calendar, settings.site.timezone, settings.hours.holidays)
+
+
+def forward(
+    settings: Settings,
+    request: CitizenRequest,
+    actor: Actor,
+    agency: str,
+    at: datetime,
+    instructions: str = "",
+) -> RequestEvent:
+    """To the agency responsible, with the center's instructions; due times from the settings."""
+    _needs(request, S.RECEIVED)
+    _needs_center(actor)
+    try:
+        settings.agency(agency)
+    except KeyError:
+        raise StepRefused(f"no agency {agency!r} in the settings") from None
+    deadline = settings.deadline(request.topic, request.priority)
+    calendar = calendar_of(settings, agency)
+    request.status, request.agency, request.instructions = S.FORWARDED.value, agency, instructions
+    request.forwarded_at = at
+    request.accept_due_at = calendar.add(at, deadline.accept_hours)
+    request.answer_due_at = calendar.add(at, deadline.answer_hours)
+    request.accepted_at = request.answered_at = request.escalated_at = None
+    request.extension_hours, request.extension_reason, request.extension_decision = None, "", ""
+    return _step(
+        request,
+        actor,
+        at,
+        "forwarded",
+        agency=agency,
+        instructions=instructions,
+        accept_due_at=request.accept_due_at.isoformat(),
+        answer_due_at=request.answer_due_at.isoformat(),
+    )
+
+
+def accept(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
+    _needs(request, S.FORWARDED)
+    _needs_its_agency(request, actor)
+    request.status, request.accepted_at = S.ACCEPTED.value, at
+    return _step(request, actor, at, "accepted")
+
+
+def return_to_center(request: CitizenRequest, actor: Actor, at: datetime, reason: str) -> RequestEvent:
+    """Not this agency's: back to the center, which forwards it elsewhere."""
+    _needs(request, S.FORWARDED, S.ACCEPTED)
+    _needs_its_agency(request, actor)
+    if not reason.strip():
+        raise StepRefused("say why it is not your agency's, so the center can find the right one")
+    agency = request.agency
+    request.status, request.agency = S.RECEIVED.value, ""
+    request.accept_due_at = request.answer_due_at = None
+    return _step(request, actor, at, "returned", agency=agency, reason=reason)
+
+
+def answer(request: CitizenRequest, actor: Actor, at: datetime, text: str) -> RequestEvent:
+    _needs(request, S.ACCEPTED)
+    _needs_its_agency(request, actor)
+    if not text.strip():
+        raise StepRefused("an answer needs its text")
+    request.status, request.answer, request.answered_at = S.ANSWERED.value, text, at
+    return _step(request, actor, at, "answered", late=_late(request.answer_due_at, at))
+
+
+def approve(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
+    """The answer goes to the citizen; the request is closed."""
+    _needs(request, S.ANSWERED)
+    _needs_supervisor(actor)
+    request.status, request.closed_at = S.CLOSED.value, at
+    return _step(request, actor, at, "closed")
+
+
+def send_back(request: CitizenRequest, actor: Actor, at: datetime, remark: str) -> RequestEvent:
+    _needs(request, S.ANSWERED)
+    _needs_supervisor(actor)
+    if not remark.strip():
+        raise StepRefused("say what the answer lacks, so the agency can complete it")
+    request.status, request.remark = S.ACCEPTED.value, remark
+    return _step(request, actor, at, "sent_back", remark=remark)
+
+
+def reject(request: CitizenRequest, actor: Actor, at: datetime, reason: str) -> RequestEvent:
+    """Not something the center handles (the citizen reads the reason)."""
+    _needs(request, S.RECEIVED)
+    _needs_supervisor(actor)
+    if not reason.strip():
+        raise StepRefused("a rejection needs a reason the citizen can read")
+    request.status, request.reason, request.closed_at = S.REJECTED.value, reason, at
+    return _step(request, actor, at, "rejected", reason=reason)
+
+
+def reopen(settings: Settings, request: CitizenRequest, actor: Actor, at: datetime, why: str) -> RequestEvent:
+    """The citizen is not satisfied: back to the center, within [requests] reopen_days of the end."""
+    _needs(request, S.CLOSED, S.REJECTED)
+    _needs_center(actor)
+    ended = request.closed_at or at
+    if at - ended > timedelta(days=settings.requests.reopen_days):
+        raise StepRefused(f"closed more than {settings.requests.reopen_days} days ago: open a new request")
+    request.status, request.closed_at, request.agency = S.RECEIVED.value, None, ""
+    request.accept_due_at = request.answer_due_at = None
+    request.reopened += 1
+    return _step(request, actor, at, "reopened", why=why)
+
+
+def ask_extension(
+    request: CitizenRequest, actor: Actor, at: datetime, hours: float, reason: str
+) -> RequestEvent:
+    _needs(request, S.FORWARDED, S.ACCEPTED)
+    _needs_its_agency(request, actor)
+    if request.extension_decision:
+        raise StepRefused("more time can be asked for once per forwarding")
+    if hours <= 0 or not reason.strip():
+        raise StepRefused("say how many working hours more, and why")
+    request.extension_hours, request.extension_reason, request.extension_decision = hours, reason, "asked"
+    return _step(request, actor, at, "extension_asked", hours=hours, reason=reason)
+
+
+def decide_extension(
+    settings: Settings, request: CitizenRequest, actor: Actor, at: datetime, grant: bool
+) -> RequestEvent:
+    _needs(request, S.FORWARDED, S.ACCEPTED)
+    _needs_supervisor(actor)
+    if request.extension_decision != "asked" or request.extension_hours is None:
+        raise StepRefused("no extension is waiting for a decision")
+    if grant and request.answer_due_at is not None:
+        request.answer_due_at = calendar_of(settings, request.agency).add(
+            request.answer_due_at, request.extension_hours
+        )
+        request.escalated_at = None  # no longer overdue, or overdue anew from the new due time
+    request.extension_decision = "granted" if grant else "refused"
+    return _step(
+        request,
+        actor,
+        at,
+        f"extension_{request.extension_decision}",
+        answer_due_at=request.answer_due_at.isoformat() if request.answer_due_at else "",
+    )
+
+
+def due(request: CitizenRequest) -> tuple[datetime | None, datetime | None]:
+    """What is due from the agency now, and since when it has had it: (due time, start)."""
+    if request.status == S.FORWARDED:
+        return request.accept_due_at, request.forwarded_at
+    if request.status == S.ACCEPTED:
+        return request.answer_due_at, request.forwarded_at
+    return None, None
+
+
+def due_state(settings: Settings, request: CitizenRequest, at: datetime) -> DueState:
+    deadline, since = due(request)
+    if deadline is None or since is None:
+        return DueState.NONE
+    if at >= deadline:
+        return DueState.OVERDUE
+    calendar = calendar_of(settings, request.agency)
+    given = calendar.between(since, deadline)
+    used = calendar.between(since, at)
+    return DueState.NEAR if given and used / given >= settings.requests.warn_at else DueState.OK
+
+
+def escalate(settings: Settings, requests: list[CitizenRequest], at: datetime) -> list[CitizenRequest]:
+    """Overdue requests not yet escalated: each is marked and gets an event; the caller tells the
+    supervisors (on the web app, and by e-mail when configured)."""
+    newly = []
+    for request in requests:
+        if request.escalated_at is None and due_state(settings, request, at) is DueState.OVERDUE:
+            request.escalated_at = at
+            deadline, _ = due(request)
+            _step(
+                request,
+                Actor("system:deadlines", Role.ADMIN),
+                at,
+                "escalated",
+                agency=request.agency,
+                due_at=deadline.isoformat() if deadline else "",
+            )
+            newly.append(request)
+    return newly
+
+
+def _late(deadline: datetime | None, at: datetime) -> bool:
+    return deadline is not None and at > deadline
