@@ -125,6 +125,17 @@ def open_request(
     return request
 
 
+def link_call(
+    request: CitizenRequest, actor: Actor, at: datetime, case_id: int, case_number: str, started: datetime
+) -> RequestEvent:
+    """A later call about the same matter (a repeat caller): a contact of the request, in its history."""
+    _needs_center(actor)
+    if any(k.case_id == case_id for k in request.contacts):
+        raise StepRefused("this call is linked to the request already")
+    request.contacts.append(RequestContact(case_id=case_id, channel="call", at=started, note=""))
+    return _step(request, actor, at, "call_linked", case=case_number)
+
+
 def calendar_of(settings: Settings, agency: str) -> WorkingCalendar:
     own = settings.agency(agency).calendar if agency else None
     return WorkingCalendar(own or settings.calendar, settings.site.timezone, settings.hours.holidays)

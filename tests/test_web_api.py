@@ -142,7 +142,7 @@ async def test_openapi_lists_exactly_the_api_routes_the_app_serves(site: Site) -
     assert doc == document(routing.served(app))
     for ops in doc["paths"].values():
         for op in ops.values():
-            assert op["x-required-role"] in ("agent", "supervisor", "admin")
+            assert op["x-required-role"] in ("agency", "agent", "supervisor", "admin")
 
 
 async def test_sign_in_redirects_only_within_the_site(site: Site) -> None:

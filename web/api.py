@@ -17,6 +17,7 @@ from hotline import cases as case_view
 from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, Role, Status
 from hotline.errors import AMIError, HotlineError
+from web import requests_api
 from web.audit import audit
 from web.case_access import (
     SEARCH_PARAMS,
@@ -327,7 +328,14 @@ async def desk(request: web.Request) -> web.StreamResponse:
             ]
         if found is not None:
             await audit(c, principal, "case.view", found.number, on="desk", earlier=len(earlier))
-    return web.json_response({"me": me, "call": call, "case": current, "earlier": earlier or []})
+    # The caller's requests still open: the agent links this call to one of them or opens a new one.
+    requests = []
+    if call and case_view.callback_number(str(call["caller"])):
+        mine = await requests_api.open_requests_of(c, str(call["caller"]))
+        requests = [requests_api.view(c, r, principal) for r in mine]
+    return web.json_response(
+        {"me": me, "call": call, "case": current, "earlier": earlier or [], "requests": requests}
+    )
 
 
 @routes.route(

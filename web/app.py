@@ -14,7 +14,7 @@ from aiohttp import web
 from ami_bridge.bridge import Bridge
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import api, auth, metrics, openapi, pages
+from web import api, auth, metrics, openapi, pages, requests_api
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, refuse
 from web.live import Broadcaster
@@ -88,7 +88,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     env.globals["roles"] = Role
-    add_routes(app, pages.routes, api.routes, metrics.routes, openapi.routes)
+    add_routes(app, pages.routes, api.routes, requests_api.routes, metrics.routes, openapi.routes)
     app.router.add_static("/static/", HERE / "static")
     if HAVE_CHART_JS:
         app.router.add_static("/static/chart.js/", CHART_JS)

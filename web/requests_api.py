@@ -1,0 +1,373 @@
+"""Citizens' requests over the JSON API: the center opens them (from a call, under the number the IVR read
+to the caller), links later calls to them and takes them through the workflow; an agency's users see and
+act on their agency's requests only. Every step is in the request's history and in the audit log."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
+
+from casework import workflow as wf
+from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
+from hotline.values import clean, number_forms
+from web.audit import audit
+from web.auth import Principal
+from web.case_access import count_param
+from web.context import Context, ctx, who
+from web.errors import bad, forbidden, not_found
+from web.routing import RouteTable
+
+routes = RouteTable()
+OPEN_STATUSES = (
+    RequestStatus.RECEIVED,
+    RequestStatus.FORWARDED,
+    RequestStatus.ACCEPTED,
+    RequestStatus.ANSWERED,
+)
+# What a request holds of the citizen's, and its bounds: text from a form or an agent is cut, never refused.
+CONTACT_FIELDS = {
+    "contact_phone": 32,
+    "contact_name": 128,
+    "contact_email": 254,
+    "address": 255,
+    "district": 64,
+}
+REQUEST_SCHEMA: dict[str, Any] = {"type": "object"}
+
+
+def actor(principal: Principal) -> wf.Actor:
+    return wf.Actor(principal.name, principal.role, principal.agency)
+
+
+def may_open(principal: Principal, request: CitizenRequest) -> bool:
+    """The center sees every request; an agency's user those forwarded to their agency."""
+    if principal.role is Role.AGENCY:
+        return bool(principal.agency) and request.agency == principal.agency
+    return True
+
+
+def view(c: Context, request: CitizenRequest, principal: Principal, history: bool = False) -> dict[str, Any]:
+    at = datetime.now(UTC)
+    out: dict[str, Any] = {
+        name: (value.isoformat() if isinstance(value, datetime) else value)
+        for name in (
+            "number",
+            "status",
+            "topic",
+            "priority",
+            "words",
+            *CONTACT_FIELDS,
+            "latitude",
+            "longitude",
+            "agency",
+            "instructions",
+            "answer",
+            "remark",
+            "reason",
+            "created_at",
+            "forwarded_at",
+            "accept_due_at",
+            "accepted_at",
+            "answer_due_at",
+            "answered_at",
+            "closed_at",
+            "extension_hours",
+            "extension_reason",
+            "extension_decision",
+            "reopened",
+        )
+        for value in (getattr(request, name),)
+    }
+    out["due"] = wf.due_state(c.settings, request, at).value
+    if history:
+        out["history"] = [
+            {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
+            for e in request.events
+        ]
+        # The calls behind it are the center's: an agency sees that there were calls, not which.
+        out["contacts"] = [
+            {"at": k.at.isoformat(), "channel": k.channel, "note": k.note}
+            | ({"case_id": k.case_id} if principal.role is not Role.AGENCY else {})
+            for k in request.contacts
+        ]
+        out["files"] = [
+            {"id": f.id, "name": f.name, "purpose": f.purpose, "size": f.size, "content_type": f.content_type}
+            for f in request.files
+        ]
+    return out
+
+
+async def _load(session: AsyncSession, number: str) -> CitizenRequest:
+    request = await session.scalar(
+        select(CitizenRequest)
+        .where(CitizenRequest.number == number)
+        .options(
+            selectinload(CitizenRequest.events),
+            selectinload(CitizenRequest.contacts),
+            selectinload(CitizenRequest.files),
+        )
+    )
+    if request is None:
+        raise not_found("no such request")
+    return request
+
+
+async def _body(request: web.Request) -> dict[str, Any]:
+    try:
+        data = await request.json()
+    except ValueError:
+        raise bad("the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise bad("the body must be a JSON object")
+    return data
+
+
+def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
+    value = data.get(name, "")
+    if not isinstance(value, str):
+        raise bad(f"{name} must be text")
+    return clean(value, limit) if limit <= 512 else value[:limit].replace("\x00", "")
+
+
+@routes.route(
+    "POST",
+    "/api/v1/requests",
+    Role.AGENT,
+    "Open a request: from a call (`case`: its case number, which the request takes) or typed in",
+    api=True,
+    body={"type": "object", "required": ["topic", "words"]},
+    response=REQUEST_SCHEMA,
+)
+async def open_request(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    data = await _body(request)
+    topic, words = _text(data, "topic", 64), _text(data, "words")
+    if not topic or not words.strip():
+        raise bad("give the topic and the citizen's words")
+    contact = {name: _text(data, name, limit) for name, limit in CONTACT_FIELDS.items() if name in data}
+    now = datetime.now(UTC)
+    async with c.db() as session, session.begin():
+        case = None
+        if data.get("case"):
+            case = await session.scalar(select(Case).where(Case.number == str(data["case"])))
+            if case is None:
+                raise not_found("no call with that case number")
+            if (
+                await session.scalar(select(RequestContact.id).where(RequestContact.case_id == case.id))
+                is not None
+            ):
+                raise bad("this call already belongs to a request: link it, do not open another")
+            contact.setdefault("contact_phone", case.caller)
+        number = case.number if case is not None else await c.bridge.writer.numbers.next_number(wait=5)
+        if await session.scalar(select(CitizenRequest.id).where(CitizenRequest.number == number)):
+            raise bad(f"request {number} exists already")
+        try:
+            opened = wf.open_request(
+                number,
+                actor(principal),
+                now,
+                topic=topic,
+                words=words,
+                priority=str(data.get("priority", "normal")),
+                channel="call" if case is not None else "center",
+                case_id=case.id if case is not None else None,
+                **contact,
+            )
+        except wf.StepRefused as exc:
+            raise bad(str(exc)) from None
+        session.add(opened)
+        await session.flush()
+        body = view(c, opened, principal, history=True)
+    await audit(c, principal, "request.open", number, case=case.number if case is not None else "")
+    return web.json_response(body, status=201)
+
+
+@routes.route(
+    "GET",
+    "/api/v1/requests",
+    Role.AGENCY,
+    "Requests, overdue first then by due time (an agency's user: their agency's)",
+    api=True,
+    params=(
+        (
+            "status",
+            "query",
+            "received, forwarded, accepted, answered, closed, rejected; default: the open ones",
+        ),
+        ("agency", "query", "an agency's name (the center)"),
+        ("phone", "query", "the citizen's phone number (the center)"),
+        ("limit", "query", "at most this many (default 200)"),
+    ),
+    response={"type": "array", "items": REQUEST_SCHEMA},
+)
+async def list_requests(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    q = request.query
+    stmt = select(CitizenRequest)
+    if q.get("status"):
+        if q["status"] not in {s.value for s in RequestStatus}:
+            raise bad(f"status must be one of {', '.join(s.value for s in RequestStatus)}")
+        stmt = stmt.where(CitizenRequest.status == q["status"])
+    else:
+        stmt = stmt.where(CitizenRequest.status.in_([s.value for s in OPEN_STATUSES]))
+    if principal.role is Role.AGENCY:
+        stmt = stmt.where(CitizenRequest.agency == principal.agency)
+    else:
+        if q.get("agency"):
+            stmt = stmt.where(CitizenRequest.agency == q["agency"])
+        if q.get("phone"):
+            stmt = stmt.where(CitizenRequest.contact_phone == q["phone"])
+    stmt = stmt.order_by(
+        CitizenRequest.answer_due_at.is_(None), CitizenRequest.answer_due_at, CitizenRequest.id
+    )
+    async with c.db() as session:
+        found = list(await session.scalars(stmt.limit(count_param(request, "limit", 200, 5000))))
+    views = [view(c, r, principal) for r in found]
+    views.sort(key=lambda v: v["due"] != "overdue")  # overdue first, the rest by due time (stable)
+    await audit(c, principal, "request.search", "", filters=dict(q), rows=len(views))
+    return web.json_response(views)
+
+
+@routes.route(
+    "GET",
+    "/api/v1/requests/{number}",
+    Role.AGENCY,
+    "One request with its history, contacts and files",
+    api=True,
+    params=(("number", "path", "request number"),),
+    response=REQUEST_SCHEMA,
+)
+async def request_detail(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    async with c.db() as session:
+        found = await _load(session, request.match_info["number"])
+        if not may_open(principal, found):
+            raise not_found("no such request")  # an agency does not learn what other agencies have
+        body = view(c, found, principal, history=True)
+    await audit(c, principal, "request.view", found.number)
+    return web.json_response(body)
+
+
+STEPS = (
+    "forward",
+    "accept",
+    "return",
+    "answer",
+    "approve",
+    "send_back",
+    "reject",
+    "reopen",
+    "extension",
+    "decide",
+)
+
+
+@routes.route(
+    "POST",
+    "/api/v1/requests/{number}/steps",
+    Role.AGENCY,
+    "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve, "
+    "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant)",
+    api=True,
+    params=(("number", "path", "request number"),),
+    body={"type": "object", "properties": {"step": {"enum": list(STEPS)}}, "required": ["step"]},
+    response=REQUEST_SCHEMA,
+)
+async def take_step(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    data = await _body(request)
+    step = data.get("step")
+    if step not in STEPS:
+        raise bad(f"step must be one of {', '.join(STEPS)}")
+    now, who_ = datetime.now(UTC), actor(principal)
+    async with c.db() as session, session.begin():
+        found = await _load(session, request.match_info["number"])
+        if not may_open(principal, found):
+            raise not_found("no such request")
+        try:
+            event = _apply(c, found, who_, now, str(step), data)
+        except wf.StepRefused as exc:
+            raise forbidden(str(exc)) from None
+        await session.flush()
+        body = view(c, found, principal, history=True)
+    await audit(c, principal, f"request.{event.kind}", found.number, **event.detail)
+    return web.json_response(body)
+
+
+def _apply(
+    c: Context, found: CitizenRequest, actor_: wf.Actor, now: datetime, step: str, data: dict[str, Any]
+) -> Any:
+    settings = c.settings
+    if step == "forward":
+        return wf.forward(
+            settings, found, actor_, _text(data, "agency", 32), now, _text(data, "instructions")
+        )
+    if step == "accept":
+        return wf.accept(found, actor_, now)
+    if step == "return":
+        return wf.return_to_center(found, actor_, now, _text(data, "reason"))
+    if step == "answer":
+        return wf.answer(found, actor_, now, _text(data, "text"))
+    if step == "approve":
+        return wf.approve(found, actor_, now)
+    if step == "send_back":
+        return wf.send_back(found, actor_, now, _text(data, "remark"))
+    if step == "reject":
+        return wf.reject(found, actor_, now, _text(data, "reason"))
+    if step == "reopen":
+        return wf.reopen(settings, found, actor_, now, _text(data, "why"))
+    if step == "extension":
+        hours = data.get("hours")
+        if not isinstance(hours, int | float) or isinstance(hours, bool):
+            raise bad("hours must be a number")
+        return wf.ask_extension(found, actor_, now, float(hours), _text(data, "reason"))
+    return wf.decide_extension(settings, found, actor_, now, bool(data.get("grant")))
+
+
+@routes.route(
+    "POST",
+    "/api/v1/requests/{number}/calls",
+    Role.AGENT,
+    "Link a call (by its case number) to a request: a repeat caller about the same matter",
+    api=True,
+    params=(("number", "path", "request number"),),
+    body={"type": "object", "required": ["case"]},
+    response=REQUEST_SCHEMA,
+)
+async def link_call(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    data = await _body(request)
+    async with c.db() as session, session.begin():
+        found = await _load(session, request.match_info["number"])
+        case = await session.scalar(select(Case).where(Case.number == str(data.get("case", ""))))
+        if case is None:
+            raise not_found("no call with that case number")
+        try:
+            wf.link_call(found, actor(principal), datetime.now(UTC), case.id, case.number, case.started_at)
+        except wf.StepRefused as exc:
+            raise bad(str(exc)) from None
+        await session.flush()
+        body = view(c, found, principal, history=True)
+    await audit(c, principal, "request.call_linked", found.number, case=case.number)
+    return web.json_response(body)
+
+
+async def open_requests_of(c: Context, phone: str) -> list[CitizenRequest]:
+    """A caller's requests still open (for the agent's screen when their call is answered)."""
+    async with c.db() as session:
+        return list(
+            await session.scalars(
+                select(CitizenRequest)
+                .where(
+                    CitizenRequest.contact_phone.in_(number_forms(phone)),
+                    CitizenRequest.status.in_([s.value for s in OPEN_STATUSES]),
+                )
+                .order_by(CitizenRequest.created_at.desc())
+                .limit(20)
+            )
+        )
