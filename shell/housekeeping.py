@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.agents import Actions
 from ami_bridge.connection import AMIConnection
+from casework import deadlines
 from hotline import retention, secrets
 from hotline.errors import HotlineError
 from hotline.settings import Settings
@@ -70,3 +71,17 @@ async def nightly(settings: Settings, db: async_sessionmaker[AsyncSession], ami:
             await retention.apply(settings, db)
         except Exception:
             log.exception("the nightly retention run failed; it runs again tomorrow")
+
+
+async def chase_deadlines(
+    settings: Settings, db: async_sessionmaker[AsyncSession], every: float = 60.0
+) -> None:
+    """Every minute: escalate the requests that became overdue. A failed round is logged and retried."""
+    while True:
+        try:
+            numbers = await deadlines.escalate_overdue(settings, db, datetime.now(UTC))
+            if numbers:
+                log.warning("overdue, escalated to the supervisors: %s", ", ".join(numbers))
+        except Exception:
+            log.exception("chasing the requests' deadlines failed; trying again in a minute")
+        await asyncio.sleep(every)

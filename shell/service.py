@@ -36,6 +36,7 @@ class Running:
     bridge: Bridge | None
     web: aioweb.AppRunner | None
     housekeeping: asyncio.Task[None] | None = None
+    deadlines: asyncio.Task[None] | None = None
 
     def require_bridge(self) -> Bridge:
         if self.bridge is None:
@@ -80,10 +81,14 @@ async def services(
             running.housekeeping = asyncio.create_task(
                 housekeeping.nightly(settings, running.bridge.db, running.bridge.ami), name="retention"
             )
+            running.deadlines = asyncio.create_task(
+                housekeeping.chase_deadlines(settings, running.bridge.db), name="deadlines"
+            )
         yield running
     finally:
-        if running.housekeeping is not None:
-            running.housekeeping.cancel()
+        for task in (running.housekeeping, running.deadlines):
+            if task is not None:
+                task.cancel()
         if running.web is not None:
             await running.web.cleanup()
         if running.agi is not None:

@@ -13,12 +13,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
+from casework import deadlines
 from casework import workflow as wf
 from casework.workflow import Actor, DueState, StepRefused
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
-from hotline.db.models import CitizenRequest, RequestContact, Role
+from hotline.db.models import AuditEntry, CitizenRequest, RequestContact, Role
 from hotline.settings import Settings
 from tests.conftest import TEST_SETTINGS, postgres_database
 
@@ -205,5 +206,38 @@ async def test_a_request_and_its_history_are_kept_whole(site: Settings, database
         ]
         assert kept.events[1].detail["instructions"] == "Ưu tiên"
         assert [c.channel for c in kept.contacts] == ["call", "call"]
+    finally:
+        await engine.dispose()
+
+
+async def test_overdue_requests_are_escalated_once_with_the_clock_moved(
+    site: Settings, database: str
+) -> None:
+    await upgrade_async(database)
+    engine = make_engine(database)
+    db = sessions(engine)
+    try:
+        async with db() as session, session.begin():
+            late, fine = new_request(), new_request()
+            fine.number = "10000024"
+            session.add_all([late, fine])
+            wf.forward(site, late, AGENT, "so_y_te", at(23, 9))  # accept due Tuesday 09:30
+            wf.forward(site, fine, AGENT, "so_y_te", at(23, 9))
+            wf.accept(fine, HEALTH, at(23, 10))  # now the answer is due, in ten working days
+        assert await deadlines.escalate_overdue(site, db, at(24, 9, 29)) == []
+        assert await deadlines.escalate_overdue(site, db, at(24, 9, 31)) == ["10000016"]
+        assert await deadlines.escalate_overdue(site, db, at(24, 12)) == []  # once
+        async with db() as session:
+            kept = await session.scalar(
+                select(CitizenRequest)
+                .where(CitizenRequest.number == "10000016")
+                .options(selectinload(CitizenRequest.events))
+            )
+            audited = list(
+                await session.scalars(
+                    select(AuditEntry.target).where(AuditEntry.action == "request.escalated")
+                )
+            )
+        assert kept is not None and kept.events[-1].kind == "escalated" and audited == ["10000016"]
     finally:
         await engine.dispose()
