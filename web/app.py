@@ -14,7 +14,7 @@ from aiohttp import web
 from ami_bridge.bridge import Bridge
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import api, auth, metrics, openapi, pages, requests_api
+from web import api, auth, metrics, openapi, pages, requests_api, requests_pages
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, refuse
 from web.live import Broadcaster
@@ -24,6 +24,7 @@ from web.stats import Today
 log = logging.getLogger(__name__)
 
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 
 @web.middleware
@@ -51,7 +52,7 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
             )
         if request.method not in SAFE_METHODS and principal.csrf:
             given = request.headers.get("X-CSRF-Token", "")
-            if not given and request.content_type == "application/x-www-form-urlencoded":
+            if not given and request.content_type in FORMS:
                 given = str((await request.post()).get("csrf", ""))
             if not auth.csrf_ok(principal, given):
                 return refuse(request, 403, "missing or wrong CSRF token: reload the page and try again")
@@ -78,7 +79,8 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
-    app = web.Application(middlewares=[security], client_max_size=1 << 20)
+    # A request's photo or document may be up to 10 MB (web/requests_pages.py), with the form around it.
+    app = web.Application(middlewares=[security], client_max_size=12 << 20)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))
     metrics.registry(app, app[CONTEXT])
@@ -88,7 +90,15 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     env.globals["roles"] = Role
-    add_routes(app, pages.routes, api.routes, requests_api.routes, metrics.routes, openapi.routes)
+    add_routes(
+        app,
+        pages.routes,
+        requests_pages.routes,
+        api.routes,
+        requests_api.routes,
+        metrics.routes,
+        openapi.routes,
+    )
     app.router.add_static("/static/", HERE / "static")
     if HAVE_CHART_JS:
         app.router.add_static("/static/chart.js/", CHART_JS)

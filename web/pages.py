@@ -36,6 +36,8 @@ async def home(request: web.Request) -> web.StreamResponse:
     principal = request.get(PRINCIPAL)
     if principal is None:
         raise web.HTTPSeeOther("/login")
+    if principal.role is Role.AGENCY:
+        raise web.HTTPSeeOther("/requests")  # the agency's portal
     raise web.HTTPSeeOther("/wallboard" if principal.can_supervise else "/desk")
 
 

@@ -102,7 +102,7 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
     return out
 
 
-async def _load(session: AsyncSession, number: str) -> CitizenRequest:
+async def load_request(session: AsyncSession, number: str) -> CitizenRequest:
     request = await session.scalar(
         select(CitizenRequest)
         .where(CitizenRequest.number == number)
@@ -245,7 +245,7 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
 async def request_detail(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
     async with c.db() as session:
-        found = await _load(session, request.match_info["number"])
+        found = await load_request(session, request.match_info["number"])
         if not may_open(principal, found):
             raise not_found("no such request")  # an agency does not learn what other agencies have
         body = view(c, found, principal, history=True)
@@ -286,11 +286,11 @@ async def take_step(request: web.Request) -> web.StreamResponse:
         raise bad(f"step must be one of {', '.join(STEPS)}")
     now, who_ = datetime.now(UTC), actor(principal)
     async with c.db() as session, session.begin():
-        found = await _load(session, request.match_info["number"])
+        found = await load_request(session, request.match_info["number"])
         if not may_open(principal, found):
             raise not_found("no such request")
         try:
-            event = _apply(c, found, who_, now, str(step), data)
+            event = apply_step(c, found, who_, now, str(step), data)
         except wf.StepRefused as exc:
             raise forbidden(str(exc)) from None
         await session.flush()
@@ -299,7 +299,7 @@ async def take_step(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
-def _apply(
+def apply_step(
     c: Context, found: CitizenRequest, actor_: wf.Actor, now: datetime, step: str, data: dict[str, Any]
 ) -> Any:
     settings = c.settings
@@ -343,7 +343,7 @@ async def link_call(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
     data = await _body(request)
     async with c.db() as session, session.begin():
-        found = await _load(session, request.match_info["number"])
+        found = await load_request(session, request.match_info["number"])
         case = await session.scalar(select(Case).where(Case.number == str(data.get("case", ""))))
         if case is None:
             raise not_found("no call with that case number")

@@ -1,0 +1,87 @@
+"""The request pages as a browser posts their forms: the center forwards, the agency's portal accepts and
+answers with a photo, the supervisor approves; another agency's user finds nothing; a file that is not a
+photo or a document is refused with the reason."""
+
+from __future__ import annotations
+
+from aiohttp import FormData
+from sqlalchemy import select
+
+from hotline.db.models import AuditEntry
+from tests.test_requests_api import add_agency_users, as_user
+from tests.web_site import Site, site
+
+__all__ = ["site"]  # the fixture
+
+PNG = (
+    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
+    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
+)
+
+
+async def post_step(site: Site, csrf: dict[str, str], number: str, step: str, **fields: object) -> str:
+    """A step's form, posted as the page's browser would; returns where it sent the browser."""
+    form = FormData()
+    form.add_field("csrf", csrf["X-CSRF-Token"])
+    form.add_field("step", step)
+    for name, value in fields.items():
+        if isinstance(value, tuple):
+            filename, data, content_type = value
+            form.add_field(name, data, filename=filename, content_type=content_type)
+        else:
+            form.add_field(name, str(value))
+    reply = await site.client.post(f"/requests/{number}/steps", data=form, allow_redirects=False)
+    assert reply.status == 303, await reply.text()
+    return reply.headers["Location"]
+
+
+async def test_the_request_pages_take_a_request_from_forwarding_to_approval(site: Site) -> None:
+    await add_agency_users(site)
+    number = site.numbers["101"]
+    csrf = await as_user(site, "an")
+    await site.client.post(
+        "/api/v1/requests",
+        json={"case": number, "topic": "health", "words": "Ổ dịch sốt xuất huyết ở khu phố 3"},
+        headers=csrf,
+    )
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert 'id="step-forward"' in page and 'value="so_y_te" selected' in page  # suggested by the topic
+    assert await post_step(site, csrf, number, "forward", agency="so_y_te", instructions="Kiểm tra ngay") == (
+        f"/requests/{number}"
+    )
+
+    csrf = await as_user(site, "soyte")
+    home = await site.client.get("/", allow_redirects=False)
+    assert home.headers["Location"] == "/requests"  # an agency's user lands on their portal
+    listing = await (await site.client.get("/requests")).text()
+    assert f'data-number="{number}"' in listing
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert "Kiểm tra ngay" in page and 'id="step-accept"' in page and 'id="step-answer"' not in page
+    await post_step(site, csrf, number, "accept")
+    refused = await post_step(
+        site, csrf, number, "answer", text="Đã phun thuốc", file=("x.exe", b"MZ", "application/x-msdownload")
+    )
+    assert "error=" in refused  # a program is not a photo: refused, and the answer not taken
+    page = await (await site.client.get(refused)).text()
+    assert "only photos" in page and 'data-status="accepted"' in page
+    await post_step(
+        site, csrf, number, "answer", text="Đã phun thuốc diệt muỗi", file=("khu-pho-3.png", PNG, "image/png")
+    )
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert 'data-status="answered"' in page and "khu-pho-3.png" in page
+    file_link = page.split(f'href="/requests/{number}/files/', 1)[1].split('"', 1)[0]
+
+    await as_user(site, "quan1")
+    assert (await site.client.get(f"/requests/{number}")).status == 404
+    assert (await site.client.get(f"/requests/{number}/files/{file_link}")).status == 404
+    assert f'data-number="{number}"' not in await (await site.client.get("/requests")).text()
+
+    csrf = await as_user(site, "sup")
+    photo = await site.client.get(f"/requests/{number}/files/{file_link}")
+    assert photo.status == 200 and await photo.read() == PNG
+    await post_step(site, csrf, number, "approve")
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert 'data-status="closed"' in page and "Kết thúc, đã báo người dân" in page
+    async with site.bridge.db() as session:
+        actions = list(await session.scalars(select(AuditEntry.action).where(AuditEntry.target == number)))
+    assert "request.file" in actions and "request.closed" in actions

@@ -1,0 +1,173 @@
+"""Requests in the browser: the list (overdue first) and a request's page, with a form for each step the
+reader may take. The same pages serve the center and the agencies' portal: an agency's user sees only
+their agency's requests. Forms post here and come back to the page (no script needed)."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import UTC, datetime
+from pathlib import Path
+from urllib.parse import quote
+
+from aiohttp import web
+from sqlalchemy import select
+
+from casework import workflow as wf
+from hotline.db.models import CitizenRequest, RequestFile, RequestStatus, Role
+from web.audit import audit
+from web.context import Context, ctx, render, who
+from web.errors import refuse
+from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, load_request, may_open, view
+from web.routing import RouteTable
+
+routes = RouteTable()
+# Photos and documents only; a file of another kind or larger is refused with the reason.
+FILE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
+MOST_BYTES = 10 * 1024 * 1024
+
+
+def files_path(c: Context) -> Path:
+    return c.settings.state_path / "request-files"
+
+
+@routes.route("GET", "/requests", Role.AGENCY)
+async def request_list(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    stmt = select(CitizenRequest).where(CitizenRequest.status.in_([s.value for s in OPEN_STATUSES]))
+    if principal.role is Role.AGENCY:
+        stmt = stmt.where(CitizenRequest.agency == principal.agency)
+    async with c.db() as session:
+        found = list(
+            await session.scalars(stmt.order_by(CitizenRequest.answer_due_at, CitizenRequest.id).limit(500))
+        )
+    rows = sorted((view(c, r, principal) for r in found), key=lambda v: v["due"] != "overdue")
+    await audit(c, principal, "request.search", "", on="page", rows=len(rows))
+    return render("requests.html.j2", request, {"rows": rows, "tz": c.tz})
+
+
+@routes.route("GET", "/requests/{number}", Role.AGENCY)
+async def request_page(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    async with c.db() as session:
+        found = await load_request(session, request.match_info["number"])
+        if not may_open(principal, found):
+            return refuse(request, 404, "no such request")
+        body = view(c, found, principal, history=True)
+    await audit(c, principal, "request.view", found.number, on="page")
+    return render(
+        "request.html.j2",
+        request,
+        {
+            "r": body,
+            "tz": c.tz,
+            "steps": possible_steps(found, wf.Actor(principal.name, principal.role, principal.agency)),
+            "agencies": c.settings.agencies,
+            "suggested": [
+                a.name for a in c.settings.agencies if any(_within(body["topic"], t) for t in a.topics)
+            ],
+            "error": request.query.get("error", ""),
+        },
+    )
+
+
+@routes.route("POST", "/requests/{number}/steps", Role.AGENCY)
+async def request_step(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    number = request.match_info["number"]
+    form = await request.post()
+    step = str(form.get("step", ""))
+    if step not in STEPS:
+        return refuse(request, 400, f"step must be one of {', '.join(STEPS)}")
+    data: dict[str, object] = {k: str(v) for k, v in form.items() if isinstance(v, str)}
+    if "hours" in data:
+        try:
+            data["hours"] = float(str(data["hours"]))
+        except ValueError:
+            raise web.HTTPSeeOther(f"/requests/{number}?error=hours") from None
+    data["grant"] = form.get("grant") == "yes"
+    upload = form.get("file")
+    now = datetime.now(UTC)
+    async with c.db() as session, session.begin():
+        found = await load_request(session, number)
+        if not may_open(principal, found):
+            return refuse(request, 404, "no such request")
+        try:
+            event = apply_step(c, found, actor(principal), now, step, data)
+        except wf.StepRefused as exc:
+            raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(str(exc))}") from None
+        if isinstance(upload, web.FileField) and upload.filename:
+            stored = _store(c, upload)
+            if isinstance(stored, str):
+                raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(stored)}")
+            stored.uploaded_by, stored.at = principal.name, now
+            stored.purpose = "answer" if principal.role is Role.AGENCY else "citizen"
+            found.files.append(stored)
+    await audit(c, principal, f"request.{event.kind}", number, **event.detail)
+    raise web.HTTPSeeOther(f"/requests/{number}")
+
+
+@routes.route("GET", "/requests/{number}/files/{id}", Role.AGENCY)
+async def request_file(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    async with c.db() as session:
+        found = await load_request(session, request.match_info["number"])
+        file = next((f for f in found.files if str(f.id) == request.match_info["id"]), None)
+        if not may_open(principal, found) or file is None:
+            return refuse(request, 404, "no such file")
+    path = files_path(c) / file.stored
+    if not path.is_file():
+        return refuse(request, 404, "the file is gone (deleted by the retention)")
+    await audit(c, principal, "request.file", found.number, file=file.id, name=file.name)
+    return web.FileResponse(
+        path,
+        headers={
+            "Content-Type": file.content_type,
+            "Content-Disposition": "attachment",
+            "Cache-Control": "no-store",
+        },
+    )
+
+
+def possible_steps(request: CitizenRequest, who_: wf.Actor) -> list[str]:
+    """The steps this person could take now (the workflow still decides when they do)."""
+    status = RequestStatus(request.status)
+    mine = who_.role is Role.AGENCY and who_.agency == request.agency
+    steps = {
+        "forward": status is RequestStatus.RECEIVED and who_.center,
+        "reject": status is RequestStatus.RECEIVED and who_.supervisor,
+        "accept": status is RequestStatus.FORWARDED and mine,
+        "return": status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED) and mine,
+        "answer": status is RequestStatus.ACCEPTED and mine,
+        "extension": status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED)
+        and mine
+        and not request.extension_decision,
+        "decide": request.extension_decision == "asked" and who_.supervisor,
+        "approve": status is RequestStatus.ANSWERED and who_.supervisor,
+        "send_back": status is RequestStatus.ANSWERED and who_.supervisor,
+        "reopen": status in (RequestStatus.CLOSED, RequestStatus.REJECTED) and who_.center,
+    }
+    return [name for name, allowed in steps.items() if allowed]
+
+
+def _store(c: Context, upload: web.FileField) -> RequestFile | str:
+    """The upload in the request files' folder under a name of ours; or why it is refused."""
+    kind = (upload.content_type or "").split(";")[0].strip().lower()
+    if kind not in FILE_TYPES:
+        return "only photos (JPEG, PNG, WebP) and PDF documents"
+    data = upload.file.read(MOST_BYTES + 1)
+    if len(data) > MOST_BYTES:
+        return f"a file may be at most {MOST_BYTES // (1024 * 1024)} MB"
+    folder = files_path(c)
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = secrets.token_hex(16) + FILE_TYPES[kind]
+    (folder / stored).write_bytes(data)
+    name = "".join(ch for ch in Path(upload.filename).name if ch.isprintable())[:255] or "file"
+    return RequestFile(name=name, content_type=kind, size=len(data), stored=stored)
+
+
+def _within(topic: str, prefix: str) -> bool:
+    return topic == prefix or topic.startswith(prefix + ".")
+
+
+def _quote(text: str) -> str:
+    return quote(text[:300])
