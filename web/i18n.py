@@ -11,6 +11,13 @@ TEXTS: dict[str, tuple[str, str]] = {
     "password": ("Mật khẩu", "Password"),
     "bad_login": ("Sai tên đăng nhập hoặc mật khẩu.", "Wrong username or password."),
     "requests": ("Yêu cầu của người dân", "Citizens' requests"),
+    "open_request": ("Mở yêu cầu", "Open a request"),
+    "link_call": ("Gắn cuộc gọi này", "Link this call"),
+    "call_linked": ("Đã gắn", "Linked"),
+    "open_requests_of_caller": (
+        "Yêu cầu đang mở của người gọi: gắn cuộc gọi vào một yêu cầu, hoặc mở yêu cầu mới.",
+        "The caller's open requests: link this call to one, or open a new one.",
+    ),
     "request": ("Yêu cầu", "Request"),
     "no_requests": ("Không có yêu cầu nào đang mở.", "No open request."),
     "priority": ("Mức độ", "Priority"),

@@ -146,7 +146,8 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
 
 @routes.route("GET", "/desk", Role.AGENT)
 async def desk(request: web.Request) -> web.StreamResponse:
-    return page("desk.html.j2", request, statuses=[s.value for s in Status])
+    topics = [q.name for q in ctx(request).settings.queues if q.name != "operator"]
+    return page("desk.html.j2", request, statuses=[s.value for s in Status], topics=topics)
 
 
 @routes.route("GET", "/cases", Role.SUPERVISOR)

@@ -27,7 +27,36 @@
     }
     document.getElementById("earlier").replaceChildren(...desk.earlier.map((e) =>
       el("li", {}, el("a", { href: `/cases/${e.number}` }, e.number), ` ${Hotline.localTime(e.started_at)} · ${[e.topic, e.outcome, e.status].filter(Boolean).join(" · ")}`)));
+    showRequests(desk);
   }
+
+  // The caller's open requests (a repeat caller): link this call to one, or open a new one from it.
+  const requestCard = document.getElementById("request-card");
+  const requestForm = document.getElementById("request-form");
+  function showRequests(desk) {
+    requestCard.hidden = !desk.case;
+    document.getElementById("request-opened").hidden = true;
+    document.getElementById("open-requests").replaceChildren(...(desk.requests || []).map((r) => {
+      const button = el("button", { type: "button", "data-link": r.number }, requestCard.dataset.tLink);
+      button.onclick = async () => {
+        await api("POST", `/api/v1/requests/${r.number}/calls`, { case: openCase });
+        button.replaceWith(requestCard.dataset.tLinked);
+      };
+      return el("li", { "data-request": r.number }, el("a", { href: `/requests/${r.number}` }, r.number), ` · ${r.topic} · `, button);
+    }));
+  }
+  requestForm.onsubmit = async (event) => {
+    event.preventDefault();
+    if (!openCase) return;
+    const r = await api("POST", "/api/v1/requests", {
+      case: openCase, topic: requestForm.topic.value, priority: requestForm.priority.value, words: requestForm.words.value,
+    });
+    const opened = document.getElementById("request-opened");
+    const link = opened.querySelector("a");
+    link.href = `/requests/${r.number}`; link.textContent = r.number;
+    opened.hidden = false;
+    requestForm.reset();
+  };
 
   form.onsubmit = async (event) => {
     event.preventDefault();

@@ -1,0 +1,138 @@
+"""From call to answer in Chromium, on the sandbox: an agent answers a real call, opens the citizen's request
+from the desk (it takes the number the IVR read) and forwards it; the agency's user signs in to their
+portal, accepts it and answers with a photo; the supervisor approves it. Every step is in its history."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Iterator
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
+
+from ami_bridge import agents
+from ami_bridge.bridge import Bridge
+from hotline.settings import Settings
+from shell.callsim import CallRequest, place_call
+from shell.sandbox.runner import Sandbox
+from tests.services import in_process
+from tests.test_requests_pages import PNG
+from tests.test_web_browser import PASSWORD, add_users, browser, run, sign_in, until
+from web import auth
+
+pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
+
+
+@pytest.fixture(scope="module")
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+    async with in_process(site, web=True) as bridge:
+        await add_users(bridge)
+        with contextlib.suppress(auth.AuthError):  # made by an earlier run on this database
+            await auth.add_user(bridge.db, "quan1", PASSWORD, "agency", agency="quan_1")
+        yield bridge
+
+
+@pytest.fixture(scope="module")
+def three(chromium: str) -> Iterator[dict[str, webdriver.Chrome]]:
+    opened = {"agent": browser(chromium), "agency": browser(chromium), "supervisor": browser(chromium)}
+    yield opened
+    for b in opened.values():
+        b.quit()
+
+
+def click(b: webdriver.Chrome, css: str) -> None:
+    b.find_element(By.CSS_SELECTOR, css).click()
+
+
+async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_approves(
+    site: Settings, sandbox: Sandbox, hotline: Bridge, three: dict[str, webdriver.Chrome], tmp_path: Path
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    agent, agency, sup = three["agent"], three["agency"], three["supervisor"]
+    photo = tmp_path / "lan-chiem-via-he.png"
+    photo.write_bytes(PNG)
+    await run(sign_in, agent, base, "canbo101", "/desk")
+    await until(lambda: agent.find_element(By.ID, "my-state").text not in ("", "…"), "the desk's state")
+    await agents.pause(hotline.ami, site, "101", False)
+    call = asyncio.create_task(
+        place_call(site, CallRequest("1022", keys="1", hangup_after=40, caller="0903555777"))
+    )
+    try:
+        case_number = await until(
+            lambda: agent.find_element(By.ID, "case-number").text, "the case on the desk"
+        )
+        await until(lambda: agent.find_element(By.ID, "request-form").is_displayed(), "the request form")
+
+        def open_request() -> None:
+            form = agent.find_element(By.ID, "request-form")
+            form.find_element(By.NAME, "topic").send_keys("violation")
+            form.find_element(By.NAME, "words").send_keys("Lấn chiếm vỉa hè trước số 12 đường Lê Lợi")
+            form.find_element(By.CSS_SELECTOR, "button").click()
+
+        await run(open_request)
+        number = await until(
+            lambda: agent.find_element(By.CSS_SELECTOR, "#request-opened a").text, "the request"
+        )
+        assert number == case_number  # the number the IVR read to the caller
+
+        # The agent forwards it to the district (suggested by the topic), with an instruction.
+        await run(agent.get, f"{base}/requests/{number}")
+        assert await run(
+            lambda: Select(agent.find_element(By.NAME, "agency")).first_selected_option.text
+        ) == ("UBND Quận 1")
+
+        def forward() -> None:
+            agent.find_element(By.CSS_SELECTOR, "#step-forward textarea[name=instructions]").send_keys(
+                "Kiểm tra, xử lý trong ngày"
+            )
+            click(agent, "#step-forward button")
+
+        await run(forward)
+        await until(
+            lambda: agent.find_element(By.ID, "request").get_attribute("data-status") == "forwarded",
+            "forwarded",
+        )
+        result = await call
+    finally:
+        if not call.done():
+            call.cancel()
+
+    # The district's user: their portal lists it; they accept, then answer with a photo.
+    await run(sign_in, agency, base, "quan1", "/")
+    await until(
+        lambda: agency.find_elements(By.CSS_SELECTOR, f"tr[data-number='{number}']"), "the portal's list"
+    )
+    await run(click, agency, f"tr[data-number='{number}'] a")
+    assert "Kiểm tra, xử lý trong ngày" in await run(lambda: agency.find_element(By.ID, "instructions").text)
+    await run(click, agency, "#step-accept button")
+    await until(lambda: agency.find_elements(By.ID, "step-answer"), "the answer form")
+
+    def answer() -> None:
+        agency.find_element(By.CSS_SELECTOR, "#step-answer textarea[name=text]").send_keys(
+            "Đã lập biên bản, yêu cầu tháo dỡ; ảnh hiện trạng sau xử lý."
+        )
+        agency.find_element(By.CSS_SELECTOR, "#step-answer input[type=file]").send_keys(str(photo))
+        click(agency, "#step-answer button")
+
+    await run(answer)
+    await until(
+        lambda: agency.find_element(By.ID, "request").get_attribute("data-status") == "answered", "answered"
+    )
+    assert "lan-chiem-via-he.png" in await run(lambda: agency.find_element(By.ID, "files").text)
+    # Nothing of the center's: not the call's recording, not the wallboard.
+    await run(agency.get, f"{base}/wallboard")
+    assert await run(lambda: agency.find_element(By.ID, "error").text)
+
+    # The supervisor approves: closed, the citizen told.
+    await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
+    await until(lambda: sup.find_elements(By.ID, "step-approve"), "the approve form")
+    await run(click, sup, "#step-approve button")
+    await until(lambda: sup.find_element(By.ID, "request").get_attribute("data-status") == "closed", "closed")
+    history = await run(lambda: sup.find_element(By.ID, "history").text)
+    for step in ("Tiếp nhận", "Chuyển cơ quan", "Cơ quan tiếp nhận", "Cơ quan trả lời", "Kết thúc"):
+        assert step in history, history
+    assert result.linkedid
