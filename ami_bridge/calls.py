@@ -203,6 +203,10 @@ class CallTracker:
         if entered:
             call.mark("entered", did=value, caller=call.caller)
             self.on_update(call)
+        elif attribute == "number" and call.did:
+            # The number the IVR reads to the caller: the case takes it at once, so that an agent who
+            # answers (and opens the citizen's request under it) sees the same number the caller heard.
+            self.on_update(call)
         elif attribute == "destination":
             call.ivr_ended_at = now()
             call.mark("ivr_done", destination=value, path=call.ivr_path, topic=call.topic)

@@ -135,3 +135,17 @@ def test_resync_ends_calls_that_vanished_and_rebuilds_live_ones() -> None:
     )
     assert rebuilt.started_at.timestamp() == 1795300000
     assert rebuilt.state == "talking"
+
+
+def test_the_number_the_ivr_reads_reaches_the_case_at_once() -> None:
+    """An agent who answers must see the number the caller heard, not the one the bridge gave the call when
+    it entered: setting HOTLINE_CASE_NO hands the writer a snapshot."""
+    updates: list[str] = []
+    tracker = CallTracker(lambda call: updates.append(call.number))
+    tracker.handle(ev("Newchannel", Uniqueid=LINKED, CallerIDNum="0912345678", CallerIDName="An"))
+    tracker.handle(ev("VarSet", Uniqueid=LINKED, Variable="__HOTLINE_DID", Value="1022"))
+    tracker.handle(ev("VarSet", Uniqueid=LINKED, Variable="HOTLINE_CASE_NO", Value="10000016"))
+    tracker.handle(
+        ev("VarSet", Uniqueid=LINKED, Variable="HOTLINE_CASE_NO", Value="10000016")
+    )  # inherited copy
+    assert updates == ["", "10000016"]

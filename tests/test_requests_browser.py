@@ -7,15 +7,20 @@ from __future__ import annotations
 import asyncio
 import contextlib
 from collections.abc import AsyncIterator, Iterator
+from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support.select import Select
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
+from casework import workflow as wf
+from hotline.db.models import Case, CitizenRequest, Role
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
@@ -135,4 +140,123 @@ async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_ap
     history = await run(lambda: sup.find_element(By.ID, "history").text)
     for step in ("Tiếp nhận", "Chuyển cơ quan", "Cơ quan tiếp nhận", "Cơ quan trả lời", "Kết thúc"):
         assert step in history, history
-    assert result.linkedid
+    async with hotline.db() as session:
+        heard = await session.scalar(select(Case.number).where(Case.linkedid == result.linkedid))
+    assert heard == number  # the call's case and the request: the number the IVR read to the caller
+
+
+async def opened_by_api(hotline: Bridge, topic: str, words: str, phone: str = "") -> str:
+    """A request the center typed in (no call), forwarded to the district."""
+    center = wf.Actor("canbo101", Role.AGENT)
+    number = await hotline.writer.numbers.next_number()
+    async with hotline.db() as session, session.begin():
+        request = wf.open_request(
+            number, center, datetime.now(UTC), topic=topic, words=words, channel="center", contact_phone=phone
+        )
+        session.add(request)
+        wf.forward(hotline.settings, request, center, "quan_1", datetime.now(UTC), "Xử lý theo thẩm quyền")
+    return number
+
+
+async def test_the_supervisor_sends_an_answer_back_with_a_remark(
+    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    agency, sup = three["agency"], three["supervisor"]
+    number = await opened_by_api(hotline, "suggestion", "Đề nghị lắp đèn đường hẻm 45")
+    await run(sign_in, agency, base, "quan1", f"/requests/{number}")
+    await until(lambda: agency.find_elements(By.ID, "step-accept"), "the accept form")
+    await run(click, agency, "#step-accept button")
+    await until(lambda: agency.find_elements(By.ID, "step-answer"), "the answer form")
+
+    def answer(text: str) -> None:
+        agency.find_element(By.CSS_SELECTOR, "#step-answer textarea[name=text]").send_keys(text)
+        click(agency, "#step-answer button")
+
+    await run(answer, "Sẽ lắp đèn")
+    await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
+    await until(lambda: sup.find_elements(By.ID, "step-send_back"), "the send-back form")
+
+    def send_back() -> None:
+        sup.find_element(By.CSS_SELECTOR, "#step-send_back textarea[name=remark]").send_keys(
+            "Nêu rõ thời gian lắp"
+        )
+        click(sup, "#step-send_back button")
+
+    await run(send_back)
+    await until(
+        lambda: sup.find_element(By.ID, "request").get_attribute("data-status") == "accepted", "sent back"
+    )
+    # The agency sees the remark and answers again.
+    await run(agency.get, f"{base}/requests/{number}")
+    assert await run(lambda: agency.find_element(By.ID, "remark").text) == "Nêu rõ thời gian lắp"
+    await run(answer, "Lắp trong tháng 12/2026")
+    await until(
+        lambda: agency.find_element(By.ID, "request").get_attribute("data-status") == "answered",
+        "answered again",
+    )
+
+
+async def test_the_agency_returns_a_request_that_is_not_theirs(
+    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    agency, sup = three["agency"], three["supervisor"]
+    number = await opened_by_api(hotline, "health", "Cơ sở khám bệnh không phép")
+
+    def give_back() -> None:
+        agency.find_element(By.CSS_SELECTOR, "#step-return textarea[name=reason]").send_keys(
+            "Thuộc thẩm quyền Sở Y tế"
+        )
+        click(agency, "#step-return button")
+
+    await run(sign_in, agency, base, "quan1", f"/requests/{number}")
+    await until(lambda: agency.find_elements(By.ID, "step-return"), "the return form")
+    await run(give_back)
+    # Back with the center, gone from the district's portal; the supervisor sees why and forwards it on.
+    await until(lambda: agency.find_elements(By.ID, "error"), "no longer the district's")
+    await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
+    await until(
+        lambda: sup.find_element(By.ID, "request").get_attribute("data-status") == "received", "returned"
+    )
+    assert "Cơ quan trả lại" in await run(lambda: sup.find_element(By.ID, "history").text)
+    await run(lambda: Select(sup.find_element(By.NAME, "agency")).select_by_value("so_y_te"))
+    await run(click, sup, "#step-forward button")
+    await until(lambda: sup.find_element(By.ID, "agency").text == "so_y_te", "forwarded to the department")
+
+
+async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_call_is_linked(
+    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    agent = three["agent"]
+    number = await opened_by_api(hotline, "violation", "Tiếng ồn công trình ban đêm", phone="0903666888")
+    await run(agent.get, f"{base}/desk")
+    await until(lambda: agent.find_element(By.ID, "my-state").text not in ("", "…"), "the desk's state")
+    await agents.pause(hotline.ami, site, "101", False)
+    call = asyncio.create_task(
+        place_call(site, CallRequest("1022", keys="1", hangup_after=25, caller="0903666888"))
+    )
+    try:
+        link = f"#open-requests li[data-request='{number}'] button"
+        await until(
+            lambda: agent.find_elements(By.CSS_SELECTOR, link), "the caller's open request on the desk"
+        )
+        await run(click, agent, link)
+        await until(
+            lambda: "Đã gắn" in agent.find_element(By.CSS_SELECTOR, f"li[data-request='{number}']").text,
+            "linked",
+        )
+    finally:
+        result = await call
+    await run(agent.get, f"{base}/requests/{number}")
+    assert "Gắn cuộc gọi" in await run(lambda: agent.find_element(By.ID, "history").text)
+    async with hotline.db() as session:
+        request = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.number == number)
+            .options(selectinload(CitizenRequest.contacts))
+        )
+        case_ids = {k.case_id for k in request.contacts} if request else set()
+        linked = await session.scalar(select(Case.linkedid).where(Case.id.in_([i for i in case_ids if i])))
+    assert linked == result.linkedid  # this call, linked to the request

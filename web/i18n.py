@@ -47,6 +47,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "answer_due": ("Hạn trả lời", "Answer by"),
     "files": ("Tệp đính kèm", "Files"),
     "attach": ("Đính kèm ảnh hoặc tài liệu", "Attach a photo or document"),
+    "attach_citizen": ("Ảnh, tài liệu người dân gửi", "The citizen's photo or document"),
     "hours_more": ("Số giờ làm việc xin thêm", "Working hours more"),
     "grant": ("Đồng ý", "Grant"),
     "refuse": ("Không đồng ý", "Refuse"),
