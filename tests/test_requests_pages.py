@@ -85,3 +85,41 @@ async def test_the_request_pages_take_a_request_from_forwarding_to_approval(site
     async with site.bridge.db() as session:
         actions = list(await session.scalars(select(AuditEntry.action).where(AuditEntry.target == number)))
     assert "request.file" in actions and "request.closed" in actions
+
+
+async def test_the_agency_asks_for_more_time_once_and_a_supervisor_grants_it(site: Site) -> None:
+    await add_agency_users(site)
+    csrf = await as_user(site, "an")
+    opened = await site.client.post(
+        "/api/v1/requests",
+        json={
+            "topic": "violation",
+            "words": "Xây dựng trái phép",
+            "latitude": 10.7769,
+            "longitude": 106.7009,
+        },
+        headers=csrf,
+    )
+    request = await opened.json()
+    number = request["number"]
+    assert (request["latitude"], request["longitude"]) == (10.7769, 106.7009)
+    bad = await site.client.post(
+        "/api/v1/requests", json={"topic": "x", "words": "y", "latitude": 95}, headers=csrf
+    )
+    assert bad.status == 400
+    await post_step(site, csrf, number, "forward", agency="quan_1")
+    due = (await (await site.client.get(f"/api/v1/requests/{number}")).json())["answer_due_at"]
+
+    csrf = await as_user(site, "quan1")
+    await post_step(site, csrf, number, "accept")
+    await post_step(site, csrf, number, "extension", hours="16", reason="Cần đo đạc hiện trường")
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert 'id="step-extension"' not in page  # once per forwarding
+
+    csrf = await as_user(site, "sup")
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert 'id="step-decide"' in page and "Cần đo đạc hiện trường" in page
+    await post_step(site, csrf, number, "decide", grant="yes")
+    after = await (await site.client.get(f"/api/v1/requests/{number}")).json()
+    assert after["extension_decision"] == "granted" and after["answer_due_at"] > due
+    assert [h["kind"] for h in after["history"]][-2:] == ["extension_asked", "extension_granted"]

@@ -149,7 +149,15 @@ async def open_request(request: web.Request) -> web.StreamResponse:
     topic, words = _text(data, "topic", 64), _text(data, "words")
     if not topic or not words.strip():
         raise bad("give the topic and the citizen's words")
-    contact = {name: _text(data, name, limit) for name, limit in CONTACT_FIELDS.items() if name in data}
+    contact: dict[str, Any] = {
+        name: _text(data, name, limit) for name, limit in CONTACT_FIELDS.items() if name in data
+    }
+    for name, bound in (("latitude", 90.0), ("longitude", 180.0)):
+        if data.get(name) is not None:
+            value = data[name]
+            if isinstance(value, bool) or not isinstance(value, int | float) or not -bound <= value <= bound:
+                raise bad(f"{name} must be a number from -{bound:g} to {bound:g}")
+            contact[name] = float(value)
     now = datetime.now(UTC)
     async with c.db() as session, session.begin():
         case = None
