@@ -10,6 +10,7 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from casework import notices
 from casework import workflow as wf
 from hotline.db.models import AuditEntry, CitizenRequest, RequestStatus
 from hotline.settings import Settings
@@ -17,8 +18,9 @@ from hotline.settings import Settings
 
 async def escalate_overdue(
     settings: Settings, db: async_sessionmaker[AsyncSession], at: datetime
-) -> list[str]:
-    """Escalate what became overdue since the last run; returns their numbers."""
+) -> list[CitizenRequest]:
+    """Escalate what became overdue since the last run, and e-mail the supervisors and the agencies when
+    the site has a relay; returns the requests escalated."""
     async with db() as session, session.begin():
         candidates = list(
             await session.scalars(
@@ -46,4 +48,6 @@ async def escalate_overdue(
                     detail={"agency": request.agency, "status": request.status},
                 )
             )
-    return [r.number for r in escalated]
+        messages = [m for m in (notices.escalation(settings, r) for r in escalated) if m is not None]
+    await notices.send(settings, messages)
+    return escalated

@@ -172,6 +172,24 @@ def _default_deadlines() -> list[Deadline]:
     ]
 
 
+class Mail(Strict):
+    """The site's SMTP relay for telling people by e-mail (escalations); empty host: no e-mail. A
+    password, when the relay asks for one, is in the secrets file as mail.password."""
+
+    host: str = ""
+    port: int = Field(25, ge=1, le=65535)
+    starttls: bool = False
+    username: str = ""
+    sender: str = ""  # e.g. "Tổng đài 1022 <tongdai1022@tinh.gov.vn>"
+    supervisors: list[str] = []  # told of every overdue request, with the agency's own address
+
+    @model_validator(mode="after")
+    def _sender_when_on(self) -> Mail:
+        if self.host and not self.sender:
+            raise ValueError("mail.sender is needed once mail.host is set (the From of the hotline's mail)")
+        return self
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -320,6 +338,7 @@ class Settings(Strict):
     agencies: list[Agency] = []
     deadlines: list[Deadline] = Field(default_factory=_default_deadlines)
     requests: Requests = Requests()
+    mail: Mail = Mail()
     ami: AMI = AMI()
     agi: AGI = AGI()
     sip: SIP = SIP()

@@ -79,9 +79,11 @@ async def chase_deadlines(
     """Every minute: escalate the requests that became overdue. A failed round is logged and retried."""
     while True:
         try:
-            numbers = await deadlines.escalate_overdue(settings, db, datetime.now(UTC))
-            if numbers:
-                log.warning("overdue, escalated to the supervisors: %s", ", ".join(numbers))
+            escalated = await deadlines.escalate_overdue(settings, db, datetime.now(UTC))
+            if escalated:
+                log.warning(
+                    "overdue, escalated to the supervisors: %s", ", ".join(r.number for r in escalated)
+                )
         except Exception:
             log.exception("chasing the requests' deadlines failed; trying again in a minute")
         await asyncio.sleep(every)
