@@ -136,6 +136,23 @@ def link_call(
     return _step(request, actor, at, "call_linked", case=case_number)
 
 
+def share_recording(
+    request: CitizenRequest, actor: Actor, at: datetime, case_id: int, case_number: str
+) -> RequestEvent:
+    """Let the agency hear one of the request's calls (it hears none otherwise)."""
+    _needs_supervisor(actor)
+    if not any(k.case_id == case_id for k in request.contacts):
+        raise StepRefused("only a call of this request can be shared with its agency")
+    if case_number in shared_recordings(request):
+        raise StepRefused("this call's recording is shared already")
+    return _step(request, actor, at, "recording_shared", case=case_number, agency=request.agency)
+
+
+def shared_recordings(request: CitizenRequest) -> set[str]:
+    """The case numbers of the calls whose recordings the center shared with the agency."""
+    return {str(e.detail.get("case")) for e in request.events if e.kind == "recording_shared"}
+
+
 def calendar_of(settings: Settings, agency: str) -> WorkingCalendar:
     own = settings.agency(agency).calendar if agency else None
     return WorkingCalendar(own or settings.calendar, settings.site.timezone, settings.hours.holidays)

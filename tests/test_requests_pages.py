@@ -123,3 +123,40 @@ async def test_the_agency_asks_for_more_time_once_and_a_supervisor_grants_it(sit
     after = await (await site.client.get(f"/api/v1/requests/{number}")).json()
     assert after["extension_decision"] == "granted" and after["answer_due_at"] > due
     assert [h["kind"] for h in after["history"]][-2:] == ["extension_asked", "extension_granted"]
+
+
+async def test_a_supervisor_shares_a_calls_recording_with_the_agency_and_only_that_one(site: Site) -> None:
+    await add_agency_users(site)
+    number = site.numbers["101"]  # the recorded call
+    csrf = await as_user(site, "an")
+    await site.client.post(
+        "/api/v1/requests",
+        json={"case": number, "topic": "health", "words": "Ngộ độc thực phẩm"},
+        headers=csrf,
+    )
+    await post_step(site, csrf, number, "forward", agency="so_y_te")
+    await as_user(site, "soyte")
+    assert (await site.client.get(f"/requests/{number}/recordings/{number}")).status == 404  # not shared
+    csrf = await as_user(site, "an")
+    refused = await post_step(site, csrf, number, "share", case=number)
+    assert "supervisor" in refused  # an agent may not share a recording
+    csrf = await as_user(site, "sup")
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert f'id="share-{number}"' in page
+    await post_step(site, csrf, number, "share", case=number)
+    await as_user(site, "soyte")
+    page = await (await site.client.get(f"/requests/{number}")).text()
+    assert f'src="/requests/{number}/recordings/{number}"' in page
+    audio = await site.client.get(f"/requests/{number}/recordings/{number}", headers={"Range": "bytes=100-"})
+    assert audio.status == 206
+    other = site.numbers["102"]  # a call of no request of theirs
+    assert (await site.client.get(f"/requests/{number}/recordings/{other}")).status == 404
+    async with site.bridge.db() as session:
+        plays = list(
+            await session.scalars(
+                select(AuditEntry.actor).where(
+                    AuditEntry.action == "recording.play", AuditEntry.target == number
+                )
+            )
+        )
+    assert plays == ["soyte"]

@@ -4,7 +4,6 @@ session cookie and CSRF token; integrations with a bearer token (`hotline token 
 from __future__ import annotations
 
 import json
-import time
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, Role, Status
 from hotline.errors import AMIError, HotlineError
 from web import requests_api
-from web.audit import audit
+from web.audit import audit, playback
 from web.case_access import (
     SEARCH_PARAMS,
     count_param,
@@ -196,15 +195,7 @@ async def recording(request: web.Request) -> web.StreamResponse:
     root = c.settings.recordings_path.resolve()
     if path is None or not path.resolve().is_relative_to(root) or not path.is_file():
         raise not_found("this case has no recording")
-    # A browser fetches a file in many ranges while it plays, a download tool in any it likes: every
-    # request counts, one entry per person, recording and minute.
-    principal = who(request)
-    minute = int(time.time() // 60)
-    key = (principal.name, number, minute)
-    if key not in c.played:
-        c.played.difference_update({k for k in c.played if k[2] < minute})
-        c.played.add(key)
-        await audit(c, principal, "recording.play", number, range=request.headers.get("Range", ""))
+    await playback(c, who(request), number, request.headers.get("Range", ""))
     return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime
 from typing import Any
 
@@ -19,3 +20,15 @@ async def audit(c: Context, actor: Principal | str, action: str, target: str, **
                 at=datetime.now(UTC), actor=name[:80], action=action, target=target[:128], detail=detail
             )
         )
+
+
+async def playback(c: Context, actor: Principal, case_number: str, ranges: str) -> None:
+    """A recording fetched: one entry per person, recording and minute, whatever ranges a browser or a
+    download tool asks for (a browser fetches a file in many ranges while it plays)."""
+    minute = int(time.time() // 60)
+    key = (actor.name, case_number, minute)
+    if key in c.played:
+        return
+    c.played.difference_update({k for k in c.played if k[2] < minute})
+    c.played.add(key)
+    await audit(c, actor, "recording.play", case_number, range=ranges)

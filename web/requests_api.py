@@ -95,6 +95,8 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             | ({"case_id": k.case_id} if principal.role is not Role.AGENCY else {})
             for k in request.contacts
         ]
+        # The recordings of its calls that the center shared with the agency.
+        out["recordings"] = sorted(wf.shared_recordings(request))
         out["files"] = [
             {"id": f.id, "name": f.name, "purpose": f.purpose, "size": f.size, "content_type": f.content_type}
             for f in request.files
@@ -272,6 +274,7 @@ STEPS = (
     "reopen",
     "extension",
     "decide",
+    "share",
 )
 
 
@@ -280,7 +283,8 @@ STEPS = (
     "/api/v1/requests/{number}/steps",
     Role.AGENCY,
     "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve, "
-    "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant)",
+    "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant), "
+    "share (case: a call's recording, for the agency to hear)",
     api=True,
     params=(("number", "path", "request number"),),
     body={"type": "object", "properties": {"step": {"enum": list(STEPS)}}, "required": ["step"]},
@@ -298,7 +302,7 @@ async def take_step(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             raise not_found("no such request")
         try:
-            event = apply_step(c, found, who_, now, str(step), data)
+            event = await apply_step(session, c, found, who_, now, str(step), data)
         except wf.StepRefused as exc:
             raise forbidden(str(exc)) from None
         await session.flush()
@@ -307,10 +311,21 @@ async def take_step(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
-def apply_step(
-    c: Context, found: CitizenRequest, actor_: wf.Actor, now: datetime, step: str, data: dict[str, Any]
+async def apply_step(
+    session: AsyncSession,
+    c: Context,
+    found: CitizenRequest,
+    actor_: wf.Actor,
+    now: datetime,
+    step: str,
+    data: dict[str, Any],
 ) -> Any:
     settings = c.settings
+    if step == "share":
+        case = await session.scalar(select(Case).where(Case.number == _text(data, "case", 16)))
+        if case is None or not case.recording:
+            raise wf.StepRefused("no recorded call with that case number")
+        return wf.share_recording(found, actor_, now, case.id, case.number)
     if step == "forward":
         return wf.forward(
             settings, found, actor_, _text(data, "agency", 32), now, _text(data, "instructions")

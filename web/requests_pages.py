@@ -13,8 +13,9 @@ from aiohttp import web
 from sqlalchemy import select
 
 from casework import workflow as wf
-from hotline.db.models import CitizenRequest, RequestFile, RequestStatus, Role
-from web.audit import audit
+from hotline.db.models import Case, CitizenRequest, RequestFile, RequestStatus, Role
+from hotline.retention import under
+from web.audit import audit, playback
 from web.context import Context, ctx, render, who
 from web.errors import refuse
 from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, load_request, may_open, view
@@ -53,6 +54,12 @@ async def request_page(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             return refuse(request, 404, "no such request")
         body = view(c, found, principal, history=True)
+        ids = [k.case_id for k in found.contacts if k.case_id]
+        recorded = (
+            list(await session.scalars(select(Case.number).where(Case.id.in_(ids), Case.recording != "")))
+            if ids and principal.can_supervise
+            else []
+        )
     await audit(c, principal, "request.view", found.number, on="page")
     return render(
         "request.html.j2",
@@ -66,6 +73,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
                 a.name for a in c.settings.agencies if any(_within(body["topic"], t) for t in a.topics)
             ],
             "error": request.query.get("error", ""),
+            "shareable": [n for n in recorded if n not in body["recordings"]],
         },
     )
 
@@ -92,7 +100,7 @@ async def request_step(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             return refuse(request, 404, "no such request")
         try:
-            event = apply_step(c, found, actor(principal), now, step, data)
+            event = await apply_step(session, c, found, actor(principal), now, step, data)
         except wf.StepRefused as exc:
             raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(str(exc))}") from None
         if isinstance(upload, web.FileField) and upload.filename:
@@ -104,6 +112,26 @@ async def request_step(request: web.Request) -> web.StreamResponse:
             found.files.append(stored)
     await audit(c, principal, f"request.{event.kind}", number, **event.detail)
     raise web.HTTPSeeOther(f"/requests/{number}")
+
+
+@routes.route("GET", "/requests/{number}/recordings/{case}", Role.AGENCY)
+async def shared_recording(request: web.Request) -> web.StreamResponse:
+    """A call's recording, for the agency the center shared it with (and for supervisors)."""
+    c, principal = ctx(request), who(request)
+    case_number = request.match_info["case"]
+    async with c.db() as session:
+        found = await load_request(session, request.match_info["number"])
+        shared = case_number in wf.shared_recordings(found)
+        allowed = may_open(principal, found) and (shared or principal.can_supervise)
+        case = await session.scalar(select(Case).where(Case.number == case_number))
+        linked = case is not None and any(k.case_id == case.id for k in found.contacts)
+    if not allowed or not linked or case is None or not case.recording:
+        return refuse(request, 404, "no such recording")
+    path = Path(case.recording)
+    if not _playable(c.settings.recordings_path, path):
+        return refuse(request, 404, "the recording is gone (deleted by the retention)")
+    await playback(c, principal, case_number, request.headers.get("Range", ""))
+    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
 
 
 @routes.route("GET", "/requests/{number}/files/{id}", Role.AGENCY)
@@ -163,6 +191,12 @@ def _store(c: Context, upload: web.FileField) -> RequestFile | str:
     (folder / stored).write_bytes(data)
     name = "".join(ch for ch in Path(upload.filename).name if ch.isprintable())[:255] or "file"
     return RequestFile(name=name, content_type=kind, size=len(data), stored=stored)
+
+
+def _playable(root: Path, path: Path) -> bool:
+    """A recording inside the recordings folder that is still there (a path from the database is never
+    trusted to be inside it)."""
+    return under(root, path) and path.is_file()
 
 
 def _within(topic: str, prefix: str) -> bool:
