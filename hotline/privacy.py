@@ -17,8 +17,9 @@ from urllib.parse import quote
 
 from sqlalchemy import String, cast, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
 
-from hotline.db.models import AuditEntry, Case, CaseEvent, DeadLetter
+from hotline.db.models import AuditEntry, Case, CaseEvent, CitizenRequest, DeadLetter, RequestEvent
 from hotline.retention import ROTATED_LOG, remove_files, under
 from hotline.settings import Settings
 from hotline.values import mask_number, number_forms
@@ -31,6 +32,7 @@ ERASED = "erased"
 @dataclass
 class Erasure:
     cases: int = 0
+    requests: int = 0
     files: int = 0
     events: int = 0
     audit: int = 0
@@ -86,6 +88,32 @@ async def erase(
         done.cases = len(cases)
         for event in await session.scalars(select(CaseEvent).where(_mentions(CaseEvent.detail, encoded))):
             event.detail = _scrub(event.detail, encoded)
+            done.events += 1
+        # Their requests: the contact goes, the words are cleaned of the number, the photos they sent are
+        # deleted; what the agencies answered stays (the request is still counted, without the person).
+        requests = list(
+            await session.scalars(
+                select(CitizenRequest)
+                .where(CitizenRequest.contact_phone.in_(forms))
+                .options(selectinload(CitizenRequest.files))
+            )
+        )
+        folder = settings.state_path / "request-files"
+        for request in requests:
+            request.contact_phone, request.contact_name, request.contact_email = ERASED, "", ""
+            request.words = _scrub(request.words, encoded)
+            theirs = [f for f in request.files if f.purpose == "citizen"]
+            done.files += len(remove_files(folder / f.stored for f in theirs))
+            for file in theirs:
+                request.files.remove(file)
+            session.add(
+                RequestEvent(request_id=request.id, at=now, actor=actor[:80], kind="erased", detail={})
+            )
+        done.requests = len(requests)
+        for step in await session.scalars(
+            select(RequestEvent).where(_mentions(RequestEvent.detail, encoded))
+        ):
+            step.detail = _scrub(step.detail, encoded)
             done.events += 1
         for entry in await session.scalars(
             select(AuditEntry).where(or_(_mentions(AuditEntry.detail, encoded), AuditEntry.target.in_(forms)))

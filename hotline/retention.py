@@ -17,7 +17,18 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db.models import ApiToken, AuditEntry, Base, Case, CaseEvent, DeadLetter, WebSession
+from hotline.db.models import (
+    ApiToken,
+    AuditEntry,
+    Base,
+    Case,
+    CaseEvent,
+    CitizenRequest,
+    DeadLetter,
+    RequestFile,
+    RequestStatus,
+    WebSession,
+)
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -31,6 +42,7 @@ CHUNK = 500  # paths per UPDATE: SQLite allows few bound parameters per statemen
 
 @dataclass
 class Report:
+    requests: int = 0
     recordings: int = 0
     voice_messages: int = 0
     cases: int = 0
@@ -152,8 +164,19 @@ async def apply(
             await forget_audio(
                 session, "voicemail", removed_messages, "voice_message_deleted", "retention", now
             )
+        old_requests = select(CitizenRequest.id).where(
+            CitizenRequest.closed_at < now - timedelta(days=keep.requests),
+            CitizenRequest.status.in_([RequestStatus.CLOSED.value, RequestStatus.REJECTED.value]),
+        )
+        stored = list(
+            await session.scalars(select(RequestFile.stored).where(RequestFile.request_id.in_(old_requests)))
+        )
+        folder = settings.state_path / "request-files"
+        if not dry_run:
+            report.deleted_files += remove_files(folder / name for name in stored)
         ended = now - timedelta(days=keep.sessions)
         deletions: list[tuple[str, type[Base], ColumnElement[bool]]] = [
+            ("requests", CitizenRequest, CitizenRequest.id.in_(old_requests)),
             ("events", CaseEvent, CaseEvent.case_id.in_(old_cases)),
             ("cases", Case, Case.id.in_(old_cases)),
             ("events", CaseEvent, CaseEvent.at < now - timedelta(days=keep.timelines)),

@@ -284,6 +284,7 @@ class Retention(Strict):
     recordings: int = Field(365, ge=1)
     voice_messages: int = Field(365, ge=1)
     cases: int = Field(1825, ge=1)
+    requests: int = Field(1825, ge=1)  # counted from their closing; open requests are never deleted
     timelines: int = Field(365, ge=1)  # each case's event-by-event record; the case itself stays
     audit: int = Field(1095, ge=1)
     sessions: int = Field(30, ge=1)  # signed-out and expired web sessions, revoked and expired API tokens

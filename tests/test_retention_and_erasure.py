@@ -19,11 +19,22 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
+from casework import workflow as wf
 from hotline import privacy, retention
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
-from hotline.db.models import ApiToken, AuditEntry, Case, CaseEvent, User, WebSession
+from hotline.db.models import (
+    ApiToken,
+    AuditEntry,
+    Case,
+    CaseEvent,
+    CitizenRequest,
+    RequestFile,
+    Role,
+    User,
+    WebSession,
+)
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 from tests.conftest import TEST_SETTINGS, postgres_database
@@ -89,6 +100,41 @@ async def answered_call(
     return recording
 
 
+async def citizens_request(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    phone: str,
+    words: str,
+    closed_days_ago: float | None = None,
+) -> Path:
+    """A request from `phone` with a photo the citizen sent; closed that many days ago, or open."""
+    center = wf.Actor("giamsat", Role.SUPERVISOR)
+    folder = settings.state_path / "request-files"
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = f"{phone[-4:]}-{len(list(folder.iterdir()))}.jpg"
+    (folder / stored).write_bytes(b"JPEG")
+    async with db() as session, session.begin():
+        count = len(list(await session.scalars(select(CitizenRequest.id))))
+        request = wf.open_request(
+            f"2000{count:04d}", center, NOW, topic="welfare", words=words, channel="web", contact_phone=phone
+        )
+        request.files.append(
+            RequestFile(
+                purpose="citizen",
+                name="anh.jpg",
+                content_type="image/jpeg",
+                size=4,
+                stored=stored,
+                uploaded_by="web",
+                at=NOW,
+            )
+        )
+        if closed_days_ago is not None:
+            wf.reject(request, center, NOW - timedelta(days=closed_days_ago), "Không thuộc phạm vi")
+        session.add(request)
+    return folder / stored
+
+
 def rotated_log(folder: Path, name: str, age_days: float, lines: list[str]) -> Path:
     path = folder / name
     data = ("\n".join(lines) + "\n").encode()
@@ -108,6 +154,8 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
         settings, db, "2.year", NOW - timedelta(days=keep.recordings + 3), "0900000002"
     )
     recent = await answered_call(settings, db, "3.new", NOW - timedelta(days=2), "0900000003")
+    old_request = await citizens_request(settings, db, "0900000004", "cũ", closed_days_ago=keep.requests + 1)
+    open_request = await citizens_request(settings, db, "0900000005", "vẫn mở")
     logs = settings.asterisk_log_path
     old_log = rotated_log(
         logs, "queue_log.1700000000", keep.asterisk_logs + 1, ["1|x|NONE|NONE|HOTLINE_END|a"]
@@ -163,7 +211,8 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
 
     done = await retention.apply(settings, db, now=NOW, actor="test")
     assert done.counts() == dry.counts() | {"events": done.events}
-    assert (done.cases, done.audit, done.sessions, done.tokens) == (1, 1, 1, 1)
+    assert (done.cases, done.requests, done.audit, done.sessions, done.tokens) == (1, 1, 1, 1, 1)
+    assert not old_request.exists() and open_request.exists()
     assert not ancient.exists() and not ancient.parent.exists()  # the emptied day folder goes too
     assert not yearly.exists() and not yearly.with_name("2.year-message.wav").exists()
     assert recent.exists() and recent.with_name("3.new-message.wav").exists()
@@ -202,6 +251,7 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
                 at=NOW, actor="sup", action="case.search", target="", detail={"filters": {"number": PERSON}}
             )
         )
+    photo = await citizens_request(settings, db, PERSON, f"Gọi lại cho tôi số {PERSON}")
     logs = settings.asterisk_log_path
     rotated = rotated_log(
         logs,
@@ -215,11 +265,12 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
     done = await privacy.erase(
         settings, db, "+84 912345678".replace(" ", ""), actor="test", include_live_logs=False
     )
-    assert (done.cases, done.files) == (2, 4)
+    assert (done.cases, done.requests, done.files) == (2, 1, 5)
+    assert not photo.exists()
     assert not theirs.exists() and not again.exists() and other.exists()
     # No form of the number anywhere in the database: every text column of every table, read as text.
     async with db() as session:
-        for table in ("cases", "case_events", "audit_log", "dead_letters"):
+        for table in ("cases", "case_events", "audit_log", "dead_letters", "requests", "request_events"):
             rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
             dump = "\n".join(str(tuple(row)) for row in rows)
             for form in ("912345678", "%2B849"):
