@@ -396,6 +396,10 @@ class Settings(Strict):
         ]
         return max(candidates, key=lambda d: len(d.topic))
 
+    def suggested_agencies(self, topic: str) -> list[str]:
+        """The agencies that usually answer a topic (its own or its first part's), by name."""
+        return [a.name for a in self.agencies if any(_within(topic, t) for t in a.topics)]
+
     def agency(self, name: str) -> Agency:
         for a in self.agencies:
             if a.name == name:

@@ -29,7 +29,7 @@ from web.case_access import (
     sees_full_numbers,
 )
 from web.context import ctx, own_origin, who
-from web.errors import answer, bad, forbidden, not_found
+from web.errors import answer, bad, forbidden, json_object, not_found
 from web.routing import RouteTable
 from web.stats import report
 
@@ -222,7 +222,7 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
     extension = request.match_info["extension"]
     if not principal.can_supervise and principal.extension != extension:
         raise forbidden("agents change only their own state")
-    data = await _json(request)
+    data = await json_object(request)
     action = data.get("action")
     reason = str(data.get("reason", "") or "")[:64]
     try:
@@ -258,7 +258,7 @@ async def spy(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     principal = who(request)
     extension = request.match_info["extension"]
-    mode = (await _json(request)).get("mode")
+    mode = (await json_object(request)).get("mode")
     if mode not in SPY_OPTIONS:
         raise bad(f"mode must be one of {', '.join(SPY_OPTIONS)}")
     if not principal.extension:
@@ -458,13 +458,3 @@ async def audit_csv(request: web.Request) -> web.StreamResponse:
         charset="utf-8",
         headers={"Content-Disposition": 'attachment; filename="audit.csv"'},
     )
-
-
-async def _json(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise bad("the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise bad("the body must be a JSON object")
-    return data

@@ -3,6 +3,8 @@ sign-in page) for people in a browser."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from aiohttp import web
 
 from web.context import render
@@ -50,3 +52,14 @@ def refuse(request: web.Request, status: int, message: str) -> web.StreamRespons
     if status == 401:
         raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
     return render("error.html.j2", request, {"message": message, "status": status}, status=status)
+
+
+async def json_object(request: web.Request) -> dict[str, Any]:
+    """The request's body as a JSON object, or the answer that says why it is not one."""
+    try:
+        data = await request.json()
+    except ValueError:
+        raise bad("the body must be JSON") from None
+    if not isinstance(data, dict):
+        raise bad("the body must be a JSON object")
+    return data

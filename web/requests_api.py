@@ -19,7 +19,7 @@ from web.audit import audit
 from web.auth import Principal
 from web.case_access import count_param
 from web.context import Context, ctx, who
-from web.errors import bad, forbidden, not_found
+from web.errors import bad, forbidden, json_object, not_found
 from web.routing import RouteTable
 
 routes = RouteTable()
@@ -119,16 +119,6 @@ async def load_request(session: AsyncSession, number: str) -> CitizenRequest:
     return request
 
 
-async def _body(request: web.Request) -> dict[str, Any]:
-    try:
-        data = await request.json()
-    except ValueError:
-        raise bad("the body must be JSON") from None
-    if not isinstance(data, dict):
-        raise bad("the body must be a JSON object")
-    return data
-
-
 def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
     value = data.get(name, "")
     if not isinstance(value, str):
@@ -147,7 +137,7 @@ def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
 )
 async def open_request(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
-    data = await _body(request)
+    data = await json_object(request)
     topic, words = _text(data, "topic", 64), _text(data, "words")
     if not topic or not words.strip():
         raise bad("give the topic and the citizen's words")
@@ -292,7 +282,7 @@ STEPS = (
 )
 async def take_step(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
-    data = await _body(request)
+    data = await json_object(request)
     step = data.get("step")
     if step not in STEPS:
         raise bad(f"step must be one of {', '.join(STEPS)}")
@@ -364,7 +354,7 @@ async def apply_step(
 )
 async def link_call(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
-    data = await _body(request)
+    data = await json_object(request)
     async with c.db() as session, session.begin():
         found = await load_request(session, request.match_info["number"])
         case = await session.scalar(select(Case).where(Case.number == str(data.get("case", ""))))

@@ -69,9 +69,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
             "tz": c.tz,
             "steps": possible_steps(found, wf.Actor(principal.name, principal.role, principal.agency)),
             "agencies": c.settings.agencies,
-            "suggested": [
-                a.name for a in c.settings.agencies if any(_within(body["topic"], t) for t in a.topics)
-            ],
+            "suggested": c.settings.suggested_agencies(body["topic"]),
             "error": request.query.get("error", ""),
             "shareable": [n for n in recorded if n not in body["recordings"]],
         },
@@ -197,10 +195,6 @@ def _playable(root: Path, path: Path) -> bool:
     """A recording inside the recordings folder that is still there (a path from the database is never
     trusted to be inside it)."""
     return under(root, path) and path.is_file()
-
-
-def _within(topic: str, prefix: str) -> bool:
-    return topic == prefix or topic.startswith(prefix + ".")
 
 
 def _quote(text: str) -> str:

@@ -204,15 +204,7 @@ class Sandbox:
             display_name=display_name,
             from_user=from_user,
         )
-        phones.write_config(folder, spec)
-        with (folder / "baresip.log").open("ab") as logfile:
-            proc = subprocess.Popen(
-                ["chroot", str(self.root), "baresip", "-f", str(folder)],
-                stdin=subprocess.DEVNULL,
-                stdout=logfile,
-                stderr=subprocess.STDOUT,
-                start_new_session=True,
-            )
+        proc = self._launch_phone(folder, spec)
         try:
             control = phones.PhoneControl(control_port)
             deadline = time.monotonic() + 10
@@ -359,16 +351,19 @@ class Sandbox:
             control_port=control_port,
             registrar=_registrar(self.settings.sip.bind),
         )
+        return self._launch_phone(folder, spec).pid
+
+    def _launch_phone(self, folder: Path, spec: phones.PhoneSpec) -> subprocess.Popen[bytes]:
+        """baresip with the phone's config folder, inside the sandbox root, its output in baresip.log."""
         phones.write_config(folder, spec)
-        logfile = (folder / "baresip.log").open("ab")
-        proc = subprocess.Popen(
-            ["chroot", str(self.root), "baresip", "-f", str(folder)],
-            stdin=subprocess.DEVNULL,
-            stdout=logfile,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-        return proc.pid
+        with (folder / "baresip.log").open("ab") as logfile:
+            return subprocess.Popen(
+                ["chroot", str(self.root), "baresip", "-f", str(folder)],
+                stdin=subprocess.DEVNULL,
+                stdout=logfile,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the command that started it; stopped by pid in down()
+            )
 
     def _wait_registered(self, accounts: list[str]) -> None:
         deadline = time.monotonic() + REGISTER_TIMEOUT
