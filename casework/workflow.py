@@ -5,11 +5,16 @@
   answered --send back (supervisor)--> accepted
   forwarded/accepted --return, not ours (its agency)--> received
   received --reject (supervisor)--> rejected
-  closed/rejected --reopen, within [requests] reopen_days--> received
+  closed --reopen (the citizen or the center), within [requests] reopen_days--> forwarded, to the agency
+    that answered, with new due times
+  rejected --reopen, within [requests] reopen_days--> received
   forwarded/accepted: the agency may ask once for more time; a supervisor grants or refuses it.
+  closed: the citizen rates the answer (1 to 5); a supervisor publishes it under a question worded
+    without personal data, or withdraws it.
 
 Each step changes the request and appends one event to its history (who, when, what); the caller commits
-and writes the audit log. Due times are counted on the agency's working calendar from the forwarding."""
+and writes the audit log. Due times are counted on the agency's working calendar from the forwarding.
+Each forwarding is an assignment, from which the agencies' on-time figures are counted."""
 
 from __future__ import annotations
 
@@ -19,7 +24,15 @@ from enum import StrEnum
 from typing import Any
 
 from casework.calendar import WorkingCalendar
-from hotline.db.models import CitizenRequest, Priority, RequestContact, RequestEvent, RequestStatus, Role
+from hotline.db.models import (
+    CitizenRequest,
+    Priority,
+    RequestAssignment,
+    RequestContact,
+    RequestEvent,
+    RequestStatus,
+    Role,
+)
 from hotline.errors import HotlineError
 from hotline.settings import Settings
 
@@ -31,11 +44,18 @@ class StepRefused(HotlineError):
     """A step that this person may not take, or not now: the message says why, for the person."""
 
 
+RATINGS = range(1, 6)
+
+
 @dataclass(frozen=True)
 class Actor:
     name: str
-    role: Role
+    role: Role | None  # None: the citizen themself (on the public page, by phone)
     agency: str = ""  # an agency user's
+
+    @property
+    def citizen(self) -> bool:
+        return self.role is None
 
     @property
     def center(self) -> bool:
@@ -44,6 +64,10 @@ class Actor:
     @property
     def supervisor(self) -> bool:
         return self.role in (Role.SUPERVISOR, Role.ADMIN)
+
+
+SYSTEM = Actor("system", Role.ADMIN)
+DEADLINES = Actor("system:deadlines", Role.ADMIN)
 
 
 class DueState(StrEnum):
@@ -58,7 +82,19 @@ def _step(request: CitizenRequest, actor: Actor, at: datetime, kind: str, **deta
         at=at, actor=actor.name, kind=kind, detail={k: v for k, v in detail.items() if v != ""}
     )
     request.events.append(event)
+    request.due_at, _ = due(request)
     return event
+
+
+def assignment(request: CitizenRequest) -> RequestAssignment | None:
+    """The forwarding in progress, if any."""
+    last = request.assignments[-1] if request.assignments else None
+    return last if last is not None and last.ended_at is None else None
+
+
+def _end_assignment(request: CitizenRequest, at: datetime, end: str) -> None:
+    if (current := assignment(request)) is not None:
+        current.ended_at, current.end = at, end
 
 
 def _needs(request: CitizenRequest, *statuses: RequestStatus) -> None:
@@ -119,6 +155,9 @@ def open_request(
         events=[],
         contacts=[RequestContact(case_id=case_id, channel=channel, at=at, note="")],
         files=[],
+        assignments=[],
+        public=False,
+        public_question="",
         **{k: v for k, v in contact.items() if v is not None},
     )
     _step(request, actor, at, "received", channel=channel)
@@ -173,6 +212,12 @@ def forward(
         settings.agency(agency)
     except KeyError:
         raise StepRefused(f"no agency {agency!r} in the settings") from None
+    return _forward(settings, request, actor, agency, at, instructions)
+
+
+def _forward(
+    settings: Settings, request: CitizenRequest, actor: Actor, agency: str, at: datetime, instructions: str
+) -> RequestEvent:
     deadline = settings.deadline(request.topic, request.priority)
     calendar = calendar_of(settings, agency)
     request.status, request.agency, request.instructions = S.FORWARDED.value, agency, instructions
@@ -181,6 +226,17 @@ def forward(
     request.answer_due_at = calendar.add(at, deadline.answer_hours)
     request.accepted_at = request.answered_at = request.escalated_at = None
     request.extension_hours, request.extension_reason, request.extension_decision = None, "", ""
+    request.assignments.append(
+        RequestAssignment(
+            agency=agency,
+            topic=request.topic,
+            priority=request.priority,
+            forwarded_at=at,
+            accept_due_at=request.accept_due_at,
+            answer_due_at=request.answer_due_at,
+            end="",
+        )
+    )
     return _step(
         request,
         actor,
@@ -197,6 +253,8 @@ def accept(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
     _needs(request, S.FORWARDED)
     _needs_its_agency(request, actor)
     request.status, request.accepted_at = S.ACCEPTED.value, at
+    if (current := assignment(request)) is not None:
+        current.accepted_at = at
     return _step(request, actor, at, "accepted")
 
 
@@ -207,6 +265,7 @@ def return_to_center(request: CitizenRequest, actor: Actor, at: datetime, reason
     if not reason.strip():
         raise StepRefused("say why it is not your agency's, so the center can find the right one")
     agency = request.agency
+    _end_assignment(request, at, "returned")
     request.status, request.agency = S.RECEIVED.value, ""
     request.accept_due_at = request.answer_due_at = None
     return _step(request, actor, at, "returned", agency=agency, reason=reason)
@@ -218,6 +277,8 @@ def answer(request: CitizenRequest, actor: Actor, at: datetime, text: str) -> Re
     if not text.strip():
         raise StepRefused("an answer needs its text")
     request.status, request.answer, request.answered_at = S.ANSWERED.value, text, at
+    if (current := assignment(request)) is not None:
+        current.answered_at = at
     return _step(request, actor, at, "answered", late=_late(request.answer_due_at, at))
 
 
@@ -226,6 +287,8 @@ def approve(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent
     _needs(request, S.ANSWERED)
     _needs_supervisor(actor)
     request.status, request.closed_at = S.CLOSED.value, at
+    request.rating = request.rated_at = None
+    _end_assignment(request, at, "approved")
     return _step(request, actor, at, "closed")
 
 
@@ -235,6 +298,8 @@ def send_back(request: CitizenRequest, actor: Actor, at: datetime, remark: str) 
     if not remark.strip():
         raise StepRefused("say what the answer lacks, so the agency can complete it")
     request.status, request.remark = S.ACCEPTED.value, remark
+    if (current := assignment(request)) is not None:
+        current.answered_at = None  # the agency has not answered until it answers in full
     return _step(request, actor, at, "sent_back", remark=remark)
 
 
@@ -248,17 +313,66 @@ def reject(request: CitizenRequest, actor: Actor, at: datetime, reason: str) -> 
     return _step(request, actor, at, "rejected", reason=reason)
 
 
-def reopen(settings: Settings, request: CitizenRequest, actor: Actor, at: datetime, why: str) -> RequestEvent:
-    """The citizen is not satisfied: back to the center, within [requests] reopen_days of the end."""
-    _needs(request, S.CLOSED, S.REJECTED)
-    _needs_center(actor)
+def may_reopen(settings: Settings, request: CitizenRequest, at: datetime) -> bool:
     ended = request.closed_at or at
-    if at - ended > timedelta(days=settings.requests.reopen_days):
+    return request.status in (S.CLOSED, S.REJECTED) and at - ended <= timedelta(
+        days=settings.requests.reopen_days
+    )
+
+
+def reopen(settings: Settings, request: CitizenRequest, actor: Actor, at: datetime, why: str) -> RequestEvent:
+    """The citizen is not satisfied, within [requests] reopen_days of the end: an answered request goes
+    back to the agency that answered it, with new due times; a rejected one back to the center."""
+    _needs(request, S.CLOSED, S.REJECTED)
+    if not (actor.center or actor.citizen):
+        raise StepRefused("only the citizen or the center's staff reopen a request")
+    if not why.strip():
+        raise StepRefused("say what is missing from the answer")
+    if not may_reopen(settings, request, at):
         raise StepRefused(f"closed more than {settings.requests.reopen_days} days ago: open a new request")
+    agency = request.agency if request.status == S.CLOSED and request.answer else ""
     request.status, request.closed_at, request.agency = S.RECEIVED.value, None, ""
     request.accept_due_at = request.answer_due_at = None
+    request.public, request.rating, request.rated_at = False, None, None
     request.reopened += 1
-    return _step(request, actor, at, "reopened", why=why)
+    event = _step(request, actor, at, "reopened", why=why)
+    if agency and agency in {a.name for a in settings.agencies}:
+        _forward(settings, request, SYSTEM, agency, at, f"reopened by {actor.name}: {why}")
+    return event
+
+
+def rate(request: CitizenRequest, actor: Actor, at: datetime, stars: int) -> RequestEvent:
+    """The citizen's rating of the answer they were given; a later rating replaces it."""
+    _needs(request, S.CLOSED)
+    if not actor.citizen:
+        raise StepRefused("only the citizen rates the answer")
+    if stars not in RATINGS:
+        raise StepRefused("a rating is 1 to 5")
+    request.rating, request.rated_at = stars, at
+    approved = [a for a in request.assignments if a.end == "approved"]
+    if approved:
+        approved[-1].rating = stars
+    return _step(request, actor, at, "rated", stars=stars)
+
+
+def publish(request: CitizenRequest, actor: Actor, at: datetime, question: str) -> RequestEvent:
+    """The answer on the public list, under a question the center words without personal data."""
+    _needs(request, S.CLOSED)
+    _needs_supervisor(actor)
+    if not request.answer.strip():
+        raise StepRefused("only an answered request can be published")
+    if not question.strip():
+        raise StepRefused("word the question for the public list, without names, numbers or addresses")
+    request.public, request.public_question = True, question
+    return _step(request, actor, at, "published", question=question)
+
+
+def withdraw(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
+    _needs_supervisor(actor)
+    if not request.public:
+        raise StepRefused("this answer is not published")
+    request.public = False
+    return _step(request, actor, at, "withdrawn")
 
 
 def ask_extension(
@@ -285,6 +399,8 @@ def decide_extension(
         request.answer_due_at = calendar_of(settings, request.agency).add(
             request.answer_due_at, request.extension_hours
         )
+        if (current := assignment(request)) is not None:
+            current.answer_due_at = request.answer_due_at
         request.escalated_at = None  # no longer overdue, or overdue anew from the new due time
     request.extension_decision = "granted" if grant else "refused"
     return _step(
@@ -327,7 +443,7 @@ def escalate(settings: Settings, requests: list[CitizenRequest], at: datetime) -
             deadline, _ = due(request)
             _step(
                 request,
-                Actor("system:deadlines", Role.ADMIN),
+                DEADLINES,
                 at,
                 "escalated",
                 agency=request.agency,

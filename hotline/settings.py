@@ -153,6 +153,16 @@ class Agency(Strict):
     calendar: Calendar | None = None  # its own working time, if it differs from the site's
 
 
+class Topic(Strict):
+    """What citizens ask about, as the public page, the public answers and Open311's services name it."""
+
+    name: str = Field(pattern=r"^[a-z0-9_]+(\.[a-z0-9_]+)*$", max_length=64)
+    label: str
+    description: str = ""
+    group: str = ""
+    keywords: list[str] = []
+
+
 class Deadline(Strict):
     """Working hours an agency has to accept and to answer a request of a topic (its first part matches:
     health covers health.testing; "" covers every topic) and priority."""
@@ -337,6 +347,8 @@ class Settings(Strict):
     hours: Hours = Hours()
     calendar: Calendar = Calendar()
     agencies: list[Agency] = []
+    # Default: a topic for each queue but the operator's (the topics the menu offers).
+    topics: list[Topic] = []
     deadlines: list[Deadline] = Field(default_factory=_default_deadlines)
     requests: Requests = Requests()
     mail: Mail = Mail()
@@ -381,6 +393,7 @@ class Settings(Strict):
         if self.sip.rtp_start >= self.sip.rtp_end:
             raise ValueError("sip.rtp_start must be lower than sip.rtp_end")
         _no_duplicates("agencies[].name", [a.name for a in self.agencies])
+        _no_duplicates("topics[].name", [t.name for t in self.topics])
         for priority in ("normal", "urgent"):
             if not any(d.topic == "" and d.priority == priority for d in self.deadlines):
                 raise ValueError(
@@ -396,6 +409,17 @@ class Settings(Strict):
         ]
         return max(candidates, key=lambda d: len(d.topic))
 
+    @property
+    def request_topics(self) -> list[Topic]:
+        if self.topics:
+            return self.topics
+        return [Topic(name=q.name, label=q.label) for q in self.queues if q.name != "operator"]
+
+    def topic_label(self, topic: str) -> str:
+        """The label of a topic, or of its first part, or the topic itself."""
+        labels = {t.name: t.label for t in self.request_topics}
+        return labels.get(topic) or labels.get(topic.split(".")[0]) or topic
+
     def suggested_agencies(self, topic: str) -> list[str]:
         """The agencies that usually answer a topic (its own or its first part's), by name."""
         return [a.name for a in self.agencies if any(_within(topic, t) for t in a.topics)]
@@ -405,6 +429,10 @@ class Settings(Strict):
             if a.name == name:
                 return a
         raise KeyError(name)
+
+    def agency_label(self, name: str) -> str:
+        """How citizens know an agency ("" for none; the name of one no longer in the settings)."""
+        return next((a.label for a in self.agencies if a.name == name), name)
 
     def path(self, value: str) -> Path:
         p = Path(value)

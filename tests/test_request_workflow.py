@@ -241,3 +241,72 @@ async def test_overdue_requests_are_escalated_once_with_the_clock_moved(
         assert kept is not None and kept.events[-1].kind == "escalated" and audited == ["10000016"]
     finally:
         await engine.dispose()
+
+
+CITIZEN = Actor("citizen@web", None)
+
+
+def test_what_is_due_now_follows_the_steps_and_each_forwarding_is_an_assignment(site: Settings) -> None:
+    r = new_request(topic="violation")
+    assert r.due_at is None  # with the center: nothing is due from an agency
+    wf.forward(site, r, AGENT, "quan_1", at(23, 9))
+    assert r.due_at == r.accept_due_at
+    wf.accept(r, DISTRICT, at(23, 10))
+    assert r.due_at == r.answer_due_at
+    wf.return_to_center(r, DISTRICT, at(23, 11), "Thuộc Sở Y tế")
+    assert r.due_at is None
+    wf.forward(site, r, AGENT, "so_y_te", at(23, 14))
+    wf.accept(r, HEALTH, at(23, 15))
+    wf.answer(r, HEALTH, at(24, 9), "Đã xử lý")
+    wf.send_back(r, SUPERVISOR, at(24, 10), "Thiếu ảnh")
+    assert r.assignments[-1].answered_at is None  # an answer sent back does not count as answered
+    wf.answer(r, HEALTH, at(24, 15), "Đã xử lý, có ảnh")
+    wf.approve(r, SUPERVISOR, at(24, 16))
+    assert [(a.agency, a.end, a.answered_at) for a in r.assignments] == [
+        ("quan_1", "returned", None),
+        ("so_y_te", "approved", at(24, 15)),
+    ]
+    assert r.due_at is None
+
+
+def test_the_citizen_rates_and_reopens_and_the_request_goes_back_to_the_agency(site: Settings) -> None:
+    r = new_request()
+    wf.forward(site, r, AGENT, "so_y_te", at(23, 9))
+    wf.accept(r, HEALTH, at(23, 10))
+    wf.answer(r, HEALTH, at(23, 11), "Xét nghiệm tại bệnh viện tỉnh")
+    with pytest.raises(StepRefused, match="closed"):
+        wf.rate(r, CITIZEN, at(23, 12), 4)  # not before the center approved the answer
+    wf.approve(r, SUPERVISOR, at(23, 12))
+    with pytest.raises(StepRefused, match="1 to 5"):
+        wf.rate(r, CITIZEN, at(23, 13), 6)
+    with pytest.raises(StepRefused, match="citizen"):
+        wf.rate(r, SUPERVISOR, at(23, 13), 5)
+    wf.rate(r, CITIZEN, at(23, 13), 2)
+    assert (r.rating, r.assignments[-1].rating) == (2, 2)
+    with pytest.raises(StepRefused, match="missing"):
+        wf.reopen(site, r, CITIZEN, at(23, 14), " ")
+    wf.reopen(site, r, CITIZEN, at(23, 14), "Bệnh viện nào, mấy giờ?")
+    # Back to the agency that answered, with new due times, and the old answer's rating kept for it.
+    assert (r.status, r.agency, r.reopened, r.rating) == ("forwarded", "so_y_te", 1, None)
+    assert r.accept_due_at is not None and r.accept_due_at > at(23, 14)
+    assert [a.rating for a in r.assignments] == [2, None]
+    assert [e.kind for e in r.events][-3:] == ["rated", "reopened", "forwarded"]
+    assert r.events[-2].actor == "citizen@web"
+
+
+def test_a_supervisor_publishes_an_answer_under_a_question_without_personal_data(site: Settings) -> None:
+    r = new_request()
+    with pytest.raises(StepRefused, match="closed"):
+        wf.publish(r, SUPERVISOR, at(23, 9), "Xét nghiệm ở đâu?")
+    wf.forward(site, r, AGENT, "so_y_te", at(23, 9))
+    wf.accept(r, HEALTH, at(23, 10))
+    wf.answer(r, HEALTH, at(23, 11), "Tại bệnh viện tỉnh")
+    wf.approve(r, SUPERVISOR, at(23, 12))
+    with pytest.raises(StepRefused, match="supervisor"):
+        wf.publish(r, AGENT, at(23, 13), "Xét nghiệm ở đâu?")
+    with pytest.raises(StepRefused, match="question"):
+        wf.publish(r, SUPERVISOR, at(23, 13), "")
+    wf.publish(r, SUPERVISOR, at(23, 13), "Xét nghiệm ở đâu?")
+    assert r.public and r.public_question == "Xét nghiệm ở đâu?"
+    wf.reopen(site, r, CITIZEN, at(23, 14), "Chưa rõ")
+    assert not r.public  # a disputed answer leaves the public list

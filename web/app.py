@@ -14,7 +14,18 @@ from aiohttp import web
 from ami_bridge.bridge import Bridge
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import api, auth, metrics, openapi, pages, requests_api, requests_pages
+from web import (
+    api,
+    auth,
+    follow,
+    metrics,
+    open311,
+    openapi,
+    pages,
+    requests_api,
+    requests_pages,
+    requests_stats,
+)
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, refuse
 from web.live import Broadcaster
@@ -94,6 +105,9 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         app,
         pages.routes,
         requests_pages.routes,
+        requests_stats.routes,
+        follow.routes,
+        open311.routes,
         api.routes,
         requests_api.routes,
         metrics.routes,

@@ -33,7 +33,8 @@ class Context:
     db: async_sessionmaker[AsyncSession]
     today: Today
     live: Broadcaster
-    throttle: Throttle = field(default_factory=Throttle)
+    throttle: Throttle = field(default_factory=Throttle)  # wrong passwords
+    follow_throttle: Throttle = field(default_factory=Throttle)  # wrong pairs on the public follow page
     # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
     played: set[tuple[str, str, int]] = field(default_factory=set)
 

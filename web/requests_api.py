@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from typing import Any
 
 from aiohttp import web
-from sqlalchemy import select
+from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
@@ -38,6 +38,11 @@ CONTACT_FIELDS = {
     "district": 64,
 }
 REQUEST_SCHEMA: dict[str, Any] = {"type": "object"}
+
+
+def due_first(stmt: Select[tuple[CitizenRequest]]) -> Select[tuple[CitizenRequest]]:
+    """What is due soonest first, so the overdue lead; then those with nothing due from an agency."""
+    return stmt.order_by(CitizenRequest.due_at.asc().nulls_last(), CitizenRequest.id)
 
 
 def actor(principal: Principal) -> wf.Actor:
@@ -80,6 +85,10 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             "extension_reason",
             "extension_decision",
             "reopened",
+            "rating",
+            "rated_at",
+            "public",
+            "public_question",
         )
         for value in (getattr(request, name),)
     }
@@ -112,6 +121,7 @@ async def load_request(session: AsyncSession, number: str) -> CitizenRequest:
             selectinload(CitizenRequest.events),
             selectinload(CitizenRequest.contacts),
             selectinload(CitizenRequest.files),
+            selectinload(CitizenRequest.assignments),
         )
     )
     if request is None:
@@ -222,9 +232,7 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
             stmt = stmt.where(CitizenRequest.agency == q["agency"])
         if q.get("phone"):
             stmt = stmt.where(CitizenRequest.contact_phone == q["phone"])
-    stmt = stmt.order_by(
-        CitizenRequest.answer_due_at.is_(None), CitizenRequest.answer_due_at, CitizenRequest.id
-    )
+    stmt = due_first(stmt)
     async with c.db() as session:
         found = list(await session.scalars(stmt.limit(count_param(request, "limit", 200, 5000))))
     views = [view(c, r, principal) for r in found]
@@ -265,6 +273,8 @@ STEPS = (
     "extension",
     "decide",
     "share",
+    "publish",
+    "withdraw",
 )
 
 
@@ -274,7 +284,8 @@ STEPS = (
     Role.AGENCY,
     "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve, "
     "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant), "
-    "share (case: a call's recording, for the agency to hear)",
+    "share (case: a call's recording, for the agency to hear), publish (question: worded without "
+    "personal data), withdraw",
     api=True,
     params=(("number", "path", "request number"),),
     body={"type": "object", "properties": {"step": {"enum": list(STEPS)}}, "required": ["step"]},
@@ -334,6 +345,10 @@ async def apply_step(
         return wf.reject(found, actor_, now, _text(data, "reason"))
     if step == "reopen":
         return wf.reopen(settings, found, actor_, now, _text(data, "why"))
+    if step == "publish":
+        return wf.publish(found, actor_, now, _text(data, "question", 2000))
+    if step == "withdraw":
+        return wf.withdraw(found, actor_, now)
     if step == "extension":
         hours = data.get("hours")
         if not isinstance(hours, int | float) or isinstance(hours, bool):

@@ -18,7 +18,7 @@ from hotline.retention import under
 from web.audit import audit, playback
 from web.context import Context, ctx, render, who
 from web.errors import refuse
-from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, load_request, may_open, view
+from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, due_first, load_request, may_open, view
 from web.routing import RouteTable
 
 routes = RouteTable()
@@ -38,9 +38,7 @@ async def request_list(request: web.Request) -> web.StreamResponse:
     if principal.role is Role.AGENCY:
         stmt = stmt.where(CitizenRequest.agency == principal.agency)
     async with c.db() as session:
-        found = list(
-            await session.scalars(stmt.order_by(CitizenRequest.answer_due_at, CitizenRequest.id).limit(500))
-        )
+        found = list(await session.scalars(due_first(stmt).limit(500)))
     rows = sorted((view(c, r, principal) for r in found), key=lambda v: v["due"] != "overdue")
     await audit(c, principal, "request.search", "", on="page", rows=len(rows))
     return render("requests.html.j2", request, {"rows": rows, "tz": c.tz})
@@ -171,6 +169,8 @@ def possible_steps(request: CitizenRequest, who_: wf.Actor) -> list[str]:
         "approve": status is RequestStatus.ANSWERED and who_.supervisor,
         "send_back": status is RequestStatus.ANSWERED and who_.supervisor,
         "reopen": status in (RequestStatus.CLOSED, RequestStatus.REJECTED) and who_.center,
+        "publish": status is RequestStatus.CLOSED and bool(request.answer) and who_.supervisor,
+        "withdraw": request.public and who_.supervisor,
     }
     return [name for name, allowed in steps.items() if allowed]
 

@@ -10,12 +10,13 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import BigInteger, Integer, and_, case, cast, func, select
+from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
 from hotline.cases import day_bounds
 from hotline.db.models import Case, Outcome
+from hotline.db.sql import epoch_seconds
 
 ABANDONED = frozenset({Outcome.ABANDONED_QUEUE.value})
 
@@ -115,12 +116,6 @@ class Today:
 QUARTER = 900
 
 
-def _epoch(column: Any, dialect: str) -> Any:
-    if dialect == "sqlite":
-        return cast(func.strftime("%s", column), Integer)
-    return cast(func.floor(func.extract("epoch", column)), BigInteger)
-
-
 def _fixed_offset(tz: ZoneInfo, since: datetime, until: datetime) -> int | None:
     """The zone's UTC offset in seconds if it did not change between since and until (checked day by day:
     a summer time lasts months), else None."""
@@ -182,7 +177,7 @@ async def report(
     ended = (Case.started_at >= since, Case.started_at < until, Case.ended_at.is_not(None))
     async with db() as session:
         dialect = session.get_bind().dialect.name
-        epoch = _epoch(Case.started_at, dialect)
+        epoch = epoch_seconds(Case.started_at, dialect)
         offset = _fixed_offset(tz, since, until)
         tallies = _tally_columns(sl)
         if offset is not None:  # the site's clock kept one offset over the period: 24 groups

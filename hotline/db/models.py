@@ -262,6 +262,8 @@ class CitizenRequest(Base):
         Index("ix_requests_status_agency", "status", "agency"),
         Index("ix_requests_contact_phone", "contact_phone"),
         Index("ix_requests_answer_due_at", "answer_due_at"),
+        # An agency's list: its open requests, what is due soonest (the overdue ones) first.
+        Index("ix_requests_agency_due_at", "agency", "due_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -296,6 +298,13 @@ class CitizenRequest(Base):
     extension_reason: Mapped[str] = mapped_column(Text, default="")
     extension_decision: Mapped[str] = mapped_column(String(8), default="")  # "", asked, granted, refused
     reopened: Mapped[int] = mapped_column(Integer, default=0)
+    # What is due from the agency now (the acceptance, then the answer); None when nothing is.
+    due_at: Mapped[datetime | None]
+    rating: Mapped[int | None]  # the citizen's, 1 to 5, of the answer they were given
+    rated_at: Mapped[datetime | None]
+    # The center may publish an answer, under a question it words without personal data.
+    public: Mapped[bool] = mapped_column(default=False)
+    public_question: Mapped[str] = mapped_column(Text, default="")
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.id", cascade="all, delete-orphan"
@@ -305,6 +314,9 @@ class CitizenRequest(Base):
     )
     files: Mapped[list[RequestFile]] = relationship(
         back_populates="request", order_by="RequestFile.id", cascade="all, delete-orphan"
+    )
+    assignments: Mapped[list[RequestAssignment]] = relationship(
+        back_populates="request", order_by="RequestAssignment.id", cascade="all, delete-orphan"
     )
 
 
@@ -357,3 +369,28 @@ class RequestFile(Base):
     at: Mapped[datetime]
 
     request: Mapped[CitizenRequest] = relationship(back_populates="files")
+
+
+class RequestAssignment(Base):
+    """One forwarding of a request to an agency, from the forwarding to its end (the answer approved, or
+    the request returned): what the agencies' on-time figures are counted from. A request returned and
+    forwarded elsewhere, or reopened and sent back, has one per forwarding."""
+
+    __tablename__ = "request_assignments"
+    __table_args__ = (Index("ix_request_assignments_forwarded_at", "forwarded_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    agency: Mapped[str] = mapped_column(String(32))
+    topic: Mapped[str] = mapped_column(String(64))
+    priority: Mapped[str] = mapped_column(String(8))
+    forwarded_at: Mapped[datetime]
+    accept_due_at: Mapped[datetime]
+    answer_due_at: Mapped[datetime]  # moved by a granted extension
+    accepted_at: Mapped[datetime | None]
+    answered_at: Mapped[datetime | None]  # of the answer standing (one sent back does not count)
+    ended_at: Mapped[datetime | None]
+    end: Mapped[str] = mapped_column(String(16), default="")  # "", approved, returned
+    rating: Mapped[int | None]  # the citizen's rating of the answer approved from it
+
+    request: Mapped[CitizenRequest] = relationship(back_populates="assignments")

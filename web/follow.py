@@ -1,0 +1,233 @@
+"""The citizen's side, without signing in: follow a request by its number and the last three digits of the
+phone it was given from, rate the answer, reopen it within the allowed days; and the answers the center
+published, by topic. Nothing personal is shown: no name, number, address or the citizen's own words.
+
+A wrong pair costs the address and the request number a growing delay (web/throttle.py), so numbers cannot
+be browsed and one number's three digits cannot be guessed from many addresses. A right pair gives a
+short-lived cookie for that request alone, signed with a key the process draws at start: the forms on the
+page carry its value too, so another site cannot post them."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import math
+import re
+import secrets
+import time
+from datetime import UTC, datetime
+from typing import Any
+
+from aiohttp import web
+from sqlalchemy import func, select
+
+from casework import workflow as wf
+from hotline.db.models import CitizenRequest, RequestStatus
+from hotline.db.numbers import is_valid
+from web.audit import audit
+from web.context import Context, ctx, render, secure
+from web.requests_api import load_request
+from web.routing import RouteTable
+
+routes = RouteTable()
+COOKIE = "hotline_follow"
+FOLLOW_SECONDS = 30 * 60
+ANSWERS_PAGE = 50
+# Per process: a restart asks the citizen for the pair again, which costs nothing.
+_KEY = secrets.token_bytes(32)
+
+
+def phone_digits(phone: str) -> str:
+    """The last three digits the citizen proves they know ("" when the number has fewer)."""
+    digits = re.sub(r"\D", "", phone)
+    return digits[-3:] if len(digits) >= 3 else ""
+
+
+def follow_token(number: str, until: int) -> str:
+    mac = hmac.new(_KEY, f"{number}.{until}".encode(), hashlib.sha256).hexdigest()
+    return f"{number}.{until}.{mac}"
+
+
+def token_number(token: str, now: float | None = None) -> str | None:
+    """The request number a token opens, if it is ours and not expired."""
+    parts = token.split(".")
+    if len(parts) != 3 or not parts[1].isdigit():
+        return None
+    number, until = parts[0], int(parts[1])
+    if not hmac.compare_digest(token, follow_token(number, until)):
+        return None
+    return number if (now if now is not None else time.time()) < until else None
+
+
+def _local(c: Context, at: datetime | None) -> str:
+    return at.astimezone(c.tz).strftime("%d/%m/%Y %H:%M") if at else ""
+
+
+def citizen_view(c: Context, r: CitizenRequest, now: datetime) -> dict[str, Any]:
+    """What the citizen may read of their request: no contact data, not even their own words (a page
+    that leaks them to whoever learns the pair would be worse than none)."""
+    status = RequestStatus(r.status)
+    with_agency = status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED, RequestStatus.ANSWERED)
+    agency = c.settings.agency_label(r.agency)
+    return {
+        "number": r.number,
+        "status": status.value,
+        "topic": c.settings.topic_label(r.topic),
+        "agency": agency if with_agency or status is RequestStatus.CLOSED else "",
+        "received": _local(c, r.created_at),
+        "answer_due": _local(c, r.answer_due_at) if with_agency else "",
+        "closed": _local(c, r.closed_at),
+        "answer": r.answer if status is RequestStatus.CLOSED else "",
+        "reason": r.reason if status is RequestStatus.REJECTED else "",
+        "rating": r.rating,
+        "may_rate": status is RequestStatus.CLOSED and bool(r.answer),
+        "may_reopen": wf.may_reopen(c.settings, r, now),
+        "reopen_days": c.settings.requests.reopen_days,
+    }
+
+
+@routes.route("GET", "/follow", None)
+async def follow_form(request: web.Request) -> web.StreamResponse:
+    return render("follow.html.j2", request, {"error": "", "r": None, "number": ""})
+
+
+@routes.route("POST", "/follow", None)
+async def follow_check(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    throttle = c.follow_throttle
+    form = await request.post()
+    number = str(form.get("number", "")).strip()[:16]
+    digits = str(form.get("digits", "")).strip()[:8]
+    address = request.remote or ""
+    keys = [f"address:{address}", f"request:{number}"]
+    wait = throttle.wait(keys)
+    if wait > 0:
+        response = render(
+            "follow.html.j2", request, {"error": "follow_throttled", "r": None, "number": number}, status=429
+        )
+        response.headers["Retry-After"] = str(math.ceil(wait))
+        return response
+    found = None
+    if is_valid(number) and len(digits) == 3 and digits.isdigit():
+        async with c.db() as session:
+            found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+    expected = phone_digits(found.contact_phone) if found is not None else ""
+    if found is None or not expected or not hmac.compare_digest(expected, digits):
+        throttle.failed(keys)
+        await audit(c, f"citizen@{address}", "follow.refused", number, address=address)
+        return render(
+            "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": number}, status=404
+        )
+    throttle.succeeded(keys[1])
+    await audit(c, f"citizen@{address}", "follow.view", number, address=address)
+    response = web.HTTPSeeOther(f"/follow/{number}")
+    response.set_cookie(
+        COOKIE,
+        follow_token(number, int(time.time()) + FOLLOW_SECONDS),
+        max_age=FOLLOW_SECONDS,
+        httponly=True,
+        samesite="Strict",
+        secure=secure(request),
+        path="/follow",
+    )
+    raise response
+
+
+def _opened(request: web.Request) -> str:
+    """The request number this browser proved it may follow, or a redirect to the form."""
+    number = request.match_info["number"]
+    if token_number(request.cookies.get(COOKIE, "")) != number:
+        raise web.HTTPSeeOther("/follow")
+    return number
+
+
+@routes.route("GET", "/follow/{number}", None)
+async def follow_page(request: web.Request) -> web.StreamResponse:
+    c, number = ctx(request), _opened(request)
+    async with c.db() as session:
+        found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+    if found is None:  # erased since
+        raise web.HTTPSeeOther("/follow")
+    values = {
+        "r": citizen_view(c, found, datetime.now(UTC)),
+        "token": request.cookies.get(COOKIE, ""),
+        "error": request.query.get("error", ""),
+        "done": request.query.get("done", ""),
+        "number": number,
+    }
+    return render("follow.html.j2", request, values)
+
+
+async def _citizen_step(request: web.Request, step: str) -> web.StreamResponse:
+    c, number = ctx(request), _opened(request)
+    form = await request.post()
+    if not hmac.compare_digest(str(form.get("token", "")), request.cookies.get(COOKIE, "")):
+        raise web.HTTPSeeOther(f"/follow/{number}?error=follow_expired")
+    citizen = wf.Actor(f"citizen@{request.remote or ''}", None)
+    now = datetime.now(UTC)
+    async with c.db() as session, session.begin():
+        found = await load_request(session, number)
+        try:
+            if step == "rate":
+                stars = str(form.get("stars", ""))
+                event = wf.rate(found, citizen, now, int(stars) if stars.isdigit() else 0)
+            else:
+                event = wf.reopen(c.settings, found, citizen, now, str(form.get("why", ""))[:4000])
+        except wf.StepRefused:
+            raise web.HTTPSeeOther(f"/follow/{number}?error=follow_{step}_refused") from None
+    await audit(c, citizen.name, f"request.{event.kind}", number, **event.detail)
+    raise web.HTTPSeeOther(f"/follow/{number}?done={step}")
+
+
+@routes.route("POST", "/follow/{number}/rating", None)
+async def rate(request: web.Request) -> web.StreamResponse:
+    return await _citizen_step(request, "rate")
+
+
+@routes.route("POST", "/follow/{number}/reopen", None)
+async def reopen(request: web.Request) -> web.StreamResponse:
+    return await _citizen_step(request, "reopen")
+
+
+@routes.route("GET", "/answers", None)
+async def public_answers(request: web.Request) -> web.StreamResponse:
+    """The answers the center published, newest first, by topic."""
+    c = ctx(request)
+    topic = request.query.get("topic", "")[:64]
+    page = int(p) if (p := request.query.get("page", "1")).isdigit() and 0 < int(p) < 10_000 else 1
+    stmt = select(CitizenRequest).where(
+        CitizenRequest.public.is_(True), CitizenRequest.status == RequestStatus.CLOSED.value
+    )
+    if topic:
+        stmt = stmt.where((CitizenRequest.topic == topic) | CitizenRequest.topic.startswith(f"{topic}."))
+    async with c.db() as session:
+        total = await session.scalar(select(func.count()).select_from(stmt.subquery())) or 0
+        found = list(
+            await session.scalars(
+                stmt.order_by(CitizenRequest.closed_at.desc(), CitizenRequest.id.desc())
+                .offset((page - 1) * ANSWERS_PAGE)
+                .limit(ANSWERS_PAGE)
+            )
+        )
+    answers = [
+        {
+            "number": r.number,
+            "topic": c.settings.topic_label(r.topic),
+            "question": r.public_question,
+            "answer": r.answer,
+            "agency": c.settings.agency_label(r.agency),
+            "closed": _local(c, r.closed_at)[:10],
+        }
+        for r in found
+    ]
+    return render(
+        "answers.html.j2",
+        request,
+        {
+            "answers": answers,
+            "topics": c.settings.request_topics,
+            "topic": topic,
+            "page": page,
+            "pages": max(1, math.ceil(total / ANSWERS_PAGE)),
+        },
+    )
