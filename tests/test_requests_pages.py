@@ -8,7 +8,8 @@ from aiohttp import FormData
 from sqlalchemy import select
 
 from hotline.db.models import AuditEntry
-from tests.test_requests_api import add_agency_users, as_user
+from tests.test_follow_and_open311 import answered_request
+from tests.test_requests_api import add_agency_users, as_user, step
 from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture
@@ -160,3 +161,26 @@ async def test_a_supervisor_shares_a_calls_recording_with_the_agency_and_only_th
             )
         )
     assert plays == ["soyte"]
+
+
+async def test_the_agencies_figures_as_a_page_json_and_csv_for_agencies_too(site: Site) -> None:
+    number = await answered_request(site)
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="reopen", why="Cống vẫn tắc")  # back to Quận 1, due anew
+    await as_user(site, "quan1")  # an agency's user sees its share next to the others'
+    body = await (await site.client.get("/api/v1/reports/requests")).json()
+    (district,) = body["per_agency"]
+    assert (district["key"], district["label"], district["rank"]) == ("quan_1", "UBND Quận 1", 1)
+    assert (district["received"], district["on_time"], district["pending"]) == (2, 1, 1)
+    assert body["requests"] == 1 and body["per_topic"][0]["label"] == "Phản ánh vi phạm quy định"
+    page = await (await site.client.get("/reports/requests")).text()
+    assert 'data-agency="quan_1"' in page and 'class="mine"' in page and "chart-agencies" in page
+    csv = await (
+        await site.client.get(f"/api/v1/reports/requests.csv?from={body['from']}&to={body['to']}")
+    ).text()
+    assert csv.splitlines()[0].startswith("table,rank,key,label,received,on_time")
+    assert csv.splitlines()[1].startswith("per_agency,1,quan_1,UBND Quận 1,2,1,0,0,1,0,1.0")
+    bad = await site.client.get("/api/v1/reports/requests?from=2026-12-01&to=2026-11-01")
+    assert bad.status == 400
+    site.client.session.cookie_jar.clear()
+    assert (await site.client.get("/api/v1/reports/requests")).status == 401

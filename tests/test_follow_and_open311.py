@@ -1,0 +1,273 @@
+"""The citizen's side and Open311 on a running app: the follow page opens a request to whoever has its
+number and the phone's last three digits, and to nobody else (wrong pairs are throttled); the citizen rates
+the answer and reopens it; published answers are listed by topic; every Open311 endpoint answers as the
+GeoReport v2 specification says, and no GET returns a phone number, a name or the citizen's words."""
+
+from __future__ import annotations
+
+import json
+
+from sqlalchemy import select
+
+from hotline.db.models import AuditEntry, CitizenRequest
+from tests.test_requests_api import add_agency_users, as_user, step
+from tests.web_site import Site, site
+
+__all__ = ["site"]  # the fixture
+
+WORDS = "Nguyễn Văn Tư, 0912000111, 12 Lê Lợi: cống bị tắc"
+
+
+async def answered_request(site: Site, topic: str = "violation") -> str:
+    """A request from agent 101's call (caller 0912000111), answered by Quận 1 and approved."""
+    await add_agency_users(site)
+    number = site.numbers["101"]
+    csrf = await as_user(site, "an")
+    opened = await site.client.post(
+        "/api/v1/requests",
+        json={"case": number, "topic": topic, "words": WORDS, "contact_name": "Nguyễn Văn Tư"},
+        headers=csrf,
+    )
+    assert opened.status == 201, await opened.text()
+    await step(site, csrf, number, step="forward", agency="quan_1")
+    csrf = await as_user(site, "quan1")
+    await step(site, csrf, number, step="accept")
+    await step(site, csrf, number, step="answer", text="Đã nạo vét cống ngày 20/11")
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="approve")
+    site.client.session.cookie_jar.clear()  # the citizen's browser: nobody signed in
+    return number
+
+
+async def follow(site: Site, number: str, digits: str, expect: int = 303) -> str:
+    reply = await site.client.post(
+        "/follow", data={"number": number, "digits": digits}, allow_redirects=False
+    )
+    assert reply.status == expect, await reply.text()
+    return reply.headers.get("Location", "") if expect == 303 else await reply.text()
+
+
+async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone_digits(site: Site) -> None:
+    number = await answered_request(site)
+    assert await follow(site, number, "111") == f"/follow/{number}"
+    page = await (await site.client.get(f"/follow/{number}")).text()
+    assert 'data-status="closed"' in page and "Đã nạo vét cống ngày 20/11" in page and "UBND Quận 1" in page
+    # Nothing personal, not even the citizen's own words.
+    for private in ("0912000111", "Nguyễn Văn Tư", "Lê Lợi"):
+        assert private not in page
+    token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
+    rated = await site.client.post(
+        f"/follow/{number}/rating", data={"token": token, "stars": "4"}, allow_redirects=False
+    )
+    assert rated.headers["Location"] == f"/follow/{number}?done=rate"
+    page = await (await site.client.get(f"/follow/{number}")).text()
+    assert 'id="citizen-rating">4 / 5' in page
+    # A form posted without the page's token (from another site) is refused.
+    forged = await site.client.post(f"/follow/{number}/reopen", data={"why": "x"}, allow_redirects=False)
+    assert "error=follow_expired" in forged.headers["Location"]
+    reopened = await site.client.post(
+        f"/follow/{number}/reopen", data={"token": token, "why": "Cống vẫn tắc"}, allow_redirects=False
+    )
+    assert reopened.headers["Location"] == f"/follow/{number}?done=reopen"
+    async with site.bridge.db() as session:
+        r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+        assert r is not None and (r.status, r.agency, r.reopened, r.rating) == (
+            "forwarded",
+            "quan_1",
+            1,
+            None,
+        )
+        actions = list(await session.scalars(select(AuditEntry.action).where(AuditEntry.target == number)))
+    assert {"follow.view", "request.rated", "request.reopened"} <= set(actions)
+    # Another browser, without the pair, is sent to the form.
+    site.client.session.cookie_jar.clear()
+    reply = await site.client.get(f"/follow/{number}", allow_redirects=False)
+    assert reply.status == 303 and reply.headers["Location"] == "/follow"
+
+
+async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Site) -> None:
+    number = await answered_request(site)
+    for digits in ("112", "113", "114"):
+        assert "Không tìm thấy" in await follow(site, number, digits, expect=404)
+    assert "Không tìm thấy" in await follow(site, "12345678", "111", expect=404)  # not a number of ours
+    reply = await site.client.post("/follow", data={"number": number, "digits": "115"}, allow_redirects=False)
+    assert reply.status == 429 and int(reply.headers["Retry-After"]) >= 1
+    # Closed for the right pair too while the door is shut: guesses cannot be checked faster.
+    reply = await site.client.post("/follow", data={"number": number, "digits": "111"}, allow_redirects=False)
+    assert reply.status == 429
+    async with site.bridge.db() as session:
+        refused = await session.scalar(
+            select(AuditEntry).where(AuditEntry.action == "follow.refused", AuditEntry.target == number)
+        )
+    assert refused is not None and refused.actor.startswith("citizen@")
+
+
+async def test_published_answers_are_listed_by_topic(site: Site) -> None:
+    number = await answered_request(site, topic="violation")
+    listed = await (await site.client.get("/answers")).text()
+    assert "Đã nạo vét cống" not in listed and 'id="no-answers"' in listed
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="publish", question="Cống thoát nước bị tắc thì báo ở đâu?")
+    site.client.session.cookie_jar.clear()
+    listed = await (await site.client.get("/answers?topic=violation")).text()
+    assert "Cống thoát nước bị tắc thì báo ở đâu?" in listed and "Đã nạo vét cống ngày 20/11" in listed
+    assert "0912000111" not in listed and "Lê Lợi" not in listed
+    other = await (await site.client.get("/answers?topic=health")).text()
+    assert "Đã nạo vét cống" not in other
+
+
+# -- Open311 GeoReport v2 --------------------------------------------------------------------------------
+
+
+async def test_open311_services_and_a_new_request_with_an_api_key(site: Site) -> None:
+    services = await (await site.client.get("/open311/v2/services.json")).json()
+    assert {s["service_code"] for s in services} == {"violation", "suggestion", "welfare", "health"}
+    assert set(services[0]) == {
+        "service_code",
+        "service_name",
+        "description",
+        "metadata",
+        "type",
+        "keywords",
+        "group",
+    }
+    assert (await (await site.client.get("/open311/v2/services/health.json")).json()) == {
+        "service_code": "health",
+        "attributes": [],
+    }
+    missing = await site.client.get("/open311/v2/services/roads.json")
+    assert missing.status == 404 and (await missing.json())[0]["code"] == 404
+    xml = await site.client.get("/open311/v2/services.xml")
+    assert xml.status == 400 and "JSON" in (await xml.json())[0]["description"]
+
+    form = {
+        "service_code": "violation",
+        "lat": "10.7769",
+        "long": "106.7009",
+        "description": WORDS,
+        "first_name": "Văn Tư",
+        "last_name": "Nguyễn",
+        "phone": "0912000111",
+        "email": "tu@example.vn",
+        "media_url": "https://portal.example.vn/anh/1.jpg",
+    }
+    for key, code in (("", 403), ("h1022_wrong", 403)):
+        refused = await site.client.post("/open311/v2/requests.json", data={**form, "api_key": key})
+        assert refused.status == code and (await refused.json())[0]["code"] == code
+    for bad, why in (
+        ({"service_code": ""}, "service_code"),
+        ({"lat": "", "long": ""}, "location"),
+        ({"lat": "200"}, "lat"),
+        ({"description": "x" * 4001}, "4000"),
+    ):
+        reply = await site.client.post(
+            "/open311/v2/requests.json", data={**form, **bad, "api_key": site.tokens["agent"]}
+        )
+        assert reply.status == 400 and why in (await reply.json())[0]["description"], await reply.text()
+    unknown = await site.client.post(
+        "/open311/v2/requests.json", data={**form, "service_code": "roads", "api_key": site.tokens["agent"]}
+    )
+    assert unknown.status == 404
+
+    made = await site.client.post("/open311/v2/requests.json", data={**form, "api_key": site.tokens["agent"]})
+    assert made.status == 201, await made.text()
+    (answer,) = await made.json()
+    assert set(answer) == {"service_request_id", "service_notice", "account_id"}
+    number = answer["service_request_id"]
+    async with site.bridge.db() as session:
+        r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+        assert r is not None
+        assert (r.topic, r.contact_phone, r.contact_name, r.latitude) == (
+            "violation",
+            "0912000111",
+            "Văn Tư Nguyễn",
+            10.7769,
+        )
+        assert r.created_by == "token:portal-agent"
+
+
+async def test_open311_requests_by_number_and_filters_and_no_get_leaks_personal_data(site: Site) -> None:
+    number = await answered_request(site, topic="violation")
+    made = await site.client.post(
+        "/open311/v2/requests.json",
+        data={
+            "api_key": site.tokens["agent"],
+            "service_code": "health",
+            "address_string": "12 Lê Lợi, Quận 1",
+            "description": "Trần Thị Bình hỏi lịch tiêm",
+            "first_name": "Bình",
+            "phone": "0988777666",
+        },
+    )
+    other = (await made.json())[0]["service_request_id"]
+
+    (one,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
+    assert one["service_request_id"] == number and one["status"] == "closed"
+    assert one["agency_responsible"] == "UBND Quận 1" and one["service_code"] == "violation"
+    assert one["requested_datetime"].endswith("+07:00") and one["expected_datetime"] is None
+    assert one["status_notes"] == "Đã có kết quả trả lời"  # not the answer: it is not published
+    fields = {
+        "service_request_id",
+        "status",
+        "status_notes",
+        "service_name",
+        "service_code",
+        "description",
+        "agency_responsible",
+        "service_notice",
+        "requested_datetime",
+        "updated_datetime",
+        "expected_datetime",
+        "address",
+        "address_id",
+        "zipcode",
+        "lat",
+        "long",
+        "media_url",
+    }
+    assert set(one) == fields
+    (fresh,) = await (await site.client.get(f"/open311/v2/requests/{other}.json")).json()
+    assert fresh["status"] == "open" and fresh["agency_responsible"] == ""
+    missing = await site.client.get("/open311/v2/requests/99999999.json")
+    assert missing.status == 404 and (await missing.json())[0]["code"] == 404
+
+    both = await (
+        await site.client.get(f"/open311/v2/requests.json?service_request_id={number},{other}")
+    ).json()
+    assert {r["service_request_id"] for r in both} == {number, other}
+    closed = await (await site.client.get("/open311/v2/requests.json?status=closed")).json()
+    assert [r["service_request_id"] for r in closed] == [number]
+    health = await (await site.client.get("/open311/v2/requests.json?service_code=health&status=open")).json()
+    assert [r["service_request_id"] for r in health] == [other]
+    old = await (
+        await site.client.get("/open311/v2/requests.json?start_date=2020-01-01T00:00:00Z&end_date=2020-02-01")
+    ).json()
+    assert old == []
+    for query, why in (
+        ("status=pending", "status"),
+        ("start_date=yesterday", "start_date"),
+        ("start_date=2026-12-01&end_date=2026-11-01", "after"),
+    ):
+        reply = await site.client.get(f"/open311/v2/requests.json?{query}")
+        assert reply.status == 400 and why in (await reply.json())[0]["description"]
+
+    everything = json.dumps(
+        await (await site.client.get("/open311/v2/requests.json")).json(), ensure_ascii=False
+    )
+    for private in (
+        "0912000111",
+        "0988777666",
+        "Nguyễn Văn Tư",
+        "Bình",
+        "Lê Lợi",
+        "cống bị tắc",
+        "lịch tiêm",
+    ):
+        assert private not in everything
+
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="publish", question="Cống bị tắc báo ở đâu?")
+    (one,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
+    assert (
+        one["status_notes"] == "Đã nạo vét cống ngày 20/11" and one["description"] == "Cống bị tắc báo ở đâu?"
+    )
