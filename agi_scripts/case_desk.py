@@ -1,4 +1,5 @@
-"""The IVR's case desk on the database: this call's case number, and a case's status by number."""
+"""The IVR's case desk on the database: this call's case number, and what a caller who keys in a number
+hears of it: the request's status when the center opened a request under it, else the call's case's."""
 
 from __future__ import annotations
 
@@ -8,13 +9,23 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hotline.db.models import Case
+from hotline.db.models import Case, CitizenRequest, RequestStatus
 from hotline.db.numbers import NumberAllocator, is_valid
 from ivr.channel import CallInfo
 
 REMEMBERED_CALLS = 10_000
 # The longest a caller may wait for a case number: past it they hear none (their case still gets one).
 NUMBER_WAIT_SECONDS = 1.5
+# A request's status as the caller hears it (prompt case_status_<word>): with the agency whether it has
+# accepted it yet or not, and an answer the center has not approved is not an answer yet.
+REQUEST_STATUS_WORDS = {
+    RequestStatus.RECEIVED: "request_received",
+    RequestStatus.FORWARDED: "request_with_agency",
+    RequestStatus.ACCEPTED: "request_with_agency",
+    RequestStatus.ANSWERED: "request_with_agency",
+    RequestStatus.CLOSED: "request_closed",
+    RequestStatus.REJECTED: "request_rejected",
+}
 
 
 class DatabaseCaseDesk:
@@ -34,9 +45,14 @@ class DatabaseCaseDesk:
         return number
 
     async def case_status(self, number: str) -> str | None:
-        """None for a mistyped number (bad check digit) or one no written case has."""
+        """None for a mistyped number (bad check digit) or one no request and no written case has."""
         if not is_valid(number):
             return None
         async with self.sessions() as session:
+            request = await session.scalar(
+                select(CitizenRequest.status).where(CitizenRequest.number == number)
+            )
+            if request:
+                return REQUEST_STATUS_WORDS[RequestStatus(request)]
             status = await session.scalar(select(Case.status).where(Case.number == number))
         return str(status) if status else None

@@ -10,7 +10,16 @@ from ivr.flow import Flow, FlowError, Node
 
 # Prompts the engine itself plays for some node types.
 ENGINE_PROMPTS = {
-    "case_status": ["case_not_found", "case_status_new", "case_status_in_progress", "case_status_resolved"],
+    "case_status": [
+        "case_not_found",
+        "case_status_new",
+        "case_status_in_progress",
+        "case_status_resolved",
+        "case_status_request_received",
+        "case_status_request_with_agency",
+        "case_status_request_closed",
+        "case_status_request_rejected",
+    ],
 }
 
 

@@ -19,10 +19,11 @@ import pytest
 from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
+from casework import workflow as wf
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
-from hotline.db.models import Case, Status
+from hotline.db.models import Case, Role, Status
 from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 from ivr.channel import CallInfo
@@ -84,6 +85,26 @@ async def reserved_number(site: Settings, ivr: FastAGIServer) -> str:
     return number
 
 
+@pytest.fixture(scope="module")
+async def requested_number(site: Settings, ivr: FastAGIServer) -> str:
+    """An earlier call whose citizen's request the center forwarded to an agency."""
+    engine = make_engine(site.database_url)
+    desk = DatabaseCaseDesk(sessions(engine))
+    call = CallInfo("t.2", f"earlier-{time.time_ns()}", "0900000001", "1022")
+    number = await desk.reserve_case_number(call)
+    now = datetime.now(UTC)
+    agent = wf.Actor("an", Role.AGENT)
+    request = wf.open_request(number, agent, now, topic="violation", words="Lấn chiếm vỉa hè")
+    wf.forward(site, request, agent, "quan_1", now)
+    async with sessions(engine)() as session, session.begin():
+        session.add(
+            Case(number=number, linkedid=call.linkedid, caller=call.caller, did=call.did, started_at=now)
+        )
+        session.add(request)
+    await engine.dispose()
+    return number
+
+
 SCENARIOS: dict[str, dict[str, object]] = {
     "1": {"keys": "1", "hangup_after": 25},
     "2": {"keys": "2", "hangup_after": 25},
@@ -104,11 +125,12 @@ SCENARIOS: dict[str, dict[str, object]] = {
 
 @pytest.fixture(scope="module")
 async def calls(
-    site: Settings, ivr: FastAGIServer, reserved_number: str
+    site: Settings, ivr: FastAGIServer, reserved_number: str, requested_number: str
 ) -> AsyncIterator[dict[str, asyncio.Task[CallResult]]]:
     scenarios = {
         **SCENARIOS,
         "known-case": {"keys": f"9{GAP}{reserved_number}#", "hangup_after": 8},
+        "known-request": {"keys": f"9{GAP}{requested_number}#", "hangup_after": 10},
     }
     tasks = {}
     for name, spec in scenarios.items():
@@ -209,6 +231,13 @@ async def test_case_status_by_number(calls: dict[str, asyncio.Task[CallResult]])
     assert any(c.startswith("STREAM FILE hotline/case_status_in_progress") for c in known), known
     unknown = agi_commands(await calls["unknown-case"])
     assert any(c.startswith("STREAM FILE hotline/case_not_found") for c in unknown), unknown
+
+
+async def test_key_9_reads_the_status_of_the_request_under_the_number(
+    calls: dict[str, asyncio.Task[CallResult]],
+) -> None:
+    heard = agi_commands(await calls["known-request"])
+    assert any(c.startswith("STREAM FILE hotline/case_status_request_with_agency") for c in heard), heard
 
 
 # -- one at a time: these need the FastAGI port for themselves --------------------------------------------
