@@ -260,3 +260,101 @@ async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_call_is_link
         case_ids = {k.case_id for k in request.contacts} if request else set()
         linked = await session.scalar(select(Case.linkedid).where(Case.id.in_([i for i in case_ids if i])))
     assert linked == result.linkedid  # this call, linked to the request
+
+
+async def test_the_citizen_follows_rates_and_reopens_and_reads_the_published_answer(
+    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome], chromium: str
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    agency, sup = three["agency"], three["supervisor"]
+    number = await opened_by_api(
+        hotline, "violation", "Nguyễn Văn Tư báo: rác đổ trộm ở hẻm 45", "0903555777"
+    )
+    district, supervisor = wf.Actor("quan1", Role.AGENCY, "quan_1"), wf.Actor("giamsat", Role.SUPERVISOR)
+    async with hotline.db() as session, session.begin():
+        request = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.number == number)
+            .options(selectinload(CitizenRequest.events), selectinload(CitizenRequest.assignments))
+        )
+        assert request is not None
+        wf.accept(request, district, datetime.now(UTC))
+        wf.answer(request, district, datetime.now(UTC), "Đã thu gom rác và lắp biển cấm đổ rác")
+        wf.approve(request, supervisor, datetime.now(UTC))
+
+    # The supervisor publishes the answer under a question without personal data.
+    await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
+    await until(lambda: sup.find_elements(By.ID, "step-publish"), "the publish form")
+
+    def publish() -> None:
+        sup.find_element(By.CSS_SELECTOR, "#step-publish textarea[name=question]").send_keys(
+            "Rác đổ trộm trong hẻm thì báo ở đâu?"
+        )
+        click(sup, "#step-publish button")
+
+    await run(publish)
+    await until(lambda: sup.find_elements(By.ID, "step-withdraw"), "published")
+
+    citizen = browser(chromium)
+    try:
+
+        def look_up(digits: str) -> None:
+            citizen.get(f"{base}/follow")
+            citizen.find_element(By.NAME, "number").send_keys(number)
+            citizen.find_element(By.NAME, "digits").send_keys(digits)
+            click(citizen, "#follow-form button")
+
+        await run(look_up, "778")  # a wrong pair: refused, nothing shown
+        assert "Không tìm thấy" in await until(
+            lambda: citizen.find_element(By.ID, "follow-error").text, "refused"
+        )
+        await run(look_up, "777")
+        answer = await until(lambda: citizen.find_element(By.ID, "citizen-answer").text, "the answer")
+        assert answer == "Đã thu gom rác và lắp biển cấm đổ rác"
+        page = await run(lambda: citizen.page_source)
+        assert "0903555777" not in page and "Nguyễn Văn Tư" not in page and "hẻm 45" not in page
+
+        def rate() -> None:
+            click(citizen, "#rate input[value='5']")
+            click(citizen, "#rate button")
+
+        await run(rate)
+        assert (
+            await until(lambda: citizen.find_element(By.ID, "citizen-rating").text, "the rating") == "5 / 5"
+        )
+
+        # The public list of answers, by topic.
+        await run(citizen.get, f"{base}/answers?topic=violation")
+        listed = await run(lambda: citizen.find_element(By.ID, "answers").text)
+        assert "Rác đổ trộm trong hẻm thì báo ở đâu?" in listed and "Đã thu gom rác" in listed
+
+        # Not satisfied: reopened, and back with the district.
+        await run(citizen.get, f"{base}/follow/{number}")
+
+        def reopen() -> None:
+            citizen.find_element(By.CSS_SELECTOR, "#reopen textarea[name=why]").send_keys(
+                "Rác vẫn bị đổ mỗi đêm"
+            )
+            click(citizen, "#reopen button")
+
+        await run(reopen)
+        await until(
+            lambda: citizen.find_element(By.ID, "followed").get_attribute("data-status") == "forwarded",
+            "reopened, with the agency",
+        )
+        await run(sign_in, agency, base, "quan1", "/requests")
+        await until(
+            lambda: agency.find_elements(By.CSS_SELECTOR, f"tr[data-number='{number}']"), "the portal"
+        )
+        await run(citizen.get, f"{base}/answers?topic=violation")
+        assert "Rác đổ trộm" not in await run(lambda: citizen.find_element(By.ID, "answers").text)
+
+        # Many wrong pairs in a row: after three free ones the door closes for 2 s, 4 s, ...: the page says
+        # to wait (a slow browser may find the first short wait over).
+        said = []
+        for digits in ("100", "101", "102", "103", "104", "105"):
+            await run(look_up, digits)
+            said.append(await until(lambda: citizen.find_element(By.ID, "follow-error").text, "the refusal"))
+        assert "Không tìm thấy" in said[0] and any("nhiều lần" in s for s in said), said
+    finally:
+        citizen.quit()
