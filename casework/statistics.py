@@ -10,6 +10,7 @@ nobody yet."""
 
 from __future__ import annotations
 
+from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -61,6 +62,45 @@ class Figures:
         }
 
 
+@dataclass
+class _Sums:
+    """What adds up across groups: counts, and sums with their counts (the averages are taken last)."""
+
+    received: int = 0
+    on_time: int = 0
+    late: int = 0
+    overdue_now: int = 0
+    returned: int = 0
+    took: float = 0.0
+    ratings: int = 0
+    rating_sum: float = 0.0
+
+    def add(self, row: Any) -> None:
+        received, on_time, late, overdue, returned, took, ratings, rating_sum = row
+        self.received += int(received or 0)
+        self.on_time += int(on_time or 0)
+        self.late += int(late or 0)
+        self.overdue_now += int(overdue or 0)
+        self.returned += int(returned or 0)
+        self.took += float(took or 0)
+        self.ratings += int(ratings or 0)
+        self.rating_sum += float(rating_sum or 0)
+
+    def figures(self, key: str) -> Figures:
+        answered = self.on_time + self.late
+        return Figures(
+            key,
+            self.received,
+            self.on_time,
+            self.late,
+            self.overdue_now,
+            self.returned,
+            self.took / answered if answered else None,
+            self.ratings,
+            self.rating_sum / self.ratings if self.ratings else None,
+        )
+
+
 def _columns(now: datetime, dialect: str) -> list[Any]:
     answered = A.answered_at.is_not(None)
     still_open = and_(A.answered_at.is_(None), A.ended_at.is_(None))
@@ -77,26 +117,11 @@ def _columns(now: datetime, dialect: str) -> list[Any]:
         count(and_(answered, A.answered_at <= A.answer_due_at)),
         count(and_(answered, A.answered_at > A.answer_due_at)),
         count(overdue),
-        count(and_(A.end == "returned", A.answered_at.is_(None))),
-        func.avg(case((answered, took), else_=None)),
+        count(A.end == "returned"),
+        func.sum(case((answered, took), else_=None)),
         func.count(A.rating),
-        func.avg(A.rating),
+        func.sum(A.rating),
     ]
-
-
-def _figures(key: str, row: Any) -> Figures:
-    received, on_time, late, overdue, returned, took, ratings, rating = row
-    return Figures(
-        key,
-        int(received or 0),
-        int(on_time or 0),
-        int(late or 0),
-        int(overdue or 0),
-        int(returned or 0),
-        None if took is None else float(took),
-        int(ratings or 0),
-        None if rating is None else float(rating),
-    )
 
 
 @dataclass(frozen=True)
@@ -115,21 +140,19 @@ async def statistics(
 ) -> Statistics:
     """Forwardings made in [since, until), as they stand at `now`."""
     in_period = (A.forwarded_at >= since, A.forwarded_at < until)
+    agencies: dict[str, _Sums] = defaultdict(_Sums)
+    topics: dict[str, _Sums] = defaultdict(_Sums)
+    total = _Sums()
     async with db() as session:
-        columns = _columns(now, session.get_bind().dialect.name)
-        agencies = [
-            _figures(agency, row)
-            for agency, *row in await session.execute(
-                select(A.agency, *columns).where(*in_period).group_by(A.agency)
-            )
-        ]
-        topics = [
-            _figures(topic, row)
-            for topic, *row in await session.execute(
-                select(A.topic, *columns).where(*in_period).group_by(A.topic)
-            )
-        ]
-        total = _figures("", (await session.execute(select(*columns).where(*in_period))).one())
+        # One pass over the period's forwardings, by agency and topic (a few hundred groups); the agencies',
+        # the topics' and the total figures are added up from them.
+        grouped = select(A.agency, A.topic, *_columns(now, session.get_bind().dialect.name))
+        for agency, topic, *row in await session.execute(
+            grouped.where(*in_period).group_by(A.agency, A.topic)
+        ):
+            agencies[agency].add(row)
+            topics[topic].add(row)
+            total.add(row)
         made = (CitizenRequest.created_at >= since, CitizenRequest.created_at < until)
         requests, rejected = (
             await session.execute(
@@ -139,8 +162,11 @@ async def statistics(
                 ).where(*made)
             )
         ).one()
-    agencies.sort(
+    per_agency = [sums.figures(key) for key, sums in agencies.items()]
+    per_agency.sort(
         key=lambda f: (-(f.share_on_time if f.share_on_time is not None else -1), -f.received, f.key)
     )
-    topics.sort(key=lambda f: f.key)
-    return Statistics(since, until, int(requests or 0), int(rejected or 0), total, agencies, topics)
+    per_topic = [sums.figures(key) for key, sums in sorted(topics.items())]
+    return Statistics(
+        since, until, int(requests or 0), int(rejected or 0), total.figures(""), per_agency, per_topic
+    )

@@ -12,6 +12,8 @@ from sqlalchemy import select
 from hotline.db.models import AuditEntry, CitizenRequest
 from tests.test_requests_api import add_agency_users, as_user, step
 from tests.web_site import Site, site
+from web.context import CONTEXT
+from web.throttle import Throttle
 
 __all__ = ["site"]  # the fixture
 
@@ -87,10 +89,10 @@ async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone_d
 
 async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Site) -> None:
     number = await answered_request(site)
-    for digits in ("112", "113", "114"):
-        assert "Không tìm thấy" in await follow(site, number, digits, expect=404)
     assert "Không tìm thấy" in await follow(site, "12345678", "111", expect=404)  # not a number of ours
-    reply = await site.client.post("/follow", data={"number": number, "digits": "115"}, allow_redirects=False)
+    for digits in ("112", "113", "114", "115"):
+        assert "Không tìm thấy" in await follow(site, number, digits, expect=404)
+    reply = await site.client.post("/follow", data={"number": number, "digits": "116"}, allow_redirects=False)
     assert reply.status == 429 and int(reply.headers["Retry-After"]) >= 1
     # Closed for the right pair too while the door is shut: guesses cannot be checked faster.
     reply = await site.client.post("/follow", data={"number": number, "digits": "111"}, allow_redirects=False)
@@ -100,6 +102,13 @@ async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Sit
             select(AuditEntry).where(AuditEntry.action == "follow.refused", AuditEntry.target == number)
         )
     assert refused is not None and refused.actor.startswith("citizen@")
+    # From one address, many numbers: after twenty wrong pairs, the address waits too.
+    site.client.app[CONTEXT].follow_numbers = Throttle()  # the number's own delay forgotten
+    assert await follow(site, number, "111") == f"/follow/{number}"
+    for n in range(16):
+        await follow(site, f"1234567{n % 10}", "000", expect=404)
+    reply = await site.client.post("/follow", data={"number": number, "digits": "111"}, allow_redirects=False)
+    assert reply.status == 429
 
 
 async def test_published_answers_are_listed_by_topic(site: Site) -> None:
@@ -271,3 +280,34 @@ async def test_open311_requests_by_number_and_filters_and_no_get_leaks_personal_
     assert (
         one["status_notes"] == "Đã nạo vét cống ngày 20/11" and one["description"] == "Cống bị tắc báo ở đâu?"
     )
+
+
+async def test_forms_that_are_not_utf8_or_not_forms_get_a_clear_400_and_nobody_else_is_blocked(
+    site: Site,
+) -> None:
+    number = await answered_request(site)
+    bodies = (
+        (b"number=\xff\xfe&digits=111", "application/x-www-form-urlencoded"),
+        (b"\xff", "multipart/form-data; boundary=zz"),
+        (b"a=1", "multipart/form-data"),
+    )
+    for path in ("/follow", "/login", "/open311/v2/requests.json", f"/follow/{number}/rating"):
+        for body, content_type in bodies:
+            reply = await site.client.post(
+                path, data=body, headers={"Content-Type": content_type}, allow_redirects=False
+            )
+            if path == f"/follow/{number}/rating":
+                assert reply.status == 303  # no follow cookie: back to the form, before the body is read
+                continue
+            assert reply.status == 400, (path, content_type, reply.status)
+            assert "UTF-8 form data" in await reply.text()
+    # A signed-in user's change with an unreadable body: refused (no CSRF token can be read), not a crash.
+    await as_user(site, "sup")
+    reply = await site.client.post(
+        f"/requests/{number}/steps", data=bodies[0][0], headers={"Content-Type": bodies[0][1]}
+    )
+    assert reply.status == 403
+    # A 300-character number and control characters: not found, and the right pair still works.
+    site.client.session.cookie_jar.clear()
+    assert "Không tìm thấy" in await follow(site, "9" * 300, "\x01\x02\x03", expect=404)
+    assert await follow(site, number, "111") == f"/follow/{number}"

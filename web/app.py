@@ -27,7 +27,7 @@ from web import (
     requests_stats,
 )
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
-from web.errors import answer, refuse
+from web.errors import answer, form_data, refuse
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
 from web.stats import Today
@@ -64,7 +64,8 @@ async def security(request: web.Request, handler: Handler) -> web.StreamResponse
         if request.method not in SAFE_METHODS and principal.csrf:
             given = request.headers.get("X-CSRF-Token", "")
             if not given and request.content_type in FORMS:
-                given = str((await request.post()).get("csrf", ""))
+                form = await form_data(request)
+                given = str(form.get("csrf", "")) if form is not None else ""
             if not auth.csrf_ok(principal, given):
                 return refuse(request, 403, "missing or wrong CSRF token: reload the page and try again")
     return await handler(request)

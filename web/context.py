@@ -22,6 +22,7 @@ from web.throttle import Throttle
 
 HERE = Path(__file__).resolve().parent
 # Debian's libjs-chart.js (scripts/run and scripts/test install it); the reports page says so if missing.
+ADDRESS_FREE_TRIES = 20
 CHART_JS = Path("/usr/share/javascript/chart.js")
 HAVE_CHART_JS = CHART_JS.is_dir()
 
@@ -34,7 +35,10 @@ class Context:
     today: Today
     live: Broadcaster
     throttle: Throttle = field(default_factory=Throttle)  # wrong passwords
-    follow_throttle: Throttle = field(default_factory=Throttle)  # wrong pairs on the public follow page
+    # Wrong pairs on the public follow page: per request number (its three digits cannot be guessed), and per
+    # address with more free tries (a mobile carrier puts many citizens behind one address).
+    follow_numbers: Throttle = field(default_factory=Throttle)
+    follow_addresses: Throttle = field(default_factory=lambda: Throttle(free_tries=ADDRESS_FREE_TRIES))
     # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
     played: set[tuple[str, str, int]] = field(default_factory=set)
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from multidict import MultiDictProxy
 
 from web.context import render
 from web.routing import info
@@ -52,6 +53,28 @@ def refuse(request: web.Request, status: int, message: str) -> web.StreamRespons
     if status == 401:
         raise web.HTTPSeeOther(f"/login?next={request.path_qs}")
     return render("error.html.j2", request, {"message": message, "status": status}, status=status)
+
+
+UNREADABLE_FORM = "the form could not be read: send it as UTF-8 form data"
+Form = MultiDictProxy[str | bytes | bytearray | web.FileField]
+
+
+async def form_data(request: web.Request) -> Form | None:
+    """The posted form, or None when it is not one (text that is not UTF-8, a broken multipart body)."""
+    try:
+        return await request.post()
+    except ValueError:  # UnicodeDecodeError is one
+        return None
+
+
+async def posted_form(request: web.Request) -> Form:
+    """The posted form, or the refusal that says why it cannot be read (never a server error)."""
+    form = await form_data(request)
+    if form is None:
+        refusal = refuse(request, 400, UNREADABLE_FORM)
+        assert isinstance(refusal, web.Response)
+        raise web.HTTPBadRequest(text=refusal.text, content_type=refusal.content_type)
+    return form
 
 
 async def json_object(request: web.Request) -> dict[str, Any]:

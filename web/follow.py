@@ -2,8 +2,9 @@
 phone it was given from, rate the answer, reopen it within the allowed days; and the answers the center
 published, by topic. Nothing personal is shown: no name, number, address or the citizen's own words.
 
-A wrong pair costs the address and the request number a growing delay (web/throttle.py), so numbers cannot
-be browsed and one number's three digits cannot be guessed from many addresses. A right pair gives a
+A wrong pair costs the request number a growing delay after three (web/throttle.py), so one number's
+three digits cannot be guessed even from many addresses; and the address one after twenty (a mobile
+carrier puts many citizens behind one address), so numbers cannot be browsed. A right pair gives a
 short-lived cookie for that request alone, signed with a key the process draws at start: the forms on the
 page carry its value too, so another site cannot post them."""
 
@@ -26,6 +27,7 @@ from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
 from web.audit import audit
 from web.context import Context, ctx, render, secure
+from web.errors import posted_form
 from web.requests_api import load_request
 from web.routing import RouteTable
 
@@ -94,13 +96,11 @@ async def follow_form(request: web.Request) -> web.StreamResponse:
 @routes.route("POST", "/follow", None)
 async def follow_check(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    throttle = c.follow_throttle
-    form = await request.post()
+    form = await posted_form(request)
     number = str(form.get("number", "")).strip()[:16]
     digits = str(form.get("digits", "")).strip()[:8]
     address = request.remote or ""
-    keys = [f"address:{address}", f"request:{number}"]
-    wait = throttle.wait(keys)
+    wait = max(c.follow_numbers.wait([number]), c.follow_addresses.wait([address]))
     if wait > 0:
         response = render(
             "follow.html.j2", request, {"error": "follow_throttled", "r": None, "number": number}, status=429
@@ -113,12 +113,13 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
             found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
     expected = phone_digits(found.contact_phone) if found is not None else ""
     if found is None or not expected or not hmac.compare_digest(expected, digits):
-        throttle.failed(keys)
+        c.follow_numbers.failed([number])
+        c.follow_addresses.failed([address])
         await audit(c, f"citizen@{address}", "follow.refused", number, address=address)
         return render(
             "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": number}, status=404
         )
-    throttle.succeeded(keys[1])
+    c.follow_numbers.succeeded(number)
     await audit(c, f"citizen@{address}", "follow.view", number, address=address)
     response = web.HTTPSeeOther(f"/follow/{number}")
     response.set_cookie(
@@ -160,7 +161,7 @@ async def follow_page(request: web.Request) -> web.StreamResponse:
 
 async def _citizen_step(request: web.Request, step: str) -> web.StreamResponse:
     c, number = ctx(request), _opened(request)
-    form = await request.post()
+    form = await posted_form(request)
     if not hmac.compare_digest(str(form.get("token", "")), request.cookies.get(COOKIE, "")):
         raise web.HTTPSeeOther(f"/follow/{number}?error=follow_expired")
     citizen = wf.Actor(f"citizen@{request.remote or ''}", None)

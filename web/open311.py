@@ -22,6 +22,7 @@ from web import i18n
 from web.audit import audit
 from web.auth import token_principal
 from web.context import Context, ctx
+from web.errors import UNREADABLE_FORM, form_data
 from web.routing import RouteTable
 
 routes = RouteTable()
@@ -250,7 +251,9 @@ async def new_request(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     try:
         _json_only(request)
-        form = await request.post()
+        form = await form_data(request)
+        if form is None:
+            raise Open311Error(400, UNREADABLE_FORM)
         key = str(form.get("api_key", ""))
         principal = await token_principal(c.db, key) if key else None
         if principal is None or not principal.can(Role.AGENT):

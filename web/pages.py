@@ -20,7 +20,7 @@ from web import auth
 from web.audit import audit
 from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
 from web.context import PRINCIPAL, ctx, language, render, secure, who
-from web.errors import refuse
+from web.errors import posted_form, refuse
 from web.routing import RouteTable
 
 routes = RouteTable()
@@ -70,7 +70,7 @@ async def login_form(request: web.Request) -> web.StreamResponse:
 @routes.route("POST", "/login", None)
 async def login(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    form = await request.post()
+    form = await posted_form(request)
     target = _next(str(form.get("next", "/")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
     if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):

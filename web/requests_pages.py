@@ -17,7 +17,7 @@ from hotline.db.models import Case, CitizenRequest, RequestFile, RequestStatus, 
 from hotline.retention import under
 from web.audit import audit, playback
 from web.context import Context, ctx, render, who
-from web.errors import refuse
+from web.errors import posted_form, refuse
 from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, due_first, load_request, may_open, view
 from web.routing import RouteTable
 
@@ -78,7 +78,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
 async def request_step(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
     number = request.match_info["number"]
-    form = await request.post()
+    form = await posted_form(request)
     step = str(form.get("step", ""))
     if step not in STEPS:
         return refuse(request, 400, f"step must be one of {', '.join(STEPS)}")

@@ -27,6 +27,7 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("public", sa.Boolean(), nullable=False, server_default=sa.false()))
         batch_op.add_column(sa.Column("public_question", sa.Text(), nullable=False, server_default=""))
         batch_op.create_index("ix_requests_agency_due_at", ["agency", "due_at"], unique=False)
+        batch_op.create_index("ix_requests_created_at_status", ["created_at", "status"], unique=False)
 
     op.create_table(
         "request_assignments",
@@ -47,7 +48,22 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("request_assignments") as batch_op:
-        batch_op.create_index("ix_request_assignments_forwarded_at", ["forwarded_at"], unique=False)
+        batch_op.create_index(
+            "ix_request_assignments_forwarded_at",
+            ["forwarded_at"],
+            unique=False,
+            postgresql_include=[
+                "agency",
+                "topic",
+                "accept_due_at",
+                "answer_due_at",
+                "accepted_at",
+                "answered_at",
+                "ended_at",
+                "end",
+                "rating",
+            ],
+        )
         batch_op.create_index(batch_op.f("ix_request_assignments_request_id"), ["request_id"], unique=False)
 
     # Requests that exist already: what is due now, and their present forwarding.
@@ -73,6 +89,7 @@ def downgrade() -> None:
         batch_op.drop_index("ix_request_assignments_forwarded_at")
     op.drop_table("request_assignments")
     with op.batch_alter_table("requests") as batch_op:
+        batch_op.drop_index("ix_requests_created_at_status")
         batch_op.drop_index("ix_requests_agency_due_at")
         for column in ("public_question", "public", "rated_at", "rating", "due_at"):
             batch_op.drop_column(column)
