@@ -262,6 +262,15 @@ async def run(n: int, runs: int, fresh: bool) -> str:
     return "\n".join(lines)
 
 
+def kept_section() -> str:
+    """This benchmark's section as docs/benchmarks.md has it ("" if none): bench.run keeps it."""
+    doc = DOC.read_text(encoding="utf-8") if DOC.exists() else ""
+    head = f"\n## {TITLE}\n"
+    if head not in doc:
+        return ""
+    return head + doc.split(head, 1)[1].split("\n## ", 1)[0].rstrip("\n") + "\n"
+
+
 def write_section(table: str) -> None:
     """This benchmark's section of docs/benchmarks.md, replaced in place (the others are bench.run's)."""
     doc = DOC.read_text(encoding="utf-8") if DOC.exists() else "# Benchmarks\n"
