@@ -30,6 +30,7 @@ from hotline.db.models import (
     Case,
     CaseEvent,
     CitizenRequest,
+    RequestAssignment,
     RequestFile,
     Role,
     User,
@@ -107,7 +108,8 @@ async def citizens_request(
     words: str,
     closed_days_ago: float | None = None,
 ) -> Path:
-    """A request from `phone` with a photo the citizen sent; closed that many days ago, or open."""
+    """A request from `phone` with a photo the citizen sent; answered by the health department and closed
+    that many days ago, or open."""
     center = wf.Actor("giamsat", Role.SUPERVISOR)
     folder = settings.state_path / "request-files"
     folder.mkdir(parents=True, exist_ok=True)
@@ -130,7 +132,12 @@ async def citizens_request(
             )
         )
         if closed_days_ago is not None:
-            wf.reject(request, center, NOW - timedelta(days=closed_days_ago), "Không thuộc phạm vi")
+            then = NOW - timedelta(days=closed_days_ago)
+            health = wf.Actor("soyte", Role.AGENCY, agency="so_y_te")
+            wf.forward(settings, request, center, "so_y_te", then)
+            wf.accept(request, health, then)
+            wf.answer(request, health, then, "Đã hỗ trợ")
+            wf.approve(request, center, then)
         session.add(request)
     return folder / stored
 
@@ -231,6 +238,9 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
         assert kept["3.new"].recording == str(recent)
         assert list(await session.scalars(select(WebSession.token_hash))) == ["b" * 64]
         assert list(await session.scalars(select(ApiToken.name))) == ["kept"]
+        # The request is gone with the citizen's data; its forwarding stays for the agencies' figures.
+        (forwarding,) = list(await session.scalars(select(RequestAssignment)))
+        assert (forwarding.request_id, forwarding.agency, forwarding.end) == (None, "so_y_te", "approved")
         runs = list(await session.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%"))))
     assert [r.action for r in runs] == ["retention.dry_run", "retention.apply"]
     assert runs[1].detail["deleted"]["cases"] == 1 and runs[1].actor == "test"

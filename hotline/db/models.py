@@ -317,8 +317,10 @@ class CitizenRequest(Base):
     files: Mapped[list[RequestFile]] = relationship(
         back_populates="request", order_by="RequestFile.id", cascade="all, delete-orphan"
     )
+    # Not deleted with the request: the figures outlive the citizen's data (the database sets request_id
+    # to NULL when retention deletes the request).
     assignments: Mapped[list[RequestAssignment]] = relationship(
-        back_populates="request", order_by="RequestAssignment.id", cascade="all, delete-orphan"
+        back_populates="request", order_by="RequestAssignment.id", passive_deletes=True
     )
 
 
@@ -389,7 +391,8 @@ COVERED_BY_PERIOD = [
 class RequestAssignment(Base):
     """One forwarding of a request to an agency, from the forwarding to its end (the answer approved, or
     the request returned): what the agencies' on-time figures are counted from. A request returned and
-    forwarded elsewhere, or reopened and sent back, has one per forwarding."""
+    forwarded elsewhere, or reopened and sent back, has one per forwarding. It holds nothing of the
+    citizen's, and stays when retention deletes the request."""
 
     __tablename__ = "request_assignments"
     # The figures of a period read only this index on PostgreSQL (an index-only scan: no table pages).
@@ -398,7 +401,7 @@ class RequestAssignment(Base):
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
-    request_id: Mapped[int] = mapped_column(ForeignKey("requests.id", ondelete="CASCADE"), index=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
     agency: Mapped[str] = mapped_column(String(32))
     topic: Mapped[str] = mapped_column(String(64))
     priority: Mapped[str] = mapped_column(String(8))
@@ -411,4 +414,4 @@ class RequestAssignment(Base):
     end: Mapped[str] = mapped_column(String(16), default="")  # "", approved, returned
     rating: Mapped[int | None]  # the citizen's rating of the answer approved from it
 
-    request: Mapped[CitizenRequest] = relationship(back_populates="assignments")
+    request: Mapped[CitizenRequest | None] = relationship(back_populates="assignments")

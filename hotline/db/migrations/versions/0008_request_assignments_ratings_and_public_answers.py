@@ -32,7 +32,7 @@ def upgrade() -> None:
     op.create_table(
         "request_assignments",
         sa.Column("id", ID, autoincrement=True, nullable=False),
-        sa.Column("request_id", ID, nullable=False),
+        sa.Column("request_id", ID, nullable=True),
         sa.Column("agency", sa.String(length=32), nullable=False),
         sa.Column("topic", sa.String(length=64), nullable=False),
         sa.Column("priority", sa.String(length=8), nullable=False),
@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("ended_at", sa.DateTime(timezone=True), nullable=True),
         sa.Column("end", sa.String(length=16), nullable=False),
         sa.Column("rating", sa.Integer(), nullable=True),
-        sa.ForeignKeyConstraint(["request_id"], ["requests.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["request_id"], ["requests.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     with op.batch_alter_table("request_assignments") as batch_op:
