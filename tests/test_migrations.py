@@ -3,11 +3,8 @@ a model without its migration (or the other way round) fails here, not on a site
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
 from typing import Any
 
-import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import Connection
@@ -15,16 +12,6 @@ from sqlalchemy import Connection
 from hotline.db.engine import make_engine
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Base
-from tests.conftest import postgres_database
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/schema.db"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def _differences(connection: Connection) -> list[Any]:

@@ -4,9 +4,7 @@ real database (SQLite and PostgreSQL)."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -18,7 +16,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, Role
 from hotline.settings import Settings
-from tests.conftest import TEST_SETTINGS, postgres_database
+from tests.conftest import TEST_SETTINGS
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 AGENT = wf.Actor("canbo101", Role.AGENT)
@@ -47,15 +45,6 @@ def site() -> Settings:
             ],
         },
     )
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/stats.db"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 def handled(

@@ -4,9 +4,7 @@ request with its whole history kept in a real database (SQLite and PostgreSQL)."
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -21,7 +19,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import AuditEntry, CitizenRequest, RequestContact, Role
 from hotline.settings import Settings
-from tests.conftest import TEST_SETTINGS, postgres_database
+from tests.conftest import TEST_SETTINGS
 
 VN = ZoneInfo("Asia/Ho_Chi_Minh")
 AGENT = Actor("canbo101", Role.AGENT)
@@ -169,15 +167,6 @@ def test_rejected_and_reopened_within_the_days_the_site_allows(site: Settings) -
     late = at(24, 10) + timedelta(days=site.requests.reopen_days + 1)
     with pytest.raises(StepRefused, match="new request"):
         wf.reopen(site, r, AGENT, late, "lại")
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/requests.db"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 async def test_a_request_and_its_history_are_kept_whole(site: Settings, database: str) -> None:

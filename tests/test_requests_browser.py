@@ -53,6 +53,13 @@ def click(b: webdriver.Chrome, css: str) -> None:
     b.find_element(By.CSS_SELECTOR, css).click()
 
 
+def take_step(b: webdriver.Chrome, step: str, **fields: str) -> None:
+    """Fill a step's form on the request page (text, or a file's path) and send it."""
+    for name, value in fields.items():
+        b.find_element(By.CSS_SELECTOR, f"#step-{step} [name={name}]").send_keys(value)
+    click(b, f"#step-{step} button")
+
+
 async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_approves(
     site: Settings, sandbox: Sandbox, hotline: Bridge, three: dict[str, webdriver.Chrome], tmp_path: Path
 ) -> None:
@@ -90,13 +97,7 @@ async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_ap
             lambda: Select(agent.find_element(By.NAME, "agency")).first_selected_option.text
         ) == ("UBND Quận 1")
 
-        def forward() -> None:
-            agent.find_element(By.CSS_SELECTOR, "#step-forward textarea[name=instructions]").send_keys(
-                "Kiểm tra, xử lý trong ngày"
-            )
-            click(agent, "#step-forward button")
-
-        await run(forward)
+        await run(lambda: take_step(agent, "forward", instructions="Kiểm tra, xử lý trong ngày"))
         await until(
             lambda: agent.find_element(By.ID, "request").get_attribute("data-status") == "forwarded",
             "forwarded",
@@ -116,14 +117,14 @@ async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_ap
     await run(click, agency, "#step-accept button")
     await until(lambda: agency.find_elements(By.ID, "step-answer"), "the answer form")
 
-    def answer() -> None:
-        agency.find_element(By.CSS_SELECTOR, "#step-answer textarea[name=text]").send_keys(
-            "Đã lập biên bản, yêu cầu tháo dỡ; ảnh hiện trạng sau xử lý."
+    await run(
+        lambda: take_step(
+            agency,
+            "answer",
+            text="Đã lập biên bản, yêu cầu tháo dỡ; ảnh hiện trạng sau xử lý.",
+            file=str(photo),
         )
-        agency.find_element(By.CSS_SELECTOR, "#step-answer input[type=file]").send_keys(str(photo))
-        click(agency, "#step-answer button")
-
-    await run(answer)
+    )
     await until(
         lambda: agency.find_element(By.ID, "request").get_attribute("data-status") == "answered", "answered"
     )
@@ -169,28 +170,18 @@ async def test_the_supervisor_sends_an_answer_back_with_a_remark(
     await run(click, agency, "#step-accept button")
     await until(lambda: agency.find_elements(By.ID, "step-answer"), "the answer form")
 
-    def answer(text: str) -> None:
-        agency.find_element(By.CSS_SELECTOR, "#step-answer textarea[name=text]").send_keys(text)
-        click(agency, "#step-answer button")
-
-    await run(answer, "Sẽ lắp đèn")
+    await run(lambda: take_step(agency, "answer", text="Sẽ lắp đèn"))
     await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
     await until(lambda: sup.find_elements(By.ID, "step-send_back"), "the send-back form")
 
-    def send_back() -> None:
-        sup.find_element(By.CSS_SELECTOR, "#step-send_back textarea[name=remark]").send_keys(
-            "Nêu rõ thời gian lắp"
-        )
-        click(sup, "#step-send_back button")
-
-    await run(send_back)
+    await run(lambda: take_step(sup, "send_back", remark="Nêu rõ thời gian lắp"))
     await until(
         lambda: sup.find_element(By.ID, "request").get_attribute("data-status") == "accepted", "sent back"
     )
     # The agency sees the remark and answers again.
     await run(agency.get, f"{base}/requests/{number}")
     assert await run(lambda: agency.find_element(By.ID, "remark").text) == "Nêu rõ thời gian lắp"
-    await run(answer, "Lắp trong tháng 12/2026")
+    await run(lambda: take_step(agency, "answer", text="Lắp trong tháng 12/2026"))
     await until(
         lambda: agency.find_element(By.ID, "request").get_attribute("data-status") == "answered",
         "answered again",
@@ -204,15 +195,9 @@ async def test_the_agency_returns_a_request_that_is_not_theirs(
     agency, sup = three["agency"], three["supervisor"]
     number = await opened_by_api(hotline, "health", "Cơ sở khám bệnh không phép")
 
-    def give_back() -> None:
-        agency.find_element(By.CSS_SELECTOR, "#step-return textarea[name=reason]").send_keys(
-            "Thuộc thẩm quyền Sở Y tế"
-        )
-        click(agency, "#step-return button")
-
     await run(sign_in, agency, base, "quan1", f"/requests/{number}")
     await until(lambda: agency.find_elements(By.ID, "step-return"), "the return form")
-    await run(give_back)
+    await run(lambda: take_step(agency, "return", reason="Thuộc thẩm quyền Sở Y tế"))
     # Back with the center, gone from the district's portal; the supervisor sees why and forwards it on.
     await until(lambda: agency.find_elements(By.ID, "error"), "no longer the district's")
     await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
@@ -286,13 +271,7 @@ async def test_the_citizen_follows_rates_and_reopens_and_reads_the_published_ans
     await run(sign_in, sup, base, "giamsat", f"/requests/{number}")
     await until(lambda: sup.find_elements(By.ID, "step-publish"), "the publish form")
 
-    def publish() -> None:
-        sup.find_element(By.CSS_SELECTOR, "#step-publish textarea[name=question]").send_keys(
-            "Rác đổ trộm trong hẻm thì báo ở đâu?"
-        )
-        click(sup, "#step-publish button")
-
-    await run(publish)
+    await run(lambda: take_step(sup, "publish", question="Rác đổ trộm trong hẻm thì báo ở đâu?"))
     await until(lambda: sup.find_elements(By.ID, "step-withdraw"), "published")
 
     citizen = browser(chromium)

@@ -8,7 +8,7 @@ import asyncio
 import gzip
 import os
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -38,19 +38,10 @@ from hotline.db.models import (
 )
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
-from tests.conftest import TEST_SETTINGS, postgres_database
+from tests.conftest import TEST_SETTINGS
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # 10:00 in Vietnam
 PERSON = "0912345678"
-
-
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def database(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
-    if request.param == "sqlite":
-        yield f"sqlite+aiosqlite:///{tmp_path}/cases.db"
-    else:
-        with postgres_database() as url:
-            yield url
 
 
 @pytest.fixture
