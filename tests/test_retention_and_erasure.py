@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import gzip
 import os
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -137,7 +136,7 @@ def rotated_log(folder: Path, name: str, age_days: float, lines: list[str]) -> P
     path = folder / name
     data = ("\n".join(lines) + "\n").encode()
     path.write_bytes(gzip.compress(data) if name.endswith(".gz") else data)
-    stamp = time.time() - age_days * 86400
+    stamp = NOW.timestamp() - age_days * 86400  # aged against the test's clock, not the machine's
     os.utime(path, (stamp, stamp))
     return path
 
