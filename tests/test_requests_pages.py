@@ -4,7 +4,10 @@ photo or a document is refused with the reason."""
 
 from __future__ import annotations
 
+import io
+
 from aiohttp import FormData
+from PIL import Image
 from sqlalchemy import select
 
 from hotline.db.models import AuditEntry
@@ -14,10 +17,14 @@ from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture
 
-PNG = (
-    b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR\x00\x00\x00\x01\x00\x00\x00\x01\x08\x06\x00\x00\x00\x1f\x15\xc4\x89"
-    b"\x00\x00\x00\rIDATx\x9cc\xf8\x0f\x00\x00\x01\x01\x00\x05\x18\xd8N\x00\x00\x00\x00IEND\xaeB`\x82"
-)
+
+def _png() -> bytes:
+    out = io.BytesIO()
+    Image.new("RGB", (4, 4), (30, 120, 30)).save(out, "PNG")
+    return out.getvalue()
+
+
+PNG = _png()  # a real photo: files are judged by their content (casework/attachments.py)
 
 
 async def post_step(site: Site, csrf: dict[str, str], number: str, step: str, **fields: object) -> str:

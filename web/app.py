@@ -91,7 +91,7 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
-    # A request's photo or document may be up to 10 MB (web/requests_pages.py), with the form around it.
+    # A request's photo or document may be up to 10 MB (casework/attachments.py), with the form around it.
     app = web.Application(middlewares=[security], client_max_size=12 << 20)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))

@@ -4,7 +4,7 @@ their agency's requests. Forms post here and come back to the page (no script ne
 
 from __future__ import annotations
 
-import secrets
+import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -12,6 +12,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import select
 
+from casework import attachments
 from casework import workflow as wf
 from hotline.db.models import Case, CitizenRequest, RequestFile, RequestStatus, Role
 from hotline.retention import under
@@ -22,9 +23,6 @@ from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, due_first,
 from web.routing import RouteTable
 
 routes = RouteTable()
-# Photos and documents only; a file of another kind or larger is refused with the reason.
-FILE_TYPES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
-MOST_BYTES = 10 * 1024 * 1024
 
 
 def files_path(c: Context) -> Path:
@@ -100,11 +98,11 @@ async def request_step(request: web.Request) -> web.StreamResponse:
         except wf.StepRefused as exc:
             raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(str(exc))}") from None
         if isinstance(upload, web.FileField) and upload.filename:
-            stored = _store(c, upload)
+            purpose = "answer" if principal.role is Role.AGENCY else "citizen"
+            stored = await _store(c, upload, purpose, principal.name)
             if isinstance(stored, str):
                 raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(stored)}")
-            stored.uploaded_by, stored.at = principal.name, now
-            stored.purpose = "answer" if principal.role is Role.AGENCY else "citizen"
+            stored.at = now
             found.files.append(stored)
     await audit(c, principal, f"request.{event.kind}", number, **event.detail)
     raise web.HTTPSeeOther(f"/requests/{number}")
@@ -175,20 +173,15 @@ def possible_steps(request: CitizenRequest, who_: wf.Actor) -> list[str]:
     return [name for name, allowed in steps.items() if allowed]
 
 
-def _store(c: Context, upload: web.FileField) -> RequestFile | str:
-    """The upload in the request files' folder under a name of ours; or why it is refused."""
-    kind = (upload.content_type or "").split(";")[0].strip().lower()
-    if kind not in FILE_TYPES:
-        return "only photos (JPEG, PNG, WebP) and PDF documents"
-    data = upload.file.read(MOST_BYTES + 1)
-    if len(data) > MOST_BYTES:
-        return f"a file may be at most {MOST_BYTES // (1024 * 1024)} MB"
-    folder = files_path(c)
-    folder.mkdir(parents=True, exist_ok=True)
-    stored = secrets.token_hex(16) + FILE_TYPES[kind]
-    (folder / stored).write_bytes(data)
-    name = "".join(ch for ch in Path(upload.filename).name if ch.isprintable())[:255] or "file"
-    return RequestFile(name=name, content_type=kind, size=len(data), stored=stored)
+async def _store(c: Context, upload: web.FileField, purpose: str, by: str) -> RequestFile | str:
+    """The upload, checked by its content and photos encoded anew (casework/attachments.py), in the
+    request files' folder under a name of ours; or why it is refused."""
+    data = upload.file.read(attachments.MOST_BYTES + 1)
+    try:
+        checked = await asyncio.to_thread(attachments.check, upload.filename, data)
+    except attachments.FileRefused as exc:
+        return str(exc)
+    return attachments.store(files_path(c), checked, purpose, by)
 
 
 def _playable(root: Path, path: Path) -> bool:

@@ -1,0 +1,119 @@
+"""Photos and documents that come with a request, from a citizen or an agency: what a file is, decided by
+its content and never by the name or type it was sent with; photos decoded and encoded anew (Pillow), so
+that nothing but the pixels is kept (no EXIF: no camera, no time, no GPS position, no comment, no script
+hidden in a chunk); PDF documents kept as sent, unless they carry actions a reader would run.
+
+The position a photo's EXIF holds is read before it is dropped: a citizen who chose to share the place
+gives it to the request, never to the file."""
+
+from __future__ import annotations
+
+import io
+import re
+import secrets
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from hotline.db.models import RequestFile
+from hotline.errors import HotlineError
+
+MOST_BYTES = 10 * 1024 * 1024
+# Decoding a small file into a huge image is a way to exhaust memory: Pillow refuses beyond this.
+MOST_PIXELS = 40_000_000
+SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
+_PIL_KINDS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+# PDF names that make a reader act (run a script, open a file or a link) when the document is opened.
+_PDF_ACTIONS = re.compile(rb"/(JavaScript|JS|Launch|OpenAction|AA|EmbeddedFile|RichMedia|SubmitForm)\b")
+_GPS_IFD = 0x8825
+
+
+class FileRefused(HotlineError):
+    """Why a file is not taken, for the person who sent it."""
+
+
+@dataclass(frozen=True)
+class CheckedFile:
+    name: str  # as sent, for display only
+    content_type: str
+    data: bytes
+    position: tuple[float, float] | None = None  # (latitude, longitude) from a photo's EXIF
+
+
+def display_name(name: str) -> str:
+    return "".join(ch for ch in Path(name or "").name if ch.isprintable())[:255] or "file"
+
+
+def check(name: str, data: bytes) -> CheckedFile:
+    """The file made safe to keep, or FileRefused with the reason."""
+    if len(data) > MOST_BYTES:
+        raise FileRefused(f"{display_name(name)}: a file may be at most {MOST_BYTES // (1024 * 1024)} MB")
+    if not data:
+        raise FileRefused(f"{display_name(name)}: the file is empty")
+    if data.startswith(b"%PDF-"):
+        return _pdf(name, data)
+    return _photo(name, data)
+
+
+def _pdf(name: str, data: bytes) -> CheckedFile:
+    if _PDF_ACTIONS.search(data):
+        raise FileRefused(f"{display_name(name)}: a PDF with scripts, actions or embedded files is not taken")
+    return CheckedFile(display_name(name), "application/pdf", data)
+
+
+def _photo(name: str, data: bytes) -> CheckedFile:
+    refused = FileRefused(f"{display_name(name)}: only photos (JPEG, PNG, WebP) and PDF documents")
+    try:
+        with Image.open(io.BytesIO(data)) as probe:
+            kind = _PIL_KINDS.get(probe.format or "")
+            if kind is None or probe.width * probe.height > MOST_PIXELS:
+                raise refused
+            probe.verify()  # the whole file, not only its header
+        with Image.open(io.BytesIO(data)) as image:
+            position = _position(image)
+            upright = ImageOps.exif_transpose(image)  # the pixels as the camera meant them, then no EXIF
+            pixels = upright.convert("RGB") if kind == "image/jpeg" else upright.copy()
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
+        raise refused from None
+    out = io.BytesIO()
+    pixels.save(
+        out, format={"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[kind], quality=90
+    )
+    return CheckedFile(display_name(name), kind, out.getvalue(), position)
+
+
+def _position(image: Image.Image) -> tuple[float, float] | None:
+    try:
+        gps = image.getexif().get_ifd(_GPS_IFD)
+        lat, lat_ref, lon, lon_ref = gps.get(2), gps.get(1), gps.get(4), gps.get(3)
+        if not (lat and lon):
+            return None
+        latitude = _degrees(lat) * (-1 if str(lat_ref).upper() == "S" else 1)
+        longitude = _degrees(lon) * (-1 if str(lon_ref).upper() == "W" else 1)
+    except (KeyError, TypeError, ValueError, ZeroDivisionError, AttributeError):
+        return None
+    if not (-90 <= latitude <= 90 and -180 <= longitude <= 180):
+        return None
+    return round(latitude, 6), round(longitude, 6)
+
+
+def _degrees(value: tuple[float, float, float]) -> float:
+    d, m, s = (float(part) for part in value)
+    return d + m / 60 + s / 3600
+
+
+def store(folder: Path, checked: CheckedFile, purpose: str, by: str) -> RequestFile:
+    """Written under a name of ours (never the sender's); the caller adds it to the request and, if the
+    request is not committed, removes the file again."""
+    folder.mkdir(parents=True, exist_ok=True)
+    stored = secrets.token_hex(16) + SUFFIXES[checked.content_type]
+    (folder / stored).write_bytes(checked.data)
+    return RequestFile(
+        name=checked.name,
+        content_type=checked.content_type,
+        size=len(checked.data),
+        stored=stored,
+        purpose=purpose,
+        uploaded_by=by,
+    )

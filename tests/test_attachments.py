@@ -1,0 +1,84 @@
+"""Files that come with a request are judged by their content: photos are encoded anew with nothing but
+their pixels (no EXIF, no GPS, no text chunks), their position read first; PDFs with actions, programs
+dressed as photos, broken or oversized files and decompression bombs are refused with the reason."""
+
+from __future__ import annotations
+
+import io
+
+import pytest
+from PIL import Image, PngImagePlugin
+
+from casework import attachments
+from casework.attachments import FileRefused
+
+SAIGON = {1: "N", 2: (10.0, 46.0, 36.84), 3: "E", 4: (106.0, 42.0, 3.24)}  # 10.776900, 106.700900
+
+
+def jpeg_with_gps() -> bytes:
+    image = Image.new("RGB", (64, 48), (200, 30, 30))
+    exif = Image.Exif()
+    exif[0x010F] = "Camera maker"  # Make
+    exif[0x0131] = "<script>alert(1)</script>"  # Software
+    gps = exif.get_ifd(0x8825)
+    gps.update(SAIGON)
+    out = io.BytesIO()
+    image.save(out, "JPEG", exif=exif)
+    return out.getvalue()
+
+
+def test_a_photo_loses_its_exif_and_gives_its_position() -> None:
+    sent = jpeg_with_gps()
+    with Image.open(io.BytesIO(sent)) as before:
+        assert before.getexif().get_ifd(0x8825)  # the camera's GPS position is in the file sent
+    kept = attachments.check("IMG_0001.jpg", sent)
+    assert kept.content_type == "image/jpeg" and kept.position == (10.7769, 106.7009)
+    with Image.open(io.BytesIO(kept.data)) as after:
+        assert not after.getexif() and after.size == (64, 48)
+    assert b"Camera maker" not in kept.data and b"script" not in kept.data
+
+
+def test_a_png_keeps_its_pixels_and_loses_its_text_chunks() -> None:
+    info = PngImagePlugin.PngInfo()
+    info.add_text("Comment", "<script>alert(1)</script>")
+    out = io.BytesIO()
+    Image.new("RGBA", (8, 8), (0, 128, 0, 255)).save(out, "PNG", pnginfo=info)
+    kept = attachments.check("chart.png", out.getvalue())
+    assert kept.content_type == "image/png" and b"script" not in kept.data and kept.position is None
+    with Image.open(io.BytesIO(kept.data)) as after:
+        assert after.getpixel((3, 3)) == (0, 128, 0, 255)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "why"),
+    [
+        ("anh.jpg", b"MZ\x90\x00" + b"\x00" * 100, "only photos"),  # a program named as a photo
+        ("anh.jpg", jpeg_with_gps()[:200], "only photos"),  # cut short
+        (
+            "giay-to.pdf",
+            b"%PDF-1.7\n1 0 obj << /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>",
+            "scripts",
+        ),
+        ("trong.png", b"", "empty"),
+        ("lon.jpg", b"\xff\xd8\xff" + b"\x00" * attachments.MOST_BYTES, "at most 10 MB"),
+    ],
+)
+def test_files_that_are_not_safe_photos_or_documents_are_refused_with_the_reason(
+    name: str, data: bytes, why: str
+) -> None:
+    with pytest.raises(FileRefused, match=why):
+        attachments.check(name, data)
+
+
+def test_a_small_file_that_would_decode_into_a_huge_image_is_refused() -> None:
+    out = io.BytesIO()
+    Image.new("1", (20_000, 20_000)).save(out, "PNG")  # a few kB, 400 million pixels
+    assert len(out.getvalue()) < 200_000
+    with pytest.raises(FileRefused, match="only photos"):
+        attachments.check("bom.png", out.getvalue())
+
+
+def test_a_plain_pdf_is_kept_as_sent_under_a_clean_name() -> None:
+    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    kept = attachments.check("../../etc/giấy\x07 tờ.pdf", pdf)
+    assert (kept.content_type, kept.data, kept.name) == ("application/pdf", pdf, "giấy tờ.pdf")
