@@ -45,6 +45,8 @@ class StepRefused(HotlineError):
 
 
 RATINGS = range(1, 6)
+# How a citizen may ask to be told of the answer.
+NOTIFY_CHANNELS = ("phone", "sms", "email", "zalo", "facebook")
 
 
 @dataclass(frozen=True)
@@ -130,12 +132,15 @@ def open_request(
     priority: str = "normal",
     channel: str = "call",
     case_id: int | None = None,
+    consent: str = "",
     **contact: Any,
 ) -> CitizenRequest:
     """A new request, received by the center from a call (its case) or a message; `contact` holds the
     citizen's contact and place (contact_phone, contact_name, contact_email, address, district, ...)."""
     if priority not in (p.value for p in Priority):
         raise StepRefused(f"priority {priority!r}: normal or urgent")
+    if contact.get("notify_by") not in (None, "", *NOTIFY_CHANNELS):
+        raise StepRefused(f"notify_by: one of {', '.join(NOTIFY_CHANNELS)}")
     request = CitizenRequest(
         number=number,
         status=S.RECEIVED.value,
@@ -160,7 +165,8 @@ def open_request(
         public_question="",
         **{k: v for k, v in contact.items() if v is not None},
     )
-    _step(request, actor, at, "received", channel=channel)
+    # The consent the citizen gave, word for word, is kept with the request (Decree 13/2023).
+    _step(request, actor, at, "received", channel=channel, consent=consent)
     return request
 
 

@@ -207,6 +207,21 @@ class Requests(Strict):
     warn_at: float = Field(0.8, gt=0, lt=1)
 
 
+class Portal(Strict):
+    """The public web form (/report) through which citizens write to the hotline."""
+
+    enabled: bool = True
+    # Submissions accepted per hour from one address and for one phone number or e-mail address.
+    per_address_hour: int = Field(10, ge=1, le=10_000)
+    per_contact_hour: int = Field(3, ge=1, le=1000)
+    files: int = Field(5, ge=0, le=10)
+    # The consent line the citizen ticks (Decree 13/2023: purpose and retention of their personal data).
+    consent: str = (
+        "Tôi đồng ý để Tổng đài 1022 xử lý thông tin cá nhân trên nhằm tiếp nhận, chuyển cơ quan có thẩm "
+        "quyền và trả lời yêu cầu này, theo Nghị định 13/2023/NĐ-CP."
+    )
+
+
 class Endpoint(Strict):
     host: str = "127.0.0.1"
     port: int = Field(ge=1, le=65535)
@@ -351,6 +366,7 @@ class Settings(Strict):
     topics: list[Topic] = []
     deadlines: list[Deadline] = Field(default_factory=_default_deadlines)
     requests: Requests = Requests()
+    portal: Portal = Portal()
     mail: Mail = Mail()
     ami: AMI = AMI()
     agi: AGI = AGI()

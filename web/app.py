@@ -12,6 +12,7 @@ import jinja2
 from aiohttp import web
 
 from ami_bridge.bridge import Bridge
+from hotline import secrets as site_secrets
 from hotline.db.models import Role
 from hotline.settings import Settings
 from web import (
@@ -22,6 +23,7 @@ from web import (
     open311,
     openapi,
     pages,
+    portal,
     requests_api,
     requests_pages,
     requests_stats,
@@ -34,6 +36,9 @@ from web.stats import Today
 
 log = logging.getLogger(__name__)
 
+# The public form takes up to 5 photos or documents of at most 10 MB each (casework/attachments.py), with
+# the form around them.
+MOST_BODY = 52 << 20
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
@@ -91,10 +96,11 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 
 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
-    # A request's photo or document may be up to 10 MB (casework/attachments.py), with the form around it.
-    app = web.Application(middlewares=[security], client_max_size=12 << 20)
+    app = web.Application(middlewares=[security], client_max_size=MOST_BODY)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))
+    app[CONTEXT].follow_key = site_secrets.for_site(settings).get("web.follow_links").encode()
+    portal.setup(app, app[CONTEXT])
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(
         app,
@@ -109,6 +115,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         requests_stats.routes,
         follow.routes,
         open311.routes,
+        portal.routes,
         api.routes,
         requests_api.routes,
         metrics.routes,

@@ -50,6 +50,16 @@ def follow_token(number: str, until: int) -> str:
     return f"{number}.{until}.{mac}"
 
 
+def link_code(key: bytes, number: str) -> str:
+    """The part of a follow link that opens one request without the phone's digits: sent to the citizen
+    (on the form's answer page, by e-mail, by SMS), so it lasts: its key is the site's, not the process's."""
+    return hmac.new(key, f"follow:{number}".encode(), hashlib.sha256).hexdigest()[:24]
+
+
+def follow_link(c: Context, number: str) -> str:
+    return f"/follow/{number}/k/{link_code(c.follow_key, number)}"
+
+
 def token_number(token: str, now: float | None = None) -> str | None:
     """The request number a token opens, if it is ours and not expired."""
     parts = token.split(".")
@@ -121,17 +131,33 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
         )
     c.follow_numbers.succeeded(number)
     await audit(c, f"citizen@{address}", "follow.view", number, address=address)
+    raise _opening(request, number)
+
+
+def _opening(request: web.Request, number: str) -> web.HTTPSeeOther:
+    """To the request's page, with the cookie that opens it for a while."""
     response = web.HTTPSeeOther(f"/follow/{number}")
     response.set_cookie(
         COOKIE,
         follow_token(number, int(time.time()) + FOLLOW_SECONDS),
         max_age=FOLLOW_SECONDS,
         httponly=True,
-        samesite="Strict",
+        samesite="Lax",  # the link arrives from a mail or a message: a cross-site first visit
         secure=secure(request),
         path="/follow",
     )
-    raise response
+    return response
+
+
+@routes.route("GET", "/follow/{number}/k/{code}", None)
+async def follow_by_link(request: web.Request) -> web.StreamResponse:
+    c, number = ctx(request), request.match_info["number"]
+    if not hmac.compare_digest(request.match_info["code"], link_code(c.follow_key, number)):
+        return render(
+            "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": ""}, status=404
+        )
+    await audit(c, f"citizen@{request.remote or ''}", "follow.view", number, by="link")
+    raise _opening(request, number)
 
 
 def _opened(request: web.Request) -> str:

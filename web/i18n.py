@@ -260,6 +260,83 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The question (no names, numbers or addresses)",
     ),
     "published": ("Đã công khai", "Published"),
+    # The public form (web/portal.py).
+    "report": ("Gửi phản ánh, kiến nghị", "Write to the hotline"),
+    "report_help": (
+        "Bạn không cần tài khoản. Sau khi gửi, bạn nhận mã số và đường dẫn để theo dõi kết quả.",
+        "No account is needed. Once sent, you get a number and a link to follow the answer.",
+    ),
+    "report_topic": ("Lĩnh vực", "Topic"),
+    "report_words": ("Nội dung sự việc", "What happened"),
+    "report_where": ("Địa điểm", "Where"),
+    "report_address": ("Địa chỉ", "Address"),
+    "report_district": ("Quận, huyện, xã, phường", "District, commune"),
+    "report_position": ("Tọa độ (nếu biết)", "Position (if known)"),
+    "report_use_position": ("Dùng vị trí hiện tại", "Use my position"),
+    "report_share_place": (
+        "Cho phép dùng vị trí chụp trong ảnh (nếu có)",
+        "Use the place my photos were taken (if they say)",
+    ),
+    "report_who": ("Người gửi", "Who you are"),
+    "report_name": ("Họ và tên", "Name"),
+    "report_phone": ("Số điện thoại", "Phone"),
+    "report_email": ("Thư điện tử", "E-mail"),
+    "report_notify_by": ("Nhận kết quả qua", "Be told the answer by"),
+    "notify_sms": ("Tin nhắn SMS", "SMS"),
+    "notify_phone": ("Gọi điện", "Phone call"),
+    "notify_email": ("Thư điện tử", "E-mail"),
+    "report_files": (
+        "Ảnh, tài liệu (tối đa {limit} tệp, mỗi tệp 10 MB)",
+        "Photos, documents (at most {limit}, 10 MB each)",
+    ),
+    "report_check": ("Câu hỏi kiểm tra", "Check question"),
+    "report_send": ("Gửi", "Send"),
+    "report_received": ("Tổng đài đã nhận yêu cầu của bạn", "The hotline has your request"),
+    "report_number_is": ("Mã số yêu cầu của bạn", "Your request's number"),
+    "report_keep_link": (
+        "Giữ đường dẫn này để theo dõi kết quả (hoặc tra cứu bằng mã số và ba số cuối điện thoại):",
+        "Keep this link to follow the answer (or look it up with the number and your phone's last 3 digits):",
+    ),
+    "report_unavailable": (
+        "Hệ thống đang bận, yêu cầu CHƯA được gửi. Xin gửi lại sau ít phút hoặc gọi 1022.",
+        "The system is busy and your request was NOT sent. Please try again in a few minutes or call 1022.",
+    ),
+    "report_no_topic": ("Chọn lĩnh vực của yêu cầu.", "Choose what your request is about."),
+    "report_no_words": ("Xin cho biết nội dung sự việc.", "Please say what happened."),
+    "report_words_too_long": ("Nội dung dài quá {limit} ký tự.", "Please keep it under {limit} characters."),
+    "report_no_contact": (
+        "Xin để lại số điện thoại hoặc thư điện tử để nhận kết quả.",
+        "Leave a phone number or an e-mail address to receive the answer.",
+    ),
+    "report_bad_phone": ("Số điện thoại không hợp lệ.", "That phone number is not valid."),
+    "report_bad_email": ("Địa chỉ thư điện tử không hợp lệ.", "That e-mail address is not valid."),
+    "report_bad_notify": (
+        "Cách nhận kết quả cần số điện thoại (gọi lại, tin nhắn) hoặc thư điện tử.",
+        "To be told by phone or SMS give a phone number; by e-mail, an e-mail address.",
+    ),
+    "report_no_consent": (
+        "Cần sự đồng ý của bạn để xử lý thông tin cá nhân.",
+        "We need your consent to handle your personal data.",
+    ),
+    "report_bad_position": ("Tọa độ không hợp lệ.", "That position is not valid."),
+    "report_half_position": (
+        "Tọa độ cần cả vĩ độ và kinh độ.",
+        "A position needs both latitude and longitude.",
+    ),
+    "report_too_many_files": ("Gửi tối đa {limit} tệp.", "At most {limit} files."),
+    "report_bad_file": ("Tệp không nhận được: {reason}", "A file was not taken: {reason}"),
+    "report_address_limit": (
+        "Bạn đã gửi nhiều yêu cầu trong một giờ. Xin thử lại sau.",
+        "Many requests were sent from here in the last hour. Please try again later.",
+    ),
+    "report_bad_challenge": (
+        "Câu trả lời cho câu hỏi kiểm tra chưa đúng (hoặc trang đã quá cũ). Xin thử lại.",
+        "The answer to the check question is wrong (or the page is too old). Please try again.",
+    ),
+    "report_contact_limit": (
+        "Số điện thoại hoặc thư điện tử này đã gửi nhiều yêu cầu trong một giờ.",
+        "This phone number or e-mail address sent many requests in the last hour.",
+    ),
 }
 LANGUAGES = ("vi", "en")
 

@@ -49,3 +49,26 @@ class Throttle:
 
     def succeeded(self, key: str) -> None:
         self._keys.pop(key, None)
+
+
+class RateLimit:
+    """At most `limit` events per key within `window` seconds (a sliding window), in memory."""
+
+    def __init__(self, limit: int, window: float, clock: Callable[[], float] = time.monotonic) -> None:
+        self.limit, self.window, self._clock = limit, window, clock
+        self._events: dict[str, list[float]] = {}
+
+    def wait(self, key: str) -> float:
+        """Seconds until key may have one more (0: now)."""
+        now = self._clock()
+        recent = [t for t in self._events.get(key, []) if now - t < self.window]
+        if recent:
+            self._events[key] = recent
+        else:
+            self._events.pop(key, None)
+        return 0.0 if len(recent) < self.limit else recent[0] + self.window - now
+
+    def add(self, key: str) -> None:
+        self._events.setdefault(key, []).append(self._clock())
+        while len(self._events) > MOST_KEYS:
+            del self._events[next(iter(self._events))]
