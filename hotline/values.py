@@ -33,6 +33,12 @@ def mask_number(number: str) -> str:
     return "***" if number else ""
 
 
+def mask_email(address: str) -> str:
+    """An e-mail address with its name hidden but its first letter: t***@gmail.com."""
+    name, at, domain = address.partition("@")
+    return f"{name[:1]}***@{domain}" if at else ("***" if address else "")
+
+
 def number_forms(number: str) -> set[str]:
     """The ways one Vietnamese number is written (0912345678, +84912345678, 84912345678): a person's
     calls are found under any of them."""

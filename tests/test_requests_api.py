@@ -78,6 +78,7 @@ async def test_a_request_from_a_call_goes_to_the_agency_and_back_approved(site: 
     assert [r["number"] for r in mine] == [call_number] and mine[0]["due"] in ("ok", "near", "overdue")
     detail = await (await site.client.get(f"/api/v1/requests/{call_number}")).json()
     assert detail["instructions"] == "Trả lời sớm" and "case_id" not in detail["contacts"][0]
+    assert detail["contact_phone"] == "0912***111"  # the agency sees who wrote, not how to reach them
     await step(site, csrf, call_number, step="accept")
     answered = await step(site, csrf, call_number, step="answer", text="Xét nghiệm tại bệnh viện tỉnh")
     assert answered["status"] == "answered"

@@ -14,7 +14,7 @@ from sqlalchemy.orm import selectinload
 
 from casework import workflow as wf
 from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
-from hotline.values import clean, number_forms
+from hotline.values import clean, mask_email, mask_number, number_forms
 from web.audit import audit
 from web.auth import Principal
 from web.case_access import count_param
@@ -93,6 +93,10 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
         for value in (getattr(request, name),)
     }
     out["due"] = wf.due_state(c.settings, request, at).value
+    if principal.role is Role.AGENCY:
+        # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them.
+        out["contact_phone"] = mask_number(out["contact_phone"])
+        out["contact_email"] = mask_email(out["contact_email"])
     if history:
         out["history"] = [
             {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}

@@ -277,7 +277,7 @@ class CitizenRequest(Base):
     contact_phone: Mapped[str] = mapped_column(String(32), default="")
     contact_name: Mapped[str] = mapped_column(String(128), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
-    # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": the way they came).
+    # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": as they came).
     notify_by: Mapped[str] = mapped_column(String(16), default="")
     address: Mapped[str] = mapped_column(String(255), default="")
     district: Mapped[str] = mapped_column(String(64), default="")
