@@ -181,6 +181,28 @@ def link_call(
     return _step(request, actor, at, "call_linked", case=case_number)
 
 
+def add_message(
+    request: CitizenRequest,
+    actor: Actor,
+    at: datetime,
+    channel: str,
+    subject: str,
+    text: str,
+    refused: list[str],
+) -> RequestEvent:
+    """What the citizen wrote later about the same matter (or the files that could not be kept)."""
+    return _step(
+        request,
+        actor,
+        at,
+        "message_received",
+        channel=channel,
+        subject=subject,
+        text=text,
+        refused=refused or "",
+    )
+
+
 def share_recording(
     request: CitizenRequest, actor: Actor, at: datetime, case_id: int, case_number: str
 ) -> RequestEvent:

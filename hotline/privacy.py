@@ -98,7 +98,7 @@ async def erase(
                 .options(selectinload(CitizenRequest.files))
             )
         )
-        folder = settings.state_path / "request-files"
+        folder = settings.request_files_path
         for request in requests:
             request.contact_phone, request.contact_name, request.contact_email = ERASED, "", ""
             request.words = _scrub(request.words, encoded)

@@ -171,7 +171,7 @@ async def apply(
         stored = list(
             await session.scalars(select(RequestFile.stored).where(RequestFile.request_id.in_(old_requests)))
         )
-        folder = settings.state_path / "request-files"
+        folder = settings.request_files_path
         if not dry_run:
             report.deleted_files += remove_files(folder / name for name in stored)
         ended = now - timedelta(days=keep.sessions)

@@ -200,6 +200,26 @@ class Mail(Strict):
         return self
 
 
+class Mailbox(Strict):
+    """The hotline's mailbox citizens write to, read over IMAP; empty host: e-mail does not open requests.
+    Its password is in the secrets file as mailbox.password. Replies go out through [mail]."""
+
+    host: str = ""
+    port: int = Field(993, ge=1, le=65535)
+    ssl: bool = True  # IMAP over TLS (993); false: plain IMAP (143), for a server on this machine only
+    username: str = ""
+    folder: str = "INBOX"
+    address: str = ""  # the address citizens write to: mail from it is never taken (loops)
+    poll_seconds: int = Field(30, ge=5, le=3600)
+    topic: str = ""  # the topic a mailed request gets until the center sorts it
+
+    @model_validator(mode="after")
+    def _complete(self) -> Mailbox:
+        if self.host and not (self.username and self.address):
+            raise ValueError("mailbox.username and mailbox.address are needed once mailbox.host is set")
+        return self
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -329,6 +349,12 @@ class Web(Endpoint):
     # Users of this role and above must sign in with a one-time code too ('hotline user totp NAME' gives
     # them one); empty: a second factor only for the users who have one.
     second_factor_role: Literal["", "agent", "supervisor", "admin"] = ""
+    # The address citizens reach the public pages at (in links sent by e-mail and SMS); default: host:port.
+    public_url: str = ""
+
+    @property
+    def base_url(self) -> str:
+        return (self.public_url or f"http://{self.host}:{self.port}").rstrip("/")
 
 
 class Privacy(Strict):
@@ -368,6 +394,7 @@ class Settings(Strict):
     requests: Requests = Requests()
     portal: Portal = Portal()
     mail: Mail = Mail()
+    mailbox: Mailbox = Mailbox()
     ami: AMI = AMI()
     agi: AGI = AGI()
     sip: SIP = SIP()
@@ -457,6 +484,11 @@ class Settings(Strict):
     @property
     def state_path(self) -> Path:
         return self.path(self.state_dir)
+
+    @property
+    def request_files_path(self) -> Path:
+        """The photos and documents of citizens' requests, under names of ours."""
+        return self.state_path / "request-files"
 
     @property
     def config_path(self) -> Path:

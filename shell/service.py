@@ -21,7 +21,7 @@ from hotline import files, loop_watch
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 from ivr.flows import flow_path
-from shell import housekeeping
+from shell import housekeeping, messaging
 from web.app import build_app
 
 log = logging.getLogger(__name__)
@@ -37,6 +37,8 @@ class Running:
     web: aioweb.AppRunner | None
     housekeeping: asyncio.Task[None] | None = None
     deadlines: asyncio.Task[None] | None = None
+    outbox: asyncio.Task[None] | None = None
+    mailbox: asyncio.Task[None] | None = None
 
     def require_bridge(self) -> Bridge:
         if self.bridge is None:
@@ -84,9 +86,22 @@ async def services(
             running.deadlines = asyncio.create_task(
                 housekeeping.chase_deadlines(settings, running.bridge.db), name="deadlines"
             )
+            running.outbox = asyncio.create_task(
+                messaging.send_outbox(settings, running.bridge.db), name="outbox"
+            )
+            if settings.mailbox.host:
+                running.mailbox = asyncio.create_task(
+                    messaging.read_mailbox(
+                        settings,
+                        running.bridge.db,
+                        running.bridge.writer.numbers,
+                        settings.request_files_path,
+                    ),
+                    name="mailbox",
+                )
         yield running
     finally:
-        for task in (running.housekeeping, running.deadlines):
+        for task in (running.housekeeping, running.deadlines, running.outbox, running.mailbox):
             if task is not None:
                 task.cancel()
         if running.web is not None:

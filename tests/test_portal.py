@@ -13,9 +13,10 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
-from hotline.db.models import CitizenRequest
+from hotline.db.models import CitizenRequest, OutboxMessage
 from tests.test_attachments import jpeg_with_gps
 from tests.test_case_writer_faults import sqlite_locked
+from tests.test_requests_api import add_agency_users, as_user, step
 from tests.test_requests_pages import PNG
 from tests.web_site import Site, site
 from web.challenge import WORDS
@@ -59,7 +60,7 @@ def submission(
 async def stored(site: Site) -> tuple[int, list[Path]]:
     async with site.bridge.db() as session:
         count = await session.scalar(select(func.count()).select_from(CitizenRequest))
-    folder = site.settings.state_path / "request-files"
+    folder = site.settings.request_files_path
     return int(count or 0), sorted(folder.iterdir()) if folder.is_dir() else []
 
 
@@ -91,7 +92,7 @@ async def test_a_submission_with_two_photos_and_the_place_becomes_a_request(site
         ("IMG_0001.jpg", "image/jpeg", "citizen"),
         ("so-do.png", "image/png", "citizen"),
     ]
-    kept = site.settings.state_path / "request-files" / r.files[0].stored
+    kept = site.settings.request_files_path / r.files[0].stored
     with Image.open(kept) as photo:
         assert not photo.getexif()  # no GPS, no camera in the kept file
     assert r.events[0].detail["consent"].startswith("Tôi đồng ý")
@@ -156,3 +157,28 @@ async def test_a_submission_the_locked_database_cannot_take_is_not_sent_and_leav
     assert await stored(site) == (0, [])
     # Once the database is free again, the same citizen's submission goes through.
     assert (await site.client.post("/report", data=submission(await fresh_form(site)))).status == 201
+
+
+async def test_the_approved_answer_is_queued_for_the_citizen_on_the_channel_they_chose(site: Site) -> None:
+    reply = await site.client.post(
+        "/report",
+        data=submission(await fresh_form(site), phone="", email="tu@nguoidan.example.vn", notify_by="email"),
+    )
+    number = (await reply.text()).split('id="request-number">', 1)[1].split("<", 1)[0]
+    await add_agency_users(site)
+    csrf = await as_user(site, "an")
+    await step(site, csrf, number, step="forward", agency="quan_1")
+    csrf = await as_user(site, "quan1")
+    await step(site, csrf, number, step="accept")
+    await step(site, csrf, number, step="answer", text="Đã xử lý")
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="approve")
+    async with site.bridge.db() as session:
+        (message,) = list(await session.scalars(select(OutboxMessage)))
+    assert (message.channel, message.kind, message.to, message.status) == (
+        "email",
+        "answer",
+        "tu@nguoidan.example.vn",
+        "pending",
+    )
+    assert "Đã xử lý" in message.body and f"#{number}" in message.subject

@@ -101,7 +101,7 @@ async def citizens_request(
     """A request from `phone` with a photo the citizen sent; answered by the health department and closed
     that many days ago, or open."""
     center = wf.Actor("giamsat", Role.SUPERVISOR)
-    folder = settings.state_path / "request-files"
+    folder = settings.request_files_path
     folder.mkdir(parents=True, exist_ok=True)
     stored = f"{phone[-4:]}-{len(list(folder.iterdir()))}.jpg"
     (folder / stored).write_bytes(b"JPEG")

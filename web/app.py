@@ -12,7 +12,7 @@ import jinja2
 from aiohttp import web
 
 from ami_bridge.bridge import Bridge
-from hotline import secrets as site_secrets
+from hotline import links
 from hotline.db.models import Role
 from hotline.settings import Settings
 from web import (
@@ -99,7 +99,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=MOST_BODY)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))
-    app[CONTEXT].follow_key = site_secrets.for_site(settings).get("web.follow_links").encode()
+    app[CONTEXT].follow_key = links.site_key(settings)
     portal.setup(app, app[CONTEXT])
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(

@@ -25,6 +25,7 @@ from sqlalchemy import func, select
 from casework import workflow as wf
 from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
+from hotline.links import follow_path, link_code
 from web.audit import audit
 from web.context import Context, ctx, render, secure
 from web.errors import posted_form
@@ -50,14 +51,8 @@ def follow_token(number: str, until: int) -> str:
     return f"{number}.{until}.{mac}"
 
 
-def link_code(key: bytes, number: str) -> str:
-    """The part of a follow link that opens one request without the phone's digits: sent to the citizen
-    (on the form's answer page, by e-mail, by SMS), so it lasts: its key is the site's, not the process's."""
-    return hmac.new(key, f"follow:{number}".encode(), hashlib.sha256).hexdigest()[:24]
-
-
 def follow_link(c: Context, number: str) -> str:
-    return f"/follow/{number}/k/{link_code(c.follow_key, number)}"
+    return follow_path(c.follow_key, number)
 
 
 def token_number(token: str, now: float | None = None) -> str | None:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
 from casework import workflow as wf
+from channels import outbox
 from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
 from hotline.values import clean, mask_email, mask_number, number_forms
 from web.audit import audit
@@ -342,7 +343,11 @@ async def apply_step(
     if step == "answer":
         return wf.answer(found, actor_, now, _text(data, "text"))
     if step == "approve":
-        return wf.approve(found, actor_, now)
+        event = wf.approve(found, actor_, now)
+        # The citizen is told on their channel by the outbox, in this same transaction: never lost.
+        if (message := outbox.answer_message(settings, found, now)) is not None:
+            session.add(message)
+        return event
     if step == "send_back":
         return wf.send_back(found, actor_, now, _text(data, "remark"))
     if step == "reject":

@@ -26,7 +26,7 @@ routes = RouteTable()
 
 
 def files_path(c: Context) -> Path:
-    return c.settings.state_path / "request-files"
+    return c.settings.request_files_path
 
 
 @routes.route("GET", "/requests", Role.AGENCY)

@@ -417,3 +417,49 @@ class RequestAssignment(Base):
     rating: Mapped[int | None]  # the citizen's rating of the answer approved from it
 
     request: Mapped[CitizenRequest | None] = relationship(back_populates="assignments")
+
+
+class OutboxStatus(StrEnum):
+    PENDING = "pending"
+    SENT = "sent"
+    FAILED = "failed"  # given up after the last retry: a person must reach the citizen another way
+
+
+class OutboxMessage(Base):
+    """A message to a citizen (the request's number, the approved answer) on the channel they chose, kept
+    in the same transaction as the step that calls for it and sent by the outbox: a gateway that is down
+    delays it, never loses it."""
+
+    __tablename__ = "outbox"
+    __table_args__ = (Index("ix_outbox_status_next_at", "status", "next_at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
+    channel: Mapped[str] = mapped_column(String(16))  # email, sms
+    kind: Mapped[str] = mapped_column(String(16))  # received, answer
+    to: Mapped[str] = mapped_column(String(254))
+    subject: Mapped[str] = mapped_column(String(255), default="")
+    body: Mapped[str] = mapped_column(Text)
+    in_reply_to: Mapped[str] = mapped_column(String(255), default="")  # the citizen's message, to thread
+    status: Mapped[str] = mapped_column(String(8), default=OutboxStatus.PENDING.value)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime]
+    next_at: Mapped[datetime]
+    sent_at: Mapped[datetime | None]
+    error: Mapped[str] = mapped_column(Text, default="")
+    external_id: Mapped[str] = mapped_column(String(255), default="")  # the gateway's id (Message-ID, SMS id)
+
+
+class InboundMessage(Base):
+    """A message that reached the hotline on a channel, by the channel's own id: taken once, whatever
+    happens between taking it and marking it read."""
+
+    __tablename__ = "inbound_messages"
+    __table_args__ = (UniqueConstraint("channel", "external_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    channel: Mapped[str] = mapped_column(String(16))
+    external_id: Mapped[str] = mapped_column(String(255))
+    request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
+    at: Mapped[datetime]
+    outcome: Mapped[str] = mapped_column(String(16))  # opened, joined, ignored

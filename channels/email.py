@@ -1,0 +1,167 @@
+"""E-mail to and from citizens: messages about one request thread together (a root Message-ID of the
+request's, the citizen's own message replied to), carry the request's number in the subject, and say they
+are automatic (so that responders do not answer them, and a loop cannot start). What comes in is read
+with the standard library's parser; auto-replies, bounces, lists and the hotline's own mail are told
+apart from what a person wrote."""
+
+from __future__ import annotations
+
+import html
+import re
+from dataclasses import dataclass, field
+from email import policy
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import getaddresses, make_msgid
+
+import aiosmtplib
+
+from hotline import secrets
+from hotline.db.numbers import is_valid
+from hotline.settings import Settings
+
+NUMBER_IN_SUBJECT = re.compile(r"#(\d{8})\b")
+TEXT_LIMIT = 20_000
+
+
+def domain(settings: Settings) -> str:
+    address = getaddresses([settings.mail.sender])[0][1] if settings.mail.sender else ""
+    return address.rpartition("@")[2] or "hotline.invalid"
+
+
+def thread_root(settings: Settings, number: str) -> str:
+    return f"<request.{number}@{domain(settings)}>"
+
+
+def compose(
+    settings: Settings, number: str, to: str, subject: str, body: str, in_reply_to: str = ""
+) -> EmailMessage:
+    message = EmailMessage()
+    message["From"] = settings.mail.sender
+    message["To"] = to
+    message["Subject"] = subject
+    message["Message-ID"] = make_msgid(domain=domain(settings))
+    root = thread_root(settings, number)
+    message["In-Reply-To"] = in_reply_to or root
+    message["References"] = " ".join(dict.fromkeys(r for r in (root, in_reply_to) if r))
+    message["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
+    if settings.mailbox.address:
+        message["Reply-To"] = settings.mailbox.address
+        message["X-Loop"] = settings.mailbox.address
+    message.set_content(body)
+    return message
+
+
+class MailNotSent(Exception):
+    """The relay is not configured, cannot be reached, or refused the message."""
+
+
+async def send(settings: Settings, message: EmailMessage) -> str:
+    """Send one message through [mail]; its Message-ID, or MailNotSent with the reason."""
+    mail = settings.mail
+    if not mail.host:
+        raise MailNotSent("no SMTP relay: set [mail] host and sender")
+    password = (
+        secrets.for_site(settings).require("mail.password", "the SMTP relay's password")
+        if mail.username
+        else None
+    )
+    try:
+        async with aiosmtplib.SMTP(
+            hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
+        ) as smtp:
+            if mail.username:
+                await smtp.login(mail.username, password or "")
+            await smtp.send_message(message)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        raise MailNotSent(f"{mail.host}:{mail.port}: {exc}") from None
+    return str(message["Message-ID"])
+
+
+@dataclass
+class Incoming:
+    message_id: str
+    sender: str  # the address
+    name: str
+    subject: str
+    text: str
+    references: list[str]
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    automatic: str = ""  # why no person wrote it ("" when one did)
+
+    def number(self) -> str | None:
+        """The request it is about: a number of ours in the subject."""
+        for found in NUMBER_IN_SUBJECT.findall(self.subject):
+            if is_valid(found):
+                return str(found)
+        return None
+
+
+def parse(raw: bytes, own_address: str) -> Incoming:
+    message = BytesParser(policy=policy.default).parsebytes(raw)
+    sender = ""
+    name = ""
+    try:
+        addresses = message["From"].addresses if message["From"] else ()
+        if addresses:
+            first: Address = addresses[0]
+            sender, name = first.addr_spec.lower(), first.display_name
+    except (AttributeError, IndexError, ValueError):
+        pass
+    incoming = Incoming(
+        message_id=str(message["Message-ID"] or "").strip()[:255],
+        sender=sender[:254],
+        name=name[:128],
+        subject=str(message["Subject"] or "").strip()[:255],
+        text=_text(message),
+        references=str(message["References"] or "").split() + str(message["In-Reply-To"] or "").split(),
+    )
+    incoming.automatic = _automatic(message, sender, own_address)
+    for part in message.iter_attachments():
+        filename = part.get_filename()
+        payload = part.get_payload(decode=True)
+        if filename and isinstance(payload, bytes):
+            incoming.files.append((filename, payload))
+    return incoming
+
+
+def _automatic(message: EmailMessage, sender: str, own: str) -> str:
+    auto = str(message["Auto-Submitted"] or "no").strip().lower()
+    if auto != "no":
+        return f"Auto-Submitted: {auto}"
+    precedence = str(message["Precedence"] or "").strip().lower()
+    if precedence in ("bulk", "junk", "list", "auto_reply"):
+        return f"Precedence: {precedence}"
+    for header in ("X-Autoreply", "X-Autorespond", "List-Id", "List-Unsubscribe"):
+        if message[header] is not None:
+            return header
+    if own and (sender == own.lower() or str(message["X-Loop"] or "").strip().lower() == own.lower()):
+        return "the hotline's own mail (a loop)"
+    if (
+        not sender
+        or str(message["Return-Path"] or "").strip() == "<>"
+        or sender.split("@")[0]
+        in (
+            "mailer-daemon",
+            "postmaster",
+        )
+    ):
+        return "a bounce"
+    return ""
+
+
+def _text(message: EmailMessage) -> str:
+    body = message.get_body(preferencelist=("plain", "html"))
+    if body is None:
+        return ""
+    try:
+        content = body.get_content()
+    except (LookupError, UnicodeDecodeError, AssertionError):
+        payload = body.get_payload(decode=True)
+        content = payload.decode("utf-8", "replace") if isinstance(payload, bytes) else ""
+    if body.get_content_subtype() == "html":
+        content = html.unescape(
+            re.sub(r"<[^>]+>", " ", re.sub(r"(?is)<(script|style).*?</\1>", " ", content))
+        )
+    return str(content).replace("\x00", "").strip()[:TEXT_LIMIT]

@@ -1,0 +1,152 @@
+"""Messages to citizens: queued in the same transaction as the step that calls for them (the request
+opened from a mail, the answer approved), sent by `deliver` with retries spaced further and further apart;
+after the last one a message is failed and the request's history says so, for a person to reach the
+citizen another way. Each message sent is in the request's history."""
+
+from __future__ import annotations
+
+import logging
+from datetime import datetime, timedelta
+
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from channels import email, texts
+from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
+from hotline.links import follow_url
+from hotline.settings import Settings
+from hotline.values import mask_email, mask_number
+
+log = logging.getLogger(__name__)
+# After the first try: a minute, five, half an hour, two hours, then every six hours; nine tries in all.
+RETRY_AFTER = (60, 300, 1800, 7200, 21600, 21600, 21600, 21600)
+BATCH = 50
+
+
+class NoGateway(Exception):
+    """The channel is not configured on this site."""
+
+
+def channel_for(request: CitizenRequest) -> tuple[str, str] | None:
+    """(channel, address) the citizen asked to be told on, or the way they came; None: by phone only."""
+    wanted = request.notify_by or ("email" if request.contact_email and not request.contact_phone else "")
+    if wanted == "email" and request.contact_email:
+        return "email", request.contact_email
+    if wanted == "sms" and request.contact_phone:
+        return "sms", request.contact_phone
+    return None
+
+
+def queue(
+    request: CitizenRequest,
+    kind: str,
+    channel: str,
+    to: str,
+    subject: str,
+    body: str,
+    at: datetime,
+    reply_to: str = "",
+) -> OutboxMessage:
+    return OutboxMessage(
+        request_id=request.id,
+        channel=channel,
+        kind=kind,
+        to=to,
+        subject=subject,
+        body=body,
+        in_reply_to=reply_to,
+        status=OutboxStatus.PENDING.value,
+        attempts=0,
+        created_at=at,
+        next_at=at,
+        error="",
+        external_id="",
+    )
+
+
+def answer_message(settings: Settings, request: CitizenRequest, at: datetime) -> OutboxMessage | None:
+    """The approved answer, on the citizen's channel (None when they are told by phone)."""
+    way = channel_for(request)
+    if way is None:
+        return None
+    channel, to = way
+    return queue(
+        request,
+        "answer",
+        channel,
+        to,
+        texts.subject(request, request.words.split("\n", 1)[0][:120] if channel == "email" else ""),
+        texts.answer(settings, request, follow_url(settings, request.number)),
+        at,
+    )
+
+
+async def _send(settings: Settings, message: OutboxMessage, number: str) -> str:
+    """The gateway's id for the message sent, or MailNotSent / NoGateway with the reason."""
+    if message.channel == "email":
+        mail = email.compose(settings, number, message.to, message.subject, message.body, message.in_reply_to)
+        return await email.send(settings, mail)
+    raise NoGateway(f"no {message.channel} gateway is configured")
+
+
+async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now: datetime) -> int:
+    """Send what is due; returns how many went."""
+    sent = 0
+    async with db() as session:
+        due = list(
+            await session.scalars(
+                select(OutboxMessage)
+                .where(OutboxMessage.status == OutboxStatus.PENDING.value, OutboxMessage.next_at <= now)
+                .order_by(OutboxMessage.next_at, OutboxMessage.id)
+                .limit(BATCH)
+            )
+        )
+    for message in due:
+        number = ""
+        if message.request_id is not None:
+            async with db() as session:
+                number = str(
+                    await session.scalar(
+                        select(CitizenRequest.number).where(CitizenRequest.id == message.request_id)
+                    )
+                    or ""
+                )
+        try:
+            external, error = await _send(settings, message, number), ""
+        except (email.MailNotSent, NoGateway) as exc:
+            external, error = "", str(exc)[:2000]
+        async with db() as session, session.begin():
+            kept = await session.get(OutboxMessage, message.id)
+            if kept is None:
+                continue
+            kept.attempts += 1
+            to = mask_email(kept.to) if kept.channel == "email" else mask_number(kept.to)
+            if not error:
+                kept.status, kept.sent_at, kept.external_id, kept.error = (
+                    OutboxStatus.SENT.value,
+                    now,
+                    external,
+                    "",
+                )
+                sent += 1
+                kind = "message_sent"
+            elif kept.attempts > len(RETRY_AFTER):
+                kept.status, kept.error = OutboxStatus.FAILED.value, error
+                kind = "message_failed"
+                log.error("message %d to %s given up after %d tries: %s", kept.id, to, kept.attempts, error)
+            else:
+                kept.error, kept.next_at = error, now + timedelta(seconds=RETRY_AFTER[kept.attempts - 1])
+                log.warning("message %d to %s not sent (try %d): %s", kept.id, to, kept.attempts, error)
+                continue
+            if kept.request_id is not None:
+                session.add(
+                    RequestEvent(
+                        request_id=kept.request_id,
+                        at=now,
+                        actor=f"system:{kept.channel}",
+                        kind=kind,
+                        detail={"channel": kept.channel, "to": to, "message": kept.kind}
+                        | ({"error": error} if error else {}),
+                    )
+                )
+    return sent

@@ -1,0 +1,210 @@
+"""E-mail on real servers of the test's own (Debian's dovecot for IMAP, aiosmtpd for SMTP): a citizen's
+mail with a photo in the hotline's mailbox opens a request with the file and is answered with the number,
+in the same thread; their reply with the number in the subject joins it; a stranger's mail with that
+number, an auto-reply and the hotline's own mail do not; the approved answer arrives in the citizen's
+mailbox, threaded; a relay that is down delays the answer, retried, then marked failed, never lost."""
+
+from __future__ import annotations
+
+import email
+from datetime import UTC, datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from casework import workflow as wf
+from channels import email_in, outbox
+from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import CitizenRequest, OutboxMessage, Role
+from hotline.db.numbers import NumberAllocator
+from hotline.settings import Settings
+from tests.agi_peer import free_port
+from tests.conftest import TEST_SETTINGS
+from tests.mail_servers import PASSWORD, MailServers, mail_servers
+from tests.test_requests_pages import PNG
+
+__all__ = ["mail_servers"]  # the fixture
+HOTLINE = "tongdai1022@tinh.example.vn"
+CITIZEN = "citizen@nguoidan.example.vn"
+
+
+def site_for(tmp_path: Path, servers: MailServers, smtp_port: int | None = None) -> Settings:
+    state = tmp_path / "state"
+    state.mkdir(exist_ok=True)
+    (state / "secrets.toml").write_text(f'"mailbox.password" = "{PASSWORD}"\n', encoding="utf-8")
+    return site_settings.load(
+        TEST_SETTINGS,
+        overrides={
+            "database.url": f"sqlite+aiosqlite:///{tmp_path}/mail.db",
+            "state_dir": str(state),
+            "mail": {
+                "host": "127.0.0.1",
+                "port": smtp_port or servers.smtp_port,
+                "sender": f"Tổng đài 1022 <{HOTLINE}>",
+            },
+            "mailbox": {
+                "host": "127.0.0.1",
+                "port": servers.imap_port,
+                "ssl": False,
+                "username": "hotline",
+                "address": HOTLINE,
+                "topic": "violation",
+            },
+            "web.public_url": "https://1022.tinh.example.vn",
+        },
+    )
+
+
+def citizen_mail(subject: str, text: str, sender: str = CITIZEN, **headers: str) -> tuple[bytes, str]:
+    message = EmailMessage()
+    message["From"] = f"Nguyễn Văn Tư <{sender}>"
+    message["To"] = HOTLINE
+    message["Subject"] = subject
+    message["Message-ID"] = email.utils.make_msgid(domain="nguoidan.example.vn")
+    for name, value in headers.items():
+        message[name.replace("_", "-")] = value
+    message.set_content(text)
+    message.add_attachment(PNG, maintype="image", subtype="png", filename="cong-tac.png")
+    return message.as_bytes(), str(message["Message-ID"])
+
+
+def received(servers: MailServers) -> list[EmailMessage]:
+    box = servers.maildir("citizen")
+    return [
+        email.message_from_bytes(bytes(box.get_bytes(key)), policy=policy.default)  # type: ignore[misc]
+        for key in sorted(box.keys(), key=lambda k: box.get_message(k).get_date())
+    ]
+
+
+@pytest.fixture
+async def db(tmp_path: Path, mail_servers: MailServers):  # type: ignore[no-untyped-def]
+    site = site_for(tmp_path, mail_servers)
+    await upgrade_async(site.database_url)
+    engine = make_engine(site.database_url)
+    yield site, sessions(engine)
+    await engine.dispose()
+
+
+async def load(db: object, number: str) -> CitizenRequest:
+    async with db() as session:  # type: ignore[operator]
+        found = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.number == number)
+            .options(
+                selectinload(CitizenRequest.files),
+                selectinload(CitizenRequest.events),
+                selectinload(CitizenRequest.contacts),
+                selectinload(CitizenRequest.assignments),
+            )
+        )
+    assert found is not None
+    return found
+
+
+async def test_a_mail_opens_a_request_a_reply_joins_it_and_the_answer_comes_back_threaded(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    raw, first_id = citizen_mail("Cống thoát nước bị tắc", "Cống trước nhà số 12 Lê Lợi bị tắc ba ngày nay.")
+    mail_servers.deliver("hotline", raw)
+    (taken,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert taken.outcome == "opened"
+    r = await load(sessions_, taken.number)
+    assert (r.topic, r.contact_email, r.contact_name, r.notify_by) == (
+        "violation",
+        CITIZEN,
+        "Nguyễn Văn Tư",
+        "email",
+    )
+    assert "Lê Lợi bị tắc" in r.words and [f.name for f in r.files] == ["cong-tac.png"]
+    assert await email_in.poll(site, sessions_, numbers, site.request_files_path) == []  # read: not again
+
+    assert await outbox.deliver(site, sessions_, datetime.now(UTC)) == 1  # type: ignore[arg-type]
+    (confirmation,) = received(mail_servers)
+    assert f"#{r.number}" in confirmation["Subject"] and confirmation["In-Reply-To"] == first_id
+    assert confirmation["Auto-Submitted"] == "auto-replied" and r.number in confirmation.get_content()
+    assert "https://1022.tinh.example.vn/follow/" in confirmation.get_content()
+
+    # The citizen replies (their client keeps the subject); a stranger uses the same number; an auto-reply
+    # and the hotline's own mail come in too.
+    reply, _ = citizen_mail(f"Re: {confirmation['Subject']}", "Thêm ảnh mới chụp sáng nay.")
+    stranger, _ = citizen_mail(f"Hỏi về #{r.number}", "Tôi cũng ở gần đó", sender="khac@example.vn")
+    auto, _ = citizen_mail(
+        f"Re: {confirmation['Subject']}", "Tôi đang đi vắng", Auto_Submitted="auto-replied"
+    )
+    own, _ = citizen_mail("Thư vòng", "x", sender=HOTLINE)
+    for raw in (reply, stranger, auto, own):
+        mail_servers.deliver("hotline", raw)
+    outcomes = [t.outcome for t in await email_in.poll(site, sessions_, numbers, site.request_files_path)]  # type: ignore[arg-type]
+    assert outcomes == ["joined", "opened", "ignored", "ignored"]
+    r = await load(sessions_, r.number)
+    assert len(r.files) == 2 and [k.channel for k in r.contacts] == ["email", "email"]
+    assert any(e.kind == "message_received" and "Thêm ảnh" in e.detail["text"] for e in r.events)
+
+    # Forwarded, answered, approved: the answer goes to the citizen's mailbox in the same thread.
+    center, district = wf.Actor("giamsat", Role.SUPERVISOR), wf.Actor("quan1", Role.AGENCY, "quan_1")
+    now = datetime.now(UTC)
+    async with sessions_() as session, session.begin():  # type: ignore[operator]
+        session.add(r)
+        wf.forward(site, r, center, "quan_1", now)
+        wf.accept(r, district, now)
+        wf.answer(r, district, now, "Đã nạo vét cống ngày 24/11.")
+        wf.approve(r, center, now)
+        message = outbox.answer_message(site, r, now)
+        assert message is not None
+        session.add(message)
+    await outbox.deliver(site, sessions_, datetime.now(UTC))  # type: ignore[arg-type]
+    answer = received(mail_servers)[-1]
+    assert "Đã nạo vét cống ngày 24/11." in answer.get_content() and f"#{r.number}" in answer["Subject"]
+    assert f"<request.{r.number}@tinh.example.vn>" in answer["References"]
+    kinds = [e.kind for e in (await load(sessions_, r.number)).events]
+    assert kinds.count("message_sent") == 2
+
+
+async def test_a_relay_that_is_down_delays_the_answer_then_marks_it_failed(
+    tmp_path: Path, mail_servers: MailServers
+) -> None:
+    site = site_for(tmp_path, mail_servers, smtp_port=free_port())  # nothing listens there
+    await upgrade_async(site.database_url)
+    engine = make_engine(site.database_url)
+    db = sessions(engine)
+    try:
+        now = datetime.now(UTC)
+        request = wf.open_request(
+            "10000016", wf.Actor("web", None), now, topic="health", words="x", contact_email=CITIZEN
+        )
+        async with db() as session, session.begin():
+            session.add(request)
+            await session.flush()
+            session.add(outbox.queue(request, "answer", "email", CITIZEN, "Kết quả", "Đã xử lý", now))
+        assert await outbox.deliver(site, db, now) == 0
+        async with db() as session:
+            (message,) = list(await session.scalars(select(OutboxMessage)))
+        assert (message.status, message.attempts) == ("pending", 1) and "127.0.0.1" in message.error
+        assert message.next_at == now + timedelta(seconds=outbox.RETRY_AFTER[0])
+        assert await outbox.deliver(site, db, now + timedelta(seconds=10)) == 0  # not due yet: not tried
+        at = now
+        for wait in outbox.RETRY_AFTER:
+            at += timedelta(seconds=wait)
+            await outbox.deliver(site, db, at)
+        async with db() as session:
+            (message,) = list(await session.scalars(select(OutboxMessage)))
+        assert (message.status, message.attempts) == ("failed", len(outbox.RETRY_AFTER) + 1)
+        r = await load(db, "10000016")
+        (failed,) = [e for e in r.events if e.kind == "message_failed"]
+        assert failed.detail["to"] == "c***@nguoidan.example.vn"
+        # Once the relay is back, a message queued later goes at once.
+        site = site_for(tmp_path, mail_servers)
+        async with db() as session, session.begin():
+            session.add(outbox.queue(r, "answer", "email", CITIZEN, "Kết quả", "Đã xử lý", at))
+        assert await outbox.deliver(site, db, at) == 1
+        assert received(mail_servers)[-1]["Subject"] == "Kết quả"
+    finally:
+        await engine.dispose()
