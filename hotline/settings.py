@@ -220,6 +220,19 @@ class Mailbox(Strict):
         return self
 
 
+class Sms(Strict):
+    """The SMS gateway (Kannel's HTTP interface; Kannel reaches the carrier over SMPP). Empty url: no SMS.
+    The sendsms password is in the secrets file as sms.password."""
+
+    url: str = ""  # e.g. "http://127.0.0.1:13013/cgi-bin/sendsms"
+    username: str = ""
+    sender: str = "1022"  # the hotline's number or brand name the citizen sees
+    diacritics: bool = True  # false: Vietnamese without its marks (160 characters a message, not 70)
+    most_parts: int = Field(4, ge=1, le=10)
+    # How the gateway reaches the web app for delivery reports and messages that come in.
+    callback_url: str = ""  # default: the web app's own address
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -395,6 +408,7 @@ class Settings(Strict):
     portal: Portal = Portal()
     mail: Mail = Mail()
     mailbox: Mailbox = Mailbox()
+    sms: Sms = Sms()
     ami: AMI = AMI()
     agi: AGI = AGI()
     sip: SIP = SIP()

@@ -1,0 +1,190 @@
+"""What any channel does with a message a citizen wrote: open a request, or join the one whose number it
+names when it comes from that request's own contact (a stranger who guesses a number opens a request of
+their own); keep its files (checked by content, casework/attachments.py); answer with the number on the
+same channel, through the outbox. A message is taken once: by the channel's own id in inbound_messages,
+in the same transaction as the request, so a crash between taking it and acknowledging it to the channel
+cannot take it twice."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
+from casework import attachments
+from casework import workflow as wf
+from channels import outbox, texts
+from hotline.db.models import CitizenRequest, InboundMessage, RequestContact, RequestFile
+from hotline.db.numbers import NumberAllocator
+from hotline.links import follow_url
+from hotline.settings import Settings
+from hotline.values import number_forms
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Taken:
+    outcome: str  # opened, joined, ignored, seen (taken before)
+    number: str = ""
+
+
+@dataclass
+class Message:
+    channel: str  # email, sms
+    external_id: str  # the channel's id for it
+    sender: str  # the address or phone number to answer
+    text: str
+    name: str = ""
+    subject: str = ""
+    reply_to: str = ""  # the channel's id to answer in the same thread
+    number: str | None = None  # the request it names
+    files: list[tuple[str, bytes]] = field(default_factory=list)
+    automatic: str = ""  # why no person wrote it ("" when one did)
+
+
+def _theirs(message: Message, request: CitizenRequest) -> bool:
+    if message.channel == "email":
+        return request.contact_email.lower() == message.sender.lower()
+    return bool(number_forms(message.sender) & number_forms(request.contact_phone))
+
+
+async def take(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    numbers: NumberAllocator,
+    folder: Path,
+    message: Message,
+    topic: str,
+) -> Taken:
+    now = datetime.now(UTC)
+    if message.automatic:
+        log.info("%s %s not taken: %s", message.channel, message.external_id, message.automatic)
+        return await _ignored(db, message, now)
+    checked, refused = [], []
+    for name, data in message.files:
+        try:
+            checked.append(await asyncio.to_thread(attachments.check, name, data))
+        except attachments.FileRefused as exc:
+            refused.append(str(exc))
+    citizen = wf.Actor(f"citizen:{message.sender}"[:80], None)
+    async with db() as session:
+        if await _known(session, message):
+            return Taken("seen")
+        request = None
+        if message.number:
+            request = await session.scalar(
+                select(CitizenRequest)
+                .where(CitizenRequest.number == message.number)
+                .options(
+                    selectinload(CitizenRequest.events),
+                    selectinload(CitizenRequest.contacts),
+                    selectinload(CitizenRequest.files),
+                    selectinload(CitizenRequest.assignments),
+                )
+            )
+            if request is not None and not _theirs(message, request):
+                request = None
+    stored = []
+    try:
+        async with db() as session, session.begin():
+            if request is not None:
+                session.add(request)
+                request.contacts.append(
+                    RequestContact(channel=message.channel, at=now, note=message.subject[:200])
+                )
+                wf.add_message(request, citizen, now, message.channel, message.subject, message.text, refused)
+                outcome = "joined"
+            else:
+                request = wf.open_request(
+                    await numbers.next_number(wait=5),
+                    citizen,
+                    now,
+                    topic=topic,
+                    words=(message.subject + "\n\n" + message.text).strip(),
+                    channel=message.channel,
+                    contact_name=message.name,
+                    notify_by=message.channel,
+                    contact_email=message.sender if message.channel == "email" else "",
+                    contact_phone=message.sender if message.channel != "email" else "",
+                )
+                if refused:
+                    wf.add_message(request, citizen, now, message.channel, "", "", refused)
+                session.add(request)
+                outcome = "opened"
+            for file in checked:
+                kept = attachments.store(folder, file, "citizen", citizen.name)
+                kept.at = now
+                stored.append(kept)
+                request.files.append(kept)
+            await session.flush()
+            session.add(
+                InboundMessage(
+                    channel=message.channel,
+                    external_id=message.external_id,
+                    request_id=request.id,
+                    at=now,
+                    outcome=outcome,
+                )
+            )
+            if outcome == "opened":
+                session.add(
+                    outbox.queue(
+                        request,
+                        "received",
+                        message.channel,
+                        message.sender,
+                        texts.subject(request, message.subject) if message.channel == "email" else "",
+                        texts.received(settings, request, follow_url(settings, request.number)),
+                        now,
+                        reply_to=message.reply_to,
+                    )
+                )
+    except IntegrityError:  # taken by another worker between our look and our write
+        _remove(folder, stored)
+        return Taken("seen")
+    except BaseException:
+        _remove(folder, stored)
+        raise
+    log.info("%s %s %s request %s", message.channel, message.external_id, outcome, request.number)
+    return Taken(outcome, request.number)
+
+
+def _remove(folder: Path, stored: list[RequestFile]) -> None:
+    for kept in stored:
+        (folder / kept.stored).unlink(missing_ok=True)
+
+
+async def _known(session: AsyncSession, message: Message) -> bool:
+    found = await session.scalar(
+        select(InboundMessage.id).where(
+            InboundMessage.channel == message.channel, InboundMessage.external_id == message.external_id
+        )
+    )
+    return found is not None
+
+
+async def _ignored(db: async_sessionmaker[AsyncSession], message: Message, at: datetime) -> Taken:
+    try:
+        async with db() as session, session.begin():
+            if await _known(session, message):
+                return Taken("seen")
+            session.add(
+                InboundMessage(
+                    channel=message.channel,
+                    external_id=message.external_id,
+                    request_id=None,
+                    at=at,
+                    outcome="ignored",
+                )
+            )
+    except IntegrityError:
+        return Taken("seen")
+    return Taken("ignored")
