@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import email, texts
+from channels import email, sms, texts
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
 from hotline.links import follow_url
 from hotline.settings import Settings
@@ -86,7 +86,46 @@ async def _send(settings: Settings, message: OutboxMessage, number: str) -> str:
     if message.channel == "email":
         mail = email.compose(settings, number, message.to, message.subject, message.body, message.in_reply_to)
         return await email.send(settings, mail)
+    if message.channel == "sms":
+        text = sms.fit(
+            message.body,
+            settings.sms.diacritics,
+            settings.sms.most_parts,
+            follow_url(settings, number) if number else "",
+        )
+        answer = await sms.send(settings, message.to, text, sms.dlr_url(settings, message.id))
+        return f"{answer} ({text.parts} part{'s' if text.parts > 1 else ''}, {text.coding})"
     raise NoGateway(f"no {message.channel} gateway is configured")
+
+
+async def record_delivery(
+    db: async_sessionmaker[AsyncSession], message_id: int, status: int, at: datetime
+) -> bool:
+    """A gateway's delivery report, on the request's history; a message the phone will not get is failed
+    (for a person to reach the citizen another way). False for a message we do not know."""
+    async with db() as session, session.begin():
+        kept = await session.get(OutboxMessage, message_id)
+        if kept is None:
+            return False
+        what = sms.DELIVERY.get(status, f"report {status}")
+        if status in (2, 16):  # failed, rejected by the SMSC
+            kept.status, kept.error = OutboxStatus.FAILED.value, what
+        if kept.request_id is not None:
+            session.add(
+                RequestEvent(
+                    request_id=kept.request_id,
+                    at=at,
+                    actor=f"system:{kept.channel}",
+                    kind="message_delivery",
+                    detail={
+                        "channel": kept.channel,
+                        "to": mask_number(kept.to),
+                        "message": kept.kind,
+                        "report": what,
+                    },
+                )
+            )
+    return True
 
 
 async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now: datetime) -> int:
@@ -113,7 +152,7 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
                 )
         try:
             external, error = await _send(settings, message, number), ""
-        except (email.MailNotSent, NoGateway) as exc:
+        except (email.MailNotSent, sms.SmsNotSent, NoGateway) as exc:
             external, error = "", str(exc)[:2000]
         async with db() as session, session.begin():
             kept = await session.get(OutboxMessage, message.id)

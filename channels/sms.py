@@ -104,5 +104,19 @@ async def send(settings: Settings, to: str, text: SmsText, dlr_url: str) -> str:
     return body
 
 
+def callback_key(settings: Settings) -> str:
+    """The secret in the URLs the gateway calls back (messages in, delivery reports): only it knows them."""
+    return secrets.for_site(settings).get("sms.callbacks")
+
+
+def callback_base(settings: Settings) -> str:
+    return (settings.sms.callback_url or settings.web.base_url).rstrip("/")
+
+
+def dlr_url(settings: Settings, message_id: int) -> str:
+    # Kannel fills in %d (the report's type) when it calls.
+    return f"{callback_base(settings)}/sms/dlr/{callback_key(settings)}?message={message_id}&status=%d"
+
+
 # Kannel's delivery report types (the %d of a dlr-url).
 DELIVERY = {1: "delivered", 2: "failed", 4: "buffered", 8: "accepted by the SMSC", 16: "rejected by the SMSC"}

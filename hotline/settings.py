@@ -231,6 +231,7 @@ class Sms(Strict):
     most_parts: int = Field(4, ge=1, le=10)
     # How the gateway reaches the web app for delivery reports and messages that come in.
     callback_url: str = ""  # default: the web app's own address
+    topic: str = ""  # the topic a request opened by SMS gets until the center sorts it
 
 
 class Requests(Strict):

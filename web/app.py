@@ -27,6 +27,7 @@ from web import (
     requests_api,
     requests_pages,
     requests_stats,
+    sms_gateway,
 )
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, form_data, refuse
@@ -116,6 +117,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         follow.routes,
         open311.routes,
         portal.routes,
+        sms_gateway.routes,
         api.routes,
         requests_api.routes,
         metrics.routes,
