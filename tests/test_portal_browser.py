@@ -1,0 +1,75 @@
+"""The public form in Chromium at a phone's size: a citizen picks the topic, writes, attaches two photos,
+answers the check question and sends; the page gives the number and the link, which opens the request."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
+from selenium.webdriver.support.select import Select
+from sqlalchemy import select
+from sqlalchemy.orm import selectinload
+
+from hotline.db.models import CitizenRequest
+from tests.test_attachments import jpeg_with_gps
+from tests.test_requests_pages import PNG
+from tests.test_web_browser import browser, run, until
+from tests.web_site import Site, site
+from web.challenge import WORDS
+
+__all__ = ["site"]  # the fixture
+pytestmark = pytest.mark.browser
+
+
+async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
+    site: Site, chromium: str, tmp_path: Path
+) -> None:
+    photos = [tmp_path / "IMG_0001.jpg", tmp_path / "so-do.png"]
+    photos[0].write_bytes(jpeg_with_gps())
+    photos[1].write_bytes(PNG)
+    phone: webdriver.Chrome = browser(chromium)
+    try:
+        phone.set_window_size(390, 844)
+
+        def fill() -> None:
+            phone.get(str(site.client.make_url("/report")))
+            Select(phone.find_element(By.NAME, "topic")).select_by_value("violation")
+            phone.find_element(By.NAME, "words").send_keys("Lấn chiếm vỉa hè trước cổng trường")
+            phone.find_element(By.NAME, "district").send_keys("Quận 1")
+            phone.find_element(By.NAME, "share_place").click()
+            phone.find_element(By.NAME, "phone").send_keys("0912 345 678")
+            phone.find_element(By.NAME, "files").send_keys("\n".join(str(p) for p in photos))
+            phone.find_element(By.NAME, "consent").click()
+            label = phone.find_element(By.NAME, "challenge").find_element(By.XPATH, "..").text
+            question = label.split(": ", 1)[1].split(" bằng", 1)[0]
+            first, second = (WORDS.index(w.strip().lower()) for w in question.split(" cộng "))
+            phone.find_element(By.NAME, "challenge").send_keys(str(first + second))
+            phone.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
+
+        await run(fill)
+        number = await until(lambda: phone.find_element(By.ID, "request-number").text, "the number")
+        # The form fits the phone: nothing wider than the screen.
+        wide, screen = await run(
+            lambda: phone.execute_script(
+                "const e = document.documentElement; return [e.scrollWidth, e.clientWidth];"
+            )
+        )
+        assert wide <= screen
+        await run(lambda: phone.find_element(By.ID, "follow-link").click())
+        status = await until(
+            lambda: phone.find_element(By.ID, "followed").get_attribute("data-status"), "the follow page"
+        )
+        assert status == "received" and number in await run(
+            lambda: phone.find_element(By.ID, "followed").text
+        )
+    finally:
+        phone.quit()
+    async with site.bridge.db() as session:
+        request = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.number == number)
+            .options(selectinload(CitizenRequest.files))
+        )
+    assert request is not None and len(request.files) == 2 and request.latitude == 10.7769
