@@ -4,7 +4,9 @@ request all the same). A relay that fails is logged; the request stays flagged a
 
 from __future__ import annotations
 
+import contextlib
 import logging
+from collections.abc import AsyncIterator
 from email.message import EmailMessage
 from zoneinfo import ZoneInfo
 
@@ -41,23 +43,31 @@ def escalation(settings: Settings, request: CitizenRequest) -> EmailMessage | No
     return message
 
 
-async def send(settings: Settings, messages: list[EmailMessage]) -> int:
-    """Send over one connection to the relay; returns how many went. Failures are logged, not raised."""
-    if not settings.mail.host or not messages:
-        return 0
+@contextlib.asynccontextmanager
+async def relay(settings: Settings) -> AsyncIterator[aiosmtplib.SMTP]:
+    """Connected to [mail]'s relay, signed in when it asks for it (aiosmtplib errors and OSError raised)."""
     mail = settings.mail
     password = (
         secrets.for_site(settings).require("mail.password", "the SMTP relay's password")
         if mail.username
         else None
     )
+    async with aiosmtplib.SMTP(
+        hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
+    ) as smtp:
+        if mail.username:
+            await smtp.login(mail.username, password or "")
+        yield smtp
+
+
+async def send(settings: Settings, messages: list[EmailMessage]) -> int:
+    """Send over one connection to the relay; returns how many went. Failures are logged, not raised."""
+    if not settings.mail.host or not messages:
+        return 0
+    mail = settings.mail
     sent = 0
     try:
-        async with aiosmtplib.SMTP(
-            hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
-        ) as smtp:
-            if mail.username:
-                await smtp.login(mail.username, password or "")
+        async with relay(settings) as smtp:
             for message in messages:
                 try:
                     await smtp.send_message(message)

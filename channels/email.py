@@ -17,7 +17,7 @@ from email.utils import getaddresses, make_msgid
 
 import aiosmtplib
 
-from hotline import secrets
+from casework import notices
 from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 
@@ -62,17 +62,8 @@ async def send(settings: Settings, message: EmailMessage) -> str:
     mail = settings.mail
     if not mail.host:
         raise MailNotSent("no SMTP relay: set [mail] host and sender")
-    password = (
-        secrets.for_site(settings).require("mail.password", "the SMTP relay's password")
-        if mail.username
-        else None
-    )
     try:
-        async with aiosmtplib.SMTP(
-            hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
-        ) as smtp:
-            if mail.username:
-                await smtp.login(mail.username, password or "")
+        async with notices.relay(settings) as smtp:
             await smtp.send_message(message)
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailNotSent(f"{mail.host}:{mail.port}: {exc}") from None

@@ -110,21 +110,7 @@ async def record_delivery(
         what = sms.DELIVERY.get(status, f"report {status}")
         if status in (2, 16):  # failed, rejected by the SMSC
             kept.status, kept.error = OutboxStatus.FAILED.value, what
-        if kept.request_id is not None:
-            session.add(
-                RequestEvent(
-                    request_id=kept.request_id,
-                    at=at,
-                    actor=f"system:{kept.channel}",
-                    kind="message_delivery",
-                    detail={
-                        "channel": kept.channel,
-                        "to": mask_number(kept.to),
-                        "message": kept.kind,
-                        "report": what,
-                    },
-                )
-            )
+        _history(session, kept, at, "message_delivery", report=what)
     return True
 
 
@@ -159,7 +145,7 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
             if kept is None:
                 continue
             kept.attempts += 1
-            to = mask_email(kept.to) if kept.channel == "email" else mask_number(kept.to)
+            to = _masked(kept)
             if not error:
                 kept.status, kept.sent_at, kept.external_id, kept.error = (
                     OutboxStatus.SENT.value,
@@ -177,15 +163,28 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
                 kept.error, kept.next_at = error, now + timedelta(seconds=RETRY_AFTER[kept.attempts - 1])
                 log.warning("message %d to %s not sent (try %d): %s", kept.id, to, kept.attempts, error)
                 continue
-            if kept.request_id is not None:
-                session.add(
-                    RequestEvent(
-                        request_id=kept.request_id,
-                        at=now,
-                        actor=f"system:{kept.channel}",
-                        kind=kind,
-                        detail={"channel": kept.channel, "to": to, "message": kept.kind}
-                        | ({"error": error} if error else {}),
-                    )
-                )
+            _history(session, kept, now, kind, **({"error": error} if error else {}))
     return sent
+
+
+def _masked(message: OutboxMessage) -> str:
+    return mask_email(message.to) if message.channel == "email" else mask_number(message.to)
+
+
+def _history(session: AsyncSession, message: OutboxMessage, at: datetime, kind: str, **detail: str) -> None:
+    """What became of a message to the citizen, on its request's history."""
+    if message.request_id is not None:
+        session.add(
+            RequestEvent(
+                request_id=message.request_id,
+                at=at,
+                actor=f"system:{message.channel}",
+                kind=kind,
+                detail={
+                    "channel": message.channel,
+                    "to": _masked(message),
+                    "message": message.kind,
+                    **detail,
+                },
+            )
+        )

@@ -7,7 +7,6 @@ from __future__ import annotations
 import contextlib
 import re
 import shutil
-import socket
 import subprocess
 import time
 import urllib.parse
@@ -16,6 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from tests.agi_peer import free_port
+from tests.processes import wait_for_port
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
 PASSWORD = "sendsms-thu-nghiem"
@@ -144,20 +144,6 @@ class Kannel:
             process.wait(10)
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes], what: str, log: Path) -> None:
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"{what} did not start: {log.read_text(errors='replace')[-2000:]}"
-                ) from None
-            time.sleep(0.1)
-
-
 @contextlib.contextmanager
 def running_kannel(root: Path, inbound_url: str) -> Iterator[Kannel]:
     for program in ("/usr/sbin/bearerbox", "/usr/sbin/smsbox", str(FAKESMSC)):
@@ -189,12 +175,12 @@ def running_kannel(root: Path, inbound_url: str) -> Iterator[Kannel]:
             stderr=subprocess.DEVNULL,
         )
         processes.append(bearerbox)
-        _wait_for(smsbox_port, bearerbox, "bearerbox", root / "bearerbox.log")
+        wait_for_port(smsbox_port, bearerbox, "bearerbox", root / "bearerbox.log")
         smsbox = subprocess.Popen(
             ["/usr/sbin/smsbox", "-v", "1", str(conf)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
         )
         processes.append(smsbox)
-        _wait_for(kannel.sendsms_port, smsbox, "smsbox", root / "smsbox.log")
+        wait_for_port(kannel.sendsms_port, smsbox, "smsbox", root / "smsbox.log")
         yield kannel
     finally:
         for process in reversed(processes):

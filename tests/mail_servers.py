@@ -8,7 +8,6 @@ import imaplib
 import mailbox
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import time
@@ -19,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from tests.agi_peer import free_port
+from tests.processes import wait_for_port
 
 PASSWORD = "hop-thu-1022-thu-nghiem"  # imaplib logs in with ASCII
 DOVECOT_CONF = """
@@ -90,19 +90,6 @@ class MailServers:
             box.logout()
 
 
-def _wait_for(port: int, process: subprocess.Popen[bytes], what: str) -> None:
-    deadline = time.monotonic() + 15
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5):
-                return
-        except OSError:
-            if process.poll() is not None or time.monotonic() > deadline:
-                err = process.stderr.read() if process.stderr else b""
-                raise RuntimeError(f"{what} did not start: {err.decode(errors='replace')}") from None
-            time.sleep(0.1)
-
-
 @pytest.fixture
 def mail_servers() -> Iterator[MailServers]:
     if not shutil.which("dovecot"):
@@ -146,8 +133,8 @@ def mail_servers() -> Iterator[MailServers]:
         group="mail",
     )
     try:
-        _wait_for(servers.imap_port, dovecot, "dovecot")
-        _wait_for(servers.smtp_port, smtp, "aiosmtpd")
+        wait_for_port(servers.imap_port, dovecot, "dovecot", root / "dovecot.log")
+        wait_for_port(servers.smtp_port, smtp, "aiosmtpd")
         yield servers
     finally:
         for process in (smtp, dovecot):

@@ -5,9 +5,7 @@ never the escalation."""
 from __future__ import annotations
 
 import mailbox
-import socket
 import subprocess
-import time
 from collections.abc import Iterator
 from email import message_from_bytes
 from email.header import decode_header, make_header
@@ -23,6 +21,7 @@ from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
+from tests.processes import wait_for_port
 from tests.test_request_workflow import AGENT, at, new_request
 
 
@@ -45,17 +44,7 @@ def smtp(tmp_path: Path) -> Iterator[tuple[int, Path]]:
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
     )
-    deadline = time.monotonic() + 10
-    while True:
-        try:
-            with socket.create_connection(("127.0.0.1", port), 0.5):
-                break
-        except OSError:
-            if server.poll() is not None or time.monotonic() > deadline:
-                raise RuntimeError(
-                    f"aiosmtpd did not start: {server.stderr.read() if server.stderr else ''}"
-                ) from None
-            time.sleep(0.1)
+    wait_for_port(port, server, "aiosmtpd")
     try:
         yield port, maildir
     finally:
