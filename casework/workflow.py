@@ -189,8 +189,12 @@ def add_message(
     subject: str,
     text: str,
     refused: list[str],
+    position: tuple[float, float] | None = None,
 ) -> RequestEvent:
-    """What the citizen wrote later about the same matter (or the files that could not be kept)."""
+    """What the citizen wrote later about the same matter (or the files that could not be kept, or a place
+    they shared: the request takes it when it has none)."""
+    if position and request.latitude is None:
+        request.latitude, request.longitude = position
     return _step(
         request,
         actor,
@@ -200,6 +204,7 @@ def add_message(
         subject=subject,
         text=text,
         refused=refused or "",
+        position=list(position) if position else "",
     )
 
 

@@ -12,6 +12,7 @@ import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
@@ -48,12 +49,34 @@ class Message:
     number: str | None = None  # the request it names
     files: list[tuple[str, bytes]] = field(default_factory=list)
     automatic: str = ""  # why no person wrote it ("" when one did)
+    position: tuple[float, float] | None = None  # a place the citizen shared (latitude, longitude)
+
+    @property
+    def chat(self) -> str:
+        """The sender on a chat platform, as requests keep it ("" for e-mail and SMS)."""
+        return f"{self.channel}:{self.sender}" if self.channel in CHATS else ""
+
+
+CHATS = ("zalo", "facebook")
+OPEN = ("received", "forwarded", "accepted", "answered")
 
 
 def _theirs(message: Message, request: CitizenRequest) -> bool:
     if message.channel == "email":
         return request.contact_email.lower() == message.sender.lower()
+    if message.chat:
+        return request.contact_chat == message.chat
     return bool(number_forms(message.sender) & number_forms(request.contact_phone))
+
+
+def _contact(message: Message) -> dict[str, Any]:
+    """The request's fields for how to reach the sender, and the place they shared."""
+    place = {"latitude": message.position[0], "longitude": message.position[1]} if message.position else {}
+    if message.channel == "email":
+        return {"contact_email": message.sender, **place}
+    if message.chat:
+        return {"contact_chat": message.chat, **place}
+    return {"contact_phone": message.sender, **place}
 
 
 async def take(
@@ -79,10 +102,20 @@ async def take(
         if await _known(session, message):
             return Taken("seen")
         request = None
-        if message.number:
+        # A chat is one conversation: a message without a number joins the sender's open request.
+        wanted = (
+            CitizenRequest.number == message.number
+            if message.number
+            else (CitizenRequest.contact_chat == message.chat) & CitizenRequest.status.in_(OPEN)
+            if message.chat
+            else None
+        )
+        if wanted is not None:
             request = await session.scalar(
                 select(CitizenRequest)
-                .where(CitizenRequest.number == message.number)
+                .where(wanted)
+                .order_by(CitizenRequest.created_at.desc())
+                .limit(1)
                 .options(
                     selectinload(CitizenRequest.events),
                     selectinload(CitizenRequest.contacts),
@@ -100,7 +133,16 @@ async def take(
                 request.contacts.append(
                     RequestContact(channel=message.channel, at=now, note=message.subject[:200])
                 )
-                wf.add_message(request, citizen, now, message.channel, message.subject, message.text, refused)
+                wf.add_message(
+                    request,
+                    citizen,
+                    now,
+                    message.channel,
+                    message.subject,
+                    message.text,
+                    refused,
+                    message.position,
+                )
                 outcome = "joined"
             else:
                 request = wf.open_request(
@@ -112,8 +154,7 @@ async def take(
                     channel=message.channel,
                     contact_name=message.name,
                     notify_by=message.channel,
-                    contact_email=message.sender if message.channel == "email" else "",
-                    contact_phone=message.sender if message.channel != "email" else "",
+                    **_contact(message),
                 )
                 if refused:
                     wf.add_message(request, citizen, now, message.channel, "", "", refused)

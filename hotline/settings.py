@@ -234,6 +234,26 @@ class Sms(Strict):
     topic: str = ""  # the topic a request opened by SMS gets until the center sorts it
 
 
+class Zalo(Strict):
+    """A Zalo Official Account: its webhook (/webhooks/zalo) and the send API replies go through. Empty
+    app_id: off. Secrets: zalo.oa_secret_key (signs the webhook) and zalo.access_token (the send API's)."""
+
+    app_id: str = ""
+    oa_id: str = ""
+    send_url: str = "https://openapi.zalo.me/v3.0/oa/message/cs"
+    topic: str = ""
+
+
+class Facebook(Strict):
+    """A Facebook page's Messenger: its webhook (/webhooks/facebook) and the Send API. Empty page_id: off.
+    Secrets: facebook.app_secret (signs the webhook), facebook.page_token (the Send API's) and
+    facebook.verify_token (what the page's webhook set-up is asked to give back)."""
+
+    page_id: str = ""
+    send_url: str = "https://graph.facebook.com/v19.0/me/messages"
+    topic: str = ""
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -410,6 +430,8 @@ class Settings(Strict):
     mail: Mail = Mail()
     mailbox: Mailbox = Mailbox()
     sms: Sms = Sms()
+    zalo: Zalo = Zalo()
+    facebook: Facebook = Facebook()
     ami: AMI = AMI()
     agi: AGI = AGI()
     sip: SIP = SIP()

@@ -261,6 +261,7 @@ class CitizenRequest(Base):
     __table_args__ = (
         Index("ix_requests_status_agency", "status", "agency"),
         Index("ix_requests_contact_phone", "contact_phone"),
+        Index("ix_requests_contact_chat", "contact_chat"),
         Index("ix_requests_answer_due_at", "answer_due_at"),
         # An agency's list: its open requests, what is due soonest (the overdue ones) first.
         Index("ix_requests_agency_due_at", "agency", "due_at"),
@@ -277,6 +278,8 @@ class CitizenRequest(Base):
     contact_phone: Mapped[str] = mapped_column(String(32), default="")
     contact_name: Mapped[str] = mapped_column(String(128), default="")
     contact_email: Mapped[str] = mapped_column(String(254), default="")
+    # The citizen on a chat platform, as "zalo:<user id>" or "facebook:<page-scoped id>".
+    contact_chat: Mapped[str] = mapped_column(String(128), default="")
     # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": as they came).
     notify_by: Mapped[str] = mapped_column(String(16), default="")
     address: Mapped[str] = mapped_column(String(255), default="")
