@@ -11,7 +11,7 @@ from datetime import datetime, timedelta
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import email, sms, texts
+from channels import chat, email, sms, texts
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
 from hotline.links import follow_url
 from hotline.settings import Settings
@@ -34,6 +34,9 @@ def channel_for(request: CitizenRequest) -> tuple[str, str] | None:
         return "email", request.contact_email
     if wanted == "sms" and request.contact_phone:
         return "sms", request.contact_phone
+    platform, _, user = request.contact_chat.partition(":")
+    if wanted in ("zalo", "facebook") and platform == wanted and user:
+        return wanted, user
     return None
 
 
@@ -95,6 +98,8 @@ async def _send(settings: Settings, message: OutboxMessage, number: str) -> str:
         )
         answer = await sms.send(settings, message.to, text, sms.dlr_url(settings, message.id))
         return f"{answer} ({text.parts} part{'s' if text.parts > 1 else ''}, {text.coding})"
+    if message.channel in ("zalo", "facebook"):
+        return await chat.send(settings, message.channel, message.to, message.body, message.kind == "answer")
     raise NoGateway(f"no {message.channel} gateway is configured")
 
 
@@ -138,7 +143,7 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
                 )
         try:
             external, error = await _send(settings, message, number), ""
-        except (email.MailNotSent, sms.SmsNotSent, NoGateway) as exc:
+        except (email.MailNotSent, sms.SmsNotSent, chat.ChatNotSent, NoGateway) as exc:
             external, error = "", str(exc)[:2000]
         async with db() as session, session.begin():
             kept = await session.get(OutboxMessage, message.id)
@@ -168,7 +173,9 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
 
 
 def _masked(message: OutboxMessage) -> str:
-    return mask_email(message.to) if message.channel == "email" else mask_number(message.to)
+    if message.channel == "email":
+        return mask_email(message.to)
+    return mask_number(message.to) if message.channel == "sms" else f"{message.channel} user"
 
 
 def _history(session: AsyncSession, message: OutboxMessage, at: datetime, kind: str, **detail: str) -> None:

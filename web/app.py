@@ -18,6 +18,7 @@ from hotline.settings import Settings
 from web import (
     api,
     auth,
+    chat_webhooks,
     follow,
     metrics,
     open311,
@@ -118,6 +119,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         open311.routes,
         portal.routes,
         sms_gateway.routes,
+        chat_webhooks.routes,
         api.routes,
         requests_api.routes,
         metrics.routes,

@@ -1,0 +1,204 @@
+"""Zalo Official Account and Facebook Messenger, as their documentation describes them: the webhook's
+signature, the events it carries (text, photos, a shared location) and the send API replies go through.
+Neither platform can be reached from a test machine: the formats are the documented ones, and the tests
+post signed payloads and run a stand-in for the send APIs.
+
+Zalo signs an event with X-ZEvent-Signature: "mac=" + sha256(app id + the body as sent + the event's
+timestamp + the OA's secret key). Facebook signs with X-Hub-Signature-256: "sha256=" + HMAC-SHA256(app
+secret, the body as sent). A payload whose signature does not match is refused before it is read."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import aiohttp
+
+from casework import attachments
+from hotline import secrets
+from hotline.settings import Settings
+
+MOST_PHOTOS = 5
+
+
+class ChatRefused(Exception):
+    """A payload that is not signed by the platform, or not one of its events."""
+
+
+class ChatNotSent(Exception):
+    """The send API is not configured, cannot be reached, or refused the message."""
+
+
+@dataclass
+class ChatMessage:
+    channel: str  # zalo, facebook
+    message_id: str
+    sender: str
+    text: str
+    photos: list[str]  # the platform's URLs of the photos sent
+    position: tuple[float, float] | None
+
+
+def _secret(settings: Settings, key: str, what: str) -> str:
+    return secrets.for_site(settings).require(key, what)
+
+
+# -- Zalo -------------------------------------------------------------------------------------------------
+
+
+def zalo_signature(app_id: str, body: bytes, timestamp: str, oa_secret: str) -> str:
+    digest = hashlib.sha256(app_id.encode() + body + timestamp.encode() + oa_secret.encode()).hexdigest()
+    return f"mac={digest}"
+
+
+def zalo_events(settings: Settings, body: bytes, signature: str) -> list[ChatMessage]:
+    try:
+        event = json.loads(body)
+    except ValueError:
+        raise ChatRefused("not JSON") from None
+    if not isinstance(event, dict):
+        raise ChatRefused("not a Zalo event")
+    expected = zalo_signature(
+        settings.zalo.app_id,
+        body,
+        str(event.get("timestamp", "")),
+        _secret(settings, "zalo.oa_secret_key", "the Zalo OA's secret key"),
+    )
+    if not hmac.compare_digest(expected, signature.strip()):
+        raise ChatRefused("the signature does not match")
+    name = str(event.get("event_name", ""))
+    if not name.startswith("user_send_"):
+        return []  # follows, reads, the OA's own messages: nothing a citizen asked
+    message = event.get("message") or {}
+    sender = str((event.get("sender") or {}).get("id", ""))
+    photos, position = [], None
+    for item in message.get("attachments") or []:
+        payload = item.get("payload") or {}
+        if item.get("type") == "image" and payload.get("url"):
+            photos.append(str(payload["url"]))
+        if item.get("type") == "location":
+            position = _position(payload.get("coordinates") or {}, "latitude", "longitude")
+    return [
+        ChatMessage(
+            "zalo", str(message.get("msg_id", "")), sender, str(message.get("text", "")), photos, position
+        )
+    ]
+
+
+def zalo_reply(to: str, text: str) -> dict[str, Any]:
+    return {"recipient": {"user_id": to}, "message": {"text": text}}
+
+
+# -- Facebook Messenger ------------------------------------------------------------------------------------
+
+
+def facebook_signature(app_secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def facebook_events(settings: Settings, body: bytes, signature: str) -> list[ChatMessage]:
+    expected = facebook_signature(_secret(settings, "facebook.app_secret", "the Facebook app's secret"), body)
+    if not hmac.compare_digest(expected, signature.strip()):
+        raise ChatRefused("the signature does not match")
+    try:
+        payload = json.loads(body)
+    except ValueError:
+        raise ChatRefused("not JSON") from None
+    if not isinstance(payload, dict) or payload.get("object") != "page":
+        raise ChatRefused("not a page's event")
+    out = []
+    for entry in payload.get("entry") or []:
+        for event in entry.get("messaging") or []:
+            message = event.get("message")
+            if not isinstance(message, dict) or message.get("is_echo"):
+                continue  # deliveries, reads, the page's own replies
+            photos, position = [], None
+            for item in message.get("attachments") or []:
+                body_ = item.get("payload") or {}
+                if item.get("type") == "image" and body_.get("url"):
+                    photos.append(str(body_["url"]))
+                if item.get("type") == "location":
+                    position = _position(body_.get("coordinates") or {}, "lat", "long")
+            sender = str((event.get("sender") or {}).get("id", ""))
+            out.append(
+                ChatMessage(
+                    "facebook",
+                    str(message.get("mid", "")),
+                    sender,
+                    str(message.get("text", "")),
+                    photos,
+                    position,
+                )
+            )
+    return out
+
+
+def facebook_reply(to: str, text: str, answering: bool) -> dict[str, Any]:
+    """A reply within the 24 hours that follow the citizen's message; a later one (the answer, days later)
+    is an update of the matter they asked about, sent with the documented message tag."""
+    if answering:
+        return {
+            "recipient": {"id": to},
+            "messaging_type": "MESSAGE_TAG",
+            "tag": "ACCOUNT_UPDATE",
+            "message": {"text": text},
+        }
+    return {"recipient": {"id": to}, "messaging_type": "RESPONSE", "message": {"text": text}}
+
+
+# -- both --------------------------------------------------------------------------------------------------
+
+
+def _position(coordinates: dict[str, Any], lat: str, long: str) -> tuple[float, float] | None:
+    try:
+        latitude, longitude = float(coordinates[lat]), float(coordinates[long])
+    except (KeyError, TypeError, ValueError):
+        return None
+    return (latitude, longitude) if -90 <= latitude <= 90 and -180 <= longitude <= 180 else None
+
+
+async def photos(urls: list[str]) -> list[tuple[str, bytes]]:
+    """The photos a citizen sent, fetched from the platform (each at most attachments.MOST_BYTES)."""
+    out: list[tuple[str, bytes]] = []
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
+        for n, url in enumerate(urls[:MOST_PHOTOS], 1):
+            try:
+                async with http.get(url) as reply:
+                    data = await reply.content.read(attachments.MOST_BYTES + 1)
+                    if reply.status == 200:
+                        out.append((f"anh-{n}", data))
+            except (aiohttp.ClientError, TimeoutError, OSError):
+                continue  # a photo that cannot be fetched does not stop the message
+    return out
+
+
+async def send(settings: Settings, channel: str, to: str, text: str, answering: bool) -> str:
+    """Through the platform's send API; its message id."""
+    if channel == "zalo":
+        url, body = settings.zalo.send_url, zalo_reply(to, text)
+        headers = {"access_token": _secret(settings, "zalo.access_token", "the Zalo OA's access token")}
+        params: dict[str, str] = {}
+    else:
+        url, body = settings.facebook.send_url, facebook_reply(to, text, answering)
+        headers = {}
+        params = {
+            "access_token": _secret(settings, "facebook.page_token", "the Facebook page's access token")
+        }
+    try:
+        async with (
+            aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,
+            http.post(url, json=body, headers=headers, params=params) as reply,
+        ):
+            answer = await reply.json(content_type=None)
+    except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+        raise ChatNotSent(f"{channel}: {exc}") from None
+    if channel == "zalo":
+        if not isinstance(answer, dict) or answer.get("error") != 0:
+            raise ChatNotSent(f"zalo: {answer}")
+        return str((answer.get("data") or {}).get("message_id", ""))
+    if not isinstance(answer, dict) or "error" in answer or reply.status != 200:
+        raise ChatNotSent(f"facebook: {answer}")
+    return str(answer.get("message_id", ""))

@@ -1,0 +1,265 @@
+"""Zalo and Facebook on a running app, with the payloads their documentation describes and a stand-in for
+their send APIs (neither platform can be reached from here): a signed message opens a request (its photo
+fetched, its place kept) and a later one from the same person joins it; a payload with a wrong signature
+is refused and stores nothing; the number, and later the answer, are posted to the send API in the
+documented format."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+from sqlalchemy import func, select
+from sqlalchemy.orm import selectinload
+
+from ami_bridge.bridge import Bridge
+from casework import workflow as wf
+from channels import chat, outbox
+from hotline import settings as site_settings
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import CitizenRequest, Role
+from tests.conftest import TEST_SETTINGS
+from tests.test_requests_pages import PNG
+from web.app import build_app
+
+APP_ID, OA_SECRET, FB_SECRET, VERIFY = "1234567890", "oa-secret-thu", "fb-app-secret-thu", "verify-thu"
+
+
+@dataclass
+class StandIn:
+    """The platforms' send APIs as their documentation answers, and a photo to fetch."""
+
+    posted: list[tuple[str, dict[str, str], dict[str, str], Any]] = field(default_factory=list)
+
+    def app(self) -> web.Application:
+        async def zalo(request: web.Request) -> web.Response:
+            self.posted.append(("zalo", dict(request.headers), dict(request.query), await request.json()))
+            return web.json_response(
+                {"data": {"message_id": "zmsg-1", "user_id": "u"}, "error": 0, "message": "Success"}
+            )
+
+        async def facebook(request: web.Request) -> web.Response:
+            self.posted.append(("facebook", dict(request.headers), dict(request.query), await request.json()))
+            return web.json_response({"recipient_id": "psid", "message_id": "m_1"})
+
+        async def photo(_: web.Request) -> web.Response:
+            return web.Response(body=PNG, content_type="image/png")
+
+        app = web.Application()
+        app.router.add_post("/zalo/send", zalo)
+        app.router.add_post("/facebook/send", facebook)
+        app.router.add_get("/photo.png", photo)
+        return app
+
+
+@dataclass
+class Platforms:
+    client: TestClient  # type: ignore[type-arg]
+    stand_in: StandIn
+    stand_in_url: str
+    settings: site_settings.Settings
+    bridge: Bridge
+
+
+@pytest.fixture
+async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
+    stand_in = StandIn()
+    server = TestServer(stand_in.app())
+    await server.start_server()
+    base = str(server.make_url("")).rstrip("/")
+    state = tmp_path / "state"
+    state.mkdir()
+    (state / "secrets.toml").write_text(
+        f'"zalo.oa_secret_key" = "{OA_SECRET}"\n"zalo.access_token" = "zalo-token"\n'
+        f'"facebook.app_secret" = "{FB_SECRET}"\n"facebook.page_token" = "page-token"\n'
+        f'"facebook.verify_token" = "{VERIFY}"\n',
+        encoding="utf-8",
+    )
+    settings = site_settings.load(
+        TEST_SETTINGS,
+        overrides={
+            "database.url": f"sqlite+aiosqlite:///{tmp_path}/chat.db",
+            "state_dir": str(state),
+            "zalo": {"app_id": APP_ID, "oa_id": "oa1", "send_url": f"{base}/zalo/send", "topic": "violation"},
+            "facebook": {"page_id": "page1", "send_url": f"{base}/facebook/send", "topic": "suggestion"},
+        },
+    )
+    await upgrade_async(settings.database_url)
+    bridge = Bridge(settings)
+    client = TestClient(TestServer(build_app(settings, bridge)))
+    await client.start_server()
+    try:
+        yield Platforms(client, stand_in, base, settings, bridge)
+    finally:
+        await client.close()
+        await bridge.engine.dispose()
+        await server.close()
+
+
+def zalo_event(name: str, sender: str, message: dict[str, Any]) -> tuple[bytes, str]:
+    event = {
+        "app_id": APP_ID,
+        "user_id_by_app": "app-user-1",
+        "event_name": name,
+        "timestamp": str(int(time.time() * 1000)),
+        "sender": {"id": sender},
+        "recipient": {"id": "oa1"},
+        "message": message,
+    }
+    body = json.dumps(event, ensure_ascii=False).encode()
+    return body, chat.zalo_signature(APP_ID, body, event["timestamp"], OA_SECRET)
+
+
+def facebook_event(sender: str, message: dict[str, Any]) -> tuple[bytes, str]:
+    payload = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "page1",
+                "time": int(time.time() * 1000),
+                "messaging": [
+                    {
+                        "sender": {"id": sender},
+                        "recipient": {"id": "page1"},
+                        "timestamp": 1,
+                        "message": message,
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(payload, ensure_ascii=False).encode()
+    return body, chat.facebook_signature(FB_SECRET, body)
+
+
+async def requests_of(p: Platforms, chat_id: str) -> list[CitizenRequest]:
+    async with p.bridge.db() as session:
+        return list(
+            await session.scalars(
+                select(CitizenRequest)
+                .where(CitizenRequest.contact_chat == chat_id)
+                .options(selectinload(CitizenRequest.files), selectinload(CitizenRequest.events))
+            )
+        )
+
+
+async def test_zalo_messages_open_a_request_join_it_and_get_the_number_back(platforms: Platforms) -> None:
+    p = platforms
+    body, signature = zalo_event(
+        "user_send_image",
+        "zuser-1",
+        {
+            "msg_id": "zm-1",
+            "text": "Rác đổ trộm ở hẻm 45",
+            "attachments": [
+                {"type": "image", "payload": {"url": f"{p.stand_in_url}/photo.png", "thumbnail": ""}}
+            ],
+        },
+    )
+    reply = await p.client.post("/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": signature})
+    assert reply.status == 200 and (await reply.json()) == {"taken": ["opened"]}
+    again = await p.client.post("/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": signature})
+    assert (await again.json()) == {"taken": ["seen"]}  # the platform's retry is not a second request
+    body, signature = zalo_event(
+        "user_send_location",
+        "zuser-1",
+        {
+            "msg_id": "zm-2",
+            "attachments": [
+                {
+                    "type": "location",
+                    "payload": {"coordinates": {"latitude": "10.7769", "longitude": "106.7009"}},
+                }
+            ],
+        },
+    )
+    reply = await p.client.post("/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": signature})
+    assert (await reply.json()) == {"taken": ["joined"]}
+    (request,) = await requests_of(p, "zalo:zuser-1")
+    assert (request.topic, request.notify_by, request.words) == ("violation", "zalo", "Rác đổ trộm ở hẻm 45")
+    assert (request.latitude, request.longitude) == (10.7769, 106.7009) and len(request.files) == 1
+
+    assert await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC)) == 1
+    (kind, headers, _, sent) = p.stand_in.posted[-1]
+    assert kind == "zalo" and headers["access_token"] == "zalo-token"
+    assert sent["recipient"] == {"user_id": "zuser-1"} and request.number in sent["message"]["text"]
+
+
+async def test_a_payload_with_a_wrong_signature_is_refused_and_stores_nothing(platforms: Platforms) -> None:
+    p = platforms
+    body, signature = zalo_event("user_send_text", "zuser-2", {"msg_id": "zm-9", "text": "giả mạo"})
+    forged = await p.client.post(
+        "/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": "mac=" + "0" * 64}
+    )
+    assert forged.status == 403
+    tampered = await p.client.post(
+        "/webhooks/zalo",
+        data=body.replace("giả mạo".encode(), b"khac"),
+        headers={"X-ZEvent-Signature": signature},
+    )
+    assert tampered.status == 403
+    fb_body, _ = facebook_event("psid-9", {"mid": "m_9", "text": "giả mạo"})
+    unsigned = await p.client.post("/webhooks/facebook", data=fb_body)
+    assert unsigned.status == 403
+    async with p.bridge.db() as session:
+        assert await session.scalar(select(func.count()).select_from(CitizenRequest)) == 0
+
+
+async def test_facebook_verifies_the_webhook_opens_a_request_and_the_answer_goes_back_tagged(
+    platforms: Platforms,
+) -> None:
+    p = platforms
+    ok = await p.client.get(
+        "/webhooks/facebook",
+        params={"hub.mode": "subscribe", "hub.verify_token": VERIFY, "hub.challenge": "12345"},
+    )
+    assert ok.status == 200 and await ok.text() == "12345"
+    wrong = await p.client.get(
+        "/webhooks/facebook", params={"hub.mode": "subscribe", "hub.verify_token": "x", "hub.challenge": "1"}
+    )
+    assert wrong.status == 403
+    body, signature = facebook_event("psid-1", {"mid": "m_1", "text": "Đề nghị lắp đèn đường hẻm 12"})
+    reply = await p.client.post("/webhooks/facebook", data=body, headers={"X-Hub-Signature-256": signature})
+    assert (await reply.json()) == {"taken": ["opened"]}
+    echo, echo_signature = facebook_event(
+        "page1", {"mid": "m_2", "text": "trả lời của trang", "is_echo": True}
+    )
+    reply = await p.client.post(
+        "/webhooks/facebook", data=echo, headers={"X-Hub-Signature-256": echo_signature}
+    )
+    assert (await reply.json()) == {"taken": []}  # the page's own message is not a citizen's
+
+    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    (kind, _, query, sent) = p.stand_in.posted[-1]
+    assert kind == "facebook" and query["access_token"] == "page-token"
+    assert sent["recipient"] == {"id": "psid-1"} and sent["messaging_type"] == "RESPONSE"
+
+    (request,) = await requests_of(p, "facebook:psid-1")
+    center, district = wf.Actor("giamsat", Role.SUPERVISOR), wf.Actor("quan1", Role.AGENCY, "quan_1")
+    now = datetime.now(UTC)
+    async with p.bridge.db() as session, session.begin():
+        request = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.id == request.id)
+            .options(selectinload(CitizenRequest.events), selectinload(CitizenRequest.assignments))
+        )
+        assert request is not None
+        wf.forward(p.settings, request, center, "quan_1", now)
+        wf.accept(request, district, now)
+        wf.answer(request, district, now, "Sẽ lắp đèn trong tháng 12")
+        wf.approve(request, center, now)
+        message = outbox.answer_message(p.settings, request, now)
+        assert message is not None and message.channel == "facebook"
+        session.add(message)
+    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    (_, _, _, sent) = p.stand_in.posted[-1]
+    assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "ACCOUNT_UPDATE"
+    assert "Sẽ lắp đèn trong tháng 12" in sent["message"]["text"]

@@ -1,0 +1,101 @@
+"""The webhooks Zalo and Facebook call with the messages citizens send the hotline's Official Account or
+page (channels/chat.py checks their signatures). Each message opens a request or joins the sender's open
+one (channels/intake.py). A payload without the platform's signature is refused (403); one the database
+cannot take answers 503, and the platform sends it again."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import logging
+from collections.abc import Callable
+
+from aiohttp import web
+from sqlalchemy.exc import SQLAlchemyError
+
+from channels import chat, intake
+from hotline import secrets
+from hotline.errors import SettingsError
+from web.context import Context, ctx
+from web.routing import RouteTable
+
+log = logging.getLogger(__name__)
+routes = RouteTable()
+MOST_BODY = 1 << 20  # a message event is a few kB
+
+
+async def _take(c: Context, messages: list[chat.ChatMessage], topic: str) -> list[intake.Taken]:
+    taken = []
+    for m in messages:
+        files = await chat.photos(m.photos) if m.photos else []
+        message = intake.Message(
+            channel=m.channel,
+            external_id=m.message_id or f"{m.sender}:" + hashlib.sha256(m.text.encode()).hexdigest(),
+            sender=m.sender,
+            text=m.text,
+            files=files,
+            position=m.position,
+            automatic="" if m.sender and (m.text or files or m.position) else "nothing a person wrote",
+        )
+        taken.append(
+            await intake.take(
+                c.settings, c.db, c.bridge.writer.numbers, c.settings.request_files_path, message, topic
+            )
+        )
+    return taken
+
+
+async def _body(request: web.Request) -> bytes:
+    body = await request.content.read(MOST_BODY + 1)
+    if len(body) > MOST_BODY:
+        raise web.HTTPRequestEntityTooLarge(max_size=MOST_BODY, actual_size=len(body))
+    return body
+
+
+async def _answer(c: Context, parse: Callable[[], list[chat.ChatMessage]], topic: str) -> web.Response:
+    try:
+        messages = parse()
+    except chat.ChatRefused as exc:
+        log.warning("a webhook call refused: %s", exc)
+        raise web.HTTPForbidden(text=str(exc)) from None
+    except SettingsError as exc:
+        log.error("a webhook call that cannot be checked: %s", exc)
+        raise web.HTTPServiceUnavailable(text="not configured") from None
+    try:
+        taken = await _take(c, messages, topic)
+    except (SQLAlchemyError, OSError, TimeoutError):
+        log.exception("a chat message could not be kept; the platform will send it again")
+        raise web.HTTPServiceUnavailable() from None
+    return web.json_response({"taken": [t.outcome for t in taken]})
+
+
+@routes.route("POST", "/webhooks/zalo", None)
+async def zalo(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    if not c.settings.zalo.app_id:
+        raise web.HTTPNotFound()
+    body, signature = await _body(request), request.headers.get("X-ZEvent-Signature", "")
+    return await _answer(c, lambda: chat.zalo_events(c.settings, body, signature), c.settings.zalo.topic)
+
+
+@routes.route("GET", "/webhooks/facebook", None)
+async def facebook_verify(request: web.Request) -> web.StreamResponse:
+    """The page's webhook set-up: Facebook asks for the challenge back with the token the site chose."""
+    c, q = ctx(request), request.query
+    if not c.settings.facebook.page_id:
+        raise web.HTTPNotFound()
+    token = secrets.for_site(c.settings).get("facebook.verify_token")
+    if q.get("hub.mode") != "subscribe" or not hmac.compare_digest(q.get("hub.verify_token", ""), token):
+        raise web.HTTPForbidden(text="wrong verify token")
+    return web.Response(text=q.get("hub.challenge", ""))
+
+
+@routes.route("POST", "/webhooks/facebook", None)
+async def facebook(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    if not c.settings.facebook.page_id:
+        raise web.HTTPNotFound()
+    body, signature = await _body(request), request.headers.get("X-Hub-Signature-256", "")
+    return await _answer(
+        c, lambda: chat.facebook_events(c.settings, body, signature), c.settings.facebook.topic
+    )
