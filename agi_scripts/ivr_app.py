@@ -1,4 +1,5 @@
-"""The IVR as a FastAGI route: loads and checks the flow once, then runs it for every call."""
+"""The FastAGI server's routes: the IVR (the flow loaded and checked once, then run for every call) and
+the call back with a request's answer."""
 
 from __future__ import annotations
 
@@ -6,6 +7,7 @@ import logging
 from functools import partial
 
 from agi_scripts.agi_channel import AGIChannel, call_info
+from agi_scripts.callback_app import callback_route
 from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import AGISession, FastAGIServer
 from hotline.db.engine import make_engine, sessions
@@ -46,8 +48,10 @@ def ivr_route(engine: Engine):  # type: ignore[no-untyped-def]
 
 
 def build_server(settings: Settings) -> FastAGIServer:
-    desk = DatabaseCaseDesk(sessions(make_engine(settings.database_url)))
+    db = sessions(make_engine(settings.database_url))
+    desk = DatabaseCaseDesk(db)
     server = FastAGIServer(allow=settings.agi_peers)
     server.on_start.append(desk.numbers.reserve)
     server.route("ivr", ivr_route(build_engine(settings, desk)))
+    server.route("callback", callback_route(settings, db))
     return server

@@ -7,12 +7,14 @@ from __future__ import annotations
 
 import logging
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import chat, email, sms, texts
+from channels import callback, chat, email, sms, texts
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
+from hotline.errors import AMIError
 from hotline.links import follow_url
 from hotline.settings import Settings
 from hotline.values import mask_email, mask_number
@@ -29,9 +31,17 @@ class NoGateway(Exception):
 
 def channel_for(request: CitizenRequest) -> tuple[str, str] | None:
     """(channel, address) the citizen asked to be told on, or the way they came; None: by phone only."""
-    wanted = request.notify_by or ("email" if request.contact_email and not request.contact_phone else "")
+    wanted = request.notify_by or (
+        "email"
+        if request.contact_email and not request.contact_phone
+        else "phone"
+        if request.contact_phone
+        else ""
+    )
     if wanted == "email" and request.contact_email:
         return "email", request.contact_email
+    if wanted == "phone" and request.contact_phone:
+        return "phone", request.contact_phone
     if wanted == "sms" and request.contact_phone:
         return "sms", request.contact_phone
     platform, _, user = request.contact_chat.partition(":")
@@ -70,7 +80,7 @@ def queue(
 def answer_message(settings: Settings, request: CitizenRequest, at: datetime) -> OutboxMessage | None:
     """The approved answer, on the citizen's channel (None when they are told by phone)."""
     way = channel_for(request)
-    if way is None:
+    if way is None or (way[0] == "phone" and not settings.callbacks.enabled):
         return None
     channel, to = way
     return queue(
@@ -119,8 +129,58 @@ async def record_delivery(
     return True
 
 
-async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now: datetime) -> int:
-    """Send what is due; returns how many went."""
+async def _call_back(
+    settings: Settings, db: async_sessionmaker[AsyncSession], message: OutboxMessage, now: datetime, ami: Any
+) -> None:
+    """One attempt of a voice call back, within the allowed hours; the last one unanswered fails it. The
+    call itself marks the message sent once the citizen answers (channels/callback.py)."""
+    later = callback.next_window(settings, now)
+    async with db() as session, session.begin():
+        kept = await session.get(OutboxMessage, message.id)
+        if kept is None or kept.status != OutboxStatus.PENDING.value:
+            return
+        if later is not None:
+            kept.next_at = later
+            return
+        if kept.attempts >= settings.callbacks.attempts:
+            kept.status, kept.error = OutboxStatus.FAILED.value, "no answer"
+            _history(session, kept, now, "callback", outcome="not reached", attempts=str(kept.attempts))
+            log.warning(
+                "call back %d to %s: not reached after %d attempts", kept.id, _masked(kept), kept.attempts
+            )
+            return
+        kept.attempts += 1
+        kept.next_at = now + timedelta(seconds=settings.callbacks.wait_seconds)
+        answer = ""
+        if kept.request_id is not None:
+            answer = str(
+                await session.scalar(
+                    select(CitizenRequest.answer).where(CitizenRequest.id == kept.request_id)
+                )
+                or ""
+            )
+        attempt = kept.attempts
+    try:
+        said = await callback.dial(settings, ami, message, answer) if ami is not None else None
+        if said is None:
+            raise NoGateway("no AMI connection to dial with")
+    except (AMIError, NoGateway, OSError) as exc:
+        async with db() as session, session.begin():
+            kept = await session.get(OutboxMessage, message.id)
+            if kept is not None:
+                kept.error = str(exc)[:2000]
+        log.warning("call back %d: attempt %d could not be dialled: %s", message.id, attempt, exc)
+        return
+    async with db() as session, session.begin():
+        kept = await session.get(OutboxMessage, message.id)
+        if kept is not None:
+            _history(session, kept, now, "callback", outcome="dialled", attempt=str(attempt))
+
+
+async def deliver(
+    settings: Settings, db: async_sessionmaker[AsyncSession], now: datetime, ami: Any = None
+) -> int:
+    """Send what is due; returns how many went (a call back counts when the citizen answers it)."""
     sent = 0
     async with db() as session:
         due = list(
@@ -132,6 +192,9 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
             )
         )
     for message in due:
+        if message.channel == "phone":
+            await _call_back(settings, db, message, now, ami)
+            continue
         number = ""
         if message.request_id is not None:
             async with db() as session:
@@ -175,7 +238,7 @@ async def deliver(settings: Settings, db: async_sessionmaker[AsyncSession], now:
 def _masked(message: OutboxMessage) -> str:
     if message.channel == "email":
         return mask_email(message.to)
-    return mask_number(message.to) if message.channel == "sms" else f"{message.channel} user"
+    return mask_number(message.to) if message.channel in ("sms", "phone") else f"{message.channel} user"
 
 
 def _history(session: AsyncSession, message: OutboxMessage, at: datetime, kind: str, **detail: str) -> None:

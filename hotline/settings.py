@@ -254,6 +254,23 @@ class Facebook(Strict):
     topic: str = ""
 
 
+class Callbacks(Strict):
+    """The voice call back with an approved answer, for citizens who asked to be told by phone (and those
+    who called, by default): Asterisk dials them ({number} in `dial`), reads the request's number and the
+    answer, and asks for a rating by keypad."""
+
+    enabled: bool = True
+    dial: str = "PJSIP/{number}@trunk"  # the channel Originate dials; {number} is the citizen's
+    caller_id: str = "1022"
+    from_time: str = Field("07:30", pattern=r"^\d\d:\d\d$")  # calls only between these local times
+    until_time: str = Field("20:00", pattern=r"^\d\d:\d\d$")
+    attempts: int = Field(3, ge=1, le=10)
+    ring_seconds: int = Field(30, ge=5, le=120)
+    # Between two attempts: long enough for one call to ring and be talked through.
+    wait_seconds: int = Field(1800, ge=20, le=86_400)
+    longest_answer_chars: int = Field(800, ge=50)  # a longer answer is read in its first part only
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -430,6 +447,7 @@ class Settings(Strict):
     mail: Mail = Mail()
     mailbox: Mailbox = Mailbox()
     sms: Sms = Sms()
+    callbacks: Callbacks = Callbacks()
     zalo: Zalo = Zalo()
     facebook: Facebook = Facebook()
     ami: AMI = AMI()

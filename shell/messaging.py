@@ -8,6 +8,7 @@ import asyncio
 import logging
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -20,11 +21,12 @@ OUTBOX_SECONDS = 5.0
 
 
 async def send_outbox(
-    settings: Settings, db: async_sessionmaker[AsyncSession], every: float = OUTBOX_SECONDS
+    settings: Settings, db: async_sessionmaker[AsyncSession], ami: Any = None, every: float = OUTBOX_SECONDS
 ) -> None:
+    """`ami`: the bridge's AMI connection, which dials the call backs."""
     while True:
         try:
-            await outbox.deliver(settings, db, datetime.now(UTC))
+            await outbox.deliver(settings, db, datetime.now(UTC), ami)
         except Exception:
             log.exception("the outbox round failed; trying again in %.0f s", every)
         await asyncio.sleep(every)

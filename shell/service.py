@@ -87,7 +87,7 @@ async def services(
                 housekeeping.chase_deadlines(settings, running.bridge.db), name="deadlines"
             )
             running.outbox = asyncio.create_task(
-                messaging.send_outbox(settings, running.bridge.db), name="outbox"
+                messaging.send_outbox(settings, running.bridge.db, running.bridge.ami), name="outbox"
             )
             if settings.mailbox.host:
                 running.mailbox = asyncio.create_task(

@@ -29,6 +29,7 @@ class Var(StrEnum):
     QUEUE_STATUS = "HOTLINE_QUEUE_STATUS"  # app_queue's QUEUESTATUS when the caller left without an agent
     OUTCOME = "HOTLINE_OUTCOME"  # voicemail, once the caller reached the voice message
     VOICEMAIL = "HOTLINE_VOICEMAIL"  # the voice message's file
+    CALLBACK = "HOTLINE_CALLBACK"  # on a call back to a citizen: the outbox message it carries
 
 
 def collected(variable: str) -> str:
@@ -40,6 +41,7 @@ class Global(StrEnum):
     """Dialplan globals ([globals] in extensions.conf), rendered from the settings."""
 
     AGI = "HOTLINE_AGI"
+    AGI_CALLBACK = "HOTLINE_AGI_CALLBACK"
     RECORDINGS = "HOTLINE_RECORDINGS"
     TZ = "HOTLINE_TZ"
     MAX_WAIT = "HOTLINE_MAX_WAIT_"  # + queue name
