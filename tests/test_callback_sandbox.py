@@ -5,8 +5,6 @@ the call back and the rating. A citizen who never answers is dialled again, then
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,6 +19,7 @@ from channels import outbox
 from hotline.db.models import CitizenRequest, OutboxMessage, Role
 from hotline.settings import Settings
 from shell.sandbox.runner import Sandbox
+from tests.processes import eventually
 from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
@@ -71,17 +70,6 @@ async def events(bridge: Bridge, number: str) -> tuple[CitizenRequest, list[dict
     return request, [e.detail | {"kind": e.kind} for e in request.events if e.kind == "callback"]
 
 
-async def until(check: Any, what: str, timeout: float) -> Any:
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never saw {what}")
-        await asyncio.sleep(1.0)
-
-
 async def test_the_citizen_answers_hears_the_answer_and_rates_it(hotline: Bridge) -> None:
     number = await approved_for_a_call_back(hotline, "0900222333")
 
@@ -89,7 +77,7 @@ async def test_the_citizen_answers_hears_the_answer_and_rates_it(hotline: Bridge
         request, seen = await events(hotline, number)
         return (request, seen) if any(e.get("outcome") == "reached" for e in seen) else None
 
-    request, seen = await until(rated, "the call back reach the citizen", 90)
+    request, seen = await eventually(rated, "the call back reach the citizen", 90)
     (reached,) = [e for e in seen if e["outcome"] == "reached"]
     assert reached["stars"] == 4 and request.rating == 4
     assert [e["outcome"] for e in seen] == ["dialled", "reached"]
@@ -109,7 +97,7 @@ async def test_a_citizen_who_does_not_answer_is_called_again_then_marked(hotline
         return seen if any(e.get("outcome") == "not reached" for e in seen) else None
 
     wait = attempts * (hotline.settings.callbacks.wait_seconds + 10) + 30
-    seen = await until(given_up, "the call back given up", wait)
+    seen = await eventually(given_up, "the call back given up", wait)
     assert [e["outcome"] for e in seen] == ["dialled"] * attempts + ["not reached"]
     request, _ = await events(hotline, number)
     assert request.rating is None

@@ -5,8 +5,6 @@ the segment rules say (70 characters a part alone, 67 joined; 160 and 153 withou
 
 from __future__ import annotations
 
-import asyncio
-import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -27,6 +25,7 @@ from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.kannel import PASSWORD, Kannel, running_kannel
+from tests.processes import eventually
 from web.app import build_app
 
 CITIZEN = "0912345678"
@@ -77,17 +76,6 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
             await bridge.engine.dispose()
 
 
-async def until(check, what: str, timeout: float = 20):  # type: ignore[no-untyped-def]
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await check()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never saw {what}")
-        await asyncio.sleep(0.2)
-
-
 async def load(db: async_sessionmaker[AsyncSession], **where: str) -> CitizenRequest | None:
     async with db() as session:
         return await session.scalar(
@@ -101,7 +89,7 @@ async def test_an_sms_opens_a_request_and_the_number_comes_back_with_delivery_re
     gateway: Gateway,
 ) -> None:
     with gateway.kannel.phone((CITIZEN, "Đèn đường hỏng ở hẻm 45 Lê Lợi, tối om cả tuần nay")) as phone:
-        request = await until(lambda: load(gateway.db, contact_phone=CITIZEN), "the request")
+        request = await eventually(lambda: load(gateway.db, contact_phone=CITIZEN), "the request")
         assert (request.topic, request.notify_by, request.words) == (
             "violation",
             "sms",
@@ -113,14 +101,14 @@ async def test_an_sms_opens_a_request_and_the_number_comes_back_with_delivery_re
         async def reply() -> list[str]:
             return [d.text for d in phone.delivered() if d.to == CITIZEN]
 
-        (text,) = await until(reply, "the number on the citizen's phone")
+        (text,) = await eventually(reply, "the number on the citizen's phone")
         assert request.number in text and "https://1022.tinh.example.vn/follow/" in text
 
         async def reports() -> list[str]:
             found = await load(gateway.db, number=request.number)
             return [e.detail["report"] for e in found.events if e.kind == "message_delivery"] if found else []
 
-        seen = await until(reports, "the delivery reports")
+        seen = await eventually(reports, "the delivery reports")
         assert "accepted by the SMSC" in seen or "delivered" in seen
         # The same message handed over again (the gateway retries when we are slow) is not taken twice.
     async with gateway.db() as session:
@@ -155,7 +143,7 @@ async def test_a_long_vietnamese_answer_goes_in_as_many_parts_as_the_rules_say(
         async def whole() -> list[object]:
             return phone.delivered(planned.coding)
 
-        (got,) = await until(whole, "the answer's parts")
+        (got,) = await eventually(whole, "the answer's parts")
     assert got.parts == planned.parts  # type: ignore[attr-defined]
     assert got.text == (LONG_ANSWER if diacritics else sms.without_diacritics(LONG_ANSWER))  # type: ignore[attr-defined]
     async with gateway.db() as session:
