@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import selectinload
 
 from casework import workflow as wf
@@ -27,6 +28,7 @@ from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.mail_servers import PASSWORD, MailServers, mail_servers
+from tests.test_case_writer_faults import sqlite_locked
 from tests.test_requests_pages import PNG
 
 __all__ = ["mail_servers"]  # the fixture
@@ -208,3 +210,24 @@ async def test_a_relay_that_is_down_delays_the_answer_then_marks_it_failed(
         assert received(mail_servers)[-1]["Subject"] == "Kết quả"
     finally:
         await engine.dispose()
+
+
+async def test_a_mail_the_locked_database_cannot_take_stays_unread_and_is_taken_later(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    raw, _ = citizen_mail("Nước sinh hoạt bị đục", "Nước máy khu phố 3 đục từ sáng.")
+    mail_servers.deliver("hotline", raw)
+    database = Path(site.database_url.split(":///", 1)[1])
+    with sqlite_locked(database, 12), pytest.raises((OperationalError, TimeoutError)):
+        await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    box = mail_servers.imap("hotline")
+    try:
+        _, unseen = box.uid("SEARCH", "UNSEEN")
+    finally:
+        box.logout()
+    assert len(unseen[0].split()) == 1  # not marked read: nothing was taken
+    assert not list(site.request_files_path.glob("*.png"))  # and its photo not kept without its request
+    (taken,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert taken.outcome == "opened"
