@@ -15,11 +15,20 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import String, cast, or_, select
+from sqlalchemy import String, cast, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from hotline.db.models import AuditEntry, Case, CaseEvent, CitizenRequest, DeadLetter, RequestEvent
+from hotline.db.models import (
+    AuditEntry,
+    Case,
+    CaseEvent,
+    CitizenRequest,
+    DeadLetter,
+    InboundMessage,
+    OutboxMessage,
+    RequestEvent,
+)
 from hotline.retention import ROTATED_LOG, remove_files, under
 from hotline.settings import Settings
 from hotline.values import mask_number, number_forms
@@ -38,6 +47,7 @@ class Erasure:
     audit: int = 0
     dead_letters: int = 0
     log_lines: int = 0
+    messages: int = 0
 
 
 def _scrub(value: Any, forms: set[str]) -> Any:
@@ -110,6 +120,13 @@ async def erase(
                 RequestEvent(request_id=request.id, at=now, actor=actor[:80], kind="erased", detail={})
             )
         done.requests = len(requests)
+        # Messages to them (their number, the answer) and the record of theirs taken from a channel.
+        ids = [r.id for r in requests]
+        for table, condition in (
+            (OutboxMessage, or_(OutboxMessage.to.in_(forms), OutboxMessage.request_id.in_(ids))),
+            (InboundMessage, InboundMessage.request_id.in_(ids)),
+        ):
+            done.messages += int((await session.execute(delete(table).where(condition))).rowcount or 0)  # type: ignore[attr-defined]
         for step in await session.scalars(
             select(RequestEvent).where(_mentions(RequestEvent.detail, encoded))
         ):

@@ -25,6 +25,8 @@ from hotline.db.models import (
     CaseEvent,
     CitizenRequest,
     DeadLetter,
+    InboundMessage,
+    OutboxMessage,
     RequestFile,
     RequestStatus,
     WebSession,
@@ -52,6 +54,7 @@ class Report:
     tokens: int = 0
     dead_letters: int = 0
     log_files: int = 0
+    messages: int = 0  # to and from citizens (the outbox, the messages taken from the channels)
     deleted_files: list[Path] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -176,6 +179,9 @@ async def apply(
             report.deleted_files += remove_files(folder / name for name in stored)
         ended = now - timedelta(days=keep.sessions)
         deletions: list[tuple[str, type[Base], ColumnElement[bool]]] = [
+            # A request's messages carry the citizen's address and the answer: they go with it.
+            ("messages", OutboxMessage, OutboxMessage.request_id.in_(old_requests)),
+            ("messages", InboundMessage, InboundMessage.request_id.in_(old_requests)),
             ("requests", CitizenRequest, CitizenRequest.id.in_(old_requests)),
             ("events", CaseEvent, CaseEvent.case_id.in_(old_cases)),
             ("cases", Case, Case.id.in_(old_cases)),

@@ -19,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
 from casework import workflow as wf
+from channels import outbox
 from hotline import privacy, retention
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
@@ -29,6 +30,7 @@ from hotline.db.models import (
     Case,
     CaseEvent,
     CitizenRequest,
+    OutboxMessage,
     RequestAssignment,
     RequestFile,
     Role,
@@ -152,6 +154,12 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
     )
     recent = await answered_call(settings, db, "3.new", NOW - timedelta(days=2), "0900000003")
     old_request = await citizens_request(settings, db, "0900000004", "cũ", closed_days_ago=keep.requests + 1)
+    async with db() as session, session.begin():  # the answer it was told by SMS goes with it
+        told = await session.scalar(
+            select(CitizenRequest).where(CitizenRequest.contact_phone == "0900000004")
+        )
+        assert told is not None
+        session.add(outbox.queue(told, "answer", "sms", "0900000004", "", "Đã hỗ trợ", NOW))
     open_request = await citizens_request(settings, db, "0900000005", "vẫn mở")
     logs = settings.asterisk_log_path
     old_log = rotated_log(
@@ -228,6 +236,7 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
         assert kept["3.new"].recording == str(recent)
         assert list(await session.scalars(select(WebSession.token_hash))) == ["b" * 64]
         assert list(await session.scalars(select(ApiToken.name))) == ["kept"]
+        assert list(await session.scalars(select(OutboxMessage))) == []
         # The request is gone with the citizen's data; its forwarding stays for the agencies' figures.
         (forwarding,) = list(await session.scalars(select(RequestAssignment)))
         assert (forwarding.request_id, forwarding.agency, forwarding.end) == (None, "so_y_te", "approved")
@@ -252,6 +261,10 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
             )
         )
     photo = await citizens_request(settings, db, PERSON, f"Gọi lại cho tôi số {PERSON}")
+    async with db() as session, session.begin():  # an SMS to them, waiting in the outbox
+        request = await session.scalar(select(CitizenRequest).where(CitizenRequest.contact_phone == PERSON))
+        assert request is not None
+        session.add(outbox.queue(request, "answer", "sms", PERSON, "", "Đã xử lý", NOW))
     logs = settings.asterisk_log_path
     rotated = rotated_log(
         logs,
@@ -265,12 +278,13 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
     done = await privacy.erase(
         settings, db, "+84 912345678".replace(" ", ""), actor="test", include_live_logs=False
     )
-    assert (done.cases, done.requests, done.files) == (2, 1, 5)
+    assert (done.cases, done.requests, done.files, done.messages) == (2, 1, 5, 1)
     assert not photo.exists()
     assert not theirs.exists() and not again.exists() and other.exists()
     # No form of the number anywhere in the database: every text column of every table, read as text.
     async with db() as session:
-        for table in ("cases", "case_events", "audit_log", "dead_letters", "requests", "request_events"):
+        tables = ("cases", "case_events", "audit_log", "dead_letters", "requests", "request_events", "outbox")
+        for table in tables:
             rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
             dump = "\n".join(str(tuple(row)) for row in rows)
             for form in ("912345678", "%2B849"):
