@@ -161,9 +161,9 @@ async def _call_back(
             )
         attempt = kept.attempts
     try:
-        said = await callback.dial(settings, ami, message, answer) if ami is not None else None
-        if said is None:
+        if ami is None:
             raise NoGateway("no AMI connection to dial with")
+        await callback.dial(settings, ami, message, answer)
     except (AMIError, NoGateway, OSError) as exc:
         async with db() as session, session.begin():
             kept = await session.get(OutboxMessage, message.id)
@@ -183,27 +183,21 @@ async def deliver(
     """Send what is due; returns how many went (a call back counts when the citizen answers it)."""
     sent = 0
     async with db() as session:
-        due = list(
-            await session.scalars(
-                select(OutboxMessage)
+        # With the number of the request each is about, which the messages quote.
+        due = (
+            await session.execute(
+                select(OutboxMessage, CitizenRequest.number)
+                .outerjoin(CitizenRequest, CitizenRequest.id == OutboxMessage.request_id)
                 .where(OutboxMessage.status == OutboxStatus.PENDING.value, OutboxMessage.next_at <= now)
                 .order_by(OutboxMessage.next_at, OutboxMessage.id)
                 .limit(BATCH)
             )
-        )
-    for message in due:
+        ).all()
+    for message, number in due:
         if message.channel == "phone":
             await _call_back(settings, db, message, now, ami)
             continue
-        number = ""
-        if message.request_id is not None:
-            async with db() as session:
-                number = str(
-                    await session.scalar(
-                        select(CitizenRequest.number).where(CitizenRequest.id == message.request_id)
-                    )
-                    or ""
-                )
+        number = str(number or "")
         try:
             external, error = await _send(settings, message, number), ""
         except (email.MailNotSent, sms.SmsNotSent, chat.ChatNotSent, NoGateway) as exc:
