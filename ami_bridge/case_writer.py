@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, delete, func, insert, select, update
+from sqlalchemy import String, Table, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ami_bridge.calls import CARRIED, RECALLED, Call, complete_from_record, from_record, to_record
@@ -24,7 +24,7 @@ from ami_bridge.journal import Journal
 from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
 from hotline.db.errors import is_transient
-from hotline.db.models import Case, CaseEvent, DeadLetter, Status
+from hotline.db.models import Case, CaseEvent, CitizenRequest, DeadLetter, RequestContact, Status, UTCDateTime
 from hotline.db.numbers import NumberAllocator
 from hotline.values import clean
 
@@ -392,6 +392,10 @@ class CaseWriter:
                 ]
             if events:
                 await session.execute(insert(EVENTS), events)
+            for call in calls:
+                about = rows[call.linkedid].get("request_number", "")
+                if call.ended_at and about:
+                    await session.execute(link_contact(ids[call.linkedid], about, call.ended_at))
         for call in calls:
             self._numbers.pop(call.linkedid, None)
             if call.ended_at:
@@ -593,7 +597,25 @@ def _columns(
     return row, events
 
 
+def link_contact(case_id: int, request_number: str, at: datetime) -> Any:
+    """The call back an agent took becomes a contact of the request it is about, once (a second hang-up
+    report of the same call adds none; a request retention deleted meanwhile gets none)."""
+    known = select(CONTACTS.c.id).where(CONTACTS.c.request_id == REQUESTS.c.id, CONTACTS.c.case_id == case_id)
+    return insert(CONTACTS).from_select(
+        ["request_id", "case_id", "channel", "at", "note"],
+        select(
+            REQUESTS.c.id,
+            literal(case_id),
+            literal("call"),
+            literal(at, UTCDateTime()),
+            literal("call back"),
+        ).where(REQUESTS.c.number == request_number, ~exists(known)),
+    )
+
+
 CASES: Table = Case.__table__  # type: ignore[assignment]
+REQUESTS: Table = CitizenRequest.__table__  # type: ignore[assignment]
+CONTACTS: Table = RequestContact.__table__  # type: ignore[assignment]
 EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
 DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
 # Each text column's bound, from the table itself: a value that does not fit is cut, never refused.

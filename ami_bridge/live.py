@@ -312,6 +312,7 @@ def _call_view(call: Call, at: datetime) -> dict[str, Any]:
         "did": call.did,
         "number": call.number,
         "topic": call.topic,
+        "request": call.variable("request_number"),
         "state": CallState.ON_HOLD if call.on_hold else call.state,
         "queue": call.queue,
         "position": call.position,

@@ -1,7 +1,10 @@
 """A voice call back with the approved answer ([callbacks]): the outbox dials the citizen through Asterisk
 (AMI Originate into [hotline-callback]) within the allowed hours; once they answer, the FastAGI
 "callback" route reads the request's number and the answer (synthesised on the spot, offline when need
-be) and takes a rating from 1 to 5 by keypad. An attempt that nobody answered is tried again after
+be) and takes a rating from 1 to 5 by keypad. A long answer, or one a supervisor chose so, is told by an
+agent instead: after the notice and the number the citizen waits in the queue of the request's topic (a
+call of the hotline's own, recorded, a case that is one of the request's contacts) and rates the answer
+when the agent hangs up. An attempt that nobody answered is tried again after
 [callbacks] wait_seconds, up to [callbacks] attempts; then the request's history says the citizen could
 not be reached, for a person to try another way."""
 
@@ -9,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
 from typing import Any, Protocol
@@ -29,6 +33,8 @@ from ivr.prompts.build import Synthesiser, for_asterisk
 
 log = logging.getLogger(__name__)
 ANSWERS = "answers"  # under the prompts' folder: hotline/answers/answer-<message id>
+# The outbox kind of an answer a supervisor chose to have told by an agent ("answer": read to the citizen).
+BY_AGENT = "answer_agent"
 # One voice for the process: once gTTS could not be reached it is not tried again for every call back.
 _VOICE = Synthesiser("auto")
 
@@ -71,10 +77,23 @@ def synthesise(settings: Settings, message_id: int, text: str) -> None:
     files.open_to_all(target.parent)
 
 
+def by_agent(settings: Settings, kind: str, answer: str) -> bool:
+    """Whether an agent tells this answer rather than the synthesised voice."""
+    mode = settings.callbacks.agent
+    return kind == BY_AGENT or mode == "always" or (mode == "long" and speakable(settings, answer)[1])
+
+
+def agent_queue(settings: Settings, topic: str) -> str:
+    """The queue whose agents tell a request's answer: its topic's, else the operators'."""
+    return topic if any(q.name == topic for q in settings.queues) else "operator"
+
+
 async def dial(settings: Settings, ami: Actions, message: OutboxMessage, answer: str) -> str:
-    """One attempt: the answer made ready to play, then Asterisk dials; what the AMI said."""
-    text, _ = speakable(settings, answer)
-    await asyncio.to_thread(synthesise, settings, message.id, text)
+    """One attempt: the answer made ready to play (unless an agent tells it), then Asterisk dials; what the
+    AMI said."""
+    if not by_agent(settings, message.kind, answer):
+        text, _ = speakable(settings, answer)
+        await asyncio.to_thread(synthesise, settings, message.id, text)
     reply = await ami.action(
         "Originate",
         Channel=settings.callbacks.dial.format(number=message.to),
@@ -92,9 +111,46 @@ async def dial(settings: Settings, ami: Actions, message: OutboxMessage, answer:
 
 
 async def reached(
+    db: async_sessionmaker[AsyncSession],
+    message_id: int,
+    stars: int | None,
+    at: datetime,
+    agent_queue: str = "",
+) -> CitizenRequest | None:
+    """The citizen answered and heard the answer (or, with `agent_queue`, the number, and now waits for an
+    agent to tell it): the message is sent, the rating (if any) on the request. Marked before the queue so
+    that a citizen who hangs up while talking to the agent is not called again."""
+    return await _record(
+        db,
+        message_id,
+        at,
+        {"outcome": "reached"} | ({"agent_queue": agent_queue} if agent_queue else {}),
+        stars,
+        OutboxStatus.SENT,
+    )
+
+
+async def no_agent(db: async_sessionmaker[AsyncSession], message_id: int, at: datetime) -> None:
+    """No agent took the call back in the queue's time: the citizen heard the number but not the answer,
+    so the outbox calls them again at its next attempt (or marks them not reached after the last)."""
+    await _record(db, message_id, at, {"outcome": "no agent"}, None, OutboxStatus.PENDING)
+
+
+async def rated(
     db: async_sessionmaker[AsyncSession], message_id: int, stars: int | None, at: datetime
 ) -> CitizenRequest | None:
-    """The citizen answered and heard the answer: the message is sent, the rating (if any) on the request."""
+    """After the agent told the answer: the citizen's rating (or that they gave none)."""
+    return await _record(db, message_id, at, {"outcome": "rated" if stars else "not rated"}, stars)
+
+
+async def _record(
+    db: async_sessionmaker[AsyncSession],
+    message_id: int,
+    at: datetime,
+    detail: dict[str, str],
+    stars: int | None,
+    status: OutboxStatus | None = None,
+) -> CitizenRequest | None:
     async with db() as session, session.begin():
         message = await session.get(OutboxMessage, message_id)
         if message is None or message.request_id is None:
@@ -106,14 +162,18 @@ async def reached(
         )
         if request is None:
             return None
-        message.status, message.sent_at, message.external_id = OutboxStatus.SENT.value, at, "answered"
+        if status is OutboxStatus.SENT:
+            message.status, message.sent_at, message.external_id = status.value, at, "answered"
+        elif status is not None:
+            message.status, message.sent_at, message.external_id = status.value, None, ""
         session.add(
             RequestEvent(
                 request_id=request.id,
                 at=at,
                 actor="system:phone",
                 kind="callback",
-                detail={"outcome": "reached", "to": mask_number(message.to), "attempt": message.attempts}
+                detail=detail
+                | {"to": mask_number(message.to), "attempt": message.attempts}
                 | ({"stars": stars} if stars else {}),
             )
         )
@@ -122,21 +182,31 @@ async def reached(
         return request
 
 
-async def script(
-    settings: Settings, db: async_sessionmaker[AsyncSession], message_id: int
-) -> tuple[str, bool] | None:
-    """What the call back says: the request's number, and whether the answer read is only its first part."""
+@dataclass(frozen=True)
+class Script:
+    """What a call back says and does."""
+
+    number: str  # the request's
+    cut: bool  # the answer read is only its first part
+    queue: str  # "": the answer is read; else the queue whose agent tells it
+    to: str  # the citizen's number (the agent's desk and the case know them by it)
+
+
+async def script(settings: Settings, db: async_sessionmaker[AsyncSession], message_id: int) -> Script | None:
     async with db() as session:
         message = await session.get(OutboxMessage, message_id)
         if message is None or message.request_id is None or message.channel != "phone":
             return None
         row = (
             await session.execute(
-                select(CitizenRequest.number, CitizenRequest.answer).where(
+                select(CitizenRequest.number, CitizenRequest.answer, CitizenRequest.topic).where(
                     CitizenRequest.id == message.request_id
                 )
             )
         ).first()
     if row is None:
         return None
-    return str(row[0]), speakable(settings, str(row[1] or ""))[1]
+    number, answer, topic = str(row[0]), str(row[1] or ""), str(row[2] or "")
+    if by_agent(settings, message.kind, answer):
+        return Script(number, False, agent_queue(settings, topic), message.to)
+    return Script(number, speakable(settings, answer)[1], "", message.to)

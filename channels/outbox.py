@@ -77,15 +77,18 @@ def queue(
     )
 
 
-def answer_message(settings: Settings, request: CitizenRequest, at: datetime) -> OutboxMessage | None:
-    """The approved answer, on the citizen's channel (None when they are told by phone)."""
+def answer_message(
+    settings: Settings, request: CitizenRequest, at: datetime, by_agent: bool = False
+) -> OutboxMessage | None:
+    """The approved answer, on the citizen's channel (None when they are told by phone and call backs are
+    off); `by_agent`: a call back has an agent tell it (the supervisor's choice)."""
     way = channel_for(request)
     if way is None or (way[0] == "phone" and not settings.callbacks.enabled):
         return None
     channel, to = way
     return queue(
         request,
-        "answer",
+        callback.BY_AGENT if by_agent and channel == "phone" else "answer",
         channel,
         to,
         texts.subject(request, request.words.split("\n", 1)[0][:120] if channel == "email" else ""),

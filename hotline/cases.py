@@ -36,6 +36,7 @@ FIELDS = (
     "ivr_node",
     "ivr_result",
     "topic",
+    "request_number",
     "queue",
     "wait_seconds",
     "talk_seconds",

@@ -268,7 +268,13 @@ class Callbacks(Strict):
     ring_seconds: int = Field(30, ge=5, le=120)
     # Between two attempts: long enough for one call to ring and be talked through.
     wait_seconds: int = Field(1800, ge=20, le=86_400)
-    longest_answer_chars: int = Field(800, ge=50)  # a longer answer is read in its first part only
+    longest_answer_chars: int = Field(800, ge=50)  # a longer answer is long (see `agent`)
+    # When an agent tells the citizen the answer instead of the synthesised voice: "long" for answers
+    # longer than longest_answer_chars (with "never" those are read in their first part, with a pointer to
+    # the follow page), "always" for every call back; a supervisor may also choose it when approving. The
+    # citizen hears the notice and the number, then waits in the queue of the request's topic (the
+    # operators' when the topic has none) and rates the answer once the agent hangs up.
+    agent: Literal["never", "long", "always"] = "long"
 
 
 class Requests(Strict):

@@ -21,9 +21,10 @@ from sqlalchemy.orm import selectinload
 from ami_bridge.calls import Call, to_record
 from ami_bridge.case_writer import CaseWriter
 from ami_bridge.journal import Journal
+from casework import workflow as wf
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
-from hotline.db.models import Case, DeadLetter
+from hotline.db.models import Case, DeadLetter, RequestContact, Role
 from hotline.db.numbers import NumberAllocator, is_valid
 from hotline.errors import HotlineError
 
@@ -324,3 +325,29 @@ async def test_a_full_disk_costs_the_journal_not_the_cases(tmp_path: Path, tiny_
     finally:
         await writer.stop()
         await engine.dispose()
+
+
+async def test_a_call_back_an_agent_took_is_one_contact_of_its_request(engine: AsyncEngine) -> None:
+    """Written again (a second hang-up report, a retry), the call back stays one contact of its request; a
+    request number that names no request (deleted by retention, or hostile) links nothing and blocks no
+    case."""
+    db = sessions(engine)
+    async with db() as session, session.begin():
+        request = wf.open_request(
+            "26000042", wf.Actor("giamsat", Role.SUPERVISOR), T0, topic="violation", words="x"
+        )
+        session.add(request)
+    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    known, unknown = (answered_and_ended(entered(f"cb.{i}")) for i in range(2))
+    known.carried["request_number"] = "26000042"
+    unknown.carried["request_number"] = "9" * 40
+    await writer.write([known, unknown])
+    await writer.write([known])
+    async with db() as session:
+        contacts = list(
+            await session.scalars(select(RequestContact).where(RequestContact.case_id.is_not(None)))
+        )
+    case = await read_case(engine, known.linkedid)
+    assert [(c.request_id, c.case_id, c.channel) for c in contacts] == [(request.id, case.id, "call")]
+    kept = (await read_case(engine, unknown.linkedid)).request_number
+    assert len(kept) == 16 and kept.startswith("9" * 15)  # bounded to its column, the case kept

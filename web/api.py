@@ -14,7 +14,7 @@ from sqlalchemy import select
 from ami_bridge import agents as agent_actions
 from hotline import cases as case_view
 from hotline.asterisk.naming import endpoint
-from hotline.db.models import AuditEntry, Case, Role, Status
+from hotline.db.models import AuditEntry, Case, CitizenRequest, Role, Status
 from hotline.errors import AMIError, HotlineError
 from web import requests_api
 from web.audit import audit, playback
@@ -324,6 +324,16 @@ async def desk(request: web.Request) -> web.StreamResponse:
     if call and case_view.callback_number(str(call["caller"])):
         mine = await requests_api.open_requests_of(c, str(call["caller"]))
         requests = [requests_api.view(c, r, principal) for r in mine]
+    # A call back handed to this agent is about one request (closed, with its answer): it comes first.
+    if call and call.get("request"):
+        async with c.db() as session:
+            about = await session.scalar(
+                select(CitizenRequest).where(CitizenRequest.number == str(call["request"]))
+            )
+        if about is not None:
+            requests = [requests_api.view(c, about, principal)] + [
+                r for r in requests if r["number"] != about.number
+            ]
     return web.json_response(
         {"me": me, "call": call, "case": current, "earlier": earlier or [], "requests": requests}
     )

@@ -60,6 +60,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "step_return": ("Trả lại (không thuộc thẩm quyền)", "Return (not ours)"),
     "step_answer": ("Gửi trả lời", "Send the answer"),
     "step_approve": ("Duyệt và báo người dân", "Approve and tell the citizen"),
+    "by_agent": (
+        "Gọi lại: điện thoại viên trao đổi câu trả lời với người dân",
+        "Call back: an agent talks the citizen through the answer",
+    ),
     "step_send_back": ("Yêu cầu bổ sung", "Send back"),
     "step_reject": ("Không tiếp nhận", "Reject"),
     "step_reopen": ("Mở lại", "Reopen"),
@@ -82,6 +86,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "event_extension_granted": ("Được gia hạn", "Extension granted"),
     "event_extension_refused": ("Không được gia hạn", "Extension refused"),
     "event_rated": ("Người dân đánh giá", "Rated by the citizen"),
+    "event_callback": ("Gọi lại cho người dân", "Call back to the citizen"),
     "event_message_received": ("Người dân gửi thêm", "Message from the citizen"),
     "event_message_sent": ("Đã gửi tin cho người dân", "Message sent to the citizen"),
     "event_message_delivery": ("Báo cáo chuyển tin", "Delivery report"),

@@ -287,7 +287,8 @@ STEPS = (
     "POST",
     "/api/v1/requests/{number}/steps",
     Role.AGENCY,
-    "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve, "
+    "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve "
+    "(by_agent: a call back has an agent tell the answer), "
     "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant), "
     "share (case: a call's recording, for the agency to hear), publish (question: worded without "
     "personal data), withdraw",
@@ -345,7 +346,8 @@ async def apply_step(
     if step == "approve":
         event = wf.approve(found, actor_, now)
         # The citizen is told on their channel by the outbox, in this same transaction: never lost.
-        if (message := outbox.answer_message(settings, found, now)) is not None:
+        by_agent = data.get("by_agent") in (True, "yes")
+        if (message := outbox.answer_message(settings, found, now, by_agent)) is not None:
             session.add(message)
         return event
     if step == "send_back":

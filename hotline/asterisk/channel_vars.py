@@ -30,6 +30,9 @@ class Var(StrEnum):
     OUTCOME = "HOTLINE_OUTCOME"  # voicemail, once the caller reached the voice message
     VOICEMAIL = "HOTLINE_VOICEMAIL"  # the voice message's file
     CALLBACK = "HOTLINE_CALLBACK"  # on a call back to a citizen: the outbox message it carries
+    # On a call back handed to an agent: the request it is about (the agent's desk opens it, the case
+    # becomes one of its contacts).
+    REQUEST_NO = "HOTLINE_REQUEST_NO"
 
 
 def collected(variable: str) -> str:
@@ -74,6 +77,7 @@ TRACKED: dict[str, str] = {
     Var.QUEUE_STATUS: "queue_status",
     Var.FALLBACK: "fallback",
     Var.IVR_NODE: "ivr_node",
+    Var.REQUEST_NO: "request_number",
 }
 
 # What the resynchronisation reads back from each live call's first channel.

@@ -96,6 +96,8 @@ class Case(Base):
     ivr_node: Mapped[str] = mapped_column(String(64), default="")
     ivr_result: Mapped[str] = mapped_column(String(32), default="")
     topic: Mapped[str] = mapped_column(String(64), default="")
+    # A call back the center handed to an agent: the request it is about (the call is one of its contacts).
+    request_number: Mapped[str] = mapped_column(String(16), default="")
     queue: Mapped[str] = mapped_column(String(64), default="")
     wait_seconds: Mapped[float | None]
     talk_seconds: Mapped[float | None]
