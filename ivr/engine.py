@@ -132,10 +132,11 @@ class _Session:
     async def _menu(self, node: Node) -> str | None:
         ch, out = self.ch, self.out
         await ch.set_variable(Var.IVR_NODE, node.name)
-        failures = 0
+        failures = silent = 0
         prompts: list[str] = list(node.prompts)
         while True:
             keys, self.pending_key = self.pending_key or await ch.read_digits(prompts, node.timeout, 1), ""
+            silent = silent + 1 if keys is None else 0
             prompts = list(node.prompts)
             if keys and keys == node.repeat_key:
                 continue
@@ -150,7 +151,7 @@ class _Session:
                     out.topic = option.topic
                 return option.target
             failures += 1
-            if failures >= node.retries:
+            if failures >= node.retries or silent >= (node.silences or node.retries):
                 return self._on_fail(node)
             hint = node.timeout_prompt if keys is None else node.invalid_prompt
             prompts = [p for p in (hint, *node.prompts) if p]

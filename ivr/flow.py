@@ -5,8 +5,8 @@ A flow is a set of named nodes and a start node. Node types:
   hours      branch on business hours:            open, closed
   play       play prompts, go on:                 prompt, next, by_did {number: prompt}
   menu       a choice by key:                     prompt, options {key: target}, timeout,
-                                                  retries, invalid_prompt, timeout_prompt, repeat_key,
-                                                  back_key, on_fail
+                                                  retries, silences, invalid_prompt, timeout_prompt,
+                                                  repeat_key, back_key, on_fail
   collect    read several digits into a variable: prompt, variable, min_digits, max_digits, timeout,
                                                   retries, invalid_prompt, next, on_fail
   case_number  tell the caller their case number: prompt, repeat_prompt, next
@@ -56,6 +56,9 @@ class Node:
     options: tuple[Option, ...] = ()
     timeout: float = 5.0
     retries: int = 3
+    # Silences in a row after which a menu gives up (on_fail) even with tries left: a caller who presses
+    # nothing may have no keypad, or not understand the menu; they should reach a person soon.
+    silences: int = 0  # 0: as many as retries
     invalid_prompt: str = ""
     timeout_prompt: str = ""
     repeat_key: str = ""
@@ -119,7 +122,16 @@ class _Spec:
         "play": ({"prompt", "next"}, {"by_did"}),
         "menu": (
             {"prompt", "options"},
-            {"timeout", "retries", "invalid_prompt", "timeout_prompt", "repeat_key", "back_key", "on_fail"},
+            {
+                "timeout",
+                "retries",
+                "silences",
+                "invalid_prompt",
+                "timeout_prompt",
+                "repeat_key",
+                "back_key",
+                "on_fail",
+            },
         ),
         "collect": (
             {"prompt", "variable", "next"},
@@ -236,7 +248,7 @@ def _node(name: str, node: yaml.Node, line: int, path: Path, problems: list[str]
                 kwargs[key] = float(values[key])
                 if not 0.5 <= kwargs[key] <= 60:
                     raise ValueError(f"timeout {values[key]} s: use 0.5 to 60 seconds")
-        for key in ("retries", "min_digits", "max_digits"):
+        for key in ("retries", "silences", "min_digits", "max_digits"):
             if key in values:
                 kwargs[key] = int(values[key])
                 if not 1 <= kwargs[key] <= 20:

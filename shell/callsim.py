@@ -73,6 +73,22 @@ class CallResult:
         joins = self.named("QueueCallerJoin")
         return str(joins[-1].Queue) if joins else ""
 
+    @property
+    def seconds_to_queue(self) -> float | None:
+        """From the hotline's answer to the caller joining a queue, by Asterisk's own event times."""
+        answer = next(
+            (
+                e
+                for e in self.events
+                if e.event == "Newexten" and e.Uniqueid == self.linkedid and e.Application == "Answer"
+            ),
+            None,
+        )
+        joins = self.named("QueueCallerJoin")
+        if answer is None or not joins or "Timestamp" not in answer or "Timestamp" not in joins[0]:
+            return None
+        return round(float(joins[0].Timestamp) - float(answer.Timestamp), 2)
+
     def as_dict(self) -> dict[str, object]:
         return {
             "linkedid": self.linkedid,
@@ -81,6 +97,7 @@ class CallResult:
             "seconds": round(self.ended - self.started, 2),
             "variables": self.variables,
             "queue": self.queue,
+            "seconds_to_queue": self.seconds_to_queue,
             "agent": self.agent,
             "agi": [str(e.get("Command", "")) for e in self.named("AGIExecStart")],
             "dtmf": "".join(str(e.Digit) for e in self.named("DTMFEnd") if e.Direction == "Received"),

@@ -81,10 +81,20 @@ async def test_case_number_is_read_digit_by_digit_and_again_on_request() -> None
     assert channel.played.count("your_case_number") == 3
 
 
-async def test_three_silences_send_the_caller_to_an_operator() -> None:
-    outcome, channel = await walk([None, None, None])
+async def test_a_caller_who_presses_nothing_goes_to_an_operator_after_one_hearing_of_the_menu() -> None:
+    outcome, channel = await walk([None])
     assert (outcome.destination, outcome.result) == ("queue-operator", "menu_failed")
-    assert channel.played.count("no_input") == 2
+    assert channel.played.count("main_menu") == 1 and "no_input" not in channel.played
+    assert channel.played[-1] == "to_operator"
+
+
+async def test_silences_count_in_a_row_and_wrong_keys_count_as_tries() -> None:
+    outcome, channel = await walk(["7", None])
+    assert (outcome.destination, channel.played.count("invalid")) == ("queue-operator", 1)
+    # In the health menu a caller who already pressed keys may be silent once and try again.
+    outcome, channel = await walk(["4", None, "2", None])
+    assert (outcome.destination, outcome.topic) == ("queue-health", "health.vaccination")
+    assert channel.played.count("no_input") == 1
 
 
 async def test_three_wrong_keys_send_the_caller_to_an_operator() -> None:

@@ -113,7 +113,7 @@ SCENARIOS: dict[str, dict[str, object]] = {
     "4-2": {"keys": f"4{GAP}2", "hangup_after": 25},
     "4-3": {"keys": f"4{GAP}3", "hangup_after": 25},
     "0": {"keys": "0", "hangup_after": 8},
-    "silence": {"keys": "", "hangup_after": 125},
+    "silence": {"keys": "", "hangup_after": 50},
     "invalid": {"keys": f"7{GAP}8{GAP}5", "hangup_after": 10},
     "repeat": {"keys": f"*{GAP}2", "hangup_after": 25},
     "hangup": {"keys": "4", "hangup_after": 3},
@@ -171,7 +171,7 @@ async def test_every_main_menu_option_reaches_its_queue(
         assert f'SAY DIGITS {found["HOTLINE_CASE_NO"]} ""' in agi_commands(result)
 
 
-async def test_silence_sends_the_caller_to_an_operator_after_three_tries(
+async def test_a_silent_caller_joins_the_operator_queue_within_45_seconds(
     calls: dict[str, asyncio.Task[CallResult]],
 ) -> None:
     result = await calls["silence"]
@@ -179,8 +179,20 @@ async def test_silence_sends_the_caller_to_an_operator_after_three_tries(
     assert result.variables["HOTLINE_IVR_RESULT"] == "menu_failed"
     assert queue_joined(result) == "operator"
     commands = agi_commands(result)
-    assert sum(c.startswith("GET DATA hotline/main_menu") for c in commands) == 3
-    assert sum(c.startswith("STREAM FILE hotline/no_input") for c in commands) == 2
+    assert sum(c.startswith("GET DATA hotline/main_menu") for c in commands) == 1
+    assert not any(c.startswith("STREAM FILE hotline/no_input") for c in commands)
+    seconds = result.seconds_to_queue
+    assert seconds is not None and seconds < 45, result.describe()
+
+
+async def test_a_key_pressed_during_the_welcome_acts_at_once(
+    calls: dict[str, asyncio.Task[CallResult]],
+) -> None:
+    """The caller who knows the menu presses 0 two seconds into the welcome: the menu is never played."""
+    result = await calls["0"]
+    commands = agi_commands(result)
+    assert not any("hotline/main_menu" in c for c in commands), commands
+    assert queue_joined(result) == "operator"
 
 
 async def test_three_wrong_keys_send_the_caller_to_an_operator(
@@ -256,7 +268,7 @@ async def test_after_hours_caller_leaves_a_voice_message(site: Settings, agi_por
     await server.start(closed.agi.host, closed.agi.port)
     try:
         result = await place_call(
-            site, CallRequest("1022", keys="ww1", first_wait=1.0, say="hotline/welcome", hangup_after=8)
+            site, CallRequest("1022", keys="ww1", first_wait=1.0, say="hotline/main_menu", hangup_after=8)
         )
     finally:
         await server.close()
