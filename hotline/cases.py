@@ -35,6 +35,7 @@ FIELDS = (
     "ivr_path",
     "ivr_node",
     "ivr_result",
+    "ivr_steps",
     "topic",
     "request_number",
     "queue",

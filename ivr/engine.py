@@ -8,11 +8,13 @@ desk — the caller leaves with a destination, by default the operator queue.
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Protocol
 
+from hotline import menu_steps
 from hotline.asterisk.channel_vars import Var, collected
 from ivr.channel import CallInfo, Channel, ChannelHangup
 from ivr.flow import Flow, Node
@@ -44,9 +46,11 @@ class Outcome:
     trail: list[str] = field(default_factory=list)  # nodes visited
     result: str = ""  # chosen | menu_failed | loop_guard | hangup | error
     case_number: str = ""
+    steps: menu_steps.Steps = field(default_factory=menu_steps.Steps)
 
     def variables(self) -> dict[str, str]:
         return {
+            Var.IVR_STEPS: self.steps.encode(),
             Var.TOPIC: self.topic,
             Var.PATH: "-".join(self.path),
             Var.IVR_RESULT: self.result,
@@ -61,10 +65,12 @@ class Engine:
         flow: Flow,
         desk: CaseDesk,
         is_open: Callable[[datetime | None], bool],
+        clock: Callable[[], float] = time.time,
     ) -> None:
         self.flow = flow
         self.desk = desk
         self.is_open = is_open
+        self.clock = clock
 
     async def run(self, channel: Channel, call: CallInfo) -> Outcome:
         """Walk the flow from its start. A hangup ends the walk with result 'hangup' (nothing to set:
@@ -75,6 +81,7 @@ class Engine:
         except ChannelHangup:
             session.out.result = "hangup"
             return session.out
+        session.out.steps.end(self.clock())
         for name, value in session.out.variables().items():
             await channel.set_variable(name, value)
         return session.out
@@ -87,6 +94,7 @@ class _Session:
         self.flow = engine.flow
         self.desk = engine.desk
         self.is_open = engine.is_open
+        self.clock = engine.clock
         self.ch = channel
         self.call = call
         self.out = Outcome()
@@ -102,6 +110,9 @@ class _Session:
         for _ in range(MAX_STEPS):
             node = self.flow.node(name)
             out.trail.append(name)
+            # Written as the caller goes, so that a hang-up leaves on the call where and after what.
+            out.steps.enter(name, self.clock())
+            await self.ch.set_variable(Var.IVR_STEPS, out.steps.encode())
             following: str | None = await getattr(self, f"_{node.type}")(node)
             if following is None:
                 return
@@ -151,6 +162,7 @@ class _Session:
                     out.topic = option.topic
                 return option.target
             failures += 1
+            await self._note(menu_steps.TIMEOUT if keys is None else menu_steps.INVALID)
             if failures >= node.retries or silent >= (node.silences or node.retries):
                 return self._on_fail(node)
             hint = node.timeout_prompt if keys is None else node.invalid_prompt
@@ -166,6 +178,7 @@ class _Session:
                 await self.ch.set_variable(collected(node.variable), keys)
                 return node.next
             failures += 1
+            await self._note(menu_steps.INVALID if keys else menu_steps.TIMEOUT)
             if failures >= node.retries:
                 return self._on_fail(node)
             hint = node.timeout_prompt if not keys else node.invalid_prompt
@@ -220,7 +233,12 @@ class _Session:
         if node.prompts:
             await self.ch.play(node.prompts)
 
+    async def _note(self, code: str) -> None:
+        self.out.steps.note(code)
+        await self.ch.set_variable(Var.IVR_STEPS, self.out.steps.encode())
+
     def _on_fail(self, node: Node) -> str | None:
+        self.out.steps.note(menu_steps.FAILED)
         self.out.result = "menu_failed"
         if node.on_fail:
             return node.on_fail

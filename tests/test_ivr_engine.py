@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 
+from hotline import menu_steps
 from ivr import flow as flow_file
 from ivr.channel import CallInfo
 from ivr.engine import Engine, Outcome
@@ -192,3 +193,40 @@ def test_hours_are_checked_in_the_site_time_zone() -> None:
     assert is_open(
         Hours(always_open=True), "Asia/Ho_Chi_Minh", datetime.fromisoformat("2026-11-30T03:00:00+00:00")
     )
+
+
+async def test_the_steps_record_each_node_its_silences_and_wrong_keys_and_the_hand_on() -> None:
+    ticks = iter(range(0, 1000, 3))
+    engine = Engine(flow_file.load(FLOW), Desk(), lambda now: True, clock=lambda: 1000.0 + next(ticks))
+    channel = ScriptedChannel(["4", None, "9", "1", None])
+    outcome = await engine.run(channel, CALL)
+    steps = menu_steps.decode(channel.variables["HOTLINE_IVR_STEPS"])
+    by_node = {s.node: s.codes for s in steps.steps}
+    assert by_node["main_menu"] == "" and by_node["health_menu"] == "ti"
+    assert outcome.destination == "queue-health"
+    assert [s.node for s in steps.steps] == outcome.trail
+    assert steps.start == 1000.0 and steps.ended is not None and steps.ended > steps.steps[-1].offset
+    assert all(a.offset < b.offset for a, b in zip(steps.steps, steps.steps[1:], strict=False))
+
+
+async def test_a_hang_up_leaves_the_steps_so_far_without_the_hand_on() -> None:
+    outcome, channel = await walk(["4", None, HANGUP])
+    steps = menu_steps.decode(channel.variables["HOTLINE_IVR_STEPS"])
+    assert outcome.result == "hangup" and steps.ended is None
+    assert (steps.steps[-1].node, steps.steps[-1].codes) == ("health_menu", "t")
+
+
+def test_steps_that_are_cut_short_or_hostile_decode_to_what_can_be_read() -> None:
+    steps = menu_steps.Steps()
+    for i, node in enumerate(["welcome", "main-menu~x", "a" * 300]):
+        steps.enter(node, 10.0 + i)
+    steps.note(menu_steps.TIMEOUT)
+    text = steps.encode()
+    assert "~" not in text.split("~", 2)[2].split("-")[0]  # a node's own "~" cannot split the record
+    assert [s.node for s in menu_steps.decode(text).steps] == ["welcome", "main_menu_x", "a" * 64]
+    assert [s.node for s in menu_steps.decode(text[:30]).steps] == ["welcome"]
+    for hostile in ("", "x~y", "1.0~a-b-c", "1.0~a-1-zz~>5", "\x00~\udcff", "1.0~-1-"):
+        assert menu_steps.decode(hostile).ended is None
+    for _ in range(menu_steps.MAX_STEPS * 2):
+        steps.enter("loop", 20.0)
+    assert len(steps.steps) == menu_steps.MAX_STEPS

@@ -209,6 +209,10 @@ async def test_reports_draw_their_chart(
     await until(lambda: sup.find_element(*report).get_attribute("data-loaded") == "yes", "the report")
     assert await run(lambda: sup.find_element(*report).get_attribute("data-chart")) == "drawn"
     assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-agent tr"))
+    menu = (By.ID, "menu-report")
+    await until(lambda: sup.find_element(*menu).get_attribute("data-loaded") == "yes", "where callers give up")
+    assert await run(lambda: sup.find_element(*menu).get_attribute("data-chart")) == "drawn"
+    assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-node tr"))
     await run(sup.save_screenshot, str(artifacts / "reports.png"))
     await run(sup.get, f"{base}/cases?outcome=answered")
     assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#case-list tbody tr"))

@@ -18,6 +18,7 @@ class Var(StrEnum):
     START = "HOTLINE_START"  # when the call entered the hotline, epoch seconds with microseconds
     HOURS = "HOTLINE_HOURS"  # open | closed, by the site's business hours
     IVR_NODE = "HOTLINE_IVR_NODE"  # the menu the caller is in; the last one when they leave the IVR
+    IVR_STEPS = "HOTLINE_IVR_STEPS"  # every node entered, when, and what went wrong there (menu_steps)
     PATH = "HOTLINE_PATH"  # keys chosen in menus, e.g. 4-2
     CASE_NO = "HOTLINE_CASE_NO"  # the case number the IVR read to the caller
     TOPIC = "HOTLINE_TOPIC"
@@ -77,6 +78,7 @@ TRACKED: dict[str, str] = {
     Var.QUEUE_STATUS: "queue_status",
     Var.FALLBACK: "fallback",
     Var.IVR_NODE: "ivr_node",
+    Var.IVR_STEPS: "ivr_steps",
     Var.REQUEST_NO: "request_number",
 }
 

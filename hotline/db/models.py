@@ -95,6 +95,8 @@ class Case(Base):
     # The menu the caller was in when they left the IVR (chose, hung up, or failed): where callers give up.
     ivr_node: Mapped[str] = mapped_column(String(64), default="")
     ivr_result: Mapped[str] = mapped_column(String(32), default="")
+    # Each node the caller entered, when, and the silences and wrong keys there (hotline.menu_steps).
+    ivr_steps: Mapped[str] = mapped_column(String(1024), default="")
     topic: Mapped[str] = mapped_column(String(64), default="")
     # A call back the center handed to an agent: the request it is about (the call is one of its contacts).
     request_number: Mapped[str] = mapped_column(String(16), default="")
