@@ -23,6 +23,7 @@ from ami_bridge.calls import CARRIED, RECALLED, Call, complete_from_record, from
 from ami_bridge.journal import Journal
 from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
+from hotline import worklist
 from hotline.db.errors import is_transient
 from hotline.db.models import Case, CaseEvent, CitizenRequest, DeadLetter, RequestContact, Status, UTCDateTime
 from hotline.db.numbers import NumberAllocator
@@ -393,9 +394,21 @@ class CaseWriter:
             if events:
                 await session.execute(insert(EVENTS), events)
             for call in calls:
-                about = rows[call.linkedid].get("request_number", "")
+                row = rows[call.linkedid]
+                about = row.get("request_number", "")
                 if call.ended_at and about:
                     await session.execute(link_contact(ids[call.linkedid], about, call.ended_at))
+                if call.ended_at:
+                    await worklist.note_call(
+                        session,
+                        ids[call.linkedid],
+                        row["caller"],
+                        row["outcome"],
+                        row["topic"],
+                        call.started_at,
+                        call.ended_at,
+                        about,
+                    )
         for call in calls:
             self._numbers.pop(call.linkedid, None)
             if call.ended_at:

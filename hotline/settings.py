@@ -277,6 +277,13 @@ class Callbacks(Strict):
     agent: Literal["never", "long", "always"] = "long"
 
 
+class Worklist(Strict):
+    """The worklist of missed calls: agents call back from their own phone (the phone rings first, then
+    Asterisk dials the citizen through [callbacks] dial, with its caller ID and ring time)."""
+
+    tries: int = Field(3, ge=1, le=10)  # an entry no try reached closes after this many
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -454,6 +461,7 @@ class Settings(Strict):
     mailbox: Mailbox = Mailbox()
     sms: Sms = Sms()
     callbacks: Callbacks = Callbacks()
+    worklist: Worklist = Worklist()
     zalo: Zalo = Zalo()
     facebook: Facebook = Facebook()
     ami: AMI = AMI()

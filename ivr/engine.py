@@ -159,7 +159,10 @@ class _Session:
                 out.result = ""
                 await ch.set_variable(Var.PATH, "-".join(out.path))
                 if option.topic:
+                    # On the channel at once: a caller who hangs up after choosing is a missed call of
+                    # that topic (the worklist, the reports), not an anonymous one.
                     out.topic = option.topic
+                    await ch.set_variable(Var.TOPIC, option.topic)
                 return option.target
             failures += 1
             await self._note(menu_steps.TIMEOUT if keys is None else menu_steps.INVALID)

@@ -7,6 +7,7 @@ test-artifacts/."""
 from __future__ import annotations
 
 import asyncio
+import random
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
@@ -21,11 +22,14 @@ from sqlalchemy import select
 
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
-from hotline.db.models import AuditEntry, Case, User
+from hotline.db.models import AuditEntry, Case, MissedCall, User
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
+from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from tests.processes import eventually
 from tests.services import in_process
+from tests.test_bridge_sandbox import final_case
 from tests.web_site import post_login
 from web import auth
 
@@ -210,7 +214,9 @@ async def test_reports_draw_their_chart(
     assert await run(lambda: sup.find_element(*report).get_attribute("data-chart")) == "drawn"
     assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-agent tr"))
     menu = (By.ID, "menu-report")
-    await until(lambda: sup.find_element(*menu).get_attribute("data-loaded") == "yes", "where callers give up")
+    await until(
+        lambda: sup.find_element(*menu).get_attribute("data-loaded") == "yes", "where callers give up"
+    )
     assert await run(lambda: sup.find_element(*menu).get_attribute("data-chart")) == "drawn"
     assert await run(lambda: sup.find_elements(By.CSS_SELECTOR, "#per-node tr"))
     await run(sup.save_screenshot, str(artifacts / "reports.png"))
@@ -290,3 +296,40 @@ async def test_whisper_and_barge_run_chanspy_with_their_options(
                 )
     finally:
         await call
+
+
+async def test_an_agent_calls_a_missed_caller_back_from_the_worklist(
+    site: Settings,
+    hotline: Bridge,
+    browsers: dict[str, webdriver.Chrome],
+    phones: dict[str, PhoneControl],
+    artifacts: Path,
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    number = f"0967{random.randrange(10**6):06d}"
+    missed = await place_call(site, CallRequest("1022", keys="1", hangup_after=2, caller=number))
+    await final_case(site, missed.linkedid, timeout=30)
+    async with hotline.db() as session:
+        entry = await session.scalar(select(MissedCall.id).where(MissedCall.caller == number))
+    assert entry is not None
+    agent = browsers["agent"]
+    await run(sign_in, agent, base, "canbo101", "/worklist")
+    row = f"#missed tr[data-id='{entry}']"
+    await until(lambda: agent.find_elements(By.CSS_SELECTOR, row), "the missed call on the worklist")
+    await run(agent.save_screenshot, str(artifacts / "worklist.png"))
+    await run(lambda: agent.find_element(By.CSS_SELECTOR, f"{row} button[data-action=call]").click())
+
+    async def talking() -> bool:
+        channels = await hotline.ami.action_list("CoreShowChannels")
+        return any(
+            str(m.get("Channel", "")).startswith(f"Local/{number}@") and m.get("ChannelStateDesc") == "Up"
+            for m in channels
+        )
+
+    await eventually(talking, "the citizen answering the agent's call back", timeout=30)
+    await phones["101"].hangup()
+    await run(lambda: agent.find_element(By.CSS_SELECTOR, f"{row} button[data-action=reached]").click())
+    await until(
+        lambda: agent.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "reached",
+        "the entry closed as reached",
+    )

@@ -30,6 +30,7 @@ from web import (
     requests_pages,
     requests_stats,
     sms_gateway,
+    worklist,
 )
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
 from web.errors import answer, form_data, refuse
@@ -117,6 +118,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         requests_pages.routes,
         requests_stats.routes,
         menu_stats.routes,
+        worklist.routes,
         follow.routes,
         open311.routes,
         portal.routes,

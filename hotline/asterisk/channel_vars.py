@@ -34,6 +34,9 @@ class Var(StrEnum):
     # On a call back handed to an agent: the request it is about (the agent's desk opens it, the case
     # becomes one of its contacts).
     REQUEST_NO = "HOTLINE_REQUEST_NO"
+    # On an agent's call back from the worklist: the channel Asterisk dials for the citizen once the
+    # agent's phone answers.
+    DIAL = "HOTLINE_DIAL"
 
 
 def collected(variable: str) -> str:

@@ -20,6 +20,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
@@ -470,3 +471,68 @@ class InboundMessage(Base):
     request_id: Mapped[int | None] = mapped_column(ForeignKey("requests.id", ondelete="SET NULL"), index=True)
     at: Mapped[datetime]
     outcome: Mapped[str] = mapped_column(String(16))  # opened, joined, ignored
+
+
+class MissedStatus(StrEnum):
+    OPEN = "open"
+    REACHED = "reached"  # an agent's call back reached the citizen, or the citizen got through again
+    WRONG_NUMBER = "wrong_number"
+    GIVEN_UP = "given_up"  # no answer after the set number of tries
+
+
+class MissedCall(Base):
+    """A caller whose calls ended without reaching an agent (after choosing a topic, in the queue, as an
+    overflow, a voice message, after hours): one open entry per caller number however often they tried,
+    written in the same transaction as the case, so no missed call is forgotten."""
+
+    __tablename__ = "missed_calls"
+    __table_args__ = (
+        # Never two open entries for one number: an agent calls each citizen back once.
+        Index(
+            "ux_missed_calls_open_caller",
+            "caller",
+            unique=True,
+            sqlite_where=text("status = 'open'"),
+            postgresql_where=text("status = 'open'"),
+        ),
+        Index("ix_missed_calls_status_last_at", "status", "last_at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    caller: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(16), default=MissedStatus.OPEN.value)
+    first_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    last_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    calls: Mapped[int] = mapped_column(Integer, default=1)
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    outcome: Mapped[str] = mapped_column(String(32), default="")  # the last missed call's
+    voicemail_case_id: Mapped[int | None] = mapped_column(ForeignKey("cases.id", ondelete="SET NULL"))
+    first_at: Mapped[datetime]
+    last_at: Mapped[datetime]
+    tries: Mapped[int] = mapped_column(Integer, default=0)
+    last_result: Mapped[str] = mapped_column(String(16), default="")
+    last_try_at: Mapped[datetime | None]
+    closed_at: Mapped[datetime | None]
+
+
+class MissedCallCase(Base):
+    """Each call counted on the worklist, once: the same call written twice is not counted twice."""
+
+    __tablename__ = "missed_call_cases"
+
+    case_id: Mapped[int] = mapped_column(ForeignKey("cases.id", ondelete="CASCADE"), primary_key=True)
+    missed_call_id: Mapped[int] = mapped_column(ForeignKey("missed_calls.id", ondelete="CASCADE"), index=True)
+
+
+class MissedCallTry(Base):
+    """An agent's call back to a missed caller: who, from which phone, when, and what came of it."""
+
+    __tablename__ = "missed_call_tries"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    missed_call_id: Mapped[int] = mapped_column(ForeignKey("missed_calls.id", ondelete="CASCADE"), index=True)
+    at: Mapped[datetime]
+    by: Mapped[str] = mapped_column(String(64))  # the user
+    phone: Mapped[str] = mapped_column(String(32))  # the agent's extension that rang first
+    recording: Mapped[str] = mapped_column(String(512), default="")
+    result: Mapped[str] = mapped_column(String(16), default="")  # reached | no_answer | wrong_number
