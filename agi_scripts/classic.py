@@ -20,6 +20,7 @@ from agi_scripts.ivr_app import build_engine
 from agi_scripts.protocol import AGIAppError, AGIError, AGIHangup, AGIInvalidCommand, AGIResult, AGIUsageError
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
+from hotline.switches import Cached
 
 log = logging.getLogger("hotline.agi.classic")
 
@@ -61,7 +62,8 @@ def main() -> int:
             try:
                 # One call per process: take one number, not a block.
                 ivr = build_engine(site, DatabaseCaseDesk(sessions(engine), block_size=1))
-                await ivr.run(AGIChannel(PystCommander(agi)), call_info(env, args))
+                switches = await Cached(sessions(engine)).get()
+                await ivr.run(AGIChannel(PystCommander(agi)), call_info(env, args), switches)
             finally:
                 await engine.dispose()
 

@@ -12,6 +12,7 @@ from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import AGISession, FastAGIServer
 from hotline.db.engine import make_engine, sessions
 from hotline.settings import Settings
+from hotline.switches import Cached
 from hotline.values import mask_number
 from ivr import flow as flow_file
 from ivr import hours, validate
@@ -30,10 +31,11 @@ def build_engine(settings: Settings, desk: CaseDesk) -> Engine:
     return Engine(flow, desk, partial(hours.is_open, settings.hours, settings.site.timezone))
 
 
-def ivr_route(engine: Engine):  # type: ignore[no-untyped-def]
+def ivr_route(engine: Engine, switches: Cached | None = None):  # type: ignore[no-untyped-def]
     async def ivr(session: AGISession) -> None:
         call = call_info(session.env, session.args)
-        outcome = await engine.run(AGIChannel(session.stream), call)
+        now = await switches.get() if switches is not None else None
+        outcome = await engine.run(AGIChannel(session.stream), call, now)
         log.info(
             "call %s from %s on %s: %s -> %s (path %s)",
             call.linkedid,
@@ -52,6 +54,6 @@ def build_server(settings: Settings) -> FastAGIServer:
     desk = DatabaseCaseDesk(db)
     server = FastAGIServer(allow=settings.agi_peers)
     server.on_start.append(desk.numbers.reserve)
-    server.route("ivr", ivr_route(build_engine(settings, desk)))
+    server.route("ivr", ivr_route(build_engine(settings, desk), Cached(db)))
     server.route("callback", callback_route(settings, db))
     return server

@@ -16,6 +16,7 @@ from typing import Protocol
 
 from hotline import menu_steps
 from hotline.asterisk.channel_vars import Var, collected
+from hotline.switches import Switches
 from ivr.channel import CallInfo, Channel, ChannelHangup
 from ivr.flow import Flow, Node
 
@@ -72,10 +73,11 @@ class Engine:
         self.is_open = is_open
         self.clock = clock
 
-    async def run(self, channel: Channel, call: CallInfo) -> Outcome:
+    async def run(self, channel: Channel, call: CallInfo, switches: Switches | None = None) -> Outcome:
         """Walk the flow from its start. A hangup ends the walk with result 'hangup' (nothing to set:
-        the channel is gone); any other end sets the outcome on the channel."""
-        session = _Session(self, channel, call)
+        the channel is gone); any other end sets the outcome on the channel. `switches`: what a
+        supervisor turned on for an emergency (an announcement first, the hours forced)."""
+        session = _Session(self, channel, call, switches or Switches())
         try:
             await session.walk()
         except ChannelHangup:
@@ -90,11 +92,12 @@ class Engine:
 class _Session:
     """One call's walk through the flow: its own keys, menus and collected values."""
 
-    def __init__(self, engine: Engine, channel: Channel, call: CallInfo) -> None:
+    def __init__(self, engine: Engine, channel: Channel, call: CallInfo, switches: Switches) -> None:
         self.flow = engine.flow
         self.desk = engine.desk
         self.is_open = engine.is_open
         self.clock = engine.clock
+        self.switches = switches
         self.ch = channel
         self.call = call
         self.out = Outcome()
@@ -107,6 +110,10 @@ class _Session:
     async def walk(self) -> None:
         out = self.out
         name = self.flow.start
+        if self.switches.announcement:
+            # Before anything else, whatever the hours: what everyone calling now must hear. A key pressed
+            # during it answers the first menu (a caller who knows the menu is not held up).
+            self.pending_key = await self.ch.play([self.switches.announcement], ANY_KEY)
         for _ in range(MAX_STEPS):
             node = self.flow.node(name)
             out.trail.append(name)
@@ -129,7 +136,8 @@ class _Session:
 
     # -- node types (each returns the next node's name, or None when the caller leaves the IVR) --------
     async def _hours(self, node: Node) -> str:
-        is_open = self.is_open(None)
+        forced = self.switches.hours
+        is_open = forced == "open" if forced else self.is_open(None)
         # The case records calls that came after hours as such, whatever the caller did next.
         await self.ch.set_variable(Var.HOURS, "open" if is_open else "closed")
         return node.open if is_open else node.closed
@@ -137,7 +145,8 @@ class _Session:
     async def _play(self, node: Node) -> str:
         by_did = dict(node.by_did)
         prompts = [by_did[self.call.did]] if self.call.did in by_did else node.prompts
-        self.pending_key = await self.ch.play(prompts, ANY_KEY)
+        if not self.pending_key:  # a key pressed already (during the announcement) skips the message
+            self.pending_key = await self.ch.play(prompts, ANY_KEY)
         return node.next
 
     async def _menu(self, node: Node) -> str | None:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
 
 from hotline import menu_steps
+from hotline.switches import Switches
 from ivr import flow as flow_file
 from ivr.channel import CallInfo
 from ivr.engine import Engine, Outcome
@@ -230,3 +231,37 @@ def test_steps_that_are_cut_short_or_hostile_decode_to_what_can_be_read() -> Non
     for _ in range(menu_steps.MAX_STEPS * 2):
         steps.enter("loop", 20.0)
     assert len(steps.steps) == menu_steps.MAX_STEPS
+
+
+ON_DUTY = Switches(announcement="announcements/a-1", announcement_until=datetime(2030, 1, 1, tzinfo=UTC))
+
+
+async def test_the_emergency_announcement_plays_first_and_a_key_during_it_answers_the_main_menu() -> None:
+    engine = Engine(flow_file.load(FLOW), Desk(), lambda now: True)
+    channel = ScriptedChannel(["1", None])
+    await engine.run(channel, CALL, ON_DUTY)
+    assert channel.played[:2] == ["announcements/a-1", "welcome"]
+    channel = ScriptedChannel([None], barge_in={"announcements/a-1": "2"})
+    outcome = await engine.run(channel, CALL, ON_DUTY)
+    assert (outcome.destination, outcome.path) == ("queue-suggestion", ["2"])
+    assert "welcome" not in channel.played and "main_menu" not in channel.played
+    channel = ScriptedChannel(["1", None])
+    await engine.run(channel, CALL, Switches())
+    assert "announcements/a-1" not in channel.played
+
+
+async def test_the_hours_forced_closed_or_open_win_over_the_hours() -> None:
+    engine = Engine(flow_file.load(FLOW), Desk(), lambda now: True)
+    outcome = await engine.run(ScriptedChannel(["1"]), CALL, Switches(hours="closed"))
+    assert (outcome.destination, outcome.topic) == ("voicemail-operator", "after_hours")
+    closed_hours = Engine(flow_file.load(FLOW), Desk(), lambda now: False)
+    channel = ScriptedChannel(["1", None])
+    outcome = await closed_hours.run(channel, CALL, Switches(hours="open"))
+    assert outcome.destination == "queue-violation" and channel.variables["HOTLINE_HOURS"] == "open"
+
+
+def test_a_switch_past_its_end_is_off_even_from_the_cache() -> None:
+    now = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)
+    both = Switches("announcements/a-1", "", now + timedelta(minutes=1), "closed", now - timedelta(seconds=1))
+    assert both.at(now) == Switches("announcements/a-1", "", now + timedelta(minutes=1))
+    assert both.at(now + timedelta(minutes=2)) == Switches()

@@ -333,3 +333,33 @@ async def test_an_agent_calls_a_missed_caller_back_from_the_worklist(
         lambda: agent.find_element(By.CSS_SELECTOR, row).get_attribute("data-status") == "reached",
         "the entry closed as reached",
     )
+
+
+async def test_a_supervisor_turns_the_announcement_on_and_the_wallboard_shows_it(
+    site: Settings, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+) -> None:
+    base = f"http://{site.web.host}:{site.web.port}"
+    sup = browsers["supervisor"]
+    await run(sup.get, f"{base}/switches")
+    await run(lambda: sup.find_element(By.CSS_SELECTOR, "#announcement-form textarea").send_keys("Bão số 3"))
+    await run(lambda: sup.find_element(By.CSS_SELECTOR, "#announcement-form button").click())
+    await until(
+        lambda: sup.find_element(By.ID, "announcement-state").get_attribute("data-on") == "yes",
+        "the announcement on",
+    )
+    await run(sup.get, f"{base}/wallboard")
+    await until(
+        lambda: "Bão số 3" in sup.find_element(By.ID, "switches-banner").text, "the wallboard's banner"
+    )
+    await run(sup.save_screenshot, str(artifacts / "wallboard-announcement.png"))
+    await run(sup.get, f"{base}/switches")
+    await run(lambda: sup.find_element(By.ID, "announcement-off").click())
+    await until(
+        lambda: sup.find_element(By.ID, "announcement-state").get_attribute("data-on") == "no",
+        "the announcement off",
+    )
+    async with hotline.db() as session:
+        logged = [
+            e.action for e in await session.scalars(select(AuditEntry).where(AuditEntry.actor == "giamsat"))
+        ]
+    assert {"switch.announcement.on", "switch.announcement.off"} <= set(logged)

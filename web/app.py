@@ -30,6 +30,7 @@ from web import (
     requests_pages,
     requests_stats,
     sms_gateway,
+    switches,
     worklist,
 )
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
@@ -119,6 +120,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         requests_stats.routes,
         menu_stats.routes,
         worklist.routes,
+        switches.routes,
         follow.routes,
         open311.routes,
         portal.routes,

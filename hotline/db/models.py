@@ -536,3 +536,17 @@ class MissedCallTry(Base):
     phone: Mapped[str] = mapped_column(String(32))  # the agent's extension that rang first
     recording: Mapped[str] = mapped_column(String(512), default="")
     result: Mapped[str] = mapped_column(String(16), default="")  # reached | no_answer | wrong_number
+
+
+class SiteSwitch(Base):
+    """A switch a supervisor throws in an emergency: the announcement before the menu, or the hotline
+    forced open or closed whatever its hours. One row per switch; off is no row (or one past its end)."""
+
+    __tablename__ = "switches"
+
+    name: Mapped[str] = mapped_column(String(16), primary_key=True)  # announcement | hours
+    value: Mapped[str] = mapped_column(String(255))  # the announcement's prompt | open | closed
+    text: Mapped[str] = mapped_column(Text, default="")  # what the announcement says, as typed
+    until: Mapped[datetime | None]
+    set_by: Mapped[str] = mapped_column(String(64))
+    set_at: Mapped[datetime]
