@@ -10,6 +10,7 @@ from agi_scripts.agi_channel import AGIChannel, call_info
 from agi_scripts.callback_app import callback_route
 from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import AGISession, FastAGIServer
+from agi_scripts.switches_app import switches_route
 from hotline.db.engine import make_engine, sessions
 from hotline.settings import Settings
 from hotline.switches import Cached
@@ -56,4 +57,5 @@ def build_server(settings: Settings) -> FastAGIServer:
     server.on_start.append(desk.numbers.reserve)
     server.route("ivr", ivr_route(build_engine(settings, desk), Cached(db)))
     server.route("callback", callback_route(settings, db))
+    server.route("switches", switches_route(settings, db))
     return server

@@ -284,6 +284,14 @@ class Worklist(Strict):
     tries: int = Field(3, ge=1, le=10)  # an entry no try reached closes after this many
 
 
+class SwitchSettings(Strict):
+    """The emergency switches from a phone: the feature code supervisors dial, and how long what they
+    switch on from there stays on (the web app asks for the end time)."""
+
+    feature_code: str = Field("*1022", pattern=r"^\*[0-9]{2,6}$")
+    phone_hours: float = Field(4.0, gt=0, le=168)
+
+
 class Requests(Strict):
     # How long after its closing a citizen may reopen a request, and how near its due time a request is
     # flagged (a share of the time it was given).
@@ -462,6 +470,7 @@ class Settings(Strict):
     sms: Sms = Sms()
     callbacks: Callbacks = Callbacks()
     worklist: Worklist = Worklist()
+    switches: SwitchSettings = SwitchSettings()
     zalo: Zalo = Zalo()
     facebook: Facebook = Facebook()
     ami: AMI = AMI()

@@ -1,26 +1,32 @@
 """The emergency switches on the sandbox, through the real FastAGI server: the announcement plays before
 the menu while it is on and not after its end time; the hours forced closed send callers to the
-after-hours path, and given back, to the menu again."""
+after-hours path, and given back, to the menu again; a supervisor records the announcement and forces the
+hours from a phone with the feature code and their PIN (a wrong PIN changes nothing)."""
 
 from __future__ import annotations
 
 import asyncio
+import wave
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from argon2 import PasswordHasher
 from pydub import AudioSegment
 from pydub.generators import Sine
+from sqlalchemy import delete, select
 
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from hotline import switches
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
+from hotline.db.models import AuditEntry, User
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
 from tests.test_ivr_sandbox import agi_commands, failed_media
+from web import auth
 from web.switches import save_sound
 
 pytestmark = pytest.mark.asterisk
@@ -86,3 +92,67 @@ async def test_the_hours_forced_closed_send_callers_after_hours_and_back(
     await asyncio.sleep(SETTLE)
     back = await place_call(site, CallRequest("1022", hangup_after=3))
     assert back.variables["HOTLINE_HOURS"] == "open" and "hotline/after_hours" not in streamed(back)
+
+
+@pytest.fixture
+async def supervisor_pin(site: Settings) -> AsyncIterator[str]:
+    """The supervisor at extension 103 with the PIN 2468 (as the web app sets it)."""
+    engine = make_engine(site.database_url)
+    db = sessions(engine)
+    async with db() as session, session.begin():
+        for old in await session.scalars(select(User).where(User.username == "truc-ban")):
+            await session.delete(old)
+    await auth.add_user(db, "truc-ban", "mật-khẩu-trực-ban", "supervisor", "103")
+    async with db() as session, session.begin():
+        user = await session.scalar(select(User).where(User.username == "truc-ban"))
+        assert user is not None
+        user.phone_pin_hash = PasswordHasher().hash("2468")
+    yield "2468"
+    async with db() as session, session.begin():
+        await session.execute(delete(User).where(User.username == "truc-ban"))
+    await engine.dispose()
+
+
+def by_phone(keys: str, say: str = "", hangup_after: float = 10) -> CallRequest:
+    return CallRequest(
+        "*1022",
+        keys=keys,
+        caller="103",
+        context="hotline-agents",
+        say=say,
+        say_after=7,
+        hangup_after=hangup_after,
+    )
+
+
+async def test_a_supervisor_records_the_announcement_and_forces_the_hours_from_a_phone(
+    site: Settings, ivr: FastAGIServer, supervisor_pin: str
+) -> None:
+    engine = make_engine(site.database_url)
+    db = sessions(engine)
+    try:
+        wrong = await place_call(site, by_phone("1111#wwwwwwww1357#wwwwwwww9999#", hangup_after=16))
+        assert "STREAM FILE hotline/switch_refused" in " ".join(agi_commands(wrong))
+        assert (await switches.read(db)).announcement == ""
+
+        # The PIN, 1 during the menu, then the announcement spoken after the tone; silence ends it.
+        recorded = await place_call(
+            site, by_phone(f"{supervisor_pin}#wwwwwwww1", say="hotline/main_menu", hangup_after=40)
+        )
+        assert any(c.startswith("RECORD FILE vi/hotline/announcements/") for c in agi_commands(recorded))
+        on = await switches.read(db)
+        assert on.announcement.startswith("announcements/a-") and on.announcement_until is not None
+        with wave.open(str(site.sounds_path / "vi" / "hotline" / f"{on.announcement}.wav")) as w:
+            assert w.getnframes() > 8000 * 3  # the seconds of speech the supervisor said
+        closed = await place_call(site, by_phone(f"{supervisor_pin}#wwwwwwww3", hangup_after=12))
+        assert "STREAM FILE hotline/switch_done" in " ".join(agi_commands(closed))
+        assert (await switches.read(db)).hours == "closed"
+        async with db() as session:
+            logged = list(await session.scalars(select(AuditEntry).where(AuditEntry.actor == "truc-ban")))
+        assert {e.action for e in logged} >= {"switch.announcement.on", "switch.hours.closed"}
+        assert all(e.detail.get("on") == "phone" for e in logged)
+    finally:
+        async with db() as session, session.begin():
+            await switches.turn_off(session, switches.ANNOUNCEMENT)
+            await switches.turn_off(session, switches.HOURS)
+        await engine.dispose()

@@ -11,7 +11,8 @@ from zoneinfo import ZoneInfo
 from aiohttp import FormData
 from sqlalchemy import select
 
-from hotline.db.models import AuditEntry
+from agi_scripts.switches_app import pin_matches
+from hotline.db.models import AuditEntry, User
 from tests.web_site import Site, sign_in, site, wav
 
 __all__ = ["site"]  # the fixture
@@ -94,3 +95,20 @@ async def test_the_hours_are_forced_until_an_end_or_given_back_and_agents_may_on
         "/api/v1/switches/hours", json={"mode": "open", "until": later(site, hours=1)}, headers=csrf
     )
     assert refused.status == 403
+
+
+async def test_a_supervisor_sets_a_phone_pin_that_is_hashed_and_a_weak_one_is_refused(site: Site) -> None:
+    csrf = {"X-CSRF-Token": await sign_in(site, "sup")}
+    for weak in ("1111", "12", "123456789", "12a4", "١٢٣٤"):
+        reply = await site.client.post("/api/v1/me/phone-pin", json={"pin": weak}, headers=csrf)
+        assert reply.status == 400, weak
+    reply = await site.client.post("/api/v1/me/phone-pin", json={"pin": "24680"}, headers=csrf)
+    assert (await reply.json()) == {"ok": True, "extension": "103"}
+    async with site.bridge.db() as session:
+        user = await session.scalar(select(User).where(User.username == "sup"))
+    assert (
+        user is not None and user.phone_pin_hash.startswith("$argon2") and "24680" not in user.phone_pin_hash
+    )
+    assert pin_matches(user.phone_pin_hash, "24680") and not pin_matches(user.phone_pin_hash, "24681")
+    csrf = {"X-CSRF-Token": await sign_in(site, "an")}
+    assert (await site.client.post("/api/v1/me/phone-pin", json={"pin": "97531"}, headers=csrf)).status == 403

@@ -183,6 +183,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "per_hour": ("Theo giờ", "Per hour"),
     "per_topic": ("Theo chủ đề", "Per topic"),
     "per_agent": ("Theo cán bộ", "Per agent"),
+    "phone_pin": ("Mã PIN trên điện thoại", "Phone PIN"),
+    "phone_pin_help": (
+        "Từ điện thoại của bạn, bấm mã này rồi nhập PIN để ghi âm thông báo hoặc đổi giờ làm việc:",
+        "From your own phone, dial this code and enter the PIN to record an announcement or force the hours:",
+    ),
     "switches": ("Công tắc khẩn cấp", "Emergency switches"),
     "announcement": ("Thông báo khẩn trước lời chào", "Announcement before the menu"),
     "announcement_text": ("Nội dung (máy đọc)", "Text (synthesised)"),

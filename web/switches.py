@@ -12,10 +12,12 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from aiohttp import web
+from argon2 import PasswordHasher
 from pydub import AudioSegment
+from sqlalchemy import select
 
 from hotline import files, switches
-from hotline.db.models import Role
+from hotline.db.models import Role, User
 from hotline.settings import Settings
 from hotline.values import clean
 from ivr.prompts.build import Synthesiser, for_asterisk
@@ -30,6 +32,7 @@ MOST_TEXT = 600  # characters of a typed announcement (about 40 s of speech)
 MOST_SECONDS = 60  # an announcement every caller must sit through
 MOST_UPLOAD = 20 << 20
 _VOICE = Synthesiser("auto")
+_PINS = PasswordHasher()
 
 
 def end_time(raw: object, now: datetime) -> datetime:
@@ -91,6 +94,7 @@ async def page(request: web.Request) -> web.StreamResponse:
             "on": await switches.read(c.db),
             "tz": c.tz,
             "default_until": (now + timedelta(hours=4)).strftime("%Y-%m-%dT%H:%M"),
+            "feature_code": c.settings.switches.feature_code,
         },
     )
 
@@ -184,6 +188,35 @@ async def hours(request: web.Request) -> web.StreamResponse:
     else:
         raise bad("mode must be open, closed or auto")
     return web.json_response((await switches.read(c.db)).view())
+
+
+PIN_BODY = {"type": "object", "properties": {"pin": {"type": "string"}}, "required": ["pin"]}
+
+
+@routes.route(
+    "POST",
+    "/api/v1/me/phone-pin",
+    Role.SUPERVISOR,
+    "Set the signed-in supervisor's PIN for the emergency switches from their phone (4 to 8 digits)",
+    api=True,
+    body=PIN_BODY,
+)
+async def phone_pin(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    principal = who(request)
+    pin = str((await json_object(request)).get("pin", ""))
+    if not (pin.isascii() and pin.isdigit() and 4 <= len(pin) <= 8) or len(set(pin)) < 3:
+        raise bad("pin: 4 to 8 digits, at least 3 of them different")
+    if not principal.extension:
+        raise bad("your user has no phone extension; set one with 'hotline user add --extension'")
+    hashed = await asyncio.to_thread(_PINS.hash, pin)
+    async with c.db() as session, session.begin():
+        user = await session.scalar(select(User).where(User.username == principal.name))
+        if user is None:
+            raise bad("only a signed-in user has a phone PIN")
+        user.phone_pin_hash = hashed
+    await audit(c, principal, "switch.pin", principal.name, phone=principal.extension)
+    return web.json_response({"ok": True, "extension": principal.extension})
 
 
 @routes.route(

@@ -196,6 +196,9 @@ class User(Base):
     # The second factor: a TOTP secret (empty: none) and the last time step used, so no code works twice.
     totp_secret: Mapped[str] = mapped_column(String(64), default="")
     totp_last_step: Mapped[int] = mapped_column(BigInteger, default=0)
+    # A supervisor's PIN (argon2) for the emergency switches from their phone (*1022): the phone says who,
+    # the PIN that it is them.
+    phone_pin_hash: Mapped[str] = mapped_column(String(255), default="")
 
 
 class WebSession(Base):

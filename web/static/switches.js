@@ -22,4 +22,9 @@
     const mode = ev.submitter ? ev.submitter.value : "auto";
     try { await Hotline.api("POST", "/api/v1/switches/hours", { mode, until: ev.target.until.value }); location.reload(); } catch (e) { fail(e); }
   });
+  document.getElementById("pin-form").addEventListener("submit", async (ev) => {
+    ev.preventDefault();
+    error.hidden = true;
+    try { await Hotline.api("POST", "/api/v1/me/phone-pin", { pin: ev.target.pin.value }); ev.target.reset(); document.getElementById("pin-saved").hidden = false; } catch (e) { fail(e); }
+  });
 })();
