@@ -12,7 +12,7 @@ import subprocess
 import time
 from pathlib import Path
 
-from bench import agi_bench, ami_bench, requests_bench, sandbox_load, web_bench
+from bench import agi_bench, ami_bench, knee, requests_bench, sandbox_load, web_bench
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC = ROOT / "docs" / "benchmarks.md"
@@ -47,6 +47,11 @@ def main() -> None:
         )
         sections.append(("Web app: wallboards while calls run", web_table))
         print(web_table, flush=True)
+        knee_table = asyncio.run(
+            knee.ramp((2.0, 5.0) if args.quick else knee.RATES, seconds=10 if args.quick else 30)
+        )
+        sections.append(("The node's knee: calls per second ramped until something gives", knee_table))
+        print(knee_table, flush=True)
     if args.no_write:
         return
     command = (
