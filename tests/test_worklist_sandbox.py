@@ -14,7 +14,7 @@ from aiohttp import ClientSession, CookieJar
 from sqlalchemy import select
 
 from ami_bridge.bridge import Bridge
-from hotline.db.models import MissedCallTry
+from hotline.db.models import Case, MissedCallTry
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.phones import PhoneControl
@@ -43,16 +43,19 @@ async def test_a_missed_caller_is_on_the_worklist_once_and_the_agents_call_back_
     missed = await asyncio.gather(
         *(place_call(site, CallRequest("1022", keys="1", hangup_after=2, caller=number)) for _ in range(2))
     )
+    cases: dict[str, Case] = {}
     for result in missed:
         case = await final_case(site, result.linkedid, timeout=30)
         assert (case.outcome, case.topic) == ("abandoned_ivr", "violation")
+        cases[case.number] = case
+    # Both calls end at about the same moment; either may be the entry's latest.
     base = f"http://{site.web.host}:{site.web.port}"
     async with ClientSession(base, cookie_jar=CookieJar(unsafe=True)) as http:
         assert (await post_login(http, "canbo101", PASSWORD)).status == 303
         page = await (await http.get("/worklist")).text()
         csrf = {"X-CSRF-Token": page.split('data-csrf="', 1)[1].split('"', 1)[0]}
         listed = (await (await http.get("/api/v1/worklist")).json())["entries"]
-        mine = [e for e in listed if e["caller"].startswith(number[:4]) and e["last_case"] == case.number]
+        mine = [e for e in listed if e["caller"].startswith(number[:4]) and e["last_case"] in cases]
         assert len(mine) == 1 and (mine[0]["calls"], mine[0]["status"], mine[0]["topic"]) == (
             2,
             "open",
@@ -91,4 +94,4 @@ async def test_a_missed_caller_is_on_the_worklist_once_and_the_agents_call_back_
         assert (await done.json())["status"] == "reached"
         listed = (await (await http.get("/api/v1/worklist")).json())["entries"]
         assert [e["status"] for e in listed if e["id"] == entry] == ["reached"]
-        assert not [e for e in listed if e["status"] == "open" and e["last_case"] == case.number]
+        assert not [e for e in listed if e["status"] == "open" and e["last_case"] in cases]
