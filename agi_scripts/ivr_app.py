@@ -1,5 +1,6 @@
-"""The FastAGI server's routes: the IVR (the flow loaded and checked once, then run for every call) and
-the call back with a request's answer."""
+"""The FastAGI server's routes: the IVR (the flow loaded and checked once, then run for every call), the
+call back with a request's answer, the emergency switches by phone, and the queued callback a waiting
+caller asks for."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from agi_scripts.agi_channel import AGIChannel, call_info
 from agi_scripts.callback_app import callback_route
 from agi_scripts.case_desk import DatabaseCaseDesk
 from agi_scripts.fastagi import AGISession, FastAGIServer
+from agi_scripts.queued_callback_app import queued_callback_route
 from agi_scripts.switches_app import switches_route
 from hotline.db.engine import make_engine, sessions
 from hotline.settings import Settings
@@ -58,4 +60,5 @@ def build_server(settings: Settings) -> FastAGIServer:
     server.route("ivr", ivr_route(build_engine(settings, desk), Cached(db)))
     server.route("callback", callback_route(settings, db))
     server.route("switches", switches_route(settings, db))
+    server.route("queued-callback", queued_callback_route(settings, db))
     return server

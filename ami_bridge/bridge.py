@@ -67,6 +67,8 @@ class Bridge:
         self._reconciler: asyncio.Task[None] | None = None
         self._unseen_since: datetime | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        # Others that act on the same events (the queued callbacks' dispatcher), after the tracker.
+        self.listeners: list[Callable[[AMIMessage], None]] = []
 
     async def start(self, wait: float = 15.0) -> None:
         await upgrade_async(self.settings.database_url)
@@ -135,6 +137,8 @@ class Bridge:
     def _on_event(self, event: AMIMessage) -> None:
         self.tracker.handle(event)
         self.board.handle(event)
+        for listener in self.listeners:
+            listener(event)
 
     async def _resync(self, conn: AMIConnection) -> None:
         listing = await conn.action_list("CoreShowChannels")

@@ -65,6 +65,7 @@ class Call:
     on_hold: bool = False
     ivr_ended_at: datetime | None = None
     ringing: str = ""
+    queued_callback: str = ""  # on the stand-in of a queued callback: its id
     agent: str = ""
     agent_name: str = ""
     answered_at: datetime | None = None
@@ -121,6 +122,8 @@ class Call:
             return Outcome.ANSWERED
         if self.hours == "closed":
             return Outcome.AFTER_HOURS
+        if self.outcome_hint == Outcome.CALLBACK.value:
+            return Outcome.CALLBACK
         if self.outcome_hint == "voicemail":
             return Outcome.OVERFLOW if self.queue_status else Outcome.VOICEMAIL
         if self.queued_at:
@@ -467,9 +470,9 @@ def from_record(record: dict[str, Any]) -> Call:
 
 # What the end record's fields fill on a call: every tracked variable, and the queue the dialplan routed
 # to (the rest: times, caller, queue lines, below).
-_RECORD_FIELDS = {Var(name).name.lower(): attribute for name, attribute in TRACKED.items()} | {
-    Var.QUEUE.name.lower(): "queue"
-}
+_RECORD_FIELDS = {
+    Var(name).name.lower(): attribute for name, attribute in TRACKED.items() if name in set(Var)
+} | {Var.QUEUE.name.lower(): "queue"}
 
 
 def complete_from_record(call: Call, record: CallRecord) -> tuple[datetime, str]:

@@ -284,6 +284,25 @@ class Worklist(Strict):
     tries: int = Field(3, ge=1, le=10)  # an entry no try reached closes after this many
 
 
+class QueuedCallbacks(Strict):
+    """A caller waiting in a queue may press 9 to be called back instead of holding, keeping their
+    place: offered `offer_after_seconds` after joining and every `offer_every_seconds`, and on joining
+    when the expected wait is `long_wait_seconds` or more (the callers ahead times `handle_seconds`,
+    shared by the agents logged in). The next free agent of the queue takes it at its turn; only then
+    does Asterisk dial the citizen ([callbacks] dial, caller_id, ring_seconds). A try nobody answers is
+    tried again after `retry_seconds`, up to `tries`; a callback no agent took within `expire_minutes`
+    expires, and the citizen is on the worklist of missed calls."""
+
+    enabled: bool = True
+    offer_after_seconds: int = Field(30, ge=0, le=3600)
+    offer_every_seconds: int = Field(60, ge=15, le=3600)
+    long_wait_seconds: int = Field(300, ge=0, le=7200)  # 0: never offered on joining
+    handle_seconds: int = Field(180, ge=10, le=3600)
+    tries: int = Field(3, ge=1, le=10)
+    retry_seconds: int = Field(300, ge=5, le=86_400)
+    expire_minutes: int = Field(240, ge=1, le=1440)
+
+
 class SwitchSettings(Strict):
     """The emergency switches from a phone: the feature code supervisors dial, and how long what they
     switch on from there stays on (the web app asks for the end time)."""
@@ -471,6 +490,7 @@ class Settings(Strict):
     callbacks: Callbacks = Callbacks()
     worklist: Worklist = Worklist()
     switches: SwitchSettings = SwitchSettings()
+    queued_callbacks: QueuedCallbacks = QueuedCallbacks()
     zalo: Zalo = Zalo()
     facebook: Facebook = Facebook()
     ami: AMI = AMI()

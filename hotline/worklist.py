@@ -49,10 +49,12 @@ async def note_call(
     started_at: datetime,
     ended_at: datetime,
     request_number: str = "",
+    gave_up_callback: bool = False,
 ) -> None:
     """The worklist's part of writing an ended call, in the writer's transaction. Idempotent: the same
     call written again (a second hang-up report, a restarted bridge) changes nothing, whether its entry
-    is still open or closed since (each call counted is kept in missed_call_cases)."""
+    is still open or closed since (each call counted is kept in missed_call_cases). `gave_up_callback`:
+    the call asked for a queued callback that failed or expired, so it is missed after all."""
     if outcome == Outcome.ANSWERED.value and callback_number(caller):
         # The citizen got through: whatever they had missed before is answered now.
         await session.execute(
@@ -62,7 +64,9 @@ async def note_call(
             .values(status=MissedStatus.REACHED.value, closed_at=ended_at, last_result="called_again")
         )
         return
-    if not is_missed(outcome, topic, caller, request_number):
+    if not (gave_up_callback and callback_number(caller)) and not is_missed(
+        outcome, topic, caller, request_number
+    ):
         return
     counted = await session.scalar(select(COUNTED.c.case_id).where(COUNTED.c.case_id == case_id))
     if counted is not None:

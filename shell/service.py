@@ -11,15 +11,18 @@ import logging
 import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from functools import partial
 
 from aiohttp import web as aioweb
 
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from ami_bridge.bridge import Bridge
+from channels.queued_callbacks import Dispatcher, open_now
 from hotline import files, loop_watch
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
+from hotline.switches import Cached
 from ivr.flows import flow_path
 from shell import housekeeping, messaging
 from web.app import build_app
@@ -39,6 +42,7 @@ class Running:
     deadlines: asyncio.Task[None] | None = None
     outbox: asyncio.Task[None] | None = None
     mailbox: asyncio.Task[None] | None = None
+    callbacks: asyncio.Task[None] | None = None
 
     def require_bridge(self) -> Bridge:
         if self.bridge is None:
@@ -89,6 +93,15 @@ async def services(
             running.outbox = asyncio.create_task(
                 messaging.send_outbox(settings, running.bridge.db, running.bridge.ami), name="outbox"
             )
+            if settings.queued_callbacks.enabled:
+                dispatcher = Dispatcher(
+                    settings,
+                    running.bridge.db,
+                    running.bridge.ami,
+                    partial(open_now, settings, Cached(running.bridge.db)),
+                )
+                running.bridge.listeners.append(dispatcher.handle)
+                running.callbacks = asyncio.create_task(dispatcher.run(), name="queued-callbacks")
             if settings.mailbox.host:
                 running.mailbox = asyncio.create_task(
                     messaging.read_mailbox(
@@ -101,7 +114,13 @@ async def services(
                 )
         yield running
     finally:
-        for task in (running.housekeeping, running.deadlines, running.outbox, running.mailbox):
+        for task in (
+            running.housekeeping,
+            running.deadlines,
+            running.outbox,
+            running.mailbox,
+            running.callbacks,
+        ):
             if task is not None:
                 task.cancel()
         if running.web is not None:

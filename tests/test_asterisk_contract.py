@@ -34,7 +34,7 @@ def test_manager_conf_lets_through_the_followed_events_and_no_other(tmp_path: Pa
     refused = re.search(r"^eventfilter = !Event: \((.*)\)$", bridge_user, re.M)
     assert allowed is not None and refused is not None
     names = set(allowed[1].split("|"))
-    assert names == (events.CALL_EVENTS | events.MEMBER_EVENTS) - {"VarSet"}
+    assert names == (events.CALL_EVENTS | events.MEMBER_EVENTS | events.CALLBACK_EVENTS) - {"VarSet"}
     assert set(refused[1].split("|")) == set(events.UNWANTED)
 
 

@@ -39,6 +39,21 @@ class Var(StrEnum):
     DIAL = "HOTLINE_DIAL"
 
 
+class PlaceVar(StrEnum):
+    """Of the queued callback (hotline/queued_callbacks.py): kept out of Asterisk's end record."""
+
+    QUEUED_AT = "HOTLINE_QUEUED_AT"  # when the caller joined their queue, epoch seconds: their place
+    # On a queued callback's stand-in in the queue (and on the call it makes): the callback's id.
+    QCB = "HOTLINE_QCB"
+    QCB_AGENT = "HOTLINE_QCB_AGENT"  # the endpoint of the agent who took the stand-in
+
+
+# What the dialplan reports of each try of a queued callback, as a UserEvent (live) and as a queue_log line
+# (for a bridge that was away): the callback's id, the try, Asterisk's DIALSTATUS and the agent.
+QCB_EVENT = "HotlineQueuedCallback"
+QCB_LOG_EVENT = "HOTLINE_QCB"
+
+
 def collected(variable: str) -> str:
     """Where a `collect` node of a flow leaves the digits it read (e.g. HOTLINE_CASE_NUMBER)."""
     return f"HOTLINE_{variable.upper()}"
@@ -50,6 +65,7 @@ class Global(StrEnum):
     AGI = "HOTLINE_AGI"
     AGI_CALLBACK = "HOTLINE_AGI_CALLBACK"
     AGI_SWITCHES = "HOTLINE_AGI_SWITCHES"
+    AGI_QCB = "HOTLINE_AGI_QCB"
     RECORDINGS = "HOTLINE_RECORDINGS"
     TZ = "HOTLINE_TZ"
     MAX_WAIT = "HOTLINE_MAX_WAIT_"  # + queue name
@@ -84,10 +100,11 @@ TRACKED: dict[str, str] = {
     Var.IVR_NODE: "ivr_node",
     Var.IVR_STEPS: "ivr_steps",
     Var.REQUEST_NO: "request_number",
+    PlaceVar.QCB: "queued_callback",
 }
 
 # What the resynchronisation reads back from each live call's first channel.
-RESYNC = (*Var, *QueueVar)
+RESYNC = (*Var, *QueueVar, *PlaceVar)
 
 # Asterisk's own record of each call: at hang-up the dialplan writes one line to queue_log
 # (`QueueLog(NONE,<linkedid>,NONE,HOTLINE_END,...)`) with these values, each URI-encoded so that no value

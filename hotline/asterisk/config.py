@@ -9,9 +9,10 @@ from jinja2 import Environment, PackageLoader, StrictUndefined
 
 from hotline import secrets as site_secrets
 from hotline.asterisk import events
-from hotline.asterisk.channel_vars import END_EVENT, END_RECORD, TRACKED
+from hotline.asterisk.channel_vars import END_EVENT, END_RECORD, QCB_EVENT, QCB_LOG_EVENT, TRACKED
 from hotline.asterisk.naming import endpoint, queue_id
 from hotline.errors import SettingsError
+from hotline.queued_callbacks import CALLBACK_KEY
 from hotline.settings import Settings
 
 # Files that hold secrets are readable by their owner and group (Asterisk) only.
@@ -81,6 +82,7 @@ MODULES = (
     "app_stack.so",
     "app_while.so",
     "app_userevent.so",
+    "app_channelredirect.so",
     "app_waituntil.so",
     "app_sayunixtime.so",
     # dialplan functions
@@ -151,6 +153,10 @@ def render(settings: Settings, target: Path | None = None, sandbox: bool = False
         "ami_permit": f"{settings.ami.permit_network.network_address}/{settings.ami.permit_network.netmask}",
         "modules": sorted(set(MODULES)),
         "end_event": END_EVENT,
+        "qcb": settings.queued_callbacks,
+        "qcb_key": CALLBACK_KEY,
+        "qcb_event": QCB_EVENT,
+        "qcb_log_event": QCB_LOG_EVENT,
         "end_fields": "|".join(f"${{URIENCODE({value})}}" for value in END_RECORD.values()),
         "endpoint": endpoint,
         "queue_id": queue_id,

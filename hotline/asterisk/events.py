@@ -39,13 +39,16 @@ MEMBER_EVENTS = frozenset(
         "QueueCallerLeave",
     }
 )
+# channels.queued_callbacks.Dispatcher: the dialplan's report of each try of a queued callback (a
+# UserEvent named QCB_EVENT), and its stand-in's channels coming and going and being answered.
+CALLBACK_EVENTS = frozenset({"UserEvent", "Newchannel", "Hangup", "AgentConnect"})
 # Events of the tracker after which the board recomputes agents' states (a caller hanging up, hold) and
 # those that change only what a screen lists (a new caller, a caller joining or leaving a queue).
 AGENT_STATE_EVENTS = frozenset({"Hangup", "Hold", "Unhold"})
 SCREEN_EVENTS = frozenset({"Newchannel", "QueueCallerJoin", "QueueCallerLeave"})
 
 # What manager.conf's event filter names (VarSet has a filter of its own, on the variable's name).
-FILTERED = tuple(sorted((CALL_EVENTS | MEMBER_EVENTS) - {"VarSet"}))
+FILTERED = tuple(sorted((CALL_EVENTS | MEMBER_EVENTS | CALLBACK_EVENTS) - {"VarSet"}))
 # Events the filter above lets through too (its names are regular expressions Asterisk matches against the
 # event, not whole names) that the bridge does not need.
 UNWANTED = ("HangupRequest", "SoftHangupRequest")

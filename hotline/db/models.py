@@ -61,6 +61,7 @@ class Outcome(StrEnum):
     OVERFLOW = "overflow"
     ENDED_IN_IVR = "ended_in_ivr"
     REJECTED = "rejected"
+    CALLBACK = "callback"  # left the queue asking to be called back at their place (queued_callbacks)
 
 
 class Status(StrEnum):
@@ -539,6 +540,53 @@ class MissedCallTry(Base):
     phone: Mapped[str] = mapped_column(String(32))  # the agent's extension that rang first
     recording: Mapped[str] = mapped_column(String(512), default="")
     result: Mapped[str] = mapped_column(String(16), default="")  # reached | no_answer | wrong_number
+
+
+class CallbackStatus(StrEnum):
+    WAITING = "waiting"  # holds its place in the queue (or waits for its next try)
+    CONNECTED = "connected"  # an agent took it: Asterisk dials the citizen
+    REACHED = "reached"
+    FAILED = "failed"  # not answered after the set number of tries
+    EXPIRED = "expired"  # no agent took it in the set time
+
+
+ACTIVE_CALLBACK = (CallbackStatus.WAITING.value, CallbackStatus.CONNECTED.value)
+
+
+class QueuedCallback(Base):
+    """A caller who pressed the key to be called back rather than hold: their place in the queue is kept
+    (ordered by when they joined it), the next free agent of the queue takes it at its turn, and only
+    then does Asterisk dial the citizen. Part of the call's case (by its linkedid)."""
+
+    __tablename__ = "queued_callbacks"
+    __table_args__ = (
+        # Never two callbacks to one number at once.
+        Index(
+            "ux_queued_callbacks_active_number",
+            "number",
+            unique=True,
+            sqlite_where=text("status IN ('waiting', 'connected')"),
+            postgresql_where=text("status IN ('waiting', 'connected')"),
+        ),
+        Index("ix_queued_callbacks_status_queue", "status", "queue"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    linkedid: Mapped[str] = mapped_column(String(64), index=True)  # the call that asked for it
+    case_number: Mapped[str] = mapped_column(String(32), default="")  # the number the IVR read out
+    queue: Mapped[str] = mapped_column(String(64))
+    number: Mapped[str] = mapped_column(String(32))  # the citizen's, confirmed or keyed in
+    topic: Mapped[str] = mapped_column(String(64), default="")
+    joined_at: Mapped[datetime]  # when the caller joined the queue: their place
+    asked_at: Mapped[datetime]
+    expires_at: Mapped[datetime]
+    status: Mapped[str] = mapped_column(String(16), default=CallbackStatus.WAITING.value)
+    tries: Mapped[int] = mapped_column(Integer, default=0)  # dials of the citizen made
+    next_at: Mapped[datetime]  # not offered to an agent before this (after a try nobody answered)
+    last_result: Mapped[str] = mapped_column(String(16), default="")  # Asterisk's DIALSTATUS
+    agent: Mapped[str] = mapped_column(String(32), default="")  # the extension that took the last try
+    recording: Mapped[str] = mapped_column(String(512), default="")
+    closed_at: Mapped[datetime | None]
 
 
 class SiteSwitch(Base):

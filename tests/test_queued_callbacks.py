@@ -1,0 +1,187 @@
+"""The queued callbacks' rules on SQLite and PostgreSQL (one waiting callback per number, each try counted
+once whether reported live or from queue_log, retried then failed, expired, and a failed callback on the
+worklist), the dispatcher's parsing of what Asterisk reports (hostile values included), and the case
+outcome of a caller who asked for one."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ami_bridge.calls import Call
+from ami_bridge.case_writer import CaseWriter
+from channels.queued_callbacks import Dispatcher, Report, reports_in_log, stand_in_of
+from hotline import queued_callbacks as qcb
+from hotline import settings
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.db.models import Case, MissedCall, QueuedCallback
+from hotline.db.numbers import NumberAllocator
+from hotline.settings import QueuedCallbacks, Settings
+from tests.conftest import TEST_SETTINGS
+
+T0 = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)
+RULES = QueuedCallbacks(tries=2, retry_seconds=60, expire_minutes=30)
+
+
+@pytest.fixture
+async def db(database: str) -> AsyncIterator[async_sessionmaker[AsyncSession]]:
+    await upgrade_async(database)
+    engine = make_engine(database)
+    yield sessions(engine)
+    await engine.dispose()
+
+
+async def ask(
+    db: async_sessionmaker[AsyncSession], number: str, linkedid: str, at: datetime = T0
+) -> qcb.Asked:
+    async with db() as session, session.begin():
+        return await qcb.ask(
+            session,
+            RULES,
+            linkedid=linkedid,
+            case_number="12345678",
+            queue="welfare",
+            number=number,
+            topic="welfare",
+            joined_at=at - timedelta(seconds=40),
+            now=at,
+        )
+
+
+async def tried(db: async_sessionmaker[AsyncSession], callback_id: int, attempt: int, result: str) -> None:
+    async with db() as session, session.begin():
+        await qcb.tried(session, RULES, callback_id, attempt, result, "102", "/r.wav", T0)
+
+
+async def row(db: async_sessionmaker[AsyncSession], callback_id: int) -> QueuedCallback:
+    async with db() as session:
+        found = await session.get(QueuedCallback, callback_id)
+    assert found is not None
+    return found
+
+
+async def test_one_waiting_callback_per_number_even_when_asked_at_once(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    both = await asyncio.gather(ask(db, "0966000001", "q.1"), ask(db, "0966000001", "q.2"))
+    assert sorted(a.already for a in both) == [False, True]
+    assert both[0].callback.id == both[1].callback.id
+    other = await ask(db, "0966000002", "q.3")
+    assert not other.already and other.callback.id != both[0].callback.id
+    for hostile in ("", "anonymous", "0966\r\n1", "1" * 300, "09660000\uff101"):
+        with pytest.raises(ValueError):
+            await ask(db, hostile, "q.4")
+
+
+async def test_a_try_counts_once_then_retries_then_fails_and_reaches_the_worklist(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    asked = await ask(db, "0966000003", "q.5")
+    callback_id = asked.callback.id
+    async with db() as session:
+        assert [c.id for c in await qcb.due(session, T0, {"welfare"})] == [callback_id]
+        assert await qcb.due(session, T0, {"health"}) == []
+    async with db() as session, session.begin():
+        await qcb.taken(session, callback_id, 1, "102")
+    assert (await row(db, callback_id)).status == "connected"
+    await tried(db, callback_id, 1, "NOANSWER")
+    await tried(db, callback_id, 1, "NOANSWER")  # the same try from queue_log after a restart
+    waiting = await row(db, callback_id)
+    assert (waiting.status, waiting.tries, waiting.next_at) == ("waiting", 1, T0 + timedelta(seconds=60))
+    async with db() as session:
+        assert await qcb.due(session, T0, {"welfare"}) == []  # not before the retry wait
+        assert len(await qcb.due(session, T0 + timedelta(seconds=61), {"welfare"})) == 1
+    # Its case, so that the failure can put the citizen on the worklist.
+    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    c = Call(linkedid="q.5", started_at=T0, caller="0966000003", did="1022", topic="welfare")
+    c.mark("entered", did="1022")
+    c.queue, c.queued_at, c.outcome_hint = "welfare", T0, "callback"
+    c.finish(T0 + timedelta(seconds=50), "16 Normal Clearing")
+    await writer.write([c])
+    async with db() as session:
+        case = await session.scalar(select(Case).where(Case.linkedid == "q.5"))
+        assert case is not None and case.outcome == "callback"
+        # Asking for a callback is not a missed call: not on the worklist while the callback stands.
+        assert await session.scalar(select(MissedCall).where(MissedCall.caller == "0966000003")) is None
+    dispatcher = Dispatcher(_settings(), db, _NoAMI(), _open)
+    dispatcher.reports.append(qcb_report(callback_id, 2, "BUSY"))
+    await dispatcher.apply()
+    failed = await row(db, callback_id)
+    assert (failed.status, failed.tries, failed.last_result) == ("failed", 2, "BUSY")
+    async with db() as session:
+        entry = await session.scalar(select(MissedCall).where(MissedCall.caller == "0966000003"))
+    assert entry is not None and (entry.status, entry.topic) == ("open", "welfare")
+    # A number with no waiting callback may ask again.
+    assert not (await ask(db, "0966000003", "q.6")).already
+
+
+async def test_reached_closes_it_and_expired_ones_close_at_their_time(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    reached = (await ask(db, "0966000004", "q.7")).callback.id
+    await tried(db, reached, 1, "ANSWER")
+    done = await row(db, reached)
+    assert (done.status, done.recording, done.agent) == ("reached", "/r.wav", "102")
+    late = (await ask(db, "0966000005", "q.8")).callback.id
+    async with db() as session, session.begin():
+        assert await qcb.expire(session, T0 + timedelta(minutes=29)) == []
+        assert [c.id for c in await qcb.expire(session, T0 + timedelta(minutes=30))] == [late]
+    assert (await row(db, late)).status == "expired"
+    async with db() as session:
+        assert [c.id for c in await qcb.of_call(session, "q.7")] == [reached]
+
+
+def test_what_the_caller_is_told_and_what_asterisk_reports_are_read_safely(tmp_path: Path) -> None:
+    assert qcb.expected_minutes(0, 0, 180) == 5
+    assert qcb.expected_minutes(4, 2, 180) == 10  # 4 calls of 3 min between 2 agents: 6 min, said as 10
+    assert qcb.expected_minutes(500, 1, 600) == 120
+    assert stand_in_of("qcb-12-2-ab12cd34") == (12, 2)
+    for other in ("sim-1", "qcb-", "qcb-x-1", "qcb-1", "", "qcb-1\r\n-2"):
+        assert stand_in_of(other) is None
+    log = tmp_path / "queue_log"
+    log.write_bytes(
+        b"1764730000|qcb-3-1-aa|q-welfare|agent102|HOTLINE_QCB|3:1|NOANSWER|\n"
+        b"1764730001|qcb-3-2-bb|q-welfare|NONE|HOTLINE_QCB|3:2|ANSWER|%2Fr%20a.wav\n"
+        b"1764730002|x|q-welfare|NONE|HOTLINE_QCB|bad|ANSWER|\n"
+        b"1764730003|x|q-welfare|NONE|HOTLINE_QCB\n"
+        b"\xff\xfe|garbage|HOTLINE_QCB|\n"
+        b"1764730004|sim-1|q-welfare|agent101|CONNECT|3|1|1\n"
+    )
+    found = reports_in_log(log)
+    assert [(r.callback_id, r.attempt, r.result, r.agent, r.recording) for r in found] == [
+        (3, 1, "NOANSWER", "102", ""),
+        (3, 2, "ANSWER", "", "/r a.wav"),
+    ]
+    assert reports_in_log(tmp_path / "missing") == []
+
+
+def qcb_report(callback_id: int, attempt: int, result: str) -> Report:
+    return Report(callback_id, attempt, result, "102", "")
+
+
+class _NoAMI:
+    connects = 0
+    connected = asyncio.Event()
+
+    async def action(self, name: str, **fields: Any) -> Any:
+        raise AssertionError(f"no AMI action expected here ({name})")
+
+    async def action_list(self, name: str, **fields: Any) -> list[Any]:
+        raise AssertionError(f"no AMI action expected here ({name})")
+
+
+async def _open() -> bool:
+    return True
+
+
+def _settings() -> Settings:
+    loaded = settings.load(TEST_SETTINGS)
+    return loaded.model_copy(update={"queued_callbacks": RULES})
