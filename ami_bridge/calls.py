@@ -224,7 +224,18 @@ class CallTracker:
         call.in_queue = True
         call.ivr_ended_at = call.ivr_ended_at or call.queued_at
         call.mark("queued", queue=call.queue, position=call.position)
-        self.on_update(call)
+        # A caller may join ahead of others (a queued callback's stand-in at its place, a priority call):
+        # Asterisk moves those behind down one without telling us caller by caller.
+        for other in self.calls.values():
+            if (
+                other is not call
+                and other.in_queue
+                and other.queue == call.queue
+                and other.position >= call.position
+            ):
+                other.position += 1
+        if call.in_hotline:  # a stand-in waits in the queue too, but is no call of the hotline's
+            self.on_update(call)
 
     def _on_QueueCallerLeave(self, e: Message) -> None:
         call = self._call(e)
@@ -272,7 +283,8 @@ class CallTracker:
         call.agent_name = clean(e.MemberName)
         call.wait_seconds = float(e.get("HoldTime", 0) or 0)
         call.mark("answered", agent=call.agent, agent_name=call.agent_name, wait=call.wait_seconds)
-        self.on_update(call)
+        if call.in_hotline:
+            self.on_update(call)
 
     def _on_AgentComplete(self, e: Message) -> None:
         call = self._call(e)

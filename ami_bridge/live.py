@@ -12,6 +12,7 @@ from typing import Any
 
 from ami_bridge.calls import Call, CallState, now
 from ami_bridge.message import AMIMessage as Message
+from hotline.asterisk.channel_vars import QCB_LINKEDID_PREFIX
 from hotline.asterisk.events import AGENT_STATE_EVENTS, SCREEN_EVENTS
 from hotline.asterisk.naming import extension_of, queue_name
 from hotline.settings import Settings
@@ -264,9 +265,12 @@ class LiveBoard:
                             "position": c.position,
                             "waited": _seconds_since(c.queued_at, at),
                             "ringing": extension_of(c.ringing),
+                            # A queued callback's stand-in: the citizen hung up and keeps this place.
+                            "callback": c.linkedid.startswith(QCB_LINKEDID_PREFIX),
                         }
                         for c in callers
                     ],
+                    "callbacks": sum(1 for c in callers if c.linkedid.startswith(QCB_LINKEDID_PREFIX)),
                     "longest_wait": max((_seconds_since(c.queued_at, at) for c in callers), default=0),
                     "members": [a.extension for a in members],
                     "available": sum(1 for a in members if a.state == AgentStatus.READY),

@@ -34,16 +34,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline import queued_callbacks as qcb
 from hotline import worklist
-from hotline.asterisk.channel_vars import QCB_EVENT, QCB_LOG_EVENT, PlaceVar, Var
+from hotline.asterisk.channel_vars import QCB_EVENT, QCB_LINKEDID_PREFIX, QCB_LOG_EVENT, PlaceVar, Var
 from hotline.db.models import CallbackStatus, Case, QueuedCallback
 from hotline.settings import Settings
 from hotline.switches import Cached
 from ivr import hours
 
 log = logging.getLogger(__name__)
-# The stand-in's linkedid (Originate ChannelId): qcb-<callback id>-<try>-<random>. The bridge's live board
-# knows a callback in a queue by it.
-LINKEDID_PREFIX = "qcb-"
+LINKEDID_PREFIX = QCB_LINKEDID_PREFIX
 ROUND_SECONDS = 1.0
 PLACING = 10.0  # seconds
 # How much of the end of queue_log is read for reports after a (re)connect.

@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, QueuedCallback
 from hotline.settings import QueuedCallbacks
+from hotline.values import mask_number
 
 # The key a waiting caller presses for a callback: the prompts (qcb_offer, qcb_offer_long) say it.
 CALLBACK_KEY = "9"
@@ -188,3 +189,19 @@ async def of_call(session: AsyncSession, linkedid: str) -> list[QueuedCallback]:
             select(QueuedCallback).where(QueuedCallback.linkedid == linkedid).order_by(QueuedCallback.id)
         )
     )
+
+
+def view(callback: QueuedCallback, masked: bool = False) -> dict[str, object]:
+    """A callback as the case shows it."""
+    return {
+        "id": callback.id,
+        "number": mask_number(callback.number) if masked else callback.number,
+        "queue": callback.queue,
+        "status": callback.status,
+        "tries": callback.tries,
+        "last_result": callback.last_result,
+        "agent": callback.agent,
+        "asked_at": callback.asked_at.isoformat(),
+        "closed_at": callback.closed_at.isoformat() if callback.closed_at else None,
+        "has_recording": bool(callback.recording),
+    }

@@ -159,6 +159,14 @@ async def test_a_callback_keeps_its_place_and_the_citizen_is_dialled_once_an_age
             await eventually(
                 held_in_place, "the callback's stand-in between the first and third callers", timeout=15
             )
+            # The wallboard lists it at that place, as a callback.
+            welfare = next(q for q in bridge.board.snapshot()["queues"] if q["name"] == "welfare")
+            assert welfare["callbacks"] == 1
+            assert [(w["caller"], w["callback"]) for w in welfare["waiting"]] == [
+                (first, False),
+                (second, True),
+                (third, False),
+            ]
         finally:
             await pause(bridge, False)
 

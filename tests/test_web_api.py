@@ -13,7 +13,9 @@ from aiohttp import ClientSession
 from sqlalchemy import select
 
 from ami_bridge.calls import Call
+from hotline import queued_callbacks
 from hotline.db.models import AuditEntry
+from hotline.values import mask_number
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site
 from web import auth, routing
@@ -221,3 +223,29 @@ async def test_an_admin_sees_the_dead_letters_and_writes_them_again(site: Site) 
     assert "100.9" not in page and not writer.dead
     assert written is not None and written.number == site.numbers["101"]
     assert written.caller_name == "<script>alert(1)</script>" and logged is not None
+
+
+async def test_a_case_shows_the_callbacks_its_caller_asked_for(site: Site) -> None:
+    now = datetime.now(UTC)
+    async with site.bridge.db() as session, session.begin():
+        asked = await queued_callbacks.ask(
+            session,
+            site.settings.queued_callbacks,
+            linkedid="100.1",
+            case_number=site.numbers["101"],
+            queue="operator",
+            number="0912000111",
+            topic="operator",
+            joined_at=now,
+            now=now,
+        )
+        await queued_callbacks.tried(
+            session, site.settings.queued_callbacks, asked.callback.id, 1, "ANSWER", "101", "/x.wav", now
+        )
+    await sign_in(site, "an")
+    shown = (await (await site.client.get(f"/api/v1/cases/{site.numbers['101']}")).json())["callbacks"]
+    assert [(c["status"], c["tries"], c["agent"], c["number"]) for c in shown] == [
+        ("reached", 1, "101", mask_number("0912000111"))
+    ]
+    page = await (await site.client.get(f"/cases/{site.numbers['101']}")).text()
+    assert 'data-status="reached"' in page and "đã gọi được" in page

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from ami_bridge import agents as agent_actions
 from hotline import cases as case_view
+from hotline import queued_callbacks
 from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, CitizenRequest, Role, Status
 from hotline.errors import AMIError, HotlineError
@@ -115,7 +116,16 @@ async def case_detail(request: web.Request) -> web.StreamResponse:
     if not may_see(who(request), case, c):
         raise forbidden("not your case")
     await audit(c, who(request), "case.view", case.number)
-    return web.json_response(case_view.view(case) | {"timeline": case_view.timeline(case)})
+    async with c.db() as session:
+        callbacks = await queued_callbacks.of_call(session, case.linkedid)
+    masked = not sees_full_numbers(who(request), c)
+    return web.json_response(
+        case_view.view(case)
+        | {
+            "timeline": case_view.timeline(case),
+            "callbacks": [queued_callbacks.view(cb, masked) for cb in callbacks],
+        }
+    )
 
 
 CASE_UPDATE_FIELDS = ("category", "notes", "status", "follow_up")

@@ -14,6 +14,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 from sqlalchemy import select
 
+from hotline import queued_callbacks
 from hotline.db.models import DeadLetter, Role, Status
 from hotline.values import mask_number
 from web import auth
@@ -177,7 +178,17 @@ async def case(request: web.Request) -> web.StreamResponse:
     if not may_see(who(request), found, c):
         return refuse(request, 403, "not your case")
     await audit(c, who(request), "case.view", found.number, on="page")
-    return page("case.html.j2", request, case=found, tz=c.tz, statuses=[s.value for s in Status])
+    async with c.db() as session:
+        callbacks = await queued_callbacks.of_call(session, found.linkedid)
+    masked = not sees_full_numbers(who(request), c)
+    return page(
+        "case.html.j2",
+        request,
+        case=found,
+        tz=c.tz,
+        statuses=[s.value for s in Status],
+        callbacks=[queued_callbacks.view(cb, masked) for cb in callbacks],
+    )
 
 
 @routes.route("GET", "/reports", Role.SUPERVISOR)

@@ -52,6 +52,8 @@ class PlaceVar(StrEnum):
 # (for a bridge that was away): the callback's id, the try, Asterisk's DIALSTATUS and the agent.
 QCB_EVENT = "HotlineQueuedCallback"
 QCB_LOG_EVENT = "HOTLINE_QCB"
+# The linkedid of a callback's stand-in (Originate ChannelId): qcb-<callback id>-<try>-<random>.
+QCB_LINKEDID_PREFIX = "qcb-"
 
 
 def collected(variable: str) -> str:

@@ -11,12 +11,14 @@
     queuesEl.replaceChildren(...board.queues.map((q) => {
       const today = board.today[q.name] || {};
       const callers = el("ol", { class: "callers" }, ...q.waiting.map((w) =>
-        el("li", { "data-linkedid": w.linkedid }, `${w.caller} · ${clock(w.waited)}`)));
+        el("li", { "data-linkedid": w.linkedid, class: w.callback ? "callback" : "" },
+          `${w.callback ? T.tCallback + " · " : ""}${w.caller} · ${clock(w.waited)}`)));
       return el("div", { class: "card queue", "data-queue": q.name },
         el("h3", {}, q.label),
         el("div", { class: "big" + (q.waiting.length && !q.available ? " alert" : ""), "data-field": "waiting" }, String(q.waiting.length)),
         el("div", { class: "stats" },
           el("span", {}, T.tLongest), el("b", { "data-field": "longest" }, clock(q.longest_wait)),
+          el("span", {}, T.tCallbacks), el("b", { "data-field": "callbacks" }, String(q.callbacks ?? 0)),
           el("span", {}, T.tAnswered), el("b", {}, String(today.answered ?? 0)),
           el("span", {}, T.tAbandoned), el("b", {}, String(today.abandoned ?? 0)),
           el("span", {}, `${T.tSl} (${T.sl} s)`), el("b", {}, today.service_level == null ? "–" : `${today.service_level} %`),
