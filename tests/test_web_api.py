@@ -14,10 +14,10 @@ from sqlalchemy import select
 
 from ami_bridge.calls import Call
 from hotline import queued_callbacks
-from hotline.db.models import AuditEntry
+from hotline.db.models import AuditEntry, Case, MissedCall
 from hotline.values import mask_number
 from tests.conftest import ROOT, TEST_SETTINGS
-from tests.web_site import PASSWORD, Site, post_login, sign_in, site
+from tests.web_site import PASSWORD, Site, post_login, sign_in, site, wav
 from web import auth, routing
 from web.openapi import document
 
@@ -249,3 +249,40 @@ async def test_a_case_shows_the_callbacks_its_caller_asked_for(site: Site) -> No
     ]
     page = await (await site.client.get(f"/cases/{site.numbers['101']}")).text()
     assert 'data-status="reached"' in page and "đã gọi được" in page
+
+
+async def test_a_worklist_voice_message_plays_audited_and_only_from_the_recordings_folder(site: Site) -> None:
+    message = wav(site.settings.recordings_path / "2026" / "12" / "03" / "w-message.wav")
+    outside = wav(site.settings.state_path / "elsewhere.wav")
+    now = datetime.now(UTC)
+    async with site.bridge.db() as session, session.begin():
+        ids = []
+        for n, path in ((site.numbers["101"], message), (site.numbers["102"], outside)):
+            case = await session.scalar(select(Case).where(Case.number == n))
+            assert case is not None
+            case.voicemail = str(path)
+            entry = MissedCall(
+                caller=f"09120001{len(ids)}1",
+                status="open",
+                first_case_id=case.id,
+                last_case_id=case.id,
+                voicemail_case_id=case.id,
+                calls=1,
+                topic="operator",
+                outcome="voicemail",
+                first_at=now,
+                last_at=now,
+            )
+            session.add(entry)
+            await session.flush()
+            ids.append(entry.id)
+    await sign_in(site, "an")
+    played = await site.client.get(f"/api/v1/worklist/{ids[0]}/voicemail")
+    assert played.status == 200 and (await played.read()) == message.read_bytes()
+    # A row pointing outside the recordings folder (damaged, or written by someone it should not be) serves
+    # nothing; neither does an entry that does not exist.
+    assert (await site.client.get(f"/api/v1/worklist/{ids[1]}/voicemail")).status == 404
+    assert (await site.client.get("/api/v1/worklist/999999/voicemail")).status == 404
+    async with site.bridge.db() as session:
+        audited = await session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.play"))
+        assert [(a.actor, a.target) for a in audited] == [("an", site.numbers["101"])]

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import json
 from datetime import date, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -17,8 +16,8 @@ from hotline import queued_callbacks
 from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, CitizenRequest, Role, Status
 from hotline.errors import AMIError, HotlineError
-from web import requests_api
-from web.audit import audit, playback
+from web import recordings, requests_api
+from web.audit import audit
 from web.case_access import (
     SEARCH_PARAMS,
     count_param,
@@ -198,15 +197,9 @@ async def case_update(request: web.Request) -> web.StreamResponse:
     params=(("number", "path", "case number"),),
 )
 async def recording(request: web.Request) -> web.StreamResponse:
-    c = ctx(request)
     number = request.match_info["number"]
-    case = await load_case(c, number)
-    path = Path(case.recording) if case.recording else None
-    root = c.settings.recordings_path.resolve()
-    if path is None or not path.resolve().is_relative_to(root) or not path.is_file():
-        raise not_found("this case has no recording")
-    await playback(c, who(request), number, request.headers.get("Range", ""))
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
+    case = await load_case(ctx(request), number)
+    return await recordings.play(request, number, case.recording, "this case has no recording")
 
 
 # -- agents ---------------------------------------------------------------------------------------

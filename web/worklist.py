@@ -5,7 +5,6 @@ answered), the agent says what came of it, and the voice message the citizen lef
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from aiohttp import web
@@ -18,7 +17,8 @@ from hotline.asterisk.naming import endpoint
 from hotline.db.models import Case, MissedCall, MissedStatus, Role
 from hotline.errors import AMIError
 from hotline.values import mask_number
-from web.audit import audit, playback
+from web import recordings
+from web.audit import audit
 from web.case_access import sees_full_numbers
 from web.context import ctx, render, who
 from web.errors import answer, bad, json_object, not_found
@@ -209,9 +209,5 @@ async def voicemail(request: web.Request) -> web.StreamResponse:
                 .where(MissedCall.id == entry_id(request))
             )
         ).first()
-    path = Path(found[1]) if found and found[1] else None
-    root = c.settings.recordings_path.resolve()
-    if found is None or path is None or not path.resolve().is_relative_to(root) or not path.is_file():
-        raise not_found("this entry has no voice message")
-    await playback(c, who(request), found[0], request.headers.get("Range", ""))
-    return web.FileResponse(path, headers={"Content-Type": "audio/wav", "Cache-Control": "no-store"})
+    number, stored = found if found else ("", "")
+    return await recordings.play(request, number, stored or "", "this entry has no voice message")
