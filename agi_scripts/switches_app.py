@@ -70,7 +70,8 @@ async def record(ch: AGIChannel, settings: Settings) -> str | None:
     name = f"a-{time.time_ns()}"
     folder = settings.sounds_path / settings.site.language / "hotline" / switches.ANNOUNCEMENTS
     folder.mkdir(parents=True, exist_ok=True)
-    folder.chmod(0o777)  # Asterisk writes the recording here, as its own user
+    # Asterisk writes the recording here, as its own user; sticky, so no one deletes another's file.
+    folder.chmod(0o1777)
     await ch.play(["switch_record"])
     # Relative to Asterisk's sounds folder, where the prompts are: the IVR plays it as it plays them.
     path = f"{settings.site.language}/hotline/{switches.ANNOUNCEMENTS}/{name}"
