@@ -26,7 +26,10 @@ from hotline.db.models import (
     CitizenRequest,
     DeadLetter,
     InboundMessage,
+    MissedCall,
+    MissedCallTry,
     OutboxMessage,
+    QueuedCallback,
     RequestEvent,
 )
 from hotline.retention import ROTATED_LOG, remove_files, under
@@ -48,6 +51,7 @@ class Erasure:
     dead_letters: int = 0
     log_lines: int = 0
     messages: int = 0
+    callbacks: int = 0  # entries of the worklist and queued callbacks, with the calls back's recordings
 
 
 def _scrub(value: Any, forms: set[str]) -> Any:
@@ -96,6 +100,24 @@ async def erase(
             case.recording = case.voicemail = ""
             session.add(CaseEvent(case_id=case.id, at=now, kind="erased", detail={"reason": "request"}))
         done.cases = len(cases)
+        # The worklist and the queued callbacks hold nothing but the number and the calls made to it: they
+        # go, with the recordings of those calls (an active callback is dialled no more).
+        missed = list(await session.scalars(select(MissedCall.id).where(MissedCall.caller.in_(forms))))
+        callbacks = list(
+            await session.scalars(select(QueuedCallback).where(QueuedCallback.number.in_(forms)))
+        )
+        tried = list(
+            await session.scalars(
+                select(MissedCallTry.recording).where(MissedCallTry.missed_call_id.in_(missed))
+            )
+        )
+        audio = [Path(p) for p in (*tried, *(cb.recording for cb in callbacks)) if p and under(root, Path(p))]
+        done.files += len(remove_files(audio))
+        done.callbacks = len(missed) + len(callbacks)
+        await session.execute(delete(MissedCall).where(MissedCall.id.in_(missed)))
+        await session.execute(
+            delete(QueuedCallback).where(QueuedCallback.id.in_([cb.id for cb in callbacks]))
+        )
         for event in await session.scalars(select(CaseEvent).where(_mentions(CaseEvent.detail, encoded))):
             event.detail = _scrub(event.detail, encoded)
             done.events += 1

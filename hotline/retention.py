@@ -14,7 +14,7 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.db.models import (
@@ -26,7 +26,11 @@ from hotline.db.models import (
     CitizenRequest,
     DeadLetter,
     InboundMessage,
+    MissedCall,
+    MissedCallTry,
+    MissedStatus,
     OutboxMessage,
+    QueuedCallback,
     RequestFile,
     RequestStatus,
     WebSession,
@@ -55,6 +59,7 @@ class Report:
     dead_letters: int = 0
     log_files: int = 0
     messages: int = 0  # to and from citizens (the outbox, the messages taken from the channels)
+    callbacks: int = 0  # closed entries of the worklist and queued callbacks, kept as long as cases
     deleted_files: list[Path] = field(default_factory=list)
 
     def counts(self) -> dict[str, int]:
@@ -167,6 +172,14 @@ async def apply(
             await forget_audio(
                 session, "voicemail", removed_messages, "voice_message_deleted", "retention", now
             )
+            # The calls back's recordings went by their day folder like any other: their rows let go of them.
+            names = [str(p) for p in removed]
+            for start in range(0, len(names), CHUNK):
+                chunk = names[start : start + CHUNK]
+                for model in (MissedCallTry, QueuedCallback):
+                    await session.execute(
+                        update(model).where(model.recording.in_(chunk)).values(recording="")
+                    )
         old_requests = select(CitizenRequest.id).where(
             CitizenRequest.closed_at < now - timedelta(days=keep.requests),
             CitizenRequest.status.in_([RequestStatus.CLOSED.value, RequestStatus.REJECTED.value]),
@@ -190,6 +203,12 @@ async def apply(
             ("sessions", WebSession, WebSession.expires_at < ended),
             ("tokens", ApiToken, or_(ApiToken.revoked_at < ended, ApiToken.expires_at < ended)),
             ("dead_letters", DeadLetter, DeadLetter.last_failed_at < case_cutoff),
+            (
+                "callbacks",
+                MissedCall,
+                and_(MissedCall.status != MissedStatus.OPEN.value, MissedCall.closed_at < case_cutoff),
+            ),
+            ("callbacks", QueuedCallback, QueuedCallback.closed_at < case_cutoff),
         ]
         for name, table, condition in deletions:
             if dry_run:

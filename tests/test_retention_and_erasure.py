@@ -30,7 +30,10 @@ from hotline.db.models import (
     Case,
     CaseEvent,
     CitizenRequest,
+    MissedCall,
+    MissedCallTry,
     OutboxMessage,
+    QueuedCallback,
     RequestAssignment,
     RequestFile,
     Role,
@@ -91,6 +94,47 @@ async def answered_call(
         assert case is not None
         case.recording, case.voicemail, case.notes = str(recording), str(message), f"gọi lại {caller}"
     return recording
+
+
+async def called_back(
+    settings: Settings, db: async_sessionmaker[AsyncSession], number: str, at: datetime, closed: bool = True
+) -> tuple[Path, Path]:
+    """A worklist entry with an agent's try, and a queued callback, both for `number` and recorded."""
+    day = at.astimezone(ZoneInfo(settings.site.timezone)).strftime("%Y/%m/%d")
+    folder = settings.recordings_path / day
+    folder.mkdir(parents=True, exist_ok=True)
+    tried, callback = folder / f"worklist-{number}.wav", folder / f"qcb-{number}.wav"
+    for path in (tried, callback):
+        path.write_bytes(b"RIFF audio")
+    async with db() as session, session.begin():
+        entry = MissedCall(
+            caller=number,
+            status="reached" if closed else "open",
+            calls=1,
+            topic="health",
+            outcome="abandoned_queue",
+            first_at=at,
+            last_at=at,
+            closed_at=at if closed else None,
+        )
+        session.add(entry)
+        await session.flush()
+        session.add(MissedCallTry(missed_call_id=entry.id, at=at, by="an", phone="101", recording=str(tried)))
+        session.add(
+            QueuedCallback(
+                linkedid=f"cb-{number}",
+                queue="health",
+                number=number,
+                joined_at=at,
+                asked_at=at,
+                expires_at=at + timedelta(hours=1),
+                next_at=at,
+                status="reached" if closed else "waiting",
+                recording=str(callback),
+                closed_at=at if closed else None,
+            )
+        )
+    return tried, callback
 
 
 async def citizens_request(
@@ -210,8 +254,11 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
             ]
         )
 
+    long_ago = await called_back(settings, db, "0900000006", NOW - timedelta(days=keep.cases + 3))
+    last_year = await called_back(settings, db, "0900000007", NOW - timedelta(days=keep.recordings + 3))
+    lately = await called_back(settings, db, "0900000008", NOW - timedelta(days=2), closed=False)
     dry = await retention.apply(settings, db, now=NOW, dry_run=True, actor="test")
-    assert (dry.cases, dry.recordings, dry.voice_messages, dry.log_files) == (1, 2, 2, 1)
+    assert (dry.cases, dry.recordings, dry.voice_messages, dry.log_files, dry.callbacks) == (1, 6, 2, 1, 2)
     assert ancient.exists() and old_log.exists()
 
     done = await retention.apply(settings, db, now=NOW, actor="test")
@@ -243,6 +290,16 @@ async def test_retention_deletes_what_is_older_than_each_kind_is_kept_and_nothin
         runs = list(await session.scalars(select(AuditEntry).where(AuditEntry.action.like("retention.%"))))
     assert [r.action for r in runs] == ["retention.dry_run", "retention.apply"]
     assert runs[1].detail["deleted"]["cases"] == 1 and runs[1].actor == "test"
+    # The worklist and the callbacks: closed ones older than cases are kept go; the year-old ones lose
+    # their recordings (gone with their day folder) and stay; the recent ones keep everything.
+    assert not any(p.exists() for p in (*long_ago, *last_year)) and all(p.exists() for p in lately)
+    async with db() as session:
+        entries = {m.caller: m.id for m in await session.scalars(select(MissedCall))}
+        assert set(entries) == {"0900000007", "0900000008"}
+        tries = {t.missed_call_id: t.recording for t in await session.scalars(select(MissedCallTry))}
+        assert tries == {entries["0900000007"]: "", entries["0900000008"]: str(lately[0])}
+        callbacks = {c.number: c.recording for c in await session.scalars(select(QueuedCallback))}
+        assert callbacks == {"0900000007": "", "0900000008": str(lately[1])}
 
 
 async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_recordings_or_logs(
@@ -265,6 +322,8 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
         request = await session.scalar(select(CitizenRequest).where(CitizenRequest.contact_phone == PERSON))
         assert request is not None
         session.add(outbox.queue(request, "answer", "sms", PERSON, "", "Đã xử lý", NOW))
+    person_calls_back = await called_back(settings, db, PERSON, NOW - timedelta(days=1), closed=False)
+    other_calls_back = await called_back(settings, db, "0987654321", NOW - timedelta(days=1), closed=False)
     logs = settings.asterisk_log_path
     rotated = rotated_log(
         logs,
@@ -278,12 +337,24 @@ async def test_erasure_leaves_no_trace_of_the_number_in_cases_timelines_audit_re
     done = await privacy.erase(
         settings, db, "+84 912345678".replace(" ", ""), actor="test", include_live_logs=False
     )
-    assert (done.cases, done.requests, done.files, done.messages) == (2, 1, 5, 1)
+    assert (done.cases, done.requests, done.files, done.messages, done.callbacks) == (2, 1, 7, 1, 2)
+    assert not any(p.exists() for p in person_calls_back) and all(p.exists() for p in other_calls_back)
     assert not photo.exists()
     assert not theirs.exists() and not again.exists() and other.exists()
     # No form of the number anywhere in the database: every text column of every table, read as text.
     async with db() as session:
-        tables = ("cases", "case_events", "audit_log", "dead_letters", "requests", "request_events", "outbox")
+        tables = (
+            "cases",
+            "case_events",
+            "audit_log",
+            "dead_letters",
+            "requests",
+            "request_events",
+            "outbox",
+            "missed_calls",
+            "missed_call_tries",
+            "queued_callbacks",
+        )
         for table in tables:
             rows = (await session.execute(text(f"SELECT * FROM {table}"))).all()
             dump = "\n".join(str(tuple(row)) for row in rows)
