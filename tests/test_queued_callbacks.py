@@ -6,6 +6,7 @@ outcome of a caller who asked for one."""
 from __future__ import annotations
 
 import asyncio
+import sqlite3
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -13,6 +14,7 @@ from typing import Any
 
 import pytest
 from sqlalchemy import select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
@@ -185,3 +187,70 @@ async def _open() -> bool:
 def _settings() -> Settings:
     loaded = settings.load(TEST_SETTINGS)
     return loaded.model_copy(update={"queued_callbacks": RULES})
+
+
+class _Asterisk(_NoAMI):
+    """An AMI session that lists the channels given (CoreShowChannels), connected once."""
+
+    def __init__(self, channels: list[dict[str, str]]) -> None:
+        self.channels = channels
+        self.connects = 1
+        self.connected = asyncio.Event()
+        self.connected.set()
+
+    async def action_list(self, name: str, **fields: Any) -> list[Any]:
+        assert name == "CoreShowChannels"
+        return [{"Event": "CoreShowChannel", **c} for c in self.channels]
+
+
+async def test_a_restarted_dispatcher_takes_the_tries_reported_while_it_was_away(
+    db: async_sessionmaker[AsyncSession], tmp_path: Path
+) -> None:
+    """Killed with -9 while callbacks were tried: Asterisk's queue_log has the reports; a callback taken
+    by an agent whose stand-in is gone without one (Asterisk restarted) counts a lost try; one whose
+    stand-in still lives is left to it."""
+    answered = (await ask(db, "0966000011", "r.1")).callback.id
+    lost = (await ask(db, "0966000012", "r.2")).callback.id
+    talking = (await ask(db, "0966000013", "r.3")).callback.id
+    async with db() as session, session.begin():
+        for callback_id in (answered, lost, talking):
+            await qcb.taken(session, callback_id, 1, "102")
+    log = tmp_path / "queue_log"
+    log.write_text(
+        f"1764730000|qcb-{answered}-1-aa|q-welfare|agent102|HOTLINE_QCB|{answered}:1|ANSWER|%2Fr.wav\n"
+    )
+    settings = _settings().model_copy(
+        update={"ami": _settings().ami.model_copy(update={"queue_log": str(log)})}
+    )
+    live = [{"Linkedid": f"qcb-{talking}-1-cc", "Uniqueid": f"qcb-{talking}-1-cc", "Channel": "Local/s@x;1"}]
+    dispatcher = Dispatcher(settings, db, _Asterisk(live), _open)
+    await dispatcher.resync()
+    assert (await row(db, answered)).status == "reached"
+    gone = await row(db, lost)
+    assert (gone.status, gone.tries, gone.last_result) == ("waiting", 1, "LOST")
+    assert (await row(db, talking)).status == "connected"
+    assert dispatcher.live == {talking: {f"qcb-{talking}-1-cc"}}
+
+
+async def test_reports_wait_for_a_database_that_is_locked(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path}/locked.db"
+    await upgrade_async(url)
+    engine = make_engine(url)
+    db = sessions(engine)
+    try:
+        callback_id = (await ask(db, "0966000021", "l.1")).callback.id
+        dispatcher = Dispatcher(_settings(), db, _NoAMI(), _open)
+        dispatcher.reports.append(qcb_report(callback_id, 1, "ANSWER"))
+        holder = sqlite3.connect(tmp_path / "locked.db")
+        holder.execute("BEGIN EXCLUSIVE")
+        try:
+            with pytest.raises(OperationalError):
+                await dispatcher.apply()
+        finally:
+            holder.rollback()
+            holder.close()
+        assert len(dispatcher.reports) == 1 and (await row(db, callback_id)).status == "waiting"
+        await dispatcher.apply()
+        assert dispatcher.reports == [] and (await row(db, callback_id)).status == "reached"
+    finally:
+        await engine.dispose()
