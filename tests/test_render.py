@@ -158,3 +158,26 @@ def test_asterisk_on_another_machine_permits_the_bridge_from_the_address_the_sit
     assert manager.count("permit = 10.0.0.9/255.255.255.255") == 2 and "10.0.0.5/" not in manager
     with pytest.raises(SettingsError, match="permit"):
         settings.load(ROOT / "tests" / "hotline.test.toml", overrides={"ami.permit": "not-an-address"})
+
+
+def test_the_queued_callback_is_offered_as_the_settings_say_and_not_at_all_when_off(
+    site: settings.Settings, tmp_path: Path
+) -> None:
+    render.render(site, tmp_path / "on")
+    queues = (tmp_path / "on" / "queues.conf").read_text()
+    dialplan = (tmp_path / "on" / "extensions.conf").read_text()
+    rules = site.queued_callbacks
+    for q in site.queues:
+        section = queues.split(f"[q-{q.name}]", 1)[1].split("\n[", 1)[0]
+        assert "context = hotline-queue-keys" in section
+        assert f"periodic-announce-startdelay = {rules.offer_after_seconds}" in section
+    # On joining, when the callers ahead times an average call, over the agents, reach the long wait.
+    assert f"* {rules.handle_seconds} / " in dialplan and f"< {rules.long_wait_seconds}]?join)" in dialplan
+    assert "Read(qcb_key,hotline/qcb_offer_long,1,,1,3)" in dialplan
+    never = site.model_copy(update={"queued_callbacks": rules.model_copy(update={"long_wait_seconds": 0})})
+    render.render(never, tmp_path / "never")
+    assert "qcb_offer_long" not in (tmp_path / "never" / "extensions.conf").read_text()
+    off = site.model_copy(update={"queued_callbacks": rules.model_copy(update={"enabled": False})})
+    render.render(off, tmp_path / "off")
+    assert "hotline-queue-keys" not in (tmp_path / "off" / "queues.conf").read_text()
+    assert "hotline-qcb" not in (tmp_path / "off" / "extensions.conf").read_text()
