@@ -291,7 +291,9 @@ class QueuedCallbacks(Strict):
     shared by the agents logged in). The next free agent of the queue takes it at its turn; only then
     does Asterisk dial the citizen ([callbacks] dial, caller_id, ring_seconds). A try nobody answers is
     tried again after `retry_seconds`, up to `tries`; a callback no agent took within `expire_minutes`
-    expires, and the citizen is on the worklist of missed calls."""
+    expires, and the citizen is on the worklist of missed calls. The offer is the queue's periodic
+    announcement: Asterisk puts no caller through while one plays to them, so it is kept short and not
+    frequent."""
 
     enabled: bool = True
     offer_after_seconds: int = Field(30, ge=0, le=3600)
