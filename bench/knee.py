@@ -9,15 +9,13 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import random
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from sqlalchemy import select
-
-from bench.sandbox_load import MIX, SETTINGS, _cpu, _service
+from bench.rig import lag_percentiles, rig
+from shell.callsim import CallResult
 
 RATES = (5.0, 10.0, 20.0, 30.0, 40.0, 60.0)
 LAG_TARGET = 1.0  # seconds from the hang-up to the case written
@@ -79,90 +77,34 @@ def peak_concurrency(spans: list[tuple[float, float]]) -> int:
 
 
 async def ramp(rates: tuple[float, ...] = RATES, seconds: float = 30.0, stop_after_fail: bool = True) -> str:
-    from hotline import settings as site_settings
-    from hotline.db.engine import make_engine, sessions
-    from hotline.db.models import Case
-    from shell.callsim import CallRequest, CallResult, connect_ami, place_call
-    from shell.sandbox.runner import Sandbox, SandboxState
-    from tests.sites import not_ours, site_on
-
     steps: list[Step] = []
     with tempfile.TemporaryDirectory(prefix="hotline-knee-") as tmp:
-        db = f"sqlite+aiosqlite:///{tmp}/knee.db"
-        settings_file = site_on(db, Path(tmp))
-        site = site_settings.load(settings_file)
-        test_site = site_settings.load(SETTINGS)
-        box = Sandbox(test_site, log=lambda line: None)
-        was_running = bool(box.status().get("running"))
-        box.up()
-        state = SandboxState.load(box.state_file)
-        assert state is not None
-        agi = await _service("agi", settings_file)
-        bridge = await _service("bridge", settings_file)
-        ami = await connect_ami(site)
-        engine = make_engine(db)
-        pids = {"asterisk": state.asterisk_pid, "bridge": bridge.pid or 0, "agi": agi.pid or 0}
-        rng = random.Random(1022)
-        serial = 0
-        try:
+        async with rig(Path(tmp)) as bench:
             for rate in rates:
-                before = {name: _cpu(pid) for name, pid in pids.items()}
+                before = bench.cpu()
                 started = time.monotonic()
-                tasks: list[asyncio.Task[CallResult]] = []
-                for i in range(int(rate * seconds)):
-                    keys, hangup = rng.choice(MIX)
-                    serial += 1
-                    request = CallRequest(
-                        "1022", keys=keys, first_wait=1.0, hangup_after=hangup, caller=f"09{serial:08d}"
-                    )
-                    tasks.append(asyncio.create_task(place_call(site, request, ami=ami, timeout=120)))
-                    await asyncio.sleep(max(0.0, started + (i + 1) / rate - time.monotonic()))
-                results = await asyncio.gather(*tasks, return_exceptions=True)
+                results = await bench.place(rate, seconds)
                 placed = [r for r in results if isinstance(r, CallResult) and r.answered]
-                wanted = {r.linkedid for r in placed}
-                deadline = time.monotonic() + 60
-                while True:
-                    async with sessions(engine)() as session:
-                        rows = [
-                            r
-                            for r in await session.execute(
-                                select(
-                                    Case.linkedid, Case.ended_at, Case.updated_at, Case.outcome, Case.number
-                                ).where(Case.linkedid.in_(wanted))
-                            )
-                        ]
-                    closed = [r for r in rows if r.ended_at is not None]
-                    if len(closed) >= len(wanted) or time.monotonic() > deadline:
-                        break
-                    await asyncio.sleep(0.5)
-                wall = time.monotonic() - started
-                lags = sorted((r.updated_at - r.ended_at).total_seconds() for r in closed)
+                rows, closed = await bench.cases({r.linkedid for r in placed})
+                _, p99 = lag_percentiles(closed)
+                after = bench.cpu()
                 step = Step(
                     rate=rate,
-                    placed=len(wanted),
+                    placed=len(placed),
                     failed=len(results) - len(placed),
                     closed=len({r.linkedid for r in closed}),
                     doubled=len(rows) - len({r.linkedid for r in rows}),
                     incomplete=sum(1 for r in closed if not r.outcome or not r.number),
-                    p99=lags[min(len(lags) - 1, int(len(lags) * 0.99))] if lags else float("nan"),
+                    p99=p99,
                     peak=peak_concurrency([(r.started, r.ended) for r in placed]),
-                    wall=wall,
-                    cpu={name: _cpu(pid) - before[name] for name, pid in pids.items()},
+                    wall=time.monotonic() - started,
+                    cpu={name: after[name] - before[name] for name in before},
                 )
                 steps.append(step)
                 print(describe(step), flush=True)
                 if stop_after_fail and not step.held:
                     break
                 await asyncio.sleep(3)  # the phones hang up their last calls
-        finally:
-            await engine.dispose()
-            await ami.close()
-            for proc in (agi, bridge):
-                proc.send_signal(2)
-                await proc.wait()
-            not_ours(test_site)
-            if not was_running:
-                box.down()
     return table(steps, seconds)
 
 

@@ -14,7 +14,8 @@ import time
 
 from aiohttp import ClientSession, WSMsgType
 
-from bench.sandbox_load import SETTINGS, _cpu
+from bench.rig import SETTINGS
+from bench.rig import cpu_seconds as _cpu
 from tests.services import start_hotline
 
 
