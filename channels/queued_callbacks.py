@@ -35,7 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline import queued_callbacks as qcb
 from hotline import worklist
 from hotline.asterisk.channel_vars import QCB_EVENT, QCB_LINKEDID_PREFIX, QCB_LOG_EVENT, PlaceVar, Var
-from hotline.db.models import CallbackStatus, Case, QueuedCallback
+from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, Case, QueuedCallback
 from hotline.settings import Settings
 from hotline.switches import Cached
 from ivr import hours
@@ -196,6 +196,7 @@ class Dispatcher:
         for callback in expired:
             log.warning("queued callback %d expired: no agent took it in time", callback.id)
             await self._hang_up(callback.id)
+        await self._drop_strays()
         if not await self.open_now():
             return
         async with self.db() as session:
@@ -309,6 +310,22 @@ class Dispatcher:
         log.info(
             "queued callback %d, try %d: waiting in %s at its place", callback.id, attempt, callback.queue
         )
+
+    async def _drop_strays(self) -> None:
+        """Stand-ins whose callback is no longer waiting (closed elsewhere: an erasure, an expiry seen by
+        another process) leave the queue, so that no agent dials a citizen nobody should call."""
+        if not self.live:
+            return
+        async with self.db() as session:
+            rows = await session.execute(
+                select(QueuedCallback.id, QueuedCallback.status).where(
+                    QueuedCallback.id.in_(sorted(self.live))
+                )
+            )
+            active = {callback_id for callback_id, status in rows if status in ACTIVE_CALLBACK}
+        for callback_id in sorted(set(self.live) - active):
+            log.warning("queued callback %d is closed: its stand-in leaves the queue", callback_id)
+            await self._hang_up(callback_id)
 
     async def _hang_up(self, callback_id: int) -> None:
         if callback_id not in self.live:

@@ -254,3 +254,75 @@ async def test_reports_wait_for_a_database_that_is_locked(tmp_path: Path) -> Non
         assert dispatcher.reports == [] and (await row(db, callback_id)).status == "reached"
     finally:
         await engine.dispose()
+
+
+class _Recorder(_Asterisk):
+    """Takes Originate and Hangup actions and remembers them."""
+
+    def __init__(self, channels: list[dict[str, str]]) -> None:
+        super().__init__(channels)
+        self.sent: list[tuple[str, dict[str, Any]]] = []
+
+    async def action(self, name: str, **fields: Any) -> Any:
+        self.sent.append((name, fields))
+        return type("Reply", (), {"response": "Success", "message": ""})()
+
+
+async def test_stand_ins_are_placed_within_the_hours_once_and_hung_up_when_they_expire(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    waiting = (await ask(db, "0966000031", "h.1", at=T0)).callback
+    asterisk = _Recorder([])
+    hours = {"open": False}
+
+    async def open_now() -> bool:
+        return hours["open"]
+
+    dispatcher = Dispatcher(_settings(), db, asterisk, open_now)
+    await dispatcher.round(T0 + timedelta(seconds=1))
+    assert asterisk.sent == []  # closed: nobody to take it
+    hours["open"] = True
+    await dispatcher.round(T0 + timedelta(seconds=2))
+    await dispatcher.round(T0 + timedelta(seconds=3))  # placed already: not twice
+    (originate,) = [fields for name, fields in asterisk.sent if name == "Originate"]
+    assert (originate["Channel"], originate["Context"]) == ("Local/s@hotline-qcb-hold", "hotline-qcb-wait")
+    assert stand_in_of(originate["ChannelId"]) == (waiting.id, 1)
+    variables = dict(v.split("=", 1) for v in originate["Variable"])
+    assert variables["__HOTLINE_QCB"] == f"{waiting.id}:1"
+    assert variables["__HOTLINE_QUEUE"] == "welfare"
+    assert int(variables["__HOTLINE_QUEUED_AT"]) == int(waiting.joined_at.timestamp() * 1000)
+    assert variables["__HOTLINE_DIAL"] == "Local/0966000031@hotline-callback-sim"
+    # Its stand-in lives in Asterisk; past its expiry it is hung up and the callback closes.
+    dispatcher.handle(
+        {"Event": "Newchannel", "Linkedid": originate["ChannelId"], "Uniqueid": originate["ChannelId"]}
+    )
+    asterisk.channels = [
+        {
+            "Linkedid": originate["ChannelId"],
+            "Uniqueid": originate["ChannelId"],
+            "Channel": "Local/s@hotline-qcb-hold-1;1",
+        }
+    ]
+    await dispatcher.round(T0 + timedelta(minutes=31))
+    assert ("Hangup", {"Channel": "Local/s@hotline-qcb-hold-1;1", "Cause": "16"}) in asterisk.sent
+    assert (await row(db, waiting.id)).status == "expired"
+
+
+async def test_a_stand_in_whose_callback_was_closed_elsewhere_leaves_the_queue(
+    db: async_sessionmaker[AsyncSession],
+) -> None:
+    closed = (await ask(db, "0966000041", "s.1")).callback.id
+    kept = (await ask(db, "0966000042", "s.2")).callback.id
+    async with db() as session, session.begin():
+        found = await session.get(QueuedCallback, closed)
+        assert found is not None
+        await session.delete(found)  # as an erasure of the number does
+    channels = [
+        {"Linkedid": f"qcb-{closed}-1-aa", "Uniqueid": f"qcb-{closed}-1-aa", "Channel": "Local/s@q-1;1"},
+        {"Linkedid": f"qcb-{kept}-1-bb", "Uniqueid": f"qcb-{kept}-1-bb", "Channel": "Local/s@q-2;1"},
+    ]
+    asterisk = _Recorder(channels)
+    dispatcher = Dispatcher(_settings(), db, asterisk, _open)
+    await dispatcher.round(T0 + timedelta(seconds=1))
+    hung_up = [fields["Channel"] for name, fields in asterisk.sent if name == "Hangup"]
+    assert hung_up == ["Local/s@q-1;1"]
