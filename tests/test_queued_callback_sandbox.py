@@ -277,3 +277,42 @@ async def test_a_callback_nobody_answers_is_tried_again_across_a_restart_then_fa
         assert entry is not None and entry.status == "open"  # an agent can still try from the worklist
         case = await final_case(site, result.linkedid)
         assert case.outcome == "callback"
+
+
+async def test_a_caller_who_joins_behind_a_long_wait_hears_the_offer_at_once(
+    site: Settings, sandbox: Sandbox
+) -> None:
+    """With an expected wait of at least [queued_callbacks] long_wait_seconds (here any caller ahead, at
+    180 s a call and one agent) the offer plays before the caller joins the queue; the first caller, with
+    nobody ahead, does not hear it."""
+    from hotline.asterisk import config as asterisk_config
+
+    rules = site.queued_callbacks.model_copy(update={"long_wait_seconds": 60})
+    asterisk_config.render(site.model_copy(update={"queued_callbacks": rules}), sandbox=True)
+    sandbox.cli("dialplan reload")
+    played = site.state_path / "asterisk" / "log" / "qcb-offer.log"
+    played.unlink(missing_ok=True)
+    sandbox.cli(f"logger add channel {played} verbose(3)")
+    first, second = number("0934"), number("0935")
+    try:
+        async with in_process(site) as bridge:
+            await pause(bridge, True)
+            try:
+                calls = []
+                for caller in (first, second):
+                    calls.append(
+                        asyncio.create_task(
+                            place_call(site, CallRequest("1022", keys="3", hangup_after=40, caller=caller))
+                        )
+                    )
+                    await eventually(lambda c=caller: in_queue(bridge, c), f"{caller} waiting", timeout=45)
+            finally:
+                await pause(bridge, False)
+            await asyncio.gather(*calls)
+    finally:
+        sandbox.cli(f"logger remove channel {played}", check=False)
+        asterisk_config.render(site, sandbox=True)
+        sandbox.cli("dialplan reload")
+    # Played once: to the second caller (the first had nobody ahead of them).
+    offers = [line for line in played.read_text().splitlines() if "Playing 'hotline/qcb_offer_long" in line]
+    assert len(offers) == 1, offers
