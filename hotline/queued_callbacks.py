@@ -16,6 +16,7 @@ from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from hotline import worklist
 from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, QueuedCallback
 from hotline.settings import QueuedCallbacks
 from hotline.values import mask_number
@@ -158,6 +159,7 @@ async def tried(
     if result == ANSWERED:
         callback.status = CallbackStatus.REACHED.value
         callback.closed_at = now
+        await worklist.reached_by_callback(session, callback.number, now)
     elif attempt >= settings.tries:
         callback.status = CallbackStatus.FAILED.value
         callback.closed_at = now

@@ -32,6 +32,15 @@ RESULTS = ("reached", "no_answer", "wrong_number")
 TRY_HOLDS = timedelta(minutes=15)
 
 
+async def reached_by_callback(session: AsyncSession, caller: str, at: datetime) -> None:
+    """A queued callback reached the citizen: whatever they had missed is answered now."""
+    await session.execute(
+        update(MISSED)
+        .where(MISSED.c.caller == caller, MISSED.c.status == MissedStatus.OPEN.value)
+        .values(status=MissedStatus.REACHED.value, closed_at=at, last_result="called_back")
+    )
+
+
 def is_missed(outcome: str, topic: str, caller: str, request_number: str) -> bool:
     """Whether an ended call belongs on the worklist. A call back of the hotline's own (about a request)
     is the outbox's to try again, not the worklist's."""

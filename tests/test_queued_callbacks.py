@@ -129,9 +129,18 @@ async def test_reached_closes_it_and_expired_ones_close_at_their_time(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
     reached = (await ask(db, "0966000004", "q.7")).callback.id
+    async with db() as session, session.begin():  # the same citizen also missed a call earlier
+        session.add(
+            MissedCall(
+                caller="0966000004", status="open", calls=1, topic="", outcome="", first_at=T0, last_at=T0
+            )
+        )
     await tried(db, reached, 1, "ANSWER")
     done = await row(db, reached)
     assert (done.status, done.recording, done.agent) == ("reached", "/r.wav", "102")
+    async with db() as session:
+        entry = await session.scalar(select(MissedCall).where(MissedCall.caller == "0966000004"))
+    assert entry is not None and (entry.status, entry.last_result) == ("reached", "called_back")
     late = (await ask(db, "0966000005", "q.8")).callback.id
     async with db() as session, session.begin():
         assert await qcb.expire(session, T0 + timedelta(minutes=29)) == []
