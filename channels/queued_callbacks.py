@@ -35,6 +35,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline import queued_callbacks as qcb
 from hotline import worklist
 from hotline.asterisk.channel_vars import QCB_EVENT, QCB_LINKEDID_PREFIX, QCB_LOG_EVENT, PlaceVar, Var
+from hotline.asterisk.naming import extension_of
 from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, Case, QueuedCallback
 from hotline.settings import Settings
 from hotline.switches import Cached
@@ -111,8 +112,8 @@ def reports_in_log(path: Path, tail: int = LOG_TAIL_BYTES) -> list[Report]:
 
 
 def extension(endpoint: str) -> str:
-    """The agent's extension from their endpoint (agent101 -> 101)."""
-    return endpoint.removeprefix("agent")
+    """The agent's extension from their endpoint (agent101 -> 101), as the dialplan reports it."""
+    return extension_of(f"PJSIP/{endpoint}")
 
 
 class Dispatcher:
@@ -167,8 +168,7 @@ class Dispatcher:
                 self.live.pop(callback_id, None)
                 self.wake.set()
         elif name == "AgentConnect":
-            member = str(event.get("Interface", "")).removeprefix("PJSIP/")
-            self.taken.append((callback_id, attempt, extension(member)))
+            self.taken.append((callback_id, attempt, extension_of(str(event.get("Interface", "")))))
             self.wake.set()
 
     # -- rounds --------------------------------------------------------------------------------------
