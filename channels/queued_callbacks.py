@@ -9,9 +9,9 @@ callbacks dial than agents are free, and the order of the queue is Asterisk's ow
 
 Nothing here is needed for a try to be reported: the dialplan reports it as a UserEvent (applied at once)
 and as a queue_log line, read again after every (re)connect, so a dispatcher that was stopped (or a
-database that was away) loses no result; a report applied twice counts once. A callback whose stand-in
-was lost without a report (Asterisk restarted) counts one try and is placed again. Only within the
-hotline's hours (and the supervisors' switches) is a stand-in placed; one past its expiry is hung up and
+database that was away) loses no result; a report counts once, and only for the stand-in placed last.
+A callback whose stand-in was lost without a report (Asterisk restarted) counts one try and is placed
+again. Only within the hotline's hours (and the supervisors' switches) is a stand-in placed; one past its expiry is hung up and
 the citizen is on the worklist of missed calls.
 """
 
@@ -61,8 +61,7 @@ class AMI(Protocol):
 
 @dataclass(frozen=True)
 class Report:
-    callback_id: int
-    attempt: int
+    stand_in: str  # the linkedid of the stand-in whose try this was
     result: str
     agent: str
     recording: str
@@ -103,11 +102,10 @@ def reports_in_log(path: Path, tail: int = LOG_TAIL_BYTES) -> list[Report]:
         parts = raw.decode("utf-8", "replace").split("|")
         if len(parts) < 7 or parts[4] != QCB_LOG_EVENT:
             continue
-        tag = parse_tag(parts[5])
-        if tag is None:
+        if stand_in_of(parts[1]) is None or parse_tag(parts[5]) is None:
             continue
         agent = "" if parts[3] == "NONE" else extension(parts[3])
-        found.append(Report(tag[0], tag[1], parts[6], agent, unquote(parts[7]) if len(parts) > 7 else ""))
+        found.append(Report(parts[1], parts[6], agent, unquote(parts[7]) if len(parts) > 7 else ""))
     return found
 
 
@@ -131,7 +129,7 @@ class Dispatcher:
         # (an Originate that failed, a stand-in Asterisk dropped), so a fault does not become a storm.
         self.placed: dict[int, float] = {}
         self.reports: list[Report] = []
-        self.taken: list[tuple[int, int, str]] = []
+        self.taken: list[tuple[str, str]] = []  # stand-in linkedid, agent
         self.fresh: dict[int, set[str]] = {}  # channels that came while the resynchronisation listed them
         self.wake = asyncio.Event()
         self._synced = -1
@@ -140,24 +138,23 @@ class Dispatcher:
     def handle(self, event: Any) -> None:
         name = str(event.get("Event", ""))
         if name == "UserEvent":
-            if str(event.get("UserEvent", "")) == QCB_EVENT:
-                tag = parse_tag(str(event.get("Callback", "")))
-                if tag is not None:
-                    self.reports.append(
-                        Report(
-                            tag[0],
-                            tag[1],
-                            str(event.get("Result", "")),
-                            extension(str(event.get("Agent", ""))),
-                            unquote(str(event.get("Recording", ""))),
-                        )
+            linkedid = str(event.get("Linkedid", ""))
+            ours = str(event.get("UserEvent", "")) == QCB_EVENT and stand_in_of(linkedid) is not None
+            if ours and parse_tag(str(event.get("Callback", ""))) is not None:
+                self.reports.append(
+                    Report(
+                        linkedid,
+                        str(event.get("Result", "")),
+                        extension(str(event.get("Agent", ""))),
+                        unquote(str(event.get("Recording", ""))),
                     )
-                    self.wake.set()
+                )
+                self.wake.set()
             return
         stand_in = stand_in_of(str(event.get("Linkedid", "")))
         if stand_in is None:
             return
-        callback_id, attempt = stand_in
+        callback_id = stand_in[0]
         if name == "Newchannel":
             self.live.setdefault(callback_id, set()).add(str(event.get("Uniqueid", "")))
             self.fresh.setdefault(callback_id, set()).add(str(event.get("Uniqueid", "")))
@@ -168,7 +165,7 @@ class Dispatcher:
                 self.live.pop(callback_id, None)
                 self.wake.set()
         elif name == "AgentConnect":
-            self.taken.append((callback_id, attempt, extension_of(str(event.get("Interface", "")))))
+            self.taken.append((str(event.get("Linkedid", "")), extension_of(str(event.get("Interface", "")))))
             self.wake.set()
 
     # -- rounds --------------------------------------------------------------------------------------
@@ -232,14 +229,7 @@ class Dispatcher:
             for callback in lost:
                 if callback.id not in live:
                     changed = await qcb.tried(
-                        session,
-                        self.settings.queued_callbacks,
-                        callback.id,
-                        callback.tries + 1,
-                        "LOST",
-                        "",
-                        "",
-                        now,
+                        session, self.settings.queued_callbacks, callback.stand_in, "LOST", "", "", now
                     )
                     await self._closed(session, changed, now)
         self._synced = self.ami.connects
@@ -254,14 +244,13 @@ class Dispatcher:
         now = datetime.now(UTC)
         try:
             async with self.db() as session, session.begin():
-                for callback_id, attempt, agent in taken:
-                    await qcb.taken(session, callback_id, attempt, agent)
+                for stand_in, agent in taken:
+                    await qcb.taken(session, stand_in, agent)
                 for report in reports:
                     changed = await qcb.tried(
                         session,
                         self.settings.queued_callbacks,
-                        report.callback_id,
-                        report.attempt,
+                        report.stand_in,
                         report.result,
                         report.agent,
                         report.recording,
@@ -271,7 +260,7 @@ class Dispatcher:
                         log.info(
                             "queued callback %d, try %d: %s (%s)",
                             changed.id,
-                            report.attempt,
+                            changed.tries,
                             report.result or "no result",
                             changed.status,
                         )
@@ -286,6 +275,10 @@ class Dispatcher:
         uniqueid = f"{LINKEDID_PREFIX}{callback.id}-{attempt}-{secrets.token_hex(4)}"
         joined_ms = int(callback.joined_at.timestamp() * 1000)
         self.placed[callback.id] = time.monotonic()
+        # On record before Asterisk has it: only this stand-in's report will count for the try.
+        async with self.db() as session, session.begin():
+            if not await qcb.placing(session, callback.id, uniqueid):
+                return
         reply = await self.ami.action(
             "Originate",
             Channel="Local/s@hotline-qcb-hold",

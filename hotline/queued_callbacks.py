@@ -73,6 +73,7 @@ async def ask(
         tries=0,
         next_at=now,
         last_result="",
+        stand_in="",
         agent="",
         recording="",
     )
@@ -123,15 +124,22 @@ async def due(session: AsyncSession, now: datetime, queues: set[str]) -> list[Qu
     return list(rows)
 
 
-async def taken(session: AsyncSession, callback_id: int, attempt: int, agent: str) -> None:
-    """An agent answered the stand-in of try `attempt`: Asterisk dials the citizen now."""
+async def placing(session: AsyncSession, callback_id: int, stand_in: str) -> bool:
+    """The stand-in `stand_in` (its linkedid) is about to be placed for the callback's next try; False
+    when the callback no longer waits."""
+    result = await session.execute(
+        update(QueuedCallback)
+        .where(QueuedCallback.id == callback_id, QueuedCallback.status == CallbackStatus.WAITING.value)
+        .values(stand_in=stand_in[:64])
+    )
+    return bool(result.rowcount)  # type: ignore[attr-defined]
+
+
+async def taken(session: AsyncSession, stand_in: str, agent: str) -> None:
+    """An agent answered the stand-in: Asterisk dials the citizen now."""
     await session.execute(
         update(QueuedCallback)
-        .where(
-            QueuedCallback.id == callback_id,
-            QueuedCallback.status == CallbackStatus.WAITING.value,
-            QueuedCallback.tries == attempt - 1,
-        )
+        .where(QueuedCallback.stand_in == stand_in, QueuedCallback.status == CallbackStatus.WAITING.value)
         .values(status=CallbackStatus.CONNECTED.value, agent=agent[:32])
     )
 
@@ -139,20 +147,26 @@ async def taken(session: AsyncSession, callback_id: int, attempt: int, agent: st
 async def tried(
     session: AsyncSession,
     settings: QueuedCallbacks,
-    callback_id: int,
-    attempt: int,
+    stand_in: str,
     result: str,
     agent: str,
     recording: str,
     now: datetime,
 ) -> QueuedCallback | None:
-    """Try `attempt` of a callback ended with Asterisk's DIALSTATUS `result`: reached, or tried again
-    after the retry wait, or failed after the last try. Idempotent: the same try reported twice (live and
-    from queue_log) counts once. The callback, if this report changed it."""
-    callback = await session.get(QueuedCallback, callback_id, with_for_update=True)
-    if callback is None or callback.tries >= attempt or callback.status not in ACTIVE_CALLBACK:
+    """The try of the stand-in `stand_in` ended with Asterisk's DIALSTATUS `result`: reached, or tried
+    again after the retry wait, or failed after the last try. A report counts only for the stand-in the
+    callback last placed, and once: the same try reported twice (live and from queue_log) counts once,
+    and a line of another time or site (a database restored, a second site on the Asterisk) counts for
+    nothing. The callback, if this report changed it."""
+    if not stand_in:
         return None
-    callback.tries = attempt
+    callback = await session.scalar(
+        select(QueuedCallback).where(QueuedCallback.stand_in == stand_in).with_for_update()
+    )
+    if callback is None or callback.status not in ACTIVE_CALLBACK:
+        return None
+    callback.tries += 1
+    callback.stand_in = ""
     callback.last_result = (result or "NOANSWER")[:16]
     callback.agent = (agent or callback.agent)[:32]
     callback.recording = recording[:512] if result == ANSWERED else callback.recording
@@ -160,7 +174,7 @@ async def tried(
         callback.status = CallbackStatus.REACHED.value
         callback.closed_at = now
         await worklist.reached_by_callback(session, callback.number, now)
-    elif attempt >= settings.tries:
+    elif callback.tries >= settings.tries:
         callback.status = CallbackStatus.FAILED.value
         callback.closed_at = now
     else:

@@ -18,6 +18,7 @@ from ami_bridge.bridge import Bridge
 from ami_bridge.message import AMIMessage
 from channels.queued_callbacks import LINKEDID_PREFIX
 from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
 from hotline.db.models import ACTIVE_CALLBACK, MissedCall, QueuedCallback
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, connect_ami, place_call
@@ -37,6 +38,7 @@ async def no_callbacks_left(site: Settings, sandbox: Sandbox) -> AsyncIterator[N
     none after."""
 
     async def close_all() -> None:
+        await upgrade_async(site.database_url)
         engine = make_engine(site.database_url)
         try:
             async with sessions(engine)() as session, session.begin():

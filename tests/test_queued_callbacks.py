@@ -58,9 +58,17 @@ async def ask(
         )
 
 
-async def tried(db: async_sessionmaker[AsyncSession], callback_id: int, attempt: int, result: str) -> None:
+async def place(db: async_sessionmaker[AsyncSession], callback_id: int, token: str = "aa") -> str:
+    """The stand-in of the callback's next try is placed: its linkedid."""
+    stand_in = f"qcb-{callback_id}-{(await row(db, callback_id)).tries + 1}-{token}"
     async with db() as session, session.begin():
-        await qcb.tried(session, RULES, callback_id, attempt, result, "102", "/r.wav", T0)
+        assert await qcb.placing(session, callback_id, stand_in)
+    return stand_in
+
+
+async def tried(db: async_sessionmaker[AsyncSession], stand_in: str, result: str) -> None:
+    async with db() as session, session.begin():
+        await qcb.tried(session, RULES, stand_in, result, "102", "/r.wav", T0)
 
 
 async def row(db: async_sessionmaker[AsyncSession], callback_id: int) -> QueuedCallback:
@@ -91,11 +99,13 @@ async def test_a_try_counts_once_then_retries_then_fails_and_reaches_the_worklis
     async with db() as session:
         assert [c.id for c in await qcb.due(session, T0, {"welfare"})] == [callback_id]
         assert await qcb.due(session, T0, {"health"}) == []
+    first = await place(db, callback_id)
     async with db() as session, session.begin():
-        await qcb.taken(session, callback_id, 1, "102")
+        await qcb.taken(session, first, "102")
     assert (await row(db, callback_id)).status == "connected"
-    await tried(db, callback_id, 1, "NOANSWER")
-    await tried(db, callback_id, 1, "NOANSWER")  # the same try from queue_log after a restart
+    await tried(db, first, "NOANSWER")
+    await tried(db, first, "NOANSWER")  # the same try from queue_log after a restart
+    await tried(db, "qcb-1-1-zz", "ANSWER")  # a line of another time: no stand-in of ours
     waiting = await row(db, callback_id)
     assert (waiting.status, waiting.tries, waiting.next_at) == ("waiting", 1, T0 + timedelta(seconds=60))
     async with db() as session:
@@ -114,7 +124,7 @@ async def test_a_try_counts_once_then_retries_then_fails_and_reaches_the_worklis
         # Asking for a callback is not a missed call: not on the worklist while the callback stands.
         assert await session.scalar(select(MissedCall).where(MissedCall.caller == "0966000003")) is None
     dispatcher = Dispatcher(_settings(), db, _NoAMI(), _open)
-    dispatcher.reports.append(qcb_report(callback_id, 2, "BUSY"))
+    dispatcher.reports.append(qcb_report(await place(db, callback_id, "bb"), "BUSY"))
     await dispatcher.apply()
     failed = await row(db, callback_id)
     assert (failed.status, failed.tries, failed.last_result) == ("failed", 2, "BUSY")
@@ -135,7 +145,7 @@ async def test_reached_closes_it_and_expired_ones_close_at_their_time(
                 caller="0966000004", status="open", calls=1, topic="", outcome="", first_at=T0, last_at=T0
             )
         )
-    await tried(db, reached, 1, "ANSWER")
+    await tried(db, await place(db, reached), "ANSWER")
     done = await row(db, reached)
     assert (done.status, done.recording, done.agent) == ("reached", "/r.wav", "102")
     async with db() as session:
@@ -167,15 +177,15 @@ def test_what_the_caller_is_told_and_what_asterisk_reports_are_read_safely(tmp_p
         b"1764730004|sim-1|q-welfare|agent101|CONNECT|3|1|1\n"
     )
     found = reports_in_log(log)
-    assert [(r.callback_id, r.attempt, r.result, r.agent, r.recording) for r in found] == [
-        (3, 1, "NOANSWER", "102", ""),
-        (3, 2, "ANSWER", "", "/r a.wav"),
+    assert [(r.stand_in, r.result, r.agent, r.recording) for r in found] == [
+        ("qcb-3-1-aa", "NOANSWER", "102", ""),
+        ("qcb-3-2-bb", "ANSWER", "", "/r a.wav"),
     ]
     assert reports_in_log(tmp_path / "missing") == []
 
 
-def qcb_report(callback_id: int, attempt: int, result: str) -> Report:
-    return Report(callback_id, attempt, result, "102", "")
+def qcb_report(stand_in: str, result: str) -> Report:
+    return Report(stand_in, result, "102", "")
 
 
 class _NoAMI:
@@ -194,7 +204,8 @@ async def _open() -> bool:
 
 
 def _settings() -> Settings:
-    loaded = settings.load(TEST_SETTINGS)
+    # Not the sandbox's queue_log: the dispatcher reads it on (re)connecting.
+    loaded = settings.load(TEST_SETTINGS, overrides={"ami.queue_log": "/nonexistent/queue_log"})
     return loaded.model_copy(update={"queued_callbacks": RULES})
 
 
@@ -221,9 +232,12 @@ async def test_a_restarted_dispatcher_takes_the_tries_reported_while_it_was_away
     answered = (await ask(db, "0966000011", "r.1")).callback.id
     lost = (await ask(db, "0966000012", "r.2")).callback.id
     talking = (await ask(db, "0966000013", "r.3")).callback.id
+    stand_ins = {
+        c: await place(db, c, token) for c, token in ((answered, "aa"), (lost, "bb"), (talking, "cc"))
+    }
     async with db() as session, session.begin():
-        for callback_id in (answered, lost, talking):
-            await qcb.taken(session, callback_id, 1, "102")
+        for stand_in in stand_ins.values():
+            await qcb.taken(session, stand_in, "102")
     log = tmp_path / "queue_log"
     log.write_text(
         f"1764730000|qcb-{answered}-1-aa|q-welfare|agent102|HOTLINE_QCB|{answered}:1|ANSWER|%2Fr.wav\n"
@@ -249,7 +263,7 @@ async def test_reports_wait_for_a_database_that_is_locked(tmp_path: Path) -> Non
     try:
         callback_id = (await ask(db, "0966000021", "l.1")).callback.id
         dispatcher = Dispatcher(_settings(), db, _NoAMI(), _open)
-        dispatcher.reports.append(qcb_report(callback_id, 1, "ANSWER"))
+        dispatcher.reports.append(qcb_report(await place(db, callback_id), "ANSWER"))
         holder = sqlite3.connect(tmp_path / "locked.db")
         holder.execute("BEGIN EXCLUSIVE")
         try:
@@ -296,6 +310,7 @@ async def test_stand_ins_are_placed_within_the_hours_once_and_hung_up_when_they_
     (originate,) = [fields for name, fields in asterisk.sent if name == "Originate"]
     assert (originate["Channel"], originate["Context"]) == ("Local/s@hotline-qcb-hold", "hotline-qcb-wait")
     assert stand_in_of(originate["ChannelId"]) == (waiting.id, 1)
+    assert (await row(db, waiting.id)).stand_in == originate["ChannelId"]  # on record before Asterisk
     variables = dict(v.split("=", 1) for v in originate["Variable"])
     assert variables["__HOTLINE_QCB"] == f"{waiting.id}:1"
     assert variables["__HOTLINE_QUEUE"] == "welfare"

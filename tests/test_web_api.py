@@ -239,8 +239,9 @@ async def test_a_case_shows_the_callbacks_its_caller_asked_for(site: Site) -> No
             joined_at=now,
             now=now,
         )
+        await queued_callbacks.placing(session, asked.callback.id, "qcb-1-1-aa")
         await queued_callbacks.tried(
-            session, site.settings.queued_callbacks, asked.callback.id, 1, "ANSWER", "101", "/x.wav", now
+            session, site.settings.queued_callbacks, "qcb-1-1-aa", "ANSWER", "101", "/x.wav", now
         )
     await sign_in(site, "an")
     shown = (await (await site.client.get(f"/api/v1/cases/{site.numbers['101']}")).json())["callbacks"]

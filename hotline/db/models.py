@@ -584,6 +584,8 @@ class QueuedCallback(Base):
     tries: Mapped[int] = mapped_column(Integer, default=0)  # dials of the citizen made
     next_at: Mapped[datetime]  # not offered to an agent before this (after a try nobody answered)
     last_result: Mapped[str] = mapped_column(String(16), default="")  # Asterisk's DIALSTATUS
+    # The linkedid of the stand-in placed for the try under way: a report counts only for it, once.
+    stand_in: Mapped[str] = mapped_column(String(64), default="")
     agent: Mapped[str] = mapped_column(String(32), default="")  # the extension that took the last try
     recording: Mapped[str] = mapped_column(String(512), default="")
     closed_at: Mapped[datetime | None]

@@ -35,6 +35,7 @@ def upgrade() -> None:
         sa.Column("tries", sa.Integer(), nullable=False),
         sa.Column("next_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("last_result", sa.String(length=16), nullable=False),
+        sa.Column("stand_in", sa.String(length=64), nullable=False),
         sa.Column("agent", sa.String(length=32), nullable=False),
         sa.Column("recording", sa.String(length=512), nullable=False),
         sa.Column("closed_at", sa.DateTime(timezone=True), nullable=True),
