@@ -11,8 +11,8 @@ Nothing here is needed for a try to be reported: the dialplan reports it as a Us
 and as a queue_log line, read again after every (re)connect, so a dispatcher that was stopped (or a
 database that was away) loses no result; a report counts once, and only for the stand-in placed last.
 A callback whose stand-in was lost without a report (Asterisk restarted) counts one try and is placed
-again. Only within the hotline's hours (and the supervisors' switches) is a stand-in placed; one past its expiry is hung up and
-the citizen is on the worklist of missed calls.
+again. Only within the hotline's hours (and the supervisors' switches) is a stand-in placed; one past its
+expiry is hung up and the citizen is on the worklist of missed calls.
 """
 
 from __future__ import annotations
