@@ -114,15 +114,23 @@ async def services(
                 )
         yield running
     finally:
-        for task in (
-            running.housekeeping,
-            running.deadlines,
-            running.outbox,
-            running.mailbox,
-            running.callbacks,
-        ):
-            if task is not None:
-                task.cancel()
+        background = [
+            task
+            for task in (
+                running.housekeeping,
+                running.deadlines,
+                running.outbox,
+                running.mailbox,
+                running.callbacks,
+            )
+            if task is not None
+        ]
+        for task in background:
+            task.cancel()
+        # Each lets go of its database connection before the bridge disposes of the engine: a task
+        # cancelled in the middle of a transaction and left running could hold the shutdown up.
+        if background:
+            await asyncio.wait(background, timeout=grace)
         if running.web is not None:
             await running.web.cleanup()
         if running.agi is not None:
