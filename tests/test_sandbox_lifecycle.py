@@ -14,7 +14,9 @@ import pytest
 from hotline import settings as site_settings
 from hotline.errors import SandboxError
 from hotline.settings import Settings
-from shell.sandbox.runner import Sandbox, SandboxState, _alive
+from shell.sandbox import mounts
+from shell.sandbox.processes import alive as _alive
+from shell.sandbox.runner import Sandbox, SandboxState
 from tests.conftest import TEST_SETTINGS
 
 pytestmark = pytest.mark.asterisk
@@ -39,6 +41,7 @@ def _private_site(tmp_path: Path, offset: int) -> Settings:
 
 
 def _mounts_mentioning(path: Path) -> list[str]:
+    """On the host: the sandbox mounts in a namespace of its own, so never anything."""
     return [line for line in Path("/proc/mounts").read_text().splitlines() if str(path) in line]
 
 
@@ -54,7 +57,9 @@ def test_up_then_down_leaves_no_process_and_no_mount(tmp_path: Path) -> None:
         assert _alive(state.asterisk_pid, "asterisk")
         assert len(state.phone_pids) == 3
         assert all(_alive(pid, "baresip") for pid in state.phone_pids.values())
-        assert _mounts_mentioning(tmp_path)
+        inside = mounts.inside(state.asterisk_pid)
+        assert {str(tmp_path / "state"), str(tmp_path / "config"), "/proc"} <= set(inside)
+        assert _mounts_mentioning(tmp_path) == []
     finally:
         box.down()
     assert _processes(state) == []

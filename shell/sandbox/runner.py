@@ -2,8 +2,9 @@
 
 The chroot shares the host's network, so the hotline on the host reaches AMI, FastAGI and SIP over
 127.0.0.1. The rendered config, the state folder and the recordings are bind-mounted at the same paths
-inside, so a file name Asterisk writes means the same file on the host. `down` stops only the processes
-`up` started (by pid) and removes only the mounts it made.
+inside (`mounts`), in a mount namespace of the sandbox's own, so a file name Asterisk writes means the same
+file on the host and nothing stays mounted once its processes end. `down` stops only this site's
+processes; `up` first clears what a failed or killed run of this site left.
 """
 
 from __future__ import annotations
@@ -13,7 +14,7 @@ import concurrent.futures
 import contextlib
 import json
 import os
-import signal
+import re
 import socket
 import subprocess
 import time
@@ -31,11 +32,14 @@ from hotline.errors import SandboxError
 from hotline.settings import Settings
 from ivr.prompts import build, catalog
 from shell.callsim import connect_ami
-from shell.sandbox import phones, rootfs
+from shell.sandbox import mounts, phones, rootfs
+from shell.sandbox.processes import alive, in_root, shares_mount_namespace, stop
 
 Log = Callable[[str], None]
 BOOT_TIMEOUT = 60.0
 REGISTER_TIMEOUT = 30.0
+LOG_TAIL = 15  # lines of Asterisk's own words shown when it does not boot
+_ANSI = re.compile(r"\x1b\[[0-9;]*[A-Za-z]")
 
 
 @dataclass
@@ -44,8 +48,11 @@ class SandboxState:
     config: str
     asterisk_pid: int = 0
     phone_pids: dict[str, int] = field(default_factory=dict)
+    # Host mounts made by an older version (which mounted outside a namespace): removed by `down`.
     mounts: list[str] = field(default_factory=list)
     started_at: float = 0.0
+    # Set once every phone registered: a state without it is a run that failed or was killed mid-way.
+    ready: bool = False
 
     @classmethod
     def load(cls, path: Path) -> SandboxState | None:
@@ -74,9 +81,9 @@ class Sandbox:
     def up(self) -> SandboxState:
         rootfs.check_host()
         state = SandboxState.load(self.state_file)
-        if state and _alive(state.asterisk_pid, "asterisk"):
+        if state and state.ready and alive(state.asterisk_pid, "asterisk"):
             self.log(f"sandbox: already running (asterisk pid {state.asterisk_pid}); reloading its config")
-            self._wait_booted()
+            self._wait_booted(state.asterisk_pid)
             asterisk_config.render(self.settings, sandbox=True)
             self._build_prompts()
             self._prepare_dirs(*self._asterisk_ids())
@@ -84,8 +91,10 @@ class Sandbox:
             self._wait_registered(list(state.phone_pids))
             return state
         if state:
-            self.log("sandbox: cleaning up after an earlier run that did not stop cleanly")
+            self.log("sandbox: cleaning up after an earlier run that did not finish or did not stop")
             self.down()
+        else:
+            self._clear_leftovers()
         started = time.monotonic()
         rootfs.build(self.root, self.log)
         asterisk_config.render(self.settings, sandbox=True)
@@ -93,21 +102,28 @@ class Sandbox:
         self._check_ports_free()
         asterisk_uid, asterisk_gid = self._asterisk_ids()
         self._prepare_dirs(asterisk_uid, asterisk_gid)
+        plan = mounts.plan(self.settings, self.root)
+        mounts.make_mount_points(self.root, plan)
         state = SandboxState(root=str(self.root), config=str(self.settings.config_path))
         state.started_at = time.time()
         try:
-            self._mount_all(state)
             state.save(self.state_file)
-            state.asterisk_pid = self._start_asterisk()
+            console_from = self._console_size()
+            asterisk = self._start_asterisk(plan)
+            state.asterisk_pid = asterisk.pid
             state.save(self.state_file)
-            self._wait_booted()
+            self._wait_booted(state.asterisk_pid, console_from, asterisk)
             # A new site starts with every agent logged in; later starts keep who was (Asterisk's astdb).
             _run_coroutine(self._log_in_agents_if_none)
             for agent in self.settings.phone_agents():
-                state.phone_pids[endpoint(agent.extension)] = self._start_phone(agent.extension)
+                state.phone_pids[endpoint(agent.extension)] = self._start_phone(
+                    agent.extension, state.asterisk_pid
+                )
                 state.save(self.state_file)
             self._wait_registered(list(state.phone_pids))
             self._check_log()
+            state.ready = True
+            state.save(self.state_file)
         except BaseException:
             self.down()
             raise
@@ -116,33 +132,33 @@ class Sandbox:
 
     def down(self, force: bool = False) -> None:
         state = SandboxState.load(self.state_file)
-        if state is None and not force:
-            self.log("sandbox: not running")
-            return
         if state is not None:
             for name, pid in state.phone_pids.items():
                 # A phone unregisters on SIGTERM; with Asterisk gone it would wait for answers in vain.
-                _stop(pid, "baresip", self.log, name, timeout=2.0)
-            if _alive(state.asterisk_pid, "asterisk"):
+                stop(pid, "baresip", self.log, name, timeout=2.0)
+            if alive(state.asterisk_pid, "asterisk"):
                 self.cli("core stop now", check=False, timeout=15)
-            _stop(state.asterisk_pid, "asterisk", self.log, "asterisk")
+            stop(state.asterisk_pid, "asterisk", self.log, "asterisk")
             for mount in reversed(state.mounts):
-                _umount(mount)
+                mounts.unmount(mount)
+        # What the state file does not know of: a run killed before it wrote it, or a lost state folder.
+        cleared = self._clear_leftovers()
         if force:
-            for mount in _mounts_below(self.root):
-                _umount(mount)
+            for mount in mounts.on_host(self.root):
+                mounts.unmount(mount)
         self.state_file.unlink(missing_ok=True)
-        self.log("sandbox: down")
+        self.log("sandbox: down" if state is not None or cleared else "sandbox: not running")
 
     def status(self) -> dict[str, object]:
         state = SandboxState.load(self.state_file)
         if state is None:
             return {"running": False}
         info: dict[str, object] = {
-            "running": _alive(state.asterisk_pid, "asterisk"),
+            "running": alive(state.asterisk_pid, "asterisk"),
+            "ready": state.ready,
             "asterisk_pid": state.asterisk_pid,
-            "phones": {n: _alive(p, "baresip") for n, p in state.phone_pids.items()},
-            "mounts": state.mounts,
+            "phones": {n: alive(p, "baresip") for n, p in state.phone_pids.items()},
+            "mounts": mounts.inside(state.asterisk_pid) if state.asterisk_pid else [],
         }
         if info["running"]:
             info["uptime"] = self.cli("core show uptime seconds", check=False).strip()
@@ -151,19 +167,12 @@ class Sandbox:
 
     def cli(self, command: str, check: bool = True, timeout: float = 10) -> str:
         """Run an Asterisk CLI command in the sandbox (asterisk -rx)."""
-        conf = self.settings.config_path / "asterisk.conf"
-        cmd = ["chroot", str(self.root), "asterisk", "-C", str(conf), "-rx", command]
-        try:
-            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
-        except subprocess.TimeoutExpired:
+        state = SandboxState.load(self.state_file)
+        if state is None or not alive(state.asterisk_pid, "asterisk"):
             if check:
-                raise SandboxError(f"asterisk -rx {command!r} did not answer in {timeout} s") from None
+                raise SandboxError(f"asterisk -rx {command!r}: the sandbox is not running")
             return ""
-        if check and proc.returncode != 0:
-            raise SandboxError(
-                f"asterisk -rx {command!r} failed: {proc.stderr.strip() or proc.stdout.strip()}"
-            )
-        return proc.stdout
+        return self._cli(state.asterisk_pid, command, check, timeout)
 
     def registered(self) -> list[str]:
         """Endpoints with a registered contact."""
@@ -204,7 +213,7 @@ class Sandbox:
             display_name=display_name,
             from_user=from_user,
         )
-        proc = self._launch_phone(folder, spec)
+        proc = self._launch_phone(folder, spec, self._running_asterisk())
         try:
             control = phones.PhoneControl(control_port)
             deadline = time.monotonic() + 10
@@ -220,13 +229,60 @@ class Sandbox:
                     time.sleep(0.2)
             yield control
         finally:
-            _stop(proc.pid, "baresip", self.log, account, timeout=2.0)
+            stop(proc.pid, "baresip", self.log, account, timeout=2.0)
 
     @property
     def log_file(self) -> Path:
         return self.settings.state_path / "asterisk" / "log" / "messages.log"
 
+    @property
+    def console_file(self) -> Path:
+        """What Asterisk prints before its logger runs (an unwritable folder, a bad asterisk.conf)."""
+        return self.settings.state_path / "asterisk" / "log" / "console.log"
+
     # -- steps ---------------------------------------------------------------------------------
+    def _cli(self, pid: int, command: str, check: bool, timeout: float) -> str:
+        conf = self.settings.config_path / "asterisk.conf"
+        cmd = mounts.enter_command(pid, self.root, ["asterisk", "-C", str(conf), "-rx", command])
+        try:
+            proc = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except subprocess.TimeoutExpired:
+            if check:
+                raise SandboxError(f"asterisk -rx {command!r} did not answer in {timeout} s") from None
+            return ""
+        if check and proc.returncode != 0:
+            raise SandboxError(
+                f"asterisk -rx {command!r} failed: {proc.stderr.strip() or proc.stdout.strip()}"
+            )
+        return proc.stdout
+
+    def _running_asterisk(self) -> int:
+        state = SandboxState.load(self.state_file)
+        if state is None or not alive(state.asterisk_pid, "asterisk"):
+            raise SandboxError("the sandbox is not running: start it with 'hotline sandbox up'")
+        return state.asterisk_pid
+
+    def _clear_leftovers(self) -> bool:
+        """Stop this site's processes in the root that no state file knows of, and remove the host mounts
+        an older version left once nothing of it runs. Another site's sandbox in the same root is left
+        alone. True if anything was cleared."""
+        config = str(self.settings.config_path / "asterisk.conf")
+        phones_dir = f"{self.settings.state_path / 'sandbox' / 'phones'}/"
+        cleared = False
+        for proc in in_root(self.root):
+            ours = any(arg == config or arg.startswith(phones_dir) for arg in proc.args)
+            if ours and proc.program in ("asterisk", "baresip"):
+                self.log(f"sandbox: stopping {proc.program} (pid {proc.pid}) left by an earlier run")
+                stop(proc.pid, proc.program, self.log, proc.program, timeout=5.0)
+                cleared = True
+        legacy = mounts.on_host(self.root)
+        if legacy and not any(shares_mount_namespace(p.pid) for p in in_root(self.root)):
+            self.log(f"sandbox: removing {len(legacy)} mounts an earlier version left below {self.root}")
+            for target in legacy:
+                mounts.unmount(target)
+            cleared = True
+        return cleared
+
     async def _log_in_agents_if_none(self) -> None:
         ami = await connect_ami(self.settings)
         try:
@@ -295,44 +351,62 @@ class Sandbox:
         for tree in (state, self.settings.config_path, recordings):
             files.tighten(tree, skip=(self.settings.sounds_path,))
 
-    def _mount_all(self, state: SandboxState) -> None:
-        def mount(args: list[str], target: Path) -> None:
-            target.mkdir(parents=True, exist_ok=True)
-            proc = subprocess.run(["mount", *args, str(target)], capture_output=True, text=True)
-            if proc.returncode != 0:
-                raise SandboxError(f"mount {' '.join(args)} {target} failed: {proc.stderr.strip()}")
-            state.mounts.append(str(target))
-
-        mount(["-t", "proc", "proc"], self.root / "proc")
-        mount(["--bind", "/dev"], self.root / "dev")
-        shared = {self.settings.config_path, self.settings.state_path, self.settings.recordings_path}
-        for host_dir in sorted(shared):
-            mount(["--bind", str(host_dir)], self.root / str(host_dir).lstrip("/"))
-        # The Vietnamese prompts and digits where Asterisk looks for a channel in language vi.
-        mount(["--bind", str(self.settings.sounds_path / "vi")], self.root / "usr/share/asterisk/sounds/vi")
-
-    def _start_asterisk(self) -> int:
+    def _start_asterisk(self, plan: list[mounts.Mount]) -> subprocess.Popen[bytes]:
         conf = self.settings.config_path / "asterisk.conf"
-        console = (self.settings.state_path / "asterisk" / "log" / "console.log").open("ab")
-        proc = subprocess.Popen(
-            ["chroot", str(self.root), "asterisk", "-f", "-U", "asterisk", "-G", "asterisk", "-C", str(conf)],
-            stdin=subprocess.DEVNULL,
-            stdout=console,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,  # outlives the command that started it; stopped by pid in down()
-            umask=files.UMASK,  # recordings and logs 0640, their folders 0750
-        )
+        program = ["asterisk", "-f", "-U", "asterisk", "-G", "asterisk", "-C", str(conf)]
+        with self.console_file.open("ab") as console:
+            proc = subprocess.Popen(
+                mounts.namespace_command(plan, self.root, program),
+                stdin=subprocess.DEVNULL,
+                stdout=console,  # also what a failed mount says
+                stderr=subprocess.STDOUT,
+                start_new_session=True,  # outlives the command that started it; stopped by pid in down()
+                umask=files.UMASK,  # recordings and logs 0640, their folders 0750
+            )
         self.log(f"sandbox: asterisk started (pid {proc.pid})")
-        return proc.pid
+        return proc
 
-    def _wait_booted(self) -> None:
+    def _console_size(self) -> int:
+        try:
+            return self.console_file.stat().st_size
+        except FileNotFoundError:
+            return 0
+
+    def _wait_booted(
+        self, pid: int, console_from: int | None = None, started: subprocess.Popen[bytes] | None = None
+    ) -> None:
+        """Until Asterisk says it is fully booted; a failure as soon as it ends. For the Asterisk this
+        process started, its end is what the kernel reports (its command line changes while it execs
+        from the namespace's wrappers into Asterisk)."""
         deadline = time.monotonic() + BOOT_TIMEOUT
         while time.monotonic() < deadline:
-            out = self.cli("core waitfullybooted", check=False, timeout=BOOT_TIMEOUT)
+            ended = started.poll() is not None if started else not alive(pid, "asterisk")
+            if ended:
+                raise SandboxError(self._boot_failure("Asterisk stopped while starting", console_from))
+            remaining = max(1.0, deadline - time.monotonic())
+            out = self._cli(pid, "core waitfullybooted", check=False, timeout=remaining)
             if "fully booted" in out.lower():
                 return
             time.sleep(0.3)
-        raise SandboxError(f"Asterisk did not finish booting in {BOOT_TIMEOUT:.0f} s; see {self.log_file}")
+        raise SandboxError(
+            self._boot_failure(f"Asterisk did not finish booting in {BOOT_TIMEOUT:.0f} s", console_from)
+        )
+
+    def _boot_failure(self, what: str, console_from: int | None) -> str:
+        """Name the file that says why, with its last lines: the console (what Asterisk printed, from this
+        start on) when it has any, else Asterisk's own log."""
+        for path, offset in ((self.console_file, console_from or 0), (self.log_file, 0)):
+            try:
+                with path.open("rb") as f:
+                    f.seek(offset)
+                    text = f.read().decode(errors="replace")
+            except OSError:
+                continue
+            text = _ANSI.sub("", text)  # Asterisk colours its console
+            lines = [line for line in text.splitlines() if line.strip()][-LOG_TAIL:]
+            if lines:
+                return f"{what}; the last lines of {path}:\n" + "\n".join(f"  {line}" for line in lines)
+        return f"{what}, and wrote nothing to {self.console_file} or {self.log_file}"
 
     def _phone_ports(self, account: str) -> tuple[int, int]:
         names = [endpoint(a.extension) for a in self.settings.agents]
@@ -340,7 +414,7 @@ class Sandbox:
         sb = self.settings.sandbox
         return sb.phone_port_base + index, sb.control_port_base + index
 
-    def _start_phone(self, extension: str) -> int:
+    def _start_phone(self, extension: str, asterisk_pid: int) -> int:
         account = endpoint(extension)
         sip_port, control_port = self._phone_ports(account)
         folder = self.settings.state_path / "sandbox" / "phones" / account
@@ -351,14 +425,17 @@ class Sandbox:
             control_port=control_port,
             registrar=_registrar(self.settings.sip.bind),
         )
-        return self._launch_phone(folder, spec).pid
+        return self._launch_phone(folder, spec, asterisk_pid).pid
 
-    def _launch_phone(self, folder: Path, spec: phones.PhoneSpec) -> subprocess.Popen[bytes]:
-        """baresip with the phone's config folder, inside the sandbox root, its output in baresip.log."""
+    def _launch_phone(
+        self, folder: Path, spec: phones.PhoneSpec, asterisk_pid: int
+    ) -> subprocess.Popen[bytes]:
+        """baresip with the phone's config folder, inside the sandbox root and Asterisk's mounts, its
+        output in baresip.log."""
         phones.write_config(folder, spec)
         with (folder / "baresip.log").open("ab") as logfile:
             return subprocess.Popen(
-                ["chroot", str(self.root), "baresip", "-f", str(folder)],
+                mounts.enter_command(asterisk_pid, self.root, ["baresip", "-f", str(folder)]),
                 stdin=subprocess.DEVNULL,
                 stdout=logfile,
                 stderr=subprocess.STDOUT,
@@ -414,53 +491,3 @@ def _split(hostport: str) -> tuple[str, int]:
 def _registrar(bind: str) -> str:
     host, port = _split(bind)
     return f"{'127.0.0.1' if host in ('0.0.0.0', '') else host}:{port}"
-
-
-def _alive(pid: int, name: str) -> bool:
-    """True if pid runs a program called name (a recycled pid of another program is not ours)."""
-    if pid <= 0:
-        return False
-    try:
-        cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
-    except OSError:
-        return False
-    return any(Path(arg.decode(errors="replace")).name == name for arg in cmdline[:8])
-
-
-def _stop(pid: int, name: str, log: Log, label: str, timeout: float = 10.0) -> None:
-    if not _alive(pid, name):
-        _reap(pid)
-        return
-    for sig in (signal.SIGTERM, signal.SIGKILL):
-        try:
-            os.kill(pid, sig)
-        except ProcessLookupError:
-            break
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and _alive(pid, name):
-            _reap(pid)
-            time.sleep(0.1)
-        if not _alive(pid, name):
-            break
-        log(f"sandbox: {label} (pid {pid}) still running {timeout:.0f} s after SIGTERM; killing it")
-    _reap(pid)
-
-
-def _reap(pid: int) -> None:
-    """Collect our own child so it does not linger as a zombie (other processes' children are not ours)."""
-    with contextlib.suppress(ChildProcessError):
-        os.waitpid(pid, os.WNOHANG)
-
-
-def _mounts_below(root: Path) -> list[str]:
-    mounts = [line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()]
-    return sorted((m for m in mounts if m.startswith(f"{root}/")), reverse=True)
-
-
-def _umount(target: str) -> None:
-    if target not in {line.split()[1] for line in Path("/proc/mounts").read_text().splitlines()}:
-        return
-    proc = subprocess.run(["umount", target], capture_output=True, text=True)
-    if proc.returncode != 0:
-        # Busy (a straggler still has a file open): detach now, the kernel finishes when it closes.
-        subprocess.run(["umount", "-l", target], check=False)
