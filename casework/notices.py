@@ -47,11 +47,7 @@ def escalation(settings: Settings, request: CitizenRequest) -> EmailMessage | No
 async def relay(settings: Settings) -> AsyncIterator[aiosmtplib.SMTP]:
     """Connected to [mail]'s relay, signed in when it asks for it (aiosmtplib errors and OSError raised)."""
     mail = settings.mail
-    password = (
-        secrets.for_site(settings).require("mail.password", "the SMTP relay's password")
-        if mail.username
-        else None
-    )
+    password = secrets.value(settings, secrets.MAIL_PASSWORD) if mail.username else None
     async with aiosmtplib.SMTP(
         hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
     ) as smtp:

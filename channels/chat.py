@@ -42,10 +42,6 @@ class ChatMessage:
     position: tuple[float, float] | None
 
 
-def _secret(settings: Settings, key: str, what: str) -> str:
-    return secrets.for_site(settings).require(key, what)
-
-
 # -- Zalo -------------------------------------------------------------------------------------------------
 
 
@@ -65,7 +61,7 @@ def zalo_events(settings: Settings, body: bytes, signature: str) -> list[ChatMes
         settings.zalo.app_id,
         body,
         str(event.get("timestamp", "")),
-        _secret(settings, "zalo.oa_secret_key", "the Zalo OA's secret key"),
+        secrets.value(settings, secrets.ZALO_SECRET_KEY),
     )
     if not hmac.compare_digest(expected, signature.strip()):
         raise ChatRefused("the signature does not match")
@@ -100,7 +96,7 @@ def facebook_signature(app_secret: str, body: bytes) -> str:
 
 
 def facebook_events(settings: Settings, body: bytes, signature: str) -> list[ChatMessage]:
-    expected = facebook_signature(_secret(settings, "facebook.app_secret", "the Facebook app's secret"), body)
+    expected = facebook_signature(secrets.value(settings, secrets.FACEBOOK_APP_SECRET), body)
     if not hmac.compare_digest(expected, signature.strip()):
         raise ChatRefused("the signature does not match")
     try:
@@ -179,14 +175,12 @@ async def send(settings: Settings, channel: str, to: str, text: str, answering: 
     """Through the platform's send API; its message id."""
     if channel == "zalo":
         url, body = settings.zalo.send_url, zalo_reply(to, text)
-        headers = {"access_token": _secret(settings, "zalo.access_token", "the Zalo OA's access token")}
+        headers = {"access_token": secrets.value(settings, secrets.ZALO_ACCESS_TOKEN)}
         params: dict[str, str] = {}
     else:
         url, body = settings.facebook.send_url, facebook_reply(to, text, answering)
         headers = {}
-        params = {
-            "access_token": _secret(settings, "facebook.page_token", "the Facebook page's access token")
-        }
+        params = {"access_token": secrets.value(settings, secrets.FACEBOOK_PAGE_TOKEN)}
     try:
         async with (
             aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http,

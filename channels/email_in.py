@@ -65,7 +65,7 @@ async def poll(
     settings: Settings, db: async_sessionmaker[AsyncSession], numbers: NumberAllocator, files: Path
 ) -> list[Taken]:
     """One look at the mailbox; what became of each new message."""
-    password = secrets.for_site(settings).require("mailbox.password", "the hotline mailbox's password")
+    password = secrets.value(settings, secrets.MAILBOX_PASSWORD)
     fetched = await asyncio.to_thread(_fetch, settings, password)
     taken, done = [], []
     for uid, raw in fetched:

@@ -82,7 +82,7 @@ async def send(settings: Settings, to: str, text: SmsText, dlr_url: str) -> str:
         raise SmsNotSent("no SMS gateway: set [sms] url")
     params = {
         "username": sms.username,
-        "password": secrets.for_site(settings).require("sms.password", "the SMS gateway's sendsms password"),
+        "password": secrets.value(settings, secrets.SMS_PASSWORD),
         "from": sms.sender,
         "to": to,
         "text": text.text,
@@ -106,7 +106,7 @@ async def send(settings: Settings, to: str, text: SmsText, dlr_url: str) -> str:
 
 def callback_key(settings: Settings) -> str:
     """The secret in the URLs the gateway calls back (messages in, delivery reports): only it knows them."""
-    return secrets.for_site(settings).get("sms.callbacks")
+    return secrets.value(settings, secrets.SMS_CALLBACKS)
 
 
 def callback_base(settings: Settings) -> str:

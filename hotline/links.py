@@ -9,11 +9,9 @@ import hmac
 from hotline import secrets
 from hotline.settings import Settings
 
-KEY = "web.follow_links"
-
 
 def site_key(settings: Settings) -> bytes:
-    return secrets.for_site(settings).get(KEY).encode()
+    return secrets.value(settings, secrets.FOLLOW_LINKS).encode()
 
 
 def link_code(key: bytes, number: str) -> str:

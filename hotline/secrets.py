@@ -1,6 +1,9 @@
 """Site secrets: generated on first use, kept in the state folder (mode 0600), never committed.
 
-There is no default password anywhere: a secret that does not exist yet is created at random.
+There is no default password anywhere: a secret that does not exist yet is created at random. Each
+secret is declared once here, with what it is for and, when another system must be given it, where it
+goes: `hotline secrets list` and `show` read these declarations, and `used_by` says which ones a site's
+settings need.
 """
 
 from __future__ import annotations
@@ -8,12 +11,63 @@ from __future__ import annotations
 import os
 import secrets as random
 import tomllib
+from dataclasses import dataclass
 from pathlib import Path
 
 from hotline.errors import SettingsError
 from hotline.settings import Settings
 
 FILE = "secrets.toml"
+
+
+@dataclass(frozen=True)
+class Declared:
+    key: str
+    what: str
+    # Made here at random (True), or issued by another system and added to the file by hand (False).
+    generated: bool
+    # For a generated secret that another system must also hold: where to give it.
+    give_to: str = ""
+
+
+# Issued by others: the hotline cannot make these, an operator copies them in.
+TRUNK_PASSWORD = Declared("sip.trunk", "the password the carrier gave for the trunk", generated=False)
+MAIL_PASSWORD = Declared("mail.password", "the SMTP relay's password", generated=False)
+MAILBOX_PASSWORD = Declared("mailbox.password", "the hotline mailbox's password", generated=False)
+SMS_PASSWORD = Declared("sms.password", "the SMS gateway's sendsms password", generated=False)
+ZALO_SECRET_KEY = Declared("zalo.oa_secret_key", "the Zalo OA's secret key", generated=False)
+ZALO_ACCESS_TOKEN = Declared("zalo.access_token", "the Zalo OA's access token", generated=False)
+FACEBOOK_APP_SECRET = Declared("facebook.app_secret", "the Facebook app's secret", generated=False)
+FACEBOOK_PAGE_TOKEN = Declared("facebook.page_token", "the Facebook page's access token", generated=False)
+# Made here and given to another system.
+SMS_CALLBACKS = Declared(
+    "sms.callbacks",
+    "the key in the URLs the SMS gateway calls back (messages in, delivery reports)",
+    generated=True,
+    give_to="the SMS gateway: Kannel's sms-service get-url, <callback_url>/sms/inbound/<key>?from=%p&to=%P"
+    "&text=%a&id=%I",
+)
+FACEBOOK_VERIFY_TOKEN = Declared(
+    "facebook.verify_token",
+    "the token Facebook sends back when the page's webhook is set up",
+    generated=True,
+    give_to="the Facebook app's webhook set-up, with https://<site>/webhooks/facebook",
+)
+# Made here and kept here.
+FOLLOW_LINKS = Declared("web.follow_links", "the key that signs the citizens' follow links", generated=True)
+
+
+def sip_account(account: str) -> Declared:
+    return Declared(
+        f"sip.{account}",
+        f"the SIP password of account {account}",
+        generated=True,
+        give_to=f"the SIP phone that registers as {account} (also written into pjsip.conf)",
+    )
+
+
+def ami_user(username: str) -> Declared:
+    return Declared(f"ami.{username}", f"the AMI secret of user {username} (written into manager.conf)", True)
 
 
 class Secrets:
@@ -57,16 +111,54 @@ class Secrets:
                 out.write(f'"{key}" = "{self._values[key]}"\n')
         tmp.replace(self.path)
 
+    def has(self, key: str) -> bool:
+        self._load()
+        return key in self._values
+
 
 def for_site(settings: Settings) -> Secrets:
     return Secrets(settings.state_path / FILE)
 
 
+def value(settings: Settings, secret: Declared) -> str:
+    """A generated secret (made on first use), or one issued by others (a clear error while missing)."""
+    store = for_site(settings)
+    return store.get(secret.key) if secret.generated else store.require(secret.key, secret.what)
+
+
+def used_by(settings: Settings) -> list[Declared]:
+    """The secrets this site's settings call for outside Asterisk's configuration (whose own are listed
+    by `hotline.asterisk.config.secrets_used`)."""
+    used: list[Declared] = []
+    if settings.mail.host and settings.mail.username:
+        used.append(MAIL_PASSWORD)
+    if settings.mailbox.host:
+        used.append(MAILBOX_PASSWORD)
+    if settings.sms.url:
+        used += [SMS_PASSWORD, SMS_CALLBACKS]
+    if settings.zalo.oa_id:
+        used += [ZALO_SECRET_KEY, ZALO_ACCESS_TOKEN]
+    if settings.facebook.page_id:
+        used += [FACEBOOK_APP_SECRET, FACEBOOK_PAGE_TOKEN, FACEBOOK_VERIFY_TOKEN]
+    used.append(FOLLOW_LINKS)
+    return used
+
+
+def generate_missing(settings: Settings, wanted: list[Declared]) -> list[str]:
+    """Make every generated secret of `wanted` now, so an operator can copy them into other systems
+    before the first message or call needs them; returns the keys made."""
+    store = for_site(settings)
+    made = [s.key for s in wanted if s.generated and not store.has(s.key)]
+    for key in made:
+        store.get(key)
+    return made
+
+
 def ami_secret(settings: Settings, tools: bool = False) -> str:
     """The bridge's AMI secret, or with tools=True that of the user for tools that follow calls in detail."""
     user = f"{settings.ami.username}-tools" if tools else settings.ami.username
-    return for_site(settings).get(f"ami.{user}")
+    return value(settings, ami_user(user))
 
 
 def sip_secret(settings: Settings, account: str) -> str:
-    return for_site(settings).get(f"sip.{account}")
+    return value(settings, sip_account(account))

@@ -170,6 +170,16 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name")
     p.set_defaults(func=cmd_token_revoke)
 
+    sc = sub.add_parser("secrets", help="the site's secrets (var/secrets.toml)").add_subparsers(
+        metavar="ACTION"
+    )
+    sc.add_parser(
+        "list", help="the secrets the settings call for: set or missing, and where each goes"
+    ).set_defaults(func=cmd_secrets_list)
+    p = sc.add_parser("show", help="print one secret's value, to give to the system that needs it")
+    p.add_argument("name", help="e.g. sms.callbacks, facebook.verify_token, sip.agent101")
+    p.set_defaults(func=cmd_secrets_show)
+
     cs = sub.add_parser("cases", help="the calls' cases").add_subparsers(metavar="ACTION")
     p = cs.add_parser("list", help="recent cases, newest first")
     p.add_argument("--limit", type=int, default=20)
@@ -264,6 +274,35 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
 def cmd_sandbox_cli(args: argparse.Namespace) -> int:
     print(_sandbox(args).cli(" ".join(args.command)), end="")
     return 0
+
+
+def cmd_secrets_list(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    store = secrets.for_site(site)
+    for secret in asterisk_config.secrets_used(site, sandbox=True):
+        state = "set" if store.has(secret.key) else "made on first use" if secret.generated else "MISSING"
+        origin = "made here" if secret.generated else "issued by others"
+        print(f"{secret.key:28} {state:17} {origin:16} {secret.what}")
+        if secret.give_to:
+            print(f"{'':28} give it to {secret.give_to}")
+    print(f"(values: hotline secrets show NAME; the file: {store.path})")
+    return 0
+
+
+def cmd_secrets_show(args: argparse.Namespace) -> int:
+    site = settings.load(args.settings)
+    declared = {s.key: s for s in asterisk_config.secrets_used(site, sandbox=True)}
+    if args.name in declared:
+        print(secrets.value(site, declared[args.name]))
+        return 0
+    store = secrets.for_site(site)
+    if store.has(args.name):  # a secret of an earlier version or of settings since changed
+        print(store.get(args.name))
+        return 0
+    raise HotlineError(
+        f"no secret {args.name!r} for this site's settings; 'hotline secrets list' shows them: "
+        + ", ".join(declared)
+    )
 
 
 def cmd_flows_check(args: argparse.Namespace) -> int:

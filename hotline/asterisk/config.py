@@ -122,20 +122,34 @@ def conf_value(value: object) -> str:
     return text.replace(";", r"\;")
 
 
+def secrets_used(settings: Settings, sandbox: bool = False) -> list[site_secrets.Declared]:
+    """Every secret the site calls for: Asterisk's (AMI users, SIP accounts, the trunk; with `sandbox`
+    also the sandbox's softphone), then the rest."""
+    username = settings.ami.username
+    used = [site_secrets.ami_user(username), site_secrets.ami_user(f"{username}-tools")]
+    accounts = [endpoint(a.extension) for a in settings.agents]
+    if sandbox and settings.sandbox.softphone:
+        accounts.append(settings.sandbox.softphone)
+    used += [site_secrets.sip_account(a) for a in accounts]
+    if settings.trunk.enabled and settings.trunk.username:
+        used.append(site_secrets.TRUNK_PASSWORD)
+    return used + site_secrets.used_by(settings)
+
+
 def render(settings: Settings, target: Path | None = None, sandbox: bool = False) -> list[Path]:
     """Write every template into target (the settings' config_dir by default); return the files. Only
     the sandbox gets the test softphone account ([sandbox] softphone): a production Asterisk never has a
     SIP account that the settings' authors did not write themselves."""
     target = target or settings.config_path
     target.mkdir(parents=True, exist_ok=True)
-    secrets = site_secrets.for_site(settings)
+    # Set-up makes every secret an operator must give another system (a phone, the SMS gateway), so
+    # `hotline secrets show` has it before the first call or message needs it.
+    site_secrets.generate_missing(settings, secrets_used(settings, sandbox))
 
     def sip_secret(account: str) -> str:
         if account == "trunk":
-            return secrets.require(
-                "sip.trunk", "the password the carrier gave for the trunk (only when trunk.username is set)"
-            )
-        return secrets.get(f"sip.{account}")
+            return site_secrets.value(settings, site_secrets.TRUNK_PASSWORD)
+        return site_secrets.sip_secret(settings, account)
 
     env = environment()
     context = {
