@@ -20,9 +20,28 @@ import aiosmtplib
 from casework import notices
 from hotline.db.numbers import is_valid
 from hotline.settings import Settings
+from hotline.values import clean
 
 NUMBER_IN_SUBJECT = re.compile(r"#(\d{8})\b")
 TEXT_LIMIT = 20_000
+SUBJECT_LIMIT = 255
+# A message id as RFC 5322 writes it: <left@right>, no space, no control character, no angle inside.
+MESSAGE_ID = re.compile(r"<[^<>\s@\x00-\x1f\x7f]{1,200}@[^<>\s@\x00-\x1f\x7f]{1,200}>")
+
+
+class Unsendable(Exception):
+    """The message can never go as it is (an address that is not one): no retry will help."""
+
+
+def header_text(value: str, limit: int = SUBJECT_LIMIT) -> str:
+    """A header's words on one line: an encoded word in a Subject may decode to CR/LF or other control
+    characters, which the standard library rightly refuses to write into a header."""
+    return " ".join(clean(value, limit).split())
+
+
+def message_ids(value: str) -> list[str]:
+    """The well-formed message ids in a References or In-Reply-To header, in order (others dropped)."""
+    return MESSAGE_ID.findall(value)[:20]
 
 
 def domain(settings: Settings) -> str:
@@ -39,12 +58,18 @@ def compose(
 ) -> EmailMessage:
     message = EmailMessage()
     message["From"] = settings.mail.sender
-    message["To"] = to
-    message["Subject"] = subject
+    try:
+        message["To"] = to
+    except (ValueError, IndexError) as exc:
+        raise Unsendable(f"not an e-mail address: {to[:80]!r} ({exc})") from None
+    if len(message["To"].addresses) != 1 or not message["To"].addresses[0].domain:
+        raise Unsendable(f"not one e-mail address: {header_text(to, 80)!r}")
+    message["Subject"] = header_text(subject)
     message["Message-ID"] = make_msgid(domain=domain(settings))
     root = thread_root(settings, number)
-    message["In-Reply-To"] = in_reply_to or root
-    message["References"] = " ".join(dict.fromkeys(r for r in (root, in_reply_to) if r))
+    replied = (message_ids(in_reply_to) or [""])[0]
+    message["In-Reply-To"] = replied or root
+    message["References"] = " ".join(dict.fromkeys(r for r in (root, replied) if r))
     message["Auto-Submitted"] = "auto-replied" if in_reply_to else "auto-generated"
     if settings.mailbox.address:
         message["Reply-To"] = settings.mailbox.address
@@ -100,13 +125,14 @@ def parse(raw: bytes, own_address: str) -> Incoming:
             sender, name = first.addr_spec.lower(), first.display_name
     except (AttributeError, IndexError, ValueError):
         pass
+    # Every header value is cleaned where it enters: it may come back out in a header of ours.
     incoming = Incoming(
-        message_id=str(message["Message-ID"] or "").strip()[:255],
-        sender=sender[:254],
-        name=name[:128],
-        subject=str(message["Subject"] or "").strip()[:255],
+        message_id=(message_ids(_header(message, "Message-ID")) or [""])[0],
+        sender=sender[:254] if _one_line(sender) else "",
+        name=header_text(name, 128),
+        subject=header_text(_header(message, "Subject")),
         text=_text(message),
-        references=str(message["References"] or "").split() + str(message["In-Reply-To"] or "").split(),
+        references=message_ids(_header(message, "References")) + message_ids(_header(message, "In-Reply-To")),
     )
     incoming.automatic = _automatic(message, sender, own_address)
     for part in message.iter_attachments():
@@ -117,21 +143,33 @@ def parse(raw: bytes, own_address: str) -> Incoming:
     return incoming
 
 
+def _header(message: EmailMessage, name: str) -> str:
+    """A header's decoded value, or '' when it cannot be read (a defect in it is the sender's, not ours)."""
+    try:
+        return str(message[name] or "")
+    except (ValueError, IndexError, TypeError, LookupError):
+        return ""
+
+
+def _one_line(value: str) -> bool:
+    return not any(c in value for c in "\r\n\x00") and value == clean(value)
+
+
 def _automatic(message: EmailMessage, sender: str, own: str) -> str:
-    auto = str(message["Auto-Submitted"] or "no").strip().lower()
+    auto = (_header(message, "Auto-Submitted") or "no").strip().lower()
     if auto != "no":
         return f"Auto-Submitted: {auto}"
-    precedence = str(message["Precedence"] or "").strip().lower()
+    precedence = _header(message, "Precedence").strip().lower()
     if precedence in ("bulk", "junk", "list", "auto_reply"):
         return f"Precedence: {precedence}"
     for header in ("X-Autoreply", "X-Autorespond", "List-Id", "List-Unsubscribe"):
         if message[header] is not None:
             return header
-    if own and (sender == own.lower() or str(message["X-Loop"] or "").strip().lower() == own.lower()):
+    if own and (sender == own.lower() or _header(message, "X-Loop").strip().lower() == own.lower()):
         return "the hotline's own mail (a loop)"
     if (
         not sender
-        or str(message["Return-Path"] or "").strip() == "<>"
+        or _header(message, "Return-Path").strip() == "<>"
         or sender.split("@")[0]
         in (
             "mailer-daemon",

@@ -197,39 +197,95 @@ async def deliver(
             )
         ).all()
     for message, number in due:
-        if message.channel == "phone":
-            await _call_back(settings, db, message, now, ami)
-            continue
-        number = str(number or "")
         try:
-            external, error = await _send(settings, message, number), ""
-        except (email.MailNotSent, sms.SmsNotSent, chat.ChatNotSent, NoGateway) as exc:
-            external, error = "", str(exc)[:2000]
-        async with db() as session, session.begin():
-            kept = await session.get(OutboxMessage, message.id)
-            if kept is None:
-                continue
-            kept.attempts += 1
-            to = _masked(kept)
-            if not error:
-                kept.status, kept.sent_at, kept.external_id, kept.error = (
-                    OutboxStatus.SENT.value,
-                    now,
-                    external,
-                    "",
-                )
-                sent += 1
-                kind = "message_sent"
-            elif kept.attempts > len(RETRY_AFTER):
-                kept.status, kept.error = OutboxStatus.FAILED.value, error
-                kind = "message_failed"
-                log.error("message %d to %s given up after %d tries: %s", kept.id, to, kept.attempts, error)
+            if message.channel == "phone":
+                await _call_back(settings, db, message, now, ami)
             else:
-                kept.error, kept.next_at = error, now + timedelta(seconds=RETRY_AFTER[kept.attempts - 1])
-                log.warning("message %d to %s not sent (try %d): %s", kept.id, to, kept.attempts, error)
-                continue
-            _history(session, kept, now, kind, **({"error": error} if error else {}))
+                sent += await _deliver_one(settings, db, message, str(number or ""), now)
+        except Exception as exc:
+            # One message must never hold up the others (it would be first in every round): whatever it
+            # raised counts as a failed try, and the round goes on.
+            log.exception("message %d: sending failed unexpectedly", message.id)
+            await _failed_try(db, message.id, now, f"{type(exc).__name__}: {exc}")
     return sent
+
+
+async def _deliver_one(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession],
+    message: OutboxMessage,
+    number: str,
+    now: datetime,
+) -> int:
+    """Send one message and record the outcome on it and its request; 1 if it went."""
+    hopeless = False
+    try:
+        external, error = await _send(settings, message, number), ""
+    except (email.MailNotSent, sms.SmsNotSent, chat.ChatNotSent, NoGateway) as exc:
+        external, error = "", str(exc)[:2000]
+    except email.Unsendable as exc:
+        external, error, hopeless = "", str(exc)[:2000], True
+    async with db() as session, session.begin():
+        kept = await session.get(OutboxMessage, message.id)
+        if kept is None:
+            return 0
+        if not error:
+            kept.attempts += 1
+            kept.status, kept.sent_at, kept.external_id, kept.error = (
+                OutboxStatus.SENT.value,
+                now,
+                external,
+                "",
+            )
+            _history(session, kept, now, "message_sent")
+            return 1
+        _count_failure(session, kept, now, error, hopeless)
+    return 0
+
+
+async def _failed_try(
+    db: async_sessionmaker[AsyncSession], message_id: int, now: datetime, error: str
+) -> None:
+    """Record a try that raised; if even that fails (the database), the message stays as it was and the
+    next round tries again."""
+    try:
+        async with db() as session, session.begin():
+            kept = await session.get(OutboxMessage, message_id)
+            if kept is not None and kept.status == OutboxStatus.PENDING.value:
+                _count_failure(session, kept, now, error[:2000], hopeless=False)
+    except Exception:
+        log.exception("message %d: could not record its failed try", message_id)
+
+
+def _count_failure(
+    session: AsyncSession, kept: OutboxMessage, now: datetime, error: str, hopeless: bool
+) -> None:
+    """A failed try: later again, spaced further apart; after the last (or at once for a message that can
+    never go) parked as failed with its reason, for an admin to see and send again once fixed."""
+    kept.attempts += 1
+    to = _masked(kept)
+    if hopeless or kept.attempts > len(RETRY_AFTER):
+        kept.status, kept.error = OutboxStatus.FAILED.value, error
+        log.error("message %d to %s given up after %d tries: %s", kept.id, to, kept.attempts, error)
+        _history(session, kept, now, "message_failed", error=error)
+        return
+    kept.error, kept.next_at = error, now + timedelta(seconds=RETRY_AFTER[kept.attempts - 1])
+    log.warning("message %d to %s not sent (try %d): %s", kept.id, to, kept.attempts, error)
+
+
+async def send_again(
+    db: async_sessionmaker[AsyncSession], now: datetime, message_id: int | None = None
+) -> int:
+    """Parked messages (all, or one) back to pending, due now with their tries counted afresh: once the
+    cause is fixed. Returns how many."""
+    async with db() as session, session.begin():
+        query = select(OutboxMessage).where(OutboxMessage.status == OutboxStatus.FAILED.value)
+        if message_id is not None:
+            query = query.where(OutboxMessage.id == message_id)
+        parked = list(await session.scalars(query))
+        for kept in parked:
+            kept.status, kept.attempts, kept.next_at = OutboxStatus.PENDING.value, 0, now
+        return len(parked)
 
 
 def _masked(message: OutboxMessage) -> str:

@@ -287,3 +287,35 @@ async def test_a_worklist_voice_message_plays_audited_and_only_from_the_recordin
     async with site.bridge.db() as session:
         audited = await session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.play"))
         assert [(a.actor, a.target) for a in audited] == [("an", site.numbers["101"])]
+
+
+async def test_an_admin_sees_the_messages_given_up_on_and_sends_them_again(site: Site) -> None:
+    from casework import workflow as wf
+    from channels import outbox
+    from hotline.db.models import OutboxMessage
+
+    now = datetime.now(UTC)
+    async with site.bridge.db() as session, session.begin():
+        request = wf.open_request(
+            "10000024", wf.Actor("web", None), now, topic="health", words="x", contact_email="a@b.vn"
+        )
+        session.add(request)
+        await session.flush()
+        parked = outbox.queue(request, "answer", "email", "<b>x</b>@b.vn", "Kết quả", "y", now)
+        parked.status, parked.attempts, parked.error = "failed", 9, "550 <i>mailbox unavailable</i>"
+        session.add(parked)
+    await sign_in(site, "an")
+    assert (await site.client.get("/dead-letters")).status == 403
+    csrf = await sign_in(site, "admin")
+    page = await (await site.client.get("/dead-letters")).text()
+    assert "10000024" in page and "550 &lt;i&gt;mailbox unavailable" in page and "<i>mailbox" not in page
+    reply = await site.client.post(
+        "/dead-letters/messages", data={"csrf": csrf, "message": str(parked.id)}, allow_redirects=False
+    )
+    assert reply.status == 303 and reply.headers["Location"] == "/dead-letters?resent=1"
+    async with site.bridge.db() as session:
+        again = await session.get(OutboxMessage, parked.id)
+        logged = await session.scalar(select(AuditEntry).where(AuditEntry.action == "send_messages_again"))
+    assert again is not None and (again.status, again.attempts) == ("pending", 0)
+    assert logged is not None and logged.target == str(parked.id)
+    assert "10000024" not in await (await site.client.get("/dead-letters")).text()

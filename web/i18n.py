@@ -126,6 +126,19 @@ TEXTS: dict[str, tuple[str, str]] = {
     "dead_letters_none": ("Không có hồ sơ nào bị từ chối.", "No call was refused."),
     "dead_letters_retry": ("Ghi lại tất cả", "Write them all again"),
     "dead_letters_retried": ("Đã đưa vào hàng đợi ghi", "Queued for writing"),
+    "parked_messages": ("Tin nhắn chưa gửi được", "Messages not sent"),
+    "parked_messages_help": (
+        "Tin nhắn, thư và cuộc gọi lại tới người dân đã thử hết số lần mà không gửi được, kèm lý do. "
+        "Sau khi khắc phục nguyên nhân, bấm gửi lại.",
+        "Messages, mails and call backs to citizens given up on after their last try, with the reason. "
+        "Once the cause is fixed, send them again.",
+    ),
+    "parked_messages_none": ("Không có tin nhắn nào bị bỏ dở.", "No message was given up on."),
+    "parked_messages_send": ("Gửi lại", "Send again"),
+    "parked_messages_send_all": ("Gửi lại tất cả", "Send them all again"),
+    "parked_messages_resent": ("Đã đưa lại vào hàng đợi gửi", "Queued for sending"),
+    "channel": ("Kênh", "Channel"),
+    "recipient": ("Người nhận", "Recipient"),
     "attempts": ("Số lần thử", "Attempts"),
     "queue": ("Hàng chờ", "Queue"),
     "queues": ("Hàng chờ", "Queues"),

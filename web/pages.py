@@ -7,15 +7,16 @@ import hmac
 import logging
 import math
 import secrets
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlsplit
 
 from aiohttp import web
 from sqlalchemy import select
 
+from channels import outbox
 from hotline import queued_callbacks
-from hotline.db.models import DeadLetter, Role, Status
+from hotline.db.models import CitizenRequest, DeadLetter, OutboxMessage, OutboxStatus, Role, Status
 from hotline.values import mask_number
 from web import auth
 from web.audit import audit
@@ -214,7 +215,40 @@ async def dead_letters_page(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     async with c.db() as session:
         rows = list(await session.scalars(select(DeadLetter).order_by(DeadLetter.last_failed_at.desc())))
-    return page("dead_letters.html.j2", request, rows=rows, tz=c.tz, retried=request.query.get("retried"))
+        # Messages to citizens that were given up on, with their request's number: the newest first.
+        parked = (
+            await session.execute(
+                select(OutboxMessage, CitizenRequest.number)
+                .outerjoin(CitizenRequest, CitizenRequest.id == OutboxMessage.request_id)
+                .where(OutboxMessage.status == OutboxStatus.FAILED.value)
+                .order_by(OutboxMessage.id.desc())
+                .limit(PARKED_SHOWN)
+            )
+        ).all()
+    return page(
+        "dead_letters.html.j2",
+        request,
+        rows=rows,
+        parked=parked,
+        tz=c.tz,
+        retried=request.query.get("retried"),
+        resent=request.query.get("resent"),
+    )
+
+
+PARKED_SHOWN = 500
+
+
+@routes.route("POST", "/dead-letters/messages", Role.ADMIN)
+async def parked_messages_send_again(request: web.Request) -> web.StreamResponse:
+    """Messages to citizens given up on, sent again (one, or all): once their cause is fixed."""
+    c = ctx(request)
+    form = await posted_form(request)
+    raw = str(form.get("message", ""))
+    one = int(raw) if raw.isdigit() and len(raw) < 12 else None
+    count = await outbox.send_again(c.db, datetime.now(UTC), one)
+    await audit(c, who(request), "send_messages_again", raw or "all", count=count)
+    raise web.HTTPSeeOther(f"/dead-letters?resent={count}")
 
 
 @routes.route("POST", "/dead-letters/retry", Role.ADMIN)
