@@ -20,8 +20,14 @@ from hotline.db.models import RequestFile
 from hotline.errors import HotlineError
 
 MOST_BYTES = 10 * 1024 * 1024
-# Decoding a small file into a huge image is a way to exhaust memory: Pillow refuses beyond this.
-MOST_PIXELS = 40_000_000
+# Decoding a small file into a huge image is a way to exhaust memory (a 167 kB PNG can hold 40 M pixels):
+# the size is judged from the header, before anything is decoded. A phone's photo is 12-50 M pixels; a
+# JPEG is decoded at a reduced scale (its DCT allows 1/2, 1/4, 1/8 for free) to at most DECODED_PIXELS.
+MOST_PIXELS = 64_000_000
+MOST_PIXELS_UNSCALED = 24_000_000  # PNG and WebP cannot be decoded at a reduced scale
+DECODED_PIXELS = 16_000_000
+# What is kept: enough for an agency to see the problem; a larger photo is scaled down to it.
+LONGEST_SIDE = 4096
 SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
 _PIL_KINDS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
 # PDF names that make a reader act (run a script, open a file or a link) when the document is opened.
@@ -67,11 +73,22 @@ def _photo(name: str, data: bytes) -> CheckedFile:
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = _PIL_KINDS.get(probe.format or "")
-            if kind is None or probe.width * probe.height > MOST_PIXELS:
+            if kind is None:
                 raise refused
+            pixels_in_header = probe.width * probe.height
+            limit = MOST_PIXELS if kind == "image/jpeg" else MOST_PIXELS_UNSCALED
+            if pixels_in_header > limit:
+                raise FileRefused(
+                    f"{display_name(name)}: the photo is {probe.width} x {probe.height} pixels; at most "
+                    f"{limit // 1_000_000} million are taken"
+                )
             probe.verify()  # the whole file, not only its header
         with Image.open(io.BytesIO(data)) as image:
             position = _position(image)
+            if kind == "image/jpeg" and pixels_in_header > DECODED_PIXELS:
+                scale = (DECODED_PIXELS / pixels_in_header) ** 0.5
+                image.draft("RGB", (int(image.width * scale), int(image.height * scale)))
+            image.thumbnail((LONGEST_SIDE, LONGEST_SIDE))  # in place, before any copy is made
             upright = ImageOps.exif_transpose(image)  # the pixels as the camera meant them, then no EXIF
             pixels = upright.convert("RGB") if kind == "image/jpeg" else upright.copy()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):

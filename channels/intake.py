@@ -7,7 +7,6 @@ cannot take it twice."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -19,7 +18,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from casework import attachments
+from casework import attachments, file_worker
 from casework import workflow as wf
 from channels import outbox, texts
 from hotline.db.models import CitizenRequest, InboundMessage, RequestContact, RequestFile
@@ -92,9 +91,13 @@ async def take(
         log.info("%s %s not taken: %s", message.channel, message.external_id, message.automatic)
         return await _ignored(db, message, now)
     checked, refused = [], []
-    for name, data in message.files:
+    # The same caps as the web form's: at most [portal] files a message, each checked on its own.
+    most = settings.portal.files
+    if len(message.files) > most:
+        refused.append(f"{len(message.files) - most} of {len(message.files)} files not taken: at most {most}")
+    for name, data in message.files[:most]:
         try:
-            checked.append(await asyncio.to_thread(attachments.check, name, data))
+            checked.append(await file_worker.check_file(name, data))
         except attachments.FileRefused as exc:
             refused.append(str(exc))
     citizen = wf.Actor(f"citizen:{message.sender}"[:80], None)

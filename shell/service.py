@@ -18,6 +18,7 @@ from aiohttp import web as aioweb
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from ami_bridge.bridge import Bridge
+from casework import file_worker
 from channels.queued_callbacks import Dispatcher, open_now
 from hotline import files, loop_watch
 from hotline.db.migrate import upgrade_async
@@ -133,6 +134,7 @@ async def services(
             await asyncio.wait(background, timeout=grace)
         if running.web is not None:
             await running.web.cleanup()
+        file_worker.WORKER.close()
         if running.agi is not None:
             await running.agi.close(grace=grace)
         if running.bridge is not None:

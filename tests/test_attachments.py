@@ -74,7 +74,7 @@ def test_a_small_file_that_would_decode_into_a_huge_image_is_refused() -> None:
     out = io.BytesIO()
     Image.new("1", (20_000, 20_000)).save(out, "PNG")  # a few kB, 400 million pixels
     assert len(out.getvalue()) < 200_000
-    with pytest.raises(FileRefused, match="only photos"):
+    with pytest.raises(FileRefused, match="only photos"):  # Pillow itself will not open it
         attachments.check("bom.png", out.getvalue())
 
 
@@ -82,3 +82,65 @@ def test_a_plain_pdf_is_kept_as_sent_under_a_clean_name() -> None:
     pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
     kept = attachments.check("../../etc/giấy\x07 tờ.pdf", pdf)
     assert (kept.content_type, kept.data, kept.name) == ("application/pdf", pdf, "giấy tờ.pdf")
+
+
+def _png_of(width: int, height: int) -> bytes:
+    out = io.BytesIO()
+    Image.new("1", (width, height)).save(out, "PNG")
+    return out.getvalue()
+
+
+def test_the_pixel_count_is_judged_from_the_header_before_decoding() -> None:
+    # 40 M pixels in 167 kB: refused from the header, never decoded (a decode would take 160 MB and more).
+    bomb = _png_of(8000, 5000)
+    assert len(bomb) < 200_000
+    with pytest.raises(FileRefused, match=r"8000 x 5000 pixels; at most 24 million"):
+        attachments.check("anh.png", bomb)
+
+
+def test_a_large_jpeg_is_decoded_at_a_reduced_scale_and_kept_at_most_4096_pixels_wide() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (8000, 6000), (10, 120, 200)).save(out, "JPEG", quality=50)  # 48 M pixels
+    kept = attachments.check("IMG_48MP.jpg", out.getvalue())
+    with Image.open(io.BytesIO(kept.data)) as after:
+        assert max(after.size) <= attachments.LONGEST_SIDE and after.size[0] / after.size[1] == 4 / 3
+
+
+async def test_the_worker_process_checks_files_and_survives_what_kills_it() -> None:
+    from casework import file_worker
+
+    worker = file_worker.FileWorker()
+    try:
+        kept = await worker.check("IMG_0001.jpg", jpeg_with_gps())
+        assert kept.position == (10.7769, 106.7009)
+        with pytest.raises(FileRefused, match="at most 24 million"):
+            await worker.check("bom.png", _png_of(8000, 5000))
+        # The worker is killed mid-way (the kernel, a decoder's crash): that file is refused, the next
+        # one is checked by a new worker.
+        pool = worker._started()
+        (process,) = [*pool._processes.values()]  # type: ignore[attr-defined]
+        process.kill()
+        process.join(5)
+        with pytest.raises(FileRefused, match="could not be read"):
+            await worker.check("IMG_0002.jpg", jpeg_with_gps())
+        assert (await worker.check("IMG_0003.jpg", jpeg_with_gps())).content_type == "image/jpeg"
+    finally:
+        worker.close()
+
+
+def test_the_worker_cannot_take_more_memory_than_its_ceiling() -> None:
+    import multiprocessing
+
+    from casework import file_worker
+
+    def grab() -> None:
+        file_worker._limit_memory()
+        try:
+            bytearray(2 * file_worker.WORKER_MEMORY)
+        except MemoryError:
+            raise SystemExit(3) from None
+
+    process = multiprocessing.get_context("fork").Process(target=grab)
+    process.start()
+    process.join(30)
+    assert process.exitcode == 3

@@ -311,3 +311,23 @@ async def test_a_message_that_can_never_go_is_parked_with_its_reason_and_sent_ag
     assert await outbox.send_again(sessions_, later) == 1  # type: ignore[arg-type]
     monkeypatch.setattr(mail_channel, "compose", compose)
     assert await outbox.deliver(site, sessions_, later + timedelta(seconds=outbox.RETRY_AFTER[0])) == 2  # type: ignore[arg-type]
+
+
+async def test_a_mail_with_thirty_attachments_keeps_as_many_as_the_form_allows_and_says_so(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    message = EmailMessage()
+    message["From"] = f"Nguyễn Văn Tư <{CITIZEN}>"
+    message["To"] = HOTLINE
+    message["Subject"] = "Ba mươi ảnh"
+    message.set_content("Xem ảnh đính kèm.")
+    for i in range(30):
+        message.add_attachment(PNG, maintype="image", subtype="png", filename=f"anh-{i}.png")
+    mail_servers.deliver("hotline", message.as_bytes())
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    (taken,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    r = await load(sessions_, taken.number)
+    assert len(r.files) == site.portal.files == 5
+    notes = [e.detail for e in r.events if e.kind == "message_received"]
+    assert any("25 of 30 files not taken: at most 5" in str(n) for n in notes)

@@ -10,7 +10,6 @@ nothing (the files written for it are removed)."""
 
 from __future__ import annotations
 
-import asyncio
 import logging
 import math
 import re
@@ -20,7 +19,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
-from casework import attachments
+from casework import attachments, file_worker
 from casework import workflow as wf
 from hotline.values import clean
 from web import challenge, i18n
@@ -160,7 +159,7 @@ async def _files(c: Context, form: Any) -> list[attachments.CheckedFile]:
     for upload in uploads:
         data = upload.file.read(attachments.MOST_BYTES + 1)
         try:
-            checked.append(await asyncio.to_thread(attachments.check, upload.filename, data))
+            checked.append(await file_worker.check_file(upload.filename, data))
         except attachments.FileRefused as exc:
             raise Refused("report_bad_file", reason=str(exc)) from None
     return checked

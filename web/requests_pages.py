@@ -4,7 +4,6 @@ their agency's requests. Forms post here and come back to the page (no script ne
 
 from __future__ import annotations
 
-import asyncio
 from datetime import UTC, datetime
 from pathlib import Path
 from urllib.parse import quote
@@ -12,7 +11,7 @@ from urllib.parse import quote
 from aiohttp import web
 from sqlalchemy import select
 
-from casework import attachments
+from casework import attachments, file_worker
 from casework import workflow as wf
 from hotline.db.models import Case, CitizenRequest, RequestFile, RequestStatus, Role
 from hotline.retention import under
@@ -178,7 +177,7 @@ async def _store(c: Context, upload: web.FileField, purpose: str, by: str) -> Re
     request files' folder under a name of ours; or why it is refused."""
     data = upload.file.read(attachments.MOST_BYTES + 1)
     try:
-        checked = await asyncio.to_thread(attachments.check, upload.filename, data)
+        checked = await file_worker.check_file(upload.filename, data)
     except attachments.FileRefused as exc:
         return str(exc)
     return attachments.store(files_path(c), checked, purpose, by)
