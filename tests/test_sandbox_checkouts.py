@@ -204,6 +204,22 @@ def test_up_clears_what_a_killed_up_left(built_sounds: Path, place: list[Path]) 
         assert down.returncode == 0, down.stdout + down.stderr
         assert _ours(folder, root) == []
 
+    # Killed, then the checkout deleted: its Asterisk is nobody's, and holds the ports another checkout
+    # wants. That one's `up` stops it.
+    killed_mid_way()
+    gone = folder.with_name(folder.name + "-deleted")
+    folder.rename(gone)
+    place.append(gone)
+    other = Path(f"/opt/hotline1022-next-{uuid.uuid4().hex[:8]}")
+    place.append(other)
+    other_settings = _checkout(other, 4, built_sounds)  # the same ports
+    up = _hotline(other_settings, "sandbox", "up")
+    assert up.returncode == 0, up.stdout + up.stderr
+    assert "left by an earlier run" in up.stdout
+    assert _ours(folder, root) == []
+    down = _hotline(other_settings, "sandbox", "down")
+    assert down.returncode == 0 and _ours(other, root) == []
+
 
 def test_asterisk_that_does_not_boot_is_reported_with_its_own_words(
     built_sounds: Path, place: list[Path], monkeypatch: pytest.MonkeyPatch

@@ -263,15 +263,18 @@ class Sandbox:
         return state.asterisk_pid
 
     def _clear_leftovers(self) -> bool:
-        """Stop this site's processes in the root that no state file knows of, and remove the host mounts
-        an older version left once nothing of it runs. Another site's sandbox in the same root is left
-        alone. True if anything was cleared."""
+        """Stop this site's processes in the root that no state file knows of, and the orphans of sites
+        whose folder is gone (a deleted checkout); remove the host mounts an older version left once
+        nothing of it runs. Another live site's sandbox in the same root is left alone. True if anything
+        was cleared."""
         config = str(self.settings.config_path / "asterisk.conf")
         phones_dir = f"{self.settings.state_path / 'sandbox' / 'phones'}/"
         cleared = False
         for proc in in_root(self.root):
+            if proc.program not in ("asterisk", "baresip"):
+                continue
             ours = any(arg == config or arg.startswith(phones_dir) for arg in proc.args)
-            if ours and proc.program in ("asterisk", "baresip"):
+            if ours or _orphan(proc.args):
                 self.log(f"sandbox: stopping {proc.program} (pid {proc.pid}) left by an earlier run")
                 stop(proc.pid, proc.program, self.log, proc.program, timeout=5.0)
                 cleared = True
@@ -469,6 +472,15 @@ class Sandbox:
         ]
         if errors:
             raise SandboxError("Asterisk reported errors while starting:\n" + "\n".join(errors[-10:]))
+
+
+def _orphan(args: tuple[str, ...]) -> bool:
+    """A sandbox Asterisk or phone whose site folder no longer exists on the host: nobody's any more."""
+    for flag in ("-C", "-f"):
+        if flag in args[:-1]:
+            site_file = Path(args[args.index(flag) + 1])
+            return site_file.is_absolute() and not site_file.exists()
+    return False
 
 
 def _run_coroutine(factory: Callable[[], Coroutine[Any, Any, None]]) -> None:
