@@ -93,6 +93,9 @@ def _photo(name: str, data: bytes) -> CheckedFile:
             pixels = upright.convert("RGB") if kind == "image/jpeg" else upright.copy()
     except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
         raise refused from None
+    # Nothing but the pixels: Pillow would write a JPEG comment or an ICC profile (free text and bytes of
+    # the sender's) from the image's info.
+    pixels.info = {}
     out = io.BytesIO()
     pixels.save(
         out, format={"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[kind], quality=90

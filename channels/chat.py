@@ -20,6 +20,7 @@ import aiohttp
 from casework import attachments
 from hotline import secrets
 from hotline.settings import Settings
+from hotline.values import same_secret
 
 MOST_PHOTOS = 5
 
@@ -63,7 +64,7 @@ def zalo_events(settings: Settings, body: bytes, signature: str) -> list[ChatMes
         str(event.get("timestamp", "")),
         secrets.value(settings, secrets.ZALO_SECRET_KEY),
     )
-    if not hmac.compare_digest(expected, signature.strip()):
+    if not same_secret(expected, signature.strip()):
         raise ChatRefused("the signature does not match")
     name = str(event.get("event_name", ""))
     if not name.startswith("user_send_"):
@@ -97,7 +98,7 @@ def facebook_signature(app_secret: str, body: bytes) -> str:
 
 def facebook_events(settings: Settings, body: bytes, signature: str) -> list[ChatMessage]:
     expected = facebook_signature(secrets.value(settings, secrets.FACEBOOK_APP_SECRET), body)
-    if not hmac.compare_digest(expected, signature.strip()):
+    if not same_secret(expected, signature.strip()):
         raise ChatRefused("the signature does not match")
     try:
         payload = json.loads(body)

@@ -55,6 +55,7 @@ FACEBOOK_VERIFY_TOKEN = Declared(
 )
 # Made here and kept here.
 FOLLOW_LINKS = Declared("web.follow_links", "the key that signs the citizens' follow links", generated=True)
+PAGE_MESSAGES = Declared("web.page_messages", "the key that signs messages carried to the next page", True)
 
 
 def sip_account(account: str) -> Declared:
@@ -140,7 +141,7 @@ def used_by(settings: Settings) -> list[Declared]:
         used += [ZALO_SECRET_KEY, ZALO_ACCESS_TOKEN]
     if settings.facebook.page_id:
         used += [FACEBOOK_APP_SECRET, FACEBOOK_PAGE_TOKEN, FACEBOOK_VERIFY_TOKEN]
-    used.append(FOLLOW_LINKS)
+    used += [FOLLOW_LINKS, PAGE_MESSAGES]
     return used
 
 

@@ -3,6 +3,7 @@ and bounded where they enter, kept verbatim where they are already clean and fit
 
 from __future__ import annotations
 
+import hmac
 import re
 
 # C0 and C1 control characters (NUL among them: PostgreSQL refuses it in text), lone surrogates (not
@@ -54,3 +55,25 @@ def number_forms(number: str) -> set[str]:
     if national.isdigit():
         forms |= {"0" + national, "+84" + national, "84" + national}
     return forms
+
+
+def contact_key(phone: str, email: str) -> str:
+    """One key per person for a limit per contact: a phone in its national form whichever way it was
+    written (0914..., +84914..., 0084914..., 84914...), else the e-mail address in lower case."""
+    if phone:
+        digits = re.sub(r"\D", "", phone)
+        if digits.startswith("00"):
+            digits = digits[2:]
+        forms = sorted(
+            f for f in number_forms(("+" if digits.startswith("84") else "") + digits) if f[:1] == "0"
+        )
+        return forms[0] if forms else digits
+    return email.strip().lower()
+
+
+def same_secret(given: str, expected: str) -> bool:
+    """A constant-time comparison of two texts: `hmac.compare_digest` refuses a str with any non-ASCII
+    character (a TypeError, so a server error that tells which values exist); their UTF-8 bytes it takes."""
+    return hmac.compare_digest(
+        given.encode("utf-8", "surrogatepass"), expected.encode("utf-8", "surrogatepass")
+    )

@@ -144,3 +144,16 @@ def test_the_worker_cannot_take_more_memory_than_its_ceiling() -> None:
     process.start()
     process.join(30)
     assert process.exitcode == 3
+
+
+def test_a_jpeg_comment_and_icc_profile_do_not_survive() -> None:
+    out = io.BytesIO()
+    Image.new("RGB", (32, 32), (1, 2, 3)).save(
+        out, "JPEG", comment=b"<script>alert(1)</script>", icc_profile=b"hidden-bytes" * 10
+    )
+    with Image.open(io.BytesIO(out.getvalue())) as sent:
+        assert sent.info.get("comment") == b"<script>alert(1)</script>"
+    kept = attachments.check("anh.jpg", out.getvalue())
+    assert b"script" not in kept.data and b"hidden-bytes" not in kept.data
+    with Image.open(io.BytesIO(kept.data)) as after:
+        assert "comment" not in after.info and "icc_profile" not in after.info

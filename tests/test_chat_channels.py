@@ -6,6 +6,7 @@ documented format."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import time
 from collections.abc import AsyncIterator
@@ -263,3 +264,31 @@ async def test_facebook_verifies_the_webhook_opens_a_request_and_the_answer_goes
     (_, _, _, sent) = p.stand_in.posted[-1]
     assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "ACCOUNT_UPDATE"
     assert "Sẽ lắp đèn trong tháng 12" in sent["message"]["text"]
+
+
+async def test_a_signed_event_in_many_tcp_segments_is_taken_and_an_oversized_body_is_413(
+    platforms: Platforms,
+) -> None:
+    p = platforms
+    body, signature = facebook_event("psid-7", {"mid": "m_7", "text": "Đèn đường hẻm 7 hỏng " * 200})
+
+    async def trickle() -> AsyncIterator[bytes]:  # as a slow network delivers it
+        for at in range(0, len(body), 100):
+            yield body[at : at + 100]
+            await asyncio.sleep(0.001)
+
+    reply = await p.client.post(
+        "/webhooks/facebook", data=trickle(), headers={"X-Hub-Signature-256": signature}
+    )
+    assert reply.status == 200, await reply.text()
+    assert len(await requests_of(p, "facebook:psid-7")) == 1
+    huge = b'{"object": "page", "entry": []' + b" " * (3 << 20) + b"}"
+    big = await p.client.post("/webhooks/facebook", data=huge, headers={"X-Hub-Signature-256": signature})
+    assert big.status == 413
+
+    async def endless() -> AsyncIterator[bytes]:  # no length said in advance (chunked)
+        for _ in range(64):
+            yield b" " * (64 << 10)
+
+    chunked = await p.client.post("/webhooks/zalo", data=endless(), headers={"X-ZEvent-Signature": "mac=0"})
+    assert chunked.status == 413

@@ -311,3 +311,41 @@ async def test_forms_that_are_not_utf8_or_not_forms_get_a_clear_400_and_nobody_e
     site.client.session.cookie_jar.clear()
     assert "Không tìm thấy" in await follow(site, "9" * 300, "\x01\x02\x03", expect=404)
     assert await follow(site, number, "111") == f"/follow/{number}"
+
+
+async def test_non_ascii_digits_and_codes_are_refused_like_any_wrong_ones(site: Site) -> None:
+    number = await answered_request(site)
+    # Vietnamese letters, Arabic-Indic and full-width digits: str.isdigit() says yes to the last two.
+    for digits in ("ệệệ", "\u0661\u0661\u0661", "\uff11\uff11\uff11"):
+        assert "Không tìm thấy" in await follow(site, number, digits, expect=404)
+    assert "Không tìm thấy" in await follow(site, "9" * 8, "ệệệ", expect=404)  # the same for no such number
+    assert (await site.client.get(f"/follow/{number}/k/{'ệ' * 24}")).status == 404
+    assert (await site.client.get("/sms/inbound/khóa-sai?from=0912000111&text=x")).status == 404
+    assert await follow(site, number, "111") == f"/follow/{number}"
+
+
+async def test_open311_dates_outside_what_a_calendar_holds_are_a_clear_400(site: Site) -> None:
+    for start, end in (
+        ("0001-01-01", ""),
+        ("", "9999-12-31T23:00:00-12:00"),
+        ("1900-01-01T00:00:00Z", ""),
+        ("2026-13-01", ""),
+    ):
+        query = {k: v for k, v in (("start_date", start), ("end_date", end)) if v}
+        reply = await site.client.get("/open311/v2/requests.json", params=query)
+        assert reply.status == 400, (query, reply.status)
+        (error,) = await reply.json()
+        assert error["code"] == 400 and "date" in error["description"]
+    assert (
+        await site.client.get("/open311/v2/requests.json", params={"start_date": "2026-11-01"})
+    ).status == 200
+
+
+async def test_the_follow_page_shows_only_its_own_messages(site: Site) -> None:
+    number = await answered_request(site)
+    await follow(site, number, "111")
+    lure = "Phiên đã hết hạn, gọi 0900123456"
+    page = await (await site.client.get(f"/follow/{number}", params={"error": lure, "done": lure})).text()
+    assert "0900123456" not in page
+    page = await (await site.client.get(f"/follow/{number}", params={"error": "follow_expired"})).text()
+    assert 'id="follow-error"' in page

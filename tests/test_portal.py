@@ -6,6 +6,7 @@ not take (the citizen is told it was not sent)."""
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from aiohttp import FormData
@@ -19,6 +20,7 @@ from tests.test_case_writer_faults import sqlite_locked
 from tests.test_requests_api import add_agency_users, as_user, step
 from tests.test_requests_pages import PNG
 from tests.web_site import Site, site
+from web import portal
 from web.challenge import WORDS
 
 __all__ = ["site"]  # the fixture
@@ -126,6 +128,13 @@ async def test_refused_submissions_say_why_and_store_nothing(site: Site) -> None
         assert why in page.split('id="report-error">', 1)[1].split("</p>", 1)[0], (fields, why)
         assert "Lấn chiếm vỉa hè" in page or fields.get("words")  # what they wrote is kept in the form
     assert await stored(site) == (0, [])
+    # Each submission counts against the address's limit as it starts, refused or not: the eleventh in
+    # the hour waits.
+    assert len(cases) == site.settings.portal.per_address_hour
+    refused = await site.client.post("/report", data=submission(await fresh_form(site)))
+    assert refused.status == 429
+    limit = site.client.server.app[portal.ADDRESSES]
+    limit._clock = lambda: time.monotonic() + 3600  # an hour later
     # A challenge answered once cannot be replayed.
     challenge = await fresh_form(site)
     assert (await site.client.post("/report", data=submission(challenge))).status == 201
@@ -182,3 +191,12 @@ async def test_the_approved_answer_is_queued_for_the_citizen_on_the_channel_they
         "pending",
     )
     assert "Đã xử lý" in message.body and f"#{number}" in message.subject
+
+
+async def test_one_phone_written_three_ways_is_one_contact(site: Site) -> None:
+    assert site.settings.portal.per_contact_hour == 3
+    for phone in ("0914 123 456", "+84914123456", "0084 914 123 456"):
+        reply = await site.client.post("/report", data=submission(await fresh_form(site), phone=phone))
+        assert reply.status == 201, phone
+    refused = await site.client.post("/report", data=submission(await fresh_form(site), phone="84914123456"))
+    assert refused.status == 429

@@ -191,3 +191,22 @@ async def test_the_agencies_figures_as_a_page_json_and_csv_for_agencies_too(site
     assert bad.status == 400
     site.client.session.cookie_jar.clear()
     assert (await site.client.get("/api/v1/reports/requests")).status == 401
+
+
+async def test_a_staff_page_shows_no_message_that_the_site_did_not_write(site: Site) -> None:
+    await add_agency_users(site)
+    number = site.numbers["101"]
+    csrf = await as_user(site, "an")
+    await site.client.post(
+        "/api/v1/requests", json={"case": number, "topic": "health", "words": "Ổ dịch"}, headers=csrf
+    )
+    lure = "Phiên làm việc hết hạn. Gọi ngay 0900123456 để mở lại tài khoản"
+    page = await (
+        await site.client.get(f"/requests/{number}", params={"error": lure, "sig": "0" * 32})
+    ).text()
+    assert "0900123456" not in page and 'id="step-error"' not in page
+    # A refused step's own message still reaches the page it redirects to.
+    location = await post_step(site, csrf, number, "approve")
+    assert "sig=" in location
+    page = await (await site.client.get(location)).text()
+    assert 'id="step-error"' in page

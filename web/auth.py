@@ -7,7 +7,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
-import hmac
 import os
 import secrets
 import threading
@@ -27,6 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from hotline.db.models import ApiToken, Role, User, WebSession
 from hotline.errors import HotlineError
+from hotline.values import same_secret
 
 T = TypeVar("T")
 COOKIE = "hotline_session"
@@ -211,7 +211,7 @@ def totp_step(secret: str, code: str, last_step: int, at: float | None = None) -
     now = at if at is not None else time.time()
     current = int(now // TOTP_STEP)
     for step in (current - 1, current, current + 1):
-        if step > last_step and hmac.compare_digest(totp.at(step * TOTP_STEP), code):
+        if step > last_step and same_secret(totp.at(step * TOTP_STEP), code):
             return step
     return None
 
@@ -402,4 +402,4 @@ async def still_valid(db: async_sessionmaker[AsyncSession], credentials: set[str
 
 
 def csrf_ok(principal: Principal, given: str) -> bool:
-    return bool(principal.csrf) and hmac.compare_digest(principal.csrf, given)
+    return bool(principal.csrf) and same_secret(principal.csrf, given)

@@ -10,6 +10,8 @@ import secrets
 import time
 from dataclasses import dataclass
 
+from hotline.values import same_secret
+
 WORDS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín", "mười")
 LIFETIME = 3600.0
 _KEY = secrets.token_bytes(32)  # per process: a question outlives no restart, which costs a reload
@@ -44,7 +46,7 @@ class Answers:
         until, nonce, mac = int(parts[0]), parts[1], parts[2]
         body = f"{int(answer.strip())}.{until}.{nonce}"
         good = hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()[:32]
-        if not hmac.compare_digest(good, mac) or now > until or nonce in self._used:
+        if not same_secret(good, mac) or now > until or nonce in self._used:
             return False
         self._used = {n: t for n, t in self._used.items() if t >= now}
         self._used[nonce] = until

@@ -6,7 +6,6 @@ cannot take answers 503, and the platform sends it again."""
 from __future__ import annotations
 
 import hashlib
-import hmac
 import logging
 from collections.abc import Callable
 
@@ -16,6 +15,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from channels import chat, intake
 from hotline import secrets
 from hotline.errors import SettingsError
+from hotline.values import same_secret
 from web.context import Context, ctx
 from web.routing import RouteTable
 
@@ -46,10 +46,17 @@ async def _take(c: Context, messages: list[chat.ChatMessage], topic: str) -> lis
 
 
 async def _body(request: web.Request) -> bytes:
-    body = await request.content.read(MOST_BODY + 1)
-    if len(body) > MOST_BODY:
-        raise web.HTTPRequestEntityTooLarge(max_size=MOST_BODY, actual_size=len(body))
-    return body
+    """The whole body (a signed event may come in several TCP segments), at most MOST_BODY: a larger one is
+    refused as too large, as soon as its length is known or read."""
+    too_large = web.HTTPRequestEntityTooLarge(max_size=MOST_BODY, actual_size=request.content_length or 0)
+    if (request.content_length or 0) > MOST_BODY:
+        raise too_large
+    body = bytearray()
+    while chunk := await request.content.read(64 << 10):
+        body += chunk
+        if len(body) > MOST_BODY:
+            raise too_large
+    return bytes(body)
 
 
 async def _answer(c: Context, parse: Callable[[], list[chat.ChatMessage]], topic: str) -> web.Response:
@@ -85,7 +92,7 @@ async def facebook_verify(request: web.Request) -> web.StreamResponse:
     if not c.settings.facebook.page_id:
         raise web.HTTPNotFound()
     token = secrets.value(c.settings, secrets.FACEBOOK_VERIFY_TOKEN)
-    if q.get("hub.mode") != "subscribe" or not hmac.compare_digest(q.get("hub.verify_token", ""), token):
+    if q.get("hub.mode") != "subscribe" or not same_secret(q.get("hub.verify_token", ""), token):
         raise web.HTTPForbidden(text="wrong verify token")
     return web.Response(text=q.get("hub.challenge", ""))
 

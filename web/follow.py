@@ -26,6 +26,7 @@ from casework import workflow as wf
 from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
 from hotline.links import follow_path, link_code
+from hotline.values import same_secret
 from web.audit import audit
 from web.context import Context, ctx, render, secure
 from web.errors import posted_form
@@ -61,7 +62,7 @@ def token_number(token: str, now: float | None = None) -> str | None:
     if len(parts) != 3 or not parts[1].isdigit():
         return None
     number, until = parts[0], int(parts[1])
-    if not hmac.compare_digest(token, follow_token(number, until)):
+    if not same_secret(token, follow_token(number, until)):
         return None
     return number if (now if now is not None else time.time()) < until else None
 
@@ -117,7 +118,7 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
         async with c.db() as session:
             found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
     expected = phone_digits(found.contact_phone) if found is not None else ""
-    if found is None or not expected or not hmac.compare_digest(expected, digits):
+    if found is None or not expected or not same_secret(expected, digits):
         c.follow_numbers.failed([number])
         c.follow_addresses.failed([address])
         await audit(c, f"citizen@{address}", "follow.refused", number, address=address)
@@ -147,7 +148,7 @@ def _opening(request: web.Request, number: str) -> web.HTTPSeeOther:
 @routes.route("GET", "/follow/{number}/k/{code}", None)
 async def follow_by_link(request: web.Request) -> web.StreamResponse:
     c, number = ctx(request), request.match_info["number"]
-    if not hmac.compare_digest(request.match_info["code"], link_code(c.follow_key, number)):
+    if not same_secret(request.match_info["code"], link_code(c.follow_key, number)):
         return render(
             "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": ""}, status=404
         )
@@ -173,17 +174,21 @@ async def follow_page(request: web.Request) -> web.StreamResponse:
     values = {
         "r": citizen_view(c, found, datetime.now(UTC)),
         "token": request.cookies.get(COOKIE, ""),
-        "error": request.query.get("error", ""),
-        "done": request.query.get("done", ""),
+        # Only the follow page's own messages (a code of ours): never text from the address.
+        "error": error if (error := request.query.get("error", "")) in FOLLOW_ERRORS else "",
+        "done": done if (done := request.query.get("done", "")) in ("rate", "reopen") else "",
         "number": number,
     }
     return render("follow.html.j2", request, values)
 
 
+FOLLOW_ERRORS = frozenset({"follow_expired", "follow_rate_refused", "follow_reopen_refused"})
+
+
 async def _citizen_step(request: web.Request, step: str) -> web.StreamResponse:
     c, number = ctx(request), _opened(request)
     form = await posted_form(request)
-    if not hmac.compare_digest(str(form.get("token", "")), request.cookies.get(COOKIE, "")):
+    if not same_secret(str(form.get("token", "")), request.cookies.get(COOKIE, "")):
         raise web.HTTPSeeOther(f"/follow/{number}?error=follow_expired")
     citizen = wf.Actor(f"citizen@{request.remote or ''}", None)
     now = datetime.now(UTC)

@@ -165,16 +165,22 @@ async def _records(c: Context, stmt: Any) -> list[dict[str, Any]]:
     return [_record(c, r, updated.get(r.id)) for r in found]
 
 
+EARLIEST_YEAR, LATEST_YEAR = 1970, 2200
+
+
 def _date(c: Context, value: str, name: str) -> datetime:
     try:
         at = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        if at.tzinfo is None:  # a date alone, or a time without its zone: the site's
+            at = at.replace(tzinfo=c.tz)
+        at = at.astimezone(UTC)  # year 1 or 9999 in another zone falls outside what a datetime holds
+    except (ValueError, OverflowError):
         raise Open311Error(
             400, f"{name} must be a W3C date and time, e.g. 2026-11-01T00:00:00+07:00"
         ) from None
-    if at.tzinfo is None:  # a date alone, or a time without its zone: the site's
-        at = at.replace(tzinfo=c.tz)
-    return at.astimezone(UTC)
+    if not EARLIEST_YEAR <= at.year <= LATEST_YEAR:
+        raise Open311Error(400, f"{name} must be between {EARLIEST_YEAR} and {LATEST_YEAR}")
+    return at
 
 
 @routes.route("GET", BASE + "/requests.{format}", None, "Open311: requests, by number or by filters")

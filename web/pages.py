@@ -3,7 +3,6 @@ comes from the WebSocket and the JSON API."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 import math
 import secrets
@@ -17,7 +16,7 @@ from sqlalchemy import select
 from channels import outbox
 from hotline import queued_callbacks
 from hotline.db.models import CitizenRequest, DeadLetter, OutboxMessage, OutboxStatus, Role, Status
-from hotline.values import mask_number
+from hotline.values import mask_number, same_secret
 from web import auth
 from web.audit import audit
 from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
@@ -75,7 +74,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     form = await posted_form(request)
     target = _next(str(form.get("next", "/")))
     expected = request.cookies.get(LOGIN_COOKIE, "")
-    if not expected or not hmac.compare_digest(expected, str(form.get("csrf", ""))):
+    if not expected or not same_secret(expected, str(form.get("csrf", ""))):
         return login_page(request, "login_expired", target, status=403)
     username = str(form.get("username", ""))[:64]
     address = request.remote or ""

@@ -21,7 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from casework import attachments, file_worker
 from casework import workflow as wf
-from hotline.values import clean
+from hotline.values import clean, contact_key
 from web import challenge, i18n
 from web.audit import audit
 from web.context import Context, ctx, language, render
@@ -177,18 +177,21 @@ async def report(request: web.Request) -> web.StreamResponse:
         wait = request.app[ADDRESSES].wait(address)
         if wait > 0:
             raise Refused("report_address_limit", 429, wait)
+        # Counted as it starts (nothing awaited between the look and the count): submissions sent at once
+        # cannot all pass before the first is counted.
+        request.app[ADDRESSES].add(address)
         if not request.app[ANSWERS].check(
             str(form.get("challenge_token", "")), str(form.get("challenge", ""))
         ):
             raise Refused("report_bad_challenge")
         fields = _validated(c, v, form)
-        contact = fields["contact_phone"] or fields["contact_email"]
-        wait = request.app[CONTACTS].wait(
-            re.sub(r"\D", "", contact) if fields["contact_phone"] else contact.lower()
-        )
+        files = await _files(c, form)
+        # Once the submission will be kept: what the contact is sent counts, not a form refused for a file.
+        contact = contact_key(fields["contact_phone"], fields["contact_email"])
+        wait = request.app[CONTACTS].wait(contact)
         if wait > 0:
             raise Refused("report_contact_limit", 429, wait)
-        files = await _files(c, form)
+        request.app[CONTACTS].add(contact)
     except Refused as refused:
         message = i18n.translate(language(request), refused.key).format(**refused.params)
         response = _page(request, v, message, refused.status)
@@ -206,8 +209,6 @@ async def report(request: web.Request) -> web.StreamResponse:
         log.exception("a request from the web form could not be kept")
         message = i18n.translate(language(request), "report_unavailable")
         return _page(request, v, message, 503)
-    request.app[ADDRESSES].add(address)
-    request.app[CONTACTS].add(re.sub(r"\D", "", contact) if fields["contact_phone"] else contact.lower())
     await audit(c, f"citizen@{address}", "request.open", number, channel="web", files=len(files))
     return render(
         "report_done.html.j2",

@@ -6,7 +6,6 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
-from urllib.parse import quote
 
 from aiohttp import web
 from sqlalchemy import select
@@ -18,6 +17,7 @@ from hotline.retention import under
 from web.audit import audit, playback
 from web.context import Context, ctx, render, who
 from web.errors import posted_form, refuse
+from web.page_messages import carried, shown
 from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, due_first, load_request, may_open, view
 from web.routing import RouteTable
 
@@ -65,7 +65,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
             "steps": possible_steps(found, wf.Actor(principal.name, principal.role, principal.agency)),
             "agencies": c.settings.agencies,
             "suggested": c.settings.suggested_agencies(body["topic"]),
-            "error": request.query.get("error", ""),
+            "error": shown(c.settings, request.query),
             "shareable": [n for n in recorded if n not in body["recordings"]],
         },
     )
@@ -84,7 +84,7 @@ async def request_step(request: web.Request) -> web.StreamResponse:
         try:
             data["hours"] = float(str(data["hours"]))
         except ValueError:
-            raise web.HTTPSeeOther(f"/requests/{number}?error=hours") from None
+            raise web.HTTPSeeOther(f"/requests/{number}?{carried(c.settings, 'hours')}") from None
     data["grant"] = form.get("grant") == "yes"
     upload = form.get("file")
     now = datetime.now(UTC)
@@ -95,12 +95,12 @@ async def request_step(request: web.Request) -> web.StreamResponse:
         try:
             event = await apply_step(session, c, found, actor(principal), now, step, data)
         except wf.StepRefused as exc:
-            raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(str(exc))}") from None
+            raise web.HTTPSeeOther(f"/requests/{number}?{carried(c.settings, str(exc))}") from None
         if isinstance(upload, web.FileField) and upload.filename:
             purpose = "answer" if principal.role is Role.AGENCY else "citizen"
             stored = await _store(c, upload, purpose, principal.name)
             if isinstance(stored, str):
-                raise web.HTTPSeeOther(f"/requests/{number}?error={_quote(stored)}")
+                raise web.HTTPSeeOther(f"/requests/{number}?{carried(c.settings, stored)}")
             stored.at = now
             found.files.append(stored)
     await audit(c, principal, f"request.{event.kind}", number, **event.detail)
@@ -187,7 +187,3 @@ def _playable(root: Path, path: Path) -> bool:
     """A recording inside the recordings folder that is still there (a path from the database is never
     trusted to be inside it)."""
     return under(root, path) and path.is_file()
-
-
-def _quote(text: str) -> str:
-    return quote(text[:300])

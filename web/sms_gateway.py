@@ -5,7 +5,6 @@ and 503 when the database cannot take it (Kannel calls again)."""
 
 from __future__ import annotations
 
-import hmac
 import logging
 from datetime import UTC, datetime
 
@@ -13,6 +12,7 @@ from aiohttp import web
 from sqlalchemy.exc import SQLAlchemyError
 
 from channels import outbox, sms, sms_in
+from hotline.values import same_secret
 from web.context import ctx
 from web.routing import RouteTable
 
@@ -21,7 +21,7 @@ routes = RouteTable()
 
 
 def _checked(request: web.Request) -> None:
-    if not hmac.compare_digest(request.match_info["key"], sms.callback_key(ctx(request).settings)):
+    if not same_secret(request.match_info["key"], sms.callback_key(ctx(request).settings)):
         raise web.HTTPNotFound()
 
 
