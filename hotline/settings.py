@@ -444,6 +444,21 @@ class Web(Endpoint):
     second_factor_role: Literal["", "agent", "supervisor", "admin"] = ""
     # The address citizens reach the public pages at (in links sent by e-mail and SMS); default: host:port.
     public_url: str = ""
+    # The reverse proxies in front of the web app (addresses or networks, e.g. ["127.0.0.1"]): only from
+    # them are Forwarded / X-Forwarded-For and X-Forwarded-Proto believed. Empty: the TCP peer is the client.
+    trusted_proxies: list[str] = []
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _networks(cls, value: list[str]) -> list[str]:
+        for entry in value:
+            try:
+                ipaddress.ip_network(entry.strip(), strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"{entry!r} is not an address or a network (e.g. 10.0.0.5 or 10.0.0.0/24)"
+                ) from None
+        return value
 
     @property
     def base_url(self) -> str:

@@ -279,6 +279,10 @@ async def test_security_headers_are_on_redirects_errors_and_https(site: Site) ->
         assert reply.headers["X-Frame-Options"] == "DENY"
         assert "frame-ancestors 'none'" in reply.headers["Content-Security-Policy"]
         assert "Strict-Transport-Security" not in reply.headers
+    # Believed only from a trusted proxy: a client cannot claim HTTPS for itself.
+    claimed = await site.client.get("/login", headers={"X-Forwarded-Proto": "https"})
+    assert "Strict-Transport-Security" not in claimed.headers
+    site.settings.web.trusted_proxies.append("127.0.0.1")
     over_https = await site.client.get("/login", headers={"X-Forwarded-Proto": "https"})
     assert over_https.headers["Strict-Transport-Security"].startswith("max-age=")
 
@@ -356,3 +360,26 @@ async def test_the_sites_privacy_notice_is_on_every_page_and_the_greeting_says_c
     prompts = catalog.load().prompts
     for greeting in ("welcome", "welcome_mobile"):
         assert "ghi âm" in prompts[greeting]["vi"] and "recorded" in prompts[greeting]["en"]
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limits_and_nobody_else_can_pick_one(
+    site: Site,
+) -> None:
+    context(site).throttle = Throttle(clock=Clock())
+    # Without a trusted proxy the header is nobody's word: the address written into it is not taken.
+    forged = await post_login(site.client, "an", "sai", headers={"X-Forwarded-For": "192.0.2.1"})
+    assert forged.status == 401
+    assert [e.detail["address"] for e in await audit_entries(site, "sign_in.wrong")] == ["127.0.0.1"]
+    site.settings.web.trusted_proxies.append("127.0.0.1")
+    # The proxy (the test client, from 127.0.0.1) passes on two citizens: wrong passwords of one delay
+    # only that one. Four wrong passwords from 203.0.113.7 ...
+    for _ in range(4):
+        await post_login(site.client, "admin", "sai", headers={"X-Forwarded-For": "203.0.113.7"})
+    slowed = await post_login(site.client, "sup", PASSWORD, headers={"X-Forwarded-For": "203.0.113.7"})
+    assert slowed.status == 429
+    # ... and 198.51.100.9, behind the same proxy, signs in at once. A forged hop on the left is ignored.
+    other = await post_login(
+        site.client, "sup", PASSWORD, headers={"X-Forwarded-For": "203.0.113.7, 198.51.100.9"}
+    )
+    assert other.status == 303, await other.text()
+    assert [e.detail["address"] for e in await audit_entries(site, "sign_in")] == ["198.51.100.9"]

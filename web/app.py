@@ -26,6 +26,7 @@ from web import (
     openapi,
     pages,
     portal,
+    proxies,
     requests_api,
     requests_pages,
     requests_stats,
@@ -50,9 +51,17 @@ FORMS = frozenset({"application/x-www-form-urlencoded", "multipart/form-data"})
 
 @web.middleware
 async def security(request: web.Request, handler: Handler) -> web.StreamResponse:
+    c = ctx(request)
+    if c.settings.web.trusted_proxies:
+        # Behind the site's proxy: the client's own address and scheme, for everything after this.
+        trusted = proxies.networks(tuple(c.settings.web.trusted_proxies))
+        peer = request.remote or ""
+        client = proxies.client_address(peer, request.headers, trusted)
+        https = proxies.came_over_https(peer, request.headers, trusted)
+        if client != peer or https:
+            request = request.clone(remote=client, scheme="https" if https else request.scheme)
     route = info(request)
     principal: auth.Principal | None = None
-    c = ctx(request)
     bearer = request.headers.get("Authorization", "")
     if bearer.startswith("Bearer "):
         principal = await auth.token_principal(c.db, bearer.removeprefix("Bearer ").strip())

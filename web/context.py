@@ -14,7 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.bridge import Bridge
 from hotline.settings import Settings
-from web import i18n
+from web import i18n, proxies
 from web.auth import Principal
 from web.live import Broadcaster
 from web.stats import Today
@@ -94,4 +94,7 @@ def secure(request: web.Request) -> bool:
     mode = ctx(request).settings.web.secure_cookies
     if mode != "auto":
         return mode == "always"
-    return request.secure or request.headers.get("X-Forwarded-Proto", "") == "https"
+    # A trusted proxy's word only (web/proxies.py); the middleware also makes it the request's scheme, but
+    # the response's headers are prepared for the request as it came in.
+    trusted = proxies.networks(tuple(ctx(request).settings.web.trusted_proxies))
+    return request.secure or proxies.came_over_https(request.remote or "", request.headers, trusted)
