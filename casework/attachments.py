@@ -9,12 +9,15 @@ gives it to the request, never to the file."""
 from __future__ import annotations
 
 import io
-import re
 import secrets
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image, ImageOps, UnidentifiedImageError
+from pypdf import PdfReader
+from pypdf.errors import PyPdfError
+from pypdf.generic import ArrayObject, DictionaryObject, IndirectObject, NameObject, PdfObject
 
 from hotline.db.models import RequestFile
 from hotline.errors import HotlineError
@@ -30,8 +33,27 @@ DECODED_PIXELS = 16_000_000
 LONGEST_SIDE = 4096
 SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
 _PIL_KINDS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
-# PDF names that make a reader act (run a script, open a file or a link) when the document is opened.
-_PDF_ACTIONS = re.compile(rb"/(JavaScript|JS|Launch|OpenAction|AA|EmbeddedFile|RichMedia|SubmitForm)\b")
+# PDF names of what makes a reader act beyond showing the document: run a script, start a program, open
+# another document or an embedded file, send or import form data, play rich media. A trigger alone
+# (/OpenAction, /AA) is no harm: most documents open at their first page with /OpenAction /GoTo.
+PDF_ACTIONS = frozenset(
+    {
+        "/JavaScript",
+        "/JS",
+        "/Launch",
+        "/EmbeddedFile",
+        "/EmbeddedFiles",
+        "/RichMedia",
+        "/RichMediaExecute",
+        "/Rendition",
+        "/SubmitForm",
+        "/ImportData",
+        "/GoToR",
+        "/GoToE",
+        "/XFA",
+    }
+)
+MOST_PDF_OBJECTS = 200_000
 _GPS_IFD = 0x8825
 
 
@@ -63,9 +85,46 @@ def check(name: str, data: bytes) -> CheckedFile:
 
 
 def _pdf(name: str, data: bytes) -> CheckedFile:
-    if _PDF_ACTIONS.search(data):
-        raise FileRefused(f"{display_name(name)}: a PDF with scripts, actions or embedded files is not taken")
+    """Kept as sent, if none of its parsed objects (every one: names with their #xx escapes decoded, those
+    in object streams and compressed streams included) names an action."""
+    refused = FileRefused(f"{display_name(name)}: a PDF with scripts, actions or embedded files is not taken")
+    try:
+        reader = PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise FileRefused(f"{display_name(name)}: an encrypted PDF is not taken (it cannot be checked)")
+        if _acts(reader.trailer) or any(_acts(obj) for obj in _pdf_objects(reader)):
+            raise refused
+    except FileRefused:
+        raise
+    except Exception:  # a hostile file may break the parser in any way: it is refused, never a crash
+        raise FileRefused(f"{display_name(name)}: the PDF cannot be read") from None
     return CheckedFile(display_name(name), "application/pdf", data)
+
+
+def _pdf_objects(reader: PdfReader) -> Iterator[PdfObject]:
+    """Every indirect object of the document: in the cross-reference tables and in object streams."""
+    ids = {(num, gen) for gen, table in reader.xref.items() for num in table}
+    ids |= {(num, 0) for num in reader.xref_objStm}
+    if len(ids) > MOST_PDF_OBJECTS:
+        raise PyPdfError(f"{len(ids)} objects")
+    for num, gen in sorted(ids):
+        obj = reader.get_object(IndirectObject(num, gen, reader))
+        if obj is not None:
+            yield obj
+
+
+def _acts(obj: object, depth: int = 0) -> bool:
+    """True if a name of PDF_ACTIONS stands in obj, as a key or a value, at any depth (not following
+    references: each indirect object is judged on its own)."""
+    if depth > 64:
+        raise PyPdfError("nested too deep")
+    if isinstance(obj, NameObject):
+        return str(obj) in PDF_ACTIONS
+    if isinstance(obj, DictionaryObject):
+        return any(str(k) in PDF_ACTIONS or _acts(v, depth + 1) for k, v in obj.items())
+    if isinstance(obj, ArrayObject):
+        return any(_acts(v, depth + 1) for v in obj)
+    return False
 
 
 def _photo(name: str, data: bytes) -> CheckedFile:

@@ -50,6 +50,8 @@ class FileWorker:
             except (BrokenProcessPool, MemoryError) as exc:
                 log.warning("a file could not be checked (%s): its worker is replaced", type(exc).__name__)
                 self._stop(kill=True)
+            except Exception:  # a defect the file found in a decoder: that file is refused, no one else's
+                log.exception("a file could not be checked")
             raise FileRefused(f"{display_name(name)}: the file could not be read")
 
     def close(self) -> None:

@@ -5,9 +5,12 @@ dressed as photos, broken or oversized files and decompression bombs are refused
 from __future__ import annotations
 
 import io
+import struct
+import zlib
 
 import pytest
 from PIL import Image, PngImagePlugin
+from pypdf import PdfWriter
 
 from casework import attachments
 from casework.attachments import FileRefused
@@ -54,11 +57,6 @@ def test_a_png_keeps_its_pixels_and_loses_its_text_chunks() -> None:
     [
         ("anh.jpg", b"MZ\x90\x00" + b"\x00" * 100, "only photos"),  # a program named as a photo
         ("anh.jpg", jpeg_with_gps()[:200], "only photos"),  # cut short
-        (
-            "giay-to.pdf",
-            b"%PDF-1.7\n1 0 obj << /OpenAction << /S /JavaScript /JS (app.alert(1)) >> >>",
-            "scripts",
-        ),
         ("trong.png", b"", "empty"),
         ("lon.jpg", b"\xff\xd8\xff" + b"\x00" * attachments.MOST_BYTES, "at most 10 MB"),
     ],
@@ -78,8 +76,91 @@ def test_a_small_file_that_would_decode_into_a_huge_image_is_refused() -> None:
         attachments.check("bom.png", out.getvalue())
 
 
+def classic_pdf(catalog: bytes, *more: bytes) -> bytes:
+    """A PDF with a cross-reference table: object 1 the catalog, then `more`."""
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = []
+    for number, body in enumerate((catalog, b"<< /Type /Pages /Kids [] /Count 0 >>", *more), start=1):
+        offsets.append(len(out))
+        out += b"%d 0 obj\n%s\nendobj\n" % (number, body)
+    xref = len(out)
+    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(offsets) + 1)
+    out += b"".join(b"%010d 00000 n \n" % at for at in offsets)
+    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(offsets) + 1, xref)
+    return bytes(out)
+
+
+def object_stream_pdf(catalog: bytes) -> bytes:
+    """A PDF whose catalog lives compressed in an object stream, found through a cross-reference stream:
+    nothing of it can be read in the file's bytes."""
+    inner = b"1 0 "
+    packed = zlib.compress(inner + catalog)
+    out = bytearray(b"%PDF-1.7\n")
+    offsets = {}
+    offsets[2] = len(out)
+    out += b"2 0 obj\n<< /Type /Pages /Kids [] /Count 0 >>\nendobj\n"
+    offsets[3] = len(out)
+    out += b"3 0 obj\n<< /Type /ObjStm /N 1 /First %d /Filter /FlateDecode /Length %d >>\nstream\n" % (
+        len(inner),
+        len(packed),
+    )
+    out += packed + b"\nendstream\nendobj\n"
+    offsets[4] = len(out)
+    rows = struct.pack(">BIH", 0, 0, 65535) + struct.pack(">BIH", 2, 3, 0)
+    rows += b"".join(struct.pack(">BIH", 1, offsets[n], 0) for n in (2, 3, 4))
+    out += b"4 0 obj\n<< /Type /XRef /Size 5 /W [1 4 2] /Root 1 0 R /Length %d >>\nstream\n" % len(rows)
+    out += rows + b"\nendstream\nendobj\nstartxref\n%d\n%%%%EOF\n" % offsets[4]
+    return bytes(out)
+
+
+SCRIPT = b"<< /S /JavaScript /JS (app.alert(1)) >>"
+
+
+@pytest.mark.parametrize(
+    "catalog",
+    [
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction " + SCRIPT + b" >>",
+        b"<< /Type /Catalog /Pages 2 0 R /Open#41ction << /S /JavaScript /JS (x) >> >>",
+        b"<< /Type /Catalog /Pages 2 0 R /Names << /J#61vaScript 3 0 R >> >>",
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /#4Caunch /F (cmd.exe) >> >>",
+        b"<< /Type /Catalog /Pages 2 0 R /A#41 << /O << /S /JavaScript >> >> >>",
+    ],
+)
+def test_a_pdf_that_acts_is_refused_however_its_names_are_written(catalog: bytes) -> None:
+    for pdf in (classic_pdf(catalog, b"<< >>"), object_stream_pdf(catalog)):
+        with pytest.raises(FileRefused, match="scripts, actions or embedded files"):
+            attachments.check("giay-to.pdf", pdf)
+
+
+def test_a_pdf_that_cannot_be_parsed_or_is_encrypted_is_refused() -> None:
+    with pytest.raises(FileRefused, match="cannot be read"):
+        attachments.check("hong.pdf", b"%PDF-1.7\n1 0 obj << /OpenAction")
+    writer = PdfWriter()
+    writer.add_blank_page(100, 100)
+    writer.encrypt("mat-khau")
+    out = io.BytesIO()
+    writer.write(out)
+    with pytest.raises(FileRefused, match="encrypted"):
+        attachments.check("khoa.pdf", out.getvalue())
+
+
+def test_real_documents_are_kept_even_when_they_open_at_their_first_page() -> None:
+    # What LaTeX and office suites write: /OpenAction to go to page 1, fitted.
+    catalog = b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /GoTo /D [3 0 R /Fit] >> >>"
+    for pdf in (classic_pdf(catalog, b"<< /Type /Page >>"), object_stream_pdf(catalog)):
+        assert attachments.check("van-ban.pdf", pdf).data == pdf
+    writer = PdfWriter()
+    writer.add_blank_page(595, 842)
+    out = io.BytesIO()
+    writer.write(out)
+    assert attachments.check("trang.pdf", out.getvalue()).content_type == "application/pdf"
+
+
 def test_a_plain_pdf_is_kept_as_sent_under_a_clean_name() -> None:
-    pdf = b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n"
+    pdf = object_stream_pdf(b"<< /Type /Catalog /Pages 2 0 R >>")
+    assert attachments.check("a.pdf", classic_pdf(b"<< /Type /Catalog /Pages 2 0 R >>")).data.startswith(
+        b"%PDF"
+    )
     kept = attachments.check("../../etc/giấy\x07 tờ.pdf", pdf)
     assert (kept.content_type, kept.data, kept.name) == ("application/pdf", pdf, "giấy tờ.pdf")
 

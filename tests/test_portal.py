@@ -200,3 +200,18 @@ async def test_one_phone_written_three_ways_is_one_contact(site: Site) -> None:
         assert reply.status == 201, phone
     refused = await site.client.post("/report", data=submission(await fresh_form(site), phone="84914123456"))
     assert refused.status == 429
+
+
+async def test_a_pdf_whose_action_hides_in_an_escaped_name_or_an_object_stream_is_refused(site: Site) -> None:
+    from tests.test_attachments import object_stream_pdf
+
+    hidden = object_stream_pdf(
+        b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /J#61vaScript /JS (x) >> >>"
+    )
+    assert b"JavaScript" not in hidden and b"J#61vaScript" not in hidden  # compressed: not in the bytes
+    reply = await site.client.post(
+        "/report", data=submission(await fresh_form(site), [("giay-to.pdf", hidden, "application/pdf")])
+    )
+    assert reply.status == 400
+    assert "scripts, actions or embedded files" in await reply.text()
+    assert await stored(site) == (0, [])
