@@ -56,6 +56,7 @@ FACEBOOK_VERIFY_TOKEN = Declared(
 # Made here and kept here.
 FOLLOW_LINKS = Declared("web.follow_links", "the key that signs the citizens' follow links", generated=True)
 PAGE_MESSAGES = Declared("web.page_messages", "the key that signs messages carried to the next page", True)
+DEVICE_COOKIES = Declared("web.device_cookies", "the key that signs the browsers staff signed in from", True)
 
 
 def sip_account(account: str) -> Declared:
@@ -141,7 +142,7 @@ def used_by(settings: Settings) -> list[Declared]:
         used += [ZALO_SECRET_KEY, ZALO_ACCESS_TOKEN]
     if settings.facebook.page_id:
         used += [FACEBOOK_APP_SECRET, FACEBOOK_PAGE_TOKEN, FACEBOOK_VERIFY_TOKEN]
-    used += [FOLLOW_LINKS, PAGE_MESSAGES]
+    used += [FOLLOW_LINKS, PAGE_MESSAGES, DEVICE_COOKIES]
     return used
 
 

@@ -12,7 +12,7 @@ from typing import Any
 
 import pyotp
 import pytest
-from aiohttp import WSMsgType
+from aiohttp import ClientSession, CookieJar, WSMsgType
 from sqlalchemy import select
 
 from ami_bridge.calls import Call
@@ -24,7 +24,7 @@ from hotline.settings import Privacy
 from hotline.values import mask_number
 from ivr.prompts import catalog
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site
-from web import auth
+from web import auth, devices
 from web.context import CONTEXT, Context
 from web.live import SIGNED_OUT
 from web.throttle import Throttle
@@ -383,3 +383,33 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_limits_and_nobody_
     )
     assert other.status == 303, await other.text()
     assert [e.detail["address"] for e in await audit_entries(site, "sign_in")] == ["198.51.100.9"]
+
+
+async def test_guessing_from_many_addresses_locks_the_guessers_out_never_the_person(site: Site) -> None:
+    clock = Clock()
+    context(site).throttle = Throttle(clock=clock)
+    site.settings.web.trusted_proxies.append("127.0.0.1")
+    # The supervisor signs in at their desk once: that browser is known from then on.
+    assert (await post_login(site.client, "sup", PASSWORD)).status == 303
+    site.client.session.cookie_jar.clear(lambda cookie: cookie.key == auth.COOKIE)
+    # Someone else, from ten addresses, guesses the supervisor's password: the account locks for them.
+    async with ClientSession(str(site.client.make_url("")), cookie_jar=CookieJar(unsafe=True)) as attacker:
+        for n in range(auth.LOCK_AFTER):
+            clock.now += 3600  # past every delay
+            wrong = await post_login(
+                attacker, "sup", f"guess {n}", headers={"X-Forwarded-For": f"198.51.100.{n}"}
+            )
+            assert wrong.status == 401
+        clock.now += 3600
+        refused = await post_login(attacker, "sup", PASSWORD, headers={"X-Forwarded-For": "198.51.100.99"})
+        assert refused.status == 401 and "bị khóa" in await refused.text()
+        forged = {devices.COOKIE: "abc." + "0" * 32}
+        attacker.cookie_jar.update_cookies(forged)
+        clock.now += 3600
+        refused = await post_login(attacker, "sup", PASSWORD, headers={"X-Forwarded-For": "198.51.100.98"})
+        assert refused.status == 401  # a device cookie the site did not sign is no device
+    assert len(await audit_entries(site, "sign_in.locked_out")) == 1
+    # The person, in their own browser, is not locked out; their own wrong tries slow only that browser.
+    for n in range(3):
+        assert (await post_login(site.client, "sup", f"typo {n}")).status == 401
+    assert (await post_login(site.client, "sup", PASSWORD)).status == 303

@@ -236,17 +236,19 @@ async def sign_in(
     hours: int,
     code: str = "",
     second_factor_role: Role | None = None,
+    known_device: bool = False,
 ) -> SignIn:
     """A new session (its cookie token and who it is), or why not. Wrong passwords and wrong one-time
-    codes are counted on the account; the LOCK_AFTER-th locks it, and a locked account refuses even the
-    right password. A user with a TOTP secret needs a code; `second_factor_role` and the roles above it
-    need a secret to sign in at all."""
+    codes from a browser the user never signed in from are counted on the account; the LOCK_AFTER-th
+    locks it, and a locked account refuses even the right password, except from a `known_device` (whose
+    wrong tries the caller throttles for that device alone). A user with a TOTP secret needs a code;
+    `second_factor_role` and the roles above it need a secret to sign in at all."""
     async with db() as session:
         user = await session.scalar(select(User).where(User.username == username, User.active.is_(True)))
     right = await _off_loop(_verify, user.password_hash if user else _DUMMY_HASH, password)
     if user is None:
         return SignIn(SignInResult.WRONG)
-    if user.locked_at is not None:
+    if user.locked_at is not None and not known_device:
         return SignIn(SignInResult.LOCKED)
     now = datetime.now(UTC)
     step = totp_step(user.totp_secret, code, user.totp_last_step) if user.totp_secret and right else None
@@ -259,6 +261,9 @@ async def sign_in(
         return SignIn(SignInResult.NO_SECOND_FACTOR)
     wrong_code = right and bool(user.totp_secret) and step is None
     if not right or wrong_code:
+        refused = SignInResult.WRONG_CODE if wrong_code else SignInResult.WRONG
+        if known_device:
+            return SignIn(refused)
         failures = user.failed_logins + 1
         async with db() as session, session.begin():
             await session.execute(
@@ -269,7 +274,6 @@ async def sign_in(
                 )
             )
         locked = failures >= LOCK_AFTER
-        refused = SignInResult.WRONG_CODE if wrong_code else SignInResult.WRONG
         return SignIn(SignInResult.LOCKED if locked else refused, just_locked=locked)
     token, csrf = secrets.token_urlsafe(32), secrets.token_urlsafe(32)
     rehashed = await _off_loop(_hash, password) if HASHER.check_needs_rehash(user.password_hash) else ""

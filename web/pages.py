@@ -17,7 +17,7 @@ from channels import outbox
 from hotline import queued_callbacks
 from hotline.db.models import CitizenRequest, DeadLetter, OutboxMessage, OutboxStatus, Role, Status
 from hotline.values import mask_number, same_secret
-from web import auth
+from web import auth, devices
 from web.audit import audit
 from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
 from web.context import PRINCIPAL, ctx, language, render, secure, who
@@ -78,7 +78,10 @@ async def login(request: web.Request) -> web.StreamResponse:
         return login_page(request, "login_expired", target, status=403)
     username = str(form.get("username", ""))[:64]
     address = request.remote or ""
-    keys = [f"user:{username.casefold()}", f"address:{address}"]
+    device = devices.recognised(c.settings, username, request.cookies.get(devices.COOKIE, ""))
+    # From the user's own browser, wrong tries slow down that browser only; from elsewhere, the account
+    # and the address (so guessing from many places locks the guessers out, not the person).
+    keys = [f"device:{device}"] if device else [f"user:{username.casefold()}", f"address:{address}"]
     wait = c.throttle.wait(keys)
     if wait > 0:
         log.warning(
@@ -95,6 +98,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         c.settings.web.session_hours,
         code=str(form.get("code", "")),
         second_factor_role=Role(required) if required else None,
+        known_device=bool(device),
     )
     if signed.result is not auth.SignInResult.OK or signed.principal is None:
         c.throttle.failed(keys)
@@ -120,6 +124,16 @@ async def login(request: web.Request) -> web.StreamResponse:
         secure=secure(request),
         path="/",
     )
+    if not device:
+        response.set_cookie(
+            devices.COOKIE,
+            devices.issue(c.settings, principal.name),
+            max_age=devices.DAYS * 86400,
+            httponly=True,
+            samesite="Strict",
+            secure=secure(request),
+            path="/login",
+        )
     raise response
 
 
