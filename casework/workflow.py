@@ -346,11 +346,19 @@ def reject(request: CitizenRequest, actor: Actor, at: datetime, reason: str) -> 
     return _step(request, actor, at, "rejected", reason=reason)
 
 
-def may_reopen(settings: Settings, request: CitizenRequest, at: datetime) -> bool:
+def may_reopen(settings: Settings, request: CitizenRequest, at: datetime, citizen: bool = False) -> bool:
+    """Within [requests] reopen_days of the end; for the citizen also fewer than most_reopens times."""
     ended = request.closed_at or at
+    if citizen and request.reopened >= settings.requests.most_reopens:
+        return False
     return request.status in (S.CLOSED, S.REJECTED) and at - ended <= timedelta(
         days=settings.requests.reopen_days
     )
+
+
+def link_opens(settings: Settings, request: CitizenRequest, at: datetime) -> bool:
+    """A follow link opens its request until [requests] link_days after it closed."""
+    return request.closed_at is None or at - request.closed_at <= timedelta(days=settings.requests.link_days)
 
 
 def reopen(settings: Settings, request: CitizenRequest, actor: Actor, at: datetime, why: str) -> RequestEvent:
@@ -363,6 +371,10 @@ def reopen(settings: Settings, request: CitizenRequest, actor: Actor, at: dateti
         raise StepRefused("say what is missing from the answer")
     if not may_reopen(settings, request, at):
         raise StepRefused(f"closed more than {settings.requests.reopen_days} days ago: open a new request")
+    if actor.citizen and request.reopened >= settings.requests.most_reopens:
+        raise StepRefused(
+            f"reopened {request.reopened} times already: open a new request, or call the hotline"
+        )
     agency = request.agency if request.status == S.CLOSED and request.answer else ""
     request.status, request.closed_at, request.agency = S.RECEIVED.value, None, ""
     request.accept_due_at = request.answer_due_at = None

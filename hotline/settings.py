@@ -318,6 +318,12 @@ class Requests(Strict):
     # flagged (a share of the time it was given).
     reopen_days: int = Field(30, ge=0)
     warn_at: float = Field(0.8, gt=0, lt=1)
+    # How often a citizen may reopen one request (the center's staff may always): past it, a new request,
+    # or a complaint under the law on complaints, is the way on.
+    most_reopens: int = Field(2, ge=0, le=20)
+    # How long after its closing a request's follow link (sent by e-mail and SMS) still opens it; the
+    # number and the phone's last digits open it for as long as it is kept.
+    link_days: int = Field(90, ge=1, le=3650)
 
 
 class Portal(Strict):

@@ -349,3 +349,36 @@ async def test_the_follow_page_shows_only_its_own_messages(site: Site) -> None:
     assert "0900123456" not in page
     page = await (await site.client.get(f"/follow/{number}", params={"error": "follow_expired"})).text()
     assert 'id="follow-error"' in page
+
+
+async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(site: Site) -> None:
+    from datetime import UTC, datetime, timedelta
+
+    from hotline import links
+
+    number = await answered_request(site)
+    link = links.follow_path(links.site_key(site.settings), number)
+    async with site.bridge.db() as session, session.begin():
+        r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+        assert r is not None
+        r.reopened = site.settings.requests.most_reopens  # reopened twice before, answered again since
+    assert await follow(site, number, "111") == f"/follow/{number}"
+    page = await (await site.client.get(f"/follow/{number}")).text()
+    assert 'id="reopen"' not in page
+    token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
+    refused = await site.client.post(
+        f"/follow/{number}/reopen", data={"token": token, "why": "Lần thứ ba"}, allow_redirects=False
+    )
+    assert "error=follow_reopen_refused" in refused.headers["Location"]
+    # The link opens the request for [requests] link_days after it closed, then no more.
+    site.client.session.cookie_jar.clear()
+    assert (await site.client.get(link, allow_redirects=False)).status == 303
+    async with site.bridge.db() as session, session.begin():
+        r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+        assert r is not None
+        r.closed_at = datetime.now(UTC) - timedelta(days=site.settings.requests.link_days + 1)
+    site.client.session.cookie_jar.clear()
+    expired = await site.client.get(link, allow_redirects=False)
+    assert expired.status == 410 and "hết hạn" in await expired.text()
+    # The number and the phone's digits still open it.
+    assert await follow(site, number, "111") == f"/follow/{number}"

@@ -89,7 +89,7 @@ def citizen_view(c: Context, r: CitizenRequest, now: datetime) -> dict[str, Any]
         "reason": r.reason if status is RequestStatus.REJECTED else "",
         "rating": r.rating,
         "may_rate": status is RequestStatus.CLOSED and bool(r.answer),
-        "may_reopen": wf.may_reopen(c.settings, r, now),
+        "may_reopen": wf.may_reopen(c.settings, r, now, citizen=True),
         "reopen_days": c.settings.requests.reopen_days,
     }
 
@@ -151,6 +151,19 @@ async def follow_by_link(request: web.Request) -> web.StreamResponse:
     if not same_secret(request.match_info["code"], link_code(c.follow_key, number)):
         return render(
             "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": ""}, status=404
+        )
+    async with c.db() as session:
+        found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+    if found is None:  # erased: its link opens nothing
+        return render(
+            "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": ""}, status=404
+        )
+    if not wf.link_opens(c.settings, found, datetime.now(UTC)):
+        return render(
+            "follow.html.j2",
+            request,
+            {"error": "follow_link_expired", "r": None, "number": number},
+            status=410,
         )
     await audit(c, f"citizen@{request.remote or ''}", "follow.view", number, by="link")
     raise _opening(request, number)

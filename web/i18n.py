@@ -286,6 +286,10 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Phiên tra cứu đã hết hạn, xin tra cứu lại.",
         "Your look-up expired; look it up again.",
     ),
+    "follow_link_expired": (
+        "Đường dẫn này đã hết hạn. Nhập số yêu cầu và 3 số cuối điện thoại để xem.",
+        "This link has expired. Enter the request number and the last 3 digits of the phone to see it.",
+    ),
     "follow_rate_refused": ("Chưa thể đánh giá yêu cầu này.", "This request cannot be rated now."),
     "follow_reopen_refused": (
         "Không thể mở lại: hãy ghi rõ điều còn thiếu, trong thời hạn cho phép.",
