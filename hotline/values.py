@@ -57,6 +57,21 @@ def number_forms(number: str) -> set[str]:
     return forms
 
 
+def mask_actor(actor: str) -> str:
+    """Who took a step, as someone who may not know the citizen's contacts sees it: a citizen's phone or
+    e-mail masked, their address on the network and their chat ids not at all; staff as they are."""
+    if actor.startswith("citizen@"):
+        return "citizen"
+    if not actor.startswith("citizen:"):
+        return actor
+    said = actor.removeprefix("citizen:")
+    if "@" in said:
+        return f"citizen:{mask_email(said)}"
+    if said.lstrip("+").isdigit():
+        return f"citizen:{mask_number(said)}"
+    return "citizen"
+
+
 def contact_key(phone: str, email: str) -> str:
     """One key per person for a limit per contact: a phone in its national form whichever way it was
     written (0914..., +84914..., 0084914..., 84914...), else the e-mail address in lower case."""

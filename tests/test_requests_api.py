@@ -5,12 +5,13 @@ linked to it."""
 
 from __future__ import annotations
 
+import json
 from datetime import UTC, datetime
 
 from sqlalchemy import select
 
 from ami_bridge.calls import Call
-from hotline.db.models import AuditEntry
+from hotline.db.models import AuditEntry, Role
 from tests.web_site import PASSWORD, Site, post_login, site
 from web import auth
 
@@ -165,3 +166,38 @@ async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_new_call_is_
         f"/api/v1/requests/{first['number']}/calls", json={"case": site.numbers["102"]}, headers=csrf
     )
     assert twice.status == 400
+
+
+async def test_an_agency_never_sees_the_citizens_address_phone_or_ip_in_the_history(site: Site) -> None:
+    from casework import workflow as wf
+
+    await add_agency_users(site)
+    now = datetime.now(UTC)
+    async with site.bridge.db() as session, session.begin():
+        request = wf.open_request(
+            "10000032",
+            wf.Actor("citizen:nguoidan.tu@gmail.com", None),
+            now,
+            topic="violation",
+            words="Lấn chiếm vỉa hè",
+            contact_email="nguoidan.tu@gmail.com",
+            contact_phone="0912345678",
+        )
+        wf.add_message(request, wf.Actor("citizen:0912345678", None), now, "sms", "", "Thêm thông tin", [])
+        wf.add_message(request, wf.Actor("citizen@203.0.113.5", None), now, "web", "", "Ảnh mới", [])
+        wf.add_message(request, wf.Actor("citizen:zalo-user-8841", None), now, "zalo", "", "Còn nữa", [])
+        wf.forward(site.settings, request, wf.Actor("sup", Role.SUPERVISOR), "quan_1", now)
+        session.add(request)
+    await as_user(site, "quan1")
+    seen = await (await site.client.get("/api/v1/requests/10000032")).json()
+    actors = [e["actor"] for e in seen["history"]]
+    text = json.dumps(seen, ensure_ascii=False)
+    for private in ("nguoidan.tu@gmail.com", "0912345678", "203.0.113.5", "zalo-user-8841"):
+        assert private not in text, private
+    assert {"citizen:n***@gmail.com", "citizen:0912***678", "citizen"} <= set(actors)
+    page = await (await site.client.get("/requests/10000032")).text()
+    assert "nguoidan.tu@gmail.com" not in page and "203.0.113.5" not in page
+    # The center's supervisor sees who wrote, in full.
+    await as_user(site, "sup")
+    seen = await (await site.client.get("/api/v1/requests/10000032")).json()
+    assert "citizen@203.0.113.5" in [e["actor"] for e in seen["history"]]

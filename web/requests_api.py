@@ -15,7 +15,7 @@ from sqlalchemy.orm import selectinload
 from casework import workflow as wf
 from channels import outbox
 from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
-from hotline.values import clean, mask_email, mask_number, number_forms
+from hotline.values import clean, mask_actor, mask_email, mask_number, number_forms
 from web.audit import audit
 from web.auth import Principal
 from web.case_access import count_param
@@ -99,8 +99,10 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
         out["contact_phone"] = mask_number(out["contact_phone"])
         out["contact_email"] = mask_email(out["contact_email"])
     if history:
+        # An agency sees who acted as the contact masking shows them (the audit log keeps the whole).
+        shown = mask_actor if principal.role is Role.AGENCY else str
         out["history"] = [
-            {"at": e.at.isoformat(), "actor": e.actor, "kind": e.kind, "detail": e.detail}
+            {"at": e.at.isoformat(), "actor": shown(e.actor), "kind": e.kind, "detail": e.detail}
             for e in request.events
         ]
         # The calls behind it are the center's: an agency sees that there were calls, not which.
