@@ -17,12 +17,10 @@ from typing import Any
 
 import aiohttp
 
-from casework import attachments
+from channels import media
 from hotline import secrets
 from hotline.settings import Settings
 from hotline.values import same_secret
-
-MOST_PHOTOS = 5
 
 
 class ChatRefused(Exception):
@@ -157,19 +155,10 @@ def _position(coordinates: dict[str, Any], lat: str, long: str) -> tuple[float, 
     return (latitude, longitude) if -90 <= latitude <= 90 and -180 <= longitude <= 180 else None
 
 
-async def photos(urls: list[str]) -> list[tuple[str, bytes]]:
-    """The photos a citizen sent, fetched from the platform (each at most attachments.MOST_BYTES)."""
-    out: list[tuple[str, bytes]] = []
-    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=20)) as http:
-        for n, url in enumerate(urls[:MOST_PHOTOS], 1):
-            try:
-                async with http.get(url) as reply:
-                    data = await reply.content.read(attachments.MOST_BYTES + 1)
-                    if reply.status == 200:
-                        out.append((f"anh-{n}", data))
-            except (aiohttp.ClientError, TimeoutError, OSError):
-                continue  # a photo that cannot be fetched does not stop the message
-    return out
+async def photos(settings: Settings, channel: str, urls: list[str]) -> list[tuple[str, bytes]]:
+    """The photos a citizen sent, fetched from the platform's media hosts only (channels/media.py)."""
+    platform = settings.zalo if channel == "zalo" else settings.facebook
+    return await media.fetch_photos(urls, media.rules_for(platform.media_hosts, platform.media_networks))
 
 
 async def send(settings: Settings, channel: str, to: str, text: str, answering: bool) -> str:

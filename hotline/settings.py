@@ -242,6 +242,10 @@ class Zalo(Strict):
     oa_id: str = ""
     send_url: str = "https://openapi.zalo.me/v3.0/oa/message/cs"
     topic: str = ""
+    # Where the photos citizens send may be fetched from (these hosts and the names under them), and
+    # private networks allowed all the same (none: only public addresses are ever asked).
+    media_hosts: list[str] = ["zadn.vn", "zdn.vn", "zalo.me", "zaloapp.com"]
+    media_networks: list[str] = []
 
 
 class Facebook(Strict):
@@ -252,6 +256,9 @@ class Facebook(Strict):
     page_id: str = ""
     send_url: str = "https://graph.facebook.com/v19.0/me/messages"
     topic: str = ""
+    # As for Zalo: Messenger's attachments are served from Facebook's CDN.
+    media_hosts: list[str] = ["fbcdn.net", "fbsbx.com", "facebook.com"]
+    media_networks: list[str] = []
 
 
 class Callbacks(Strict):

@@ -23,7 +23,7 @@ from sqlalchemy.orm import selectinload
 
 from ami_bridge.bridge import Bridge
 from casework import workflow as wf
-from channels import chat, outbox
+from channels import chat, media, outbox
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, Role
@@ -39,6 +39,7 @@ class StandIn:
     """The platforms' send APIs as their documentation answers, and a photo to fetch."""
 
     posted: list[tuple[str, dict[str, str], dict[str, str], Any]] = field(default_factory=list)
+    fetched: list[str] = field(default_factory=list)  # every GET it was asked
 
     def app(self) -> web.Application:
         async def zalo(request: web.Request) -> web.Response:
@@ -51,10 +52,21 @@ class StandIn:
             self.posted.append(("facebook", dict(request.headers), dict(request.query), await request.json()))
             return web.json_response({"recipient_id": "psid", "message_id": "m_1"})
 
-        async def photo(_: web.Request) -> web.Response:
+        async def photo(request: web.Request) -> web.Response:
+            self.fetched.append(request.path_qs)
             return web.Response(body=PNG, content_type="image/png")
 
+        async def secret(request: web.Request) -> web.Response:  # what must never be fetched
+            self.fetched.append(request.path_qs)
+            return web.Response(body=PNG, content_type="image/png")
+
+        async def moved(request: web.Request) -> web.Response:
+            self.fetched.append(request.path_qs)
+            raise web.HTTPFound(request.query["to"])
+
         app = web.Application()
+        app.router.add_get("/secret.png", secret)
+        app.router.add_get("/moved", moved)
         app.router.add_post("/zalo/send", zalo)
         app.router.add_post("/facebook/send", facebook)
         app.router.add_get("/photo.png", photo)
@@ -89,7 +101,16 @@ async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
         overrides={
             "database.url": f"sqlite+aiosqlite:///{tmp_path}/chat.db",
             "state_dir": str(state),
-            "zalo": {"app_id": APP_ID, "oa_id": "oa1", "send_url": f"{base}/zalo/send", "topic": "violation"},
+            # The stand-in serves the photos from this machine: the one media host and private network the
+            # test site allows.
+            "zalo": {
+                "app_id": APP_ID,
+                "oa_id": "oa1",
+                "send_url": f"{base}/zalo/send",
+                "topic": "violation",
+                "media_hosts": ["127.0.0.1"],
+                "media_networks": ["127.0.0.1/32"],
+            },
             "facebook": {"page_id": "page1", "send_url": f"{base}/facebook/send", "topic": "suggestion"},
         },
     )
@@ -292,3 +313,77 @@ async def test_a_signed_event_in_many_tcp_segments_is_taken_and_an_oversized_bod
 
     chunked = await p.client.post("/webhooks/zalo", data=endless(), headers={"X-ZEvent-Signature": "mac=0"})
     assert chunked.status == 413
+
+
+async def test_photos_are_fetched_from_the_platforms_media_hosts_only(platforms: Platforms) -> None:
+    p = platforms
+    port = p.stand_in_url.rsplit(":", 1)[1]
+    urls = [
+        f"{p.stand_in_url}/photo.png?ok=1",  # the allowed host
+        f"http://localhost:{port}/secret.png?name",  # loopback under another name: not a media host
+        f"{p.stand_in_url}/moved?to=http://localhost:{port}/secret.png?redirected",  # redirected away
+        f"{p.stand_in_url}/moved?to=/photo.png?ok=2",  # redirected within the host: followed
+        "http://169.254.169.254/latest/meta-data/",  # the cloud's metadata service
+        "file:///etc/passwd",
+    ]
+    body, signature = zalo_event(
+        "user_send_image",
+        "zuser-5",
+        {
+            "msg_id": "zm-5",
+            "text": "",
+            "attachments": [{"type": "image", "payload": {"url": u}} for u in urls],
+        },
+    )
+    reply = await p.client.post("/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": signature})
+    assert reply.status == 200, await reply.text()
+    (request,) = await requests_of(p, "zalo:zuser-5")
+    assert len(request.files) == 2
+    assert not [f for f in p.stand_in.fetched if f.startswith("/secret")]
+    # Facebook allows no private network: the same stand-in's photo is not fetched at all.
+    fetched = len(p.stand_in.fetched)
+    fb_body, fb_signature = facebook_event(
+        "psid-5",
+        {"mid": "m_5", "attachments": [{"type": "image", "payload": {"url": f"{p.stand_in_url}/photo.png"}}]},
+    )
+    reply = await p.client.post(
+        "/webhooks/facebook", data=fb_body, headers={"X-Hub-Signature-256": fb_signature}
+    )
+    assert reply.status == 200 and len(p.stand_in.fetched) == fetched
+
+
+@pytest.mark.parametrize(
+    ("address", "allowed"),
+    [
+        ("157.240.1.1", True),
+        ("2a03:2880:f000::1", True),
+        ("127.0.0.1", False),
+        ("10.1.2.3", False),
+        ("172.16.0.1", False),
+        ("192.168.1.1", False),
+        ("169.254.169.254", False),
+        ("100.64.0.1", False),
+        ("::1", False),
+        ("fe80::1", False),
+        ("fd00::1", False),
+        ("224.0.0.1", False),
+        ("0.0.0.0", False),
+    ],
+)
+def test_only_public_addresses_are_asked(address: str, allowed: bool) -> None:
+    rules = media.rules_for(["example.vn"], [])
+    if allowed:
+        rules.check_address(address)
+    else:
+        with pytest.raises(media.MediaRefused):
+            rules.check_address(address)
+
+
+async def test_an_allowed_name_that_resolves_to_a_private_address_is_not_asked(platforms: Platforms) -> None:
+    p = platforms
+    port = p.stand_in_url.rsplit(":", 1)[1]
+    rules = media.rules_for(["localhost"], [])  # a media host's name pointed at this machine
+    assert await media.fetch_photos([f"http://localhost:{port}/photo.png"], rules) == []
+    assert p.stand_in.fetched == []
+    allowed = media.rules_for(["localhost"], ["127.0.0.0/8", "::1/128"])
+    assert len(await media.fetch_photos([f"http://localhost:{port}/photo.png"], allowed)) == 1

@@ -27,7 +27,7 @@ MOST_BODY = 1 << 20  # a message event is a few kB
 async def _take(c: Context, messages: list[chat.ChatMessage], topic: str) -> list[intake.Taken]:
     taken = []
     for m in messages:
-        files = await chat.photos(m.photos) if m.photos else []
+        files = await chat.photos(c.settings, m.channel, m.photos) if m.photos else []
         message = intake.Message(
             channel=m.channel,
             external_id=m.message_id or f"{m.sender}:" + hashlib.sha256(m.text.encode()).hexdigest(),
