@@ -76,7 +76,7 @@ def contact_key(phone: str, email: str) -> str:
     """One key per person for a limit per contact: a phone in its national form whichever way it was
     written (0914..., +84914..., 0084914..., 84914...), else the e-mail address in lower case."""
     if phone:
-        digits = re.sub(r"\D", "", phone)
+        digits = re.sub(r"\D", "", phone, flags=re.ASCII)
         if digits.startswith("00"):
             digits = digits[2:]
         forms = sorted(

@@ -1,5 +1,5 @@
 """The citizen's side and Open311 on a running app: the follow page opens a request to whoever has its
-number and the phone's last three digits, and to nobody else (wrong pairs are throttled); the citizen rates
+number and the phone number, and to nobody else (wrong pairs are throttled); the citizen rates
 the answer and reopens it; published answers are listed by topic; every Open311 endpoint answers as the
 GeoReport v2 specification says, and no GET returns a phone number, a name or the citizen's words."""
 
@@ -41,17 +41,16 @@ async def answered_request(site: Site, topic: str = "violation") -> str:
     return number
 
 
-async def follow(site: Site, number: str, digits: str, expect: int = 303) -> str:
-    reply = await site.client.post(
-        "/follow", data={"number": number, "digits": digits}, allow_redirects=False
-    )
+async def follow(site: Site, number: str, phone: str, expect: int = 303) -> str:
+    reply = await site.client.post("/follow", data={"number": number, "phone": phone}, allow_redirects=False)
     assert reply.status == expect, await reply.text()
     return reply.headers.get("Location", "") if expect == 303 else await reply.text()
 
 
-async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone_digits(site: Site) -> None:
+async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone(site: Site) -> None:
     number = await answered_request(site)
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    # The phone as the citizen writes it, any way.
+    assert await follow(site, number, "+84 912 000 111") == f"/follow/{number}"
     page = await (await site.client.get(f"/follow/{number}")).text()
     assert 'data-status="closed"' in page and "Đã nạo vét cống ngày 20/11" in page and "UBND Quận 1" in page
     # Nothing personal, not even the citizen's own words.
@@ -89,13 +88,19 @@ async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone_d
 
 async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Site) -> None:
     number = await answered_request(site)
-    assert "Không tìm thấy" in await follow(site, "12345678", "111", expect=404)  # not a number of ours
-    for digits in ("112", "113", "114", "115"):
-        assert "Không tìm thấy" in await follow(site, number, digits, expect=404)
-    reply = await site.client.post("/follow", data={"number": number, "digits": "116"}, allow_redirects=False)
+    assert "Không tìm thấy" in await follow(
+        site, "12345678", "0912000111", expect=404
+    )  # not a number of ours
+    for phone in ("0912000112", "0912000113", "0912000114", "0912000115"):
+        assert "Không tìm thấy" in await follow(site, number, phone, expect=404)
+    reply = await site.client.post(
+        "/follow", data={"number": number, "phone": "0912000116"}, allow_redirects=False
+    )
     assert reply.status == 429 and int(reply.headers["Retry-After"]) >= 1
     # Closed for the right pair too while the door is shut: guesses cannot be checked faster.
-    reply = await site.client.post("/follow", data={"number": number, "digits": "111"}, allow_redirects=False)
+    reply = await site.client.post(
+        "/follow", data={"number": number, "phone": "0912000111"}, allow_redirects=False
+    )
     assert reply.status == 429
     async with site.bridge.db() as session:
         refused = await session.scalar(
@@ -104,10 +109,12 @@ async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Sit
     assert refused is not None and refused.actor.startswith("citizen@")
     # From one address, many numbers: after twenty wrong pairs, the address waits too.
     site.client.app[CONTEXT].follow_numbers = Throttle()  # the number's own delay forgotten
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    assert await follow(site, number, "0912000111") == f"/follow/{number}"
     for n in range(16):
-        await follow(site, f"1234567{n % 10}", "000", expect=404)
-    reply = await site.client.post("/follow", data={"number": number, "digits": "111"}, allow_redirects=False)
+        await follow(site, f"1234567{n % 10}", "0912000000", expect=404)
+    reply = await site.client.post(
+        "/follow", data={"number": number, "phone": "0912000111"}, allow_redirects=False
+    )
     assert reply.status == 429
 
 
@@ -310,7 +317,7 @@ async def test_forms_that_are_not_utf8_or_not_forms_get_a_clear_400_and_nobody_e
     # A 300-character number and control characters: not found, and the right pair still works.
     site.client.session.cookie_jar.clear()
     assert "Không tìm thấy" in await follow(site, "9" * 300, "\x01\x02\x03", expect=404)
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    assert await follow(site, number, "0912000111") == f"/follow/{number}"
 
 
 async def test_non_ascii_digits_and_codes_are_refused_like_any_wrong_ones(site: Site) -> None:
@@ -321,7 +328,7 @@ async def test_non_ascii_digits_and_codes_are_refused_like_any_wrong_ones(site: 
     assert "Không tìm thấy" in await follow(site, "9" * 8, "ệệệ", expect=404)  # the same for no such number
     assert (await site.client.get(f"/follow/{number}/k/{'ệ' * 24}")).status == 404
     assert (await site.client.get("/sms/inbound/khóa-sai?from=0912000111&text=x")).status == 404
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    assert await follow(site, number, "0912000111") == f"/follow/{number}"
 
 
 async def test_open311_dates_outside_what_a_calendar_holds_are_a_clear_400(site: Site) -> None:
@@ -343,7 +350,7 @@ async def test_open311_dates_outside_what_a_calendar_holds_are_a_clear_400(site:
 
 async def test_the_follow_page_shows_only_its_own_messages(site: Site) -> None:
     number = await answered_request(site)
-    await follow(site, number, "111")
+    await follow(site, number, "0912000111")
     lure = "Phiên đã hết hạn, gọi 0900123456"
     page = await (await site.client.get(f"/follow/{number}", params={"error": lure, "done": lure})).text()
     assert "0900123456" not in page
@@ -362,7 +369,7 @@ async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(sit
         r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
         assert r is not None
         r.reopened = site.settings.requests.most_reopens  # reopened twice before, answered again since
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    assert await follow(site, number, "0912000111") == f"/follow/{number}"
     page = await (await site.client.get(f"/follow/{number}")).text()
     assert 'id="reopen"' not in page
     token = page.split('name="token" value="', 1)[1].split('"', 1)[0]
@@ -381,4 +388,4 @@ async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(sit
     expired = await site.client.get(link, allow_redirects=False)
     assert expired.status == 410 and "hết hạn" in await expired.text()
     # The number and the phone's digits still open it.
-    assert await follow(site, number, "111") == f"/follow/{number}"
+    assert await follow(site, number, "0912000111") == f"/follow/{number}"

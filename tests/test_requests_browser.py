@@ -277,17 +277,17 @@ async def test_the_citizen_follows_rates_and_reopens_and_reads_the_published_ans
     citizen = browser(chromium)
     try:
 
-        def look_up(digits: str) -> None:
+        def look_up(phone: str) -> None:
             citizen.get(f"{base}/follow")
             citizen.find_element(By.NAME, "number").send_keys(number)
-            citizen.find_element(By.NAME, "digits").send_keys(digits)
+            citizen.find_element(By.NAME, "phone").send_keys(phone)
             click(citizen, "#follow-form button")
 
-        await run(look_up, "778")  # a wrong pair: refused, nothing shown
+        await run(look_up, "0903 555 778")  # a wrong pair: refused, nothing shown
         assert "Không tìm thấy" in await until(
             lambda: citizen.find_element(By.ID, "follow-error").text, "refused"
         )
-        await run(look_up, "777")
+        await run(look_up, "+84 903 555 777")
         answer = await until(lambda: citizen.find_element(By.ID, "citizen-answer").text, "the answer")
         assert answer == "Đã thu gom rác và lắp biển cấm đổ rác"
         page = await run(lambda: citizen.page_source)

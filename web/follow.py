@@ -1,10 +1,12 @@
-"""The citizen's side, without signing in: follow a request by its number and the last three digits of the
-phone it was given from, rate the answer, reopen it within the allowed days; and the answers the center
-published, by topic. Nothing personal is shown: no name, number, address or the citizen's own words.
+"""The citizen's side, without signing in: follow a request by its number and the whole phone number it
+was given from (written any way: 0914..., +84914...), rate the answer, reopen it within the allowed days;
+and the answers the center published, by topic. Nothing personal is shown: no name, number, address or
+the citizen's own words.
 
-A wrong pair costs the request number a growing delay after three (web/throttle.py), so one number's
-three digits cannot be guessed even from many addresses; and the address one after twenty (a mobile
-carrier puts many citizens behind one address), so numbers cannot be browsed. A right pair gives a
+The phone number is the secret: hundreds of millions of possible numbers, against which the request
+numbers Open311 lists are no help (docs/security.md has the arithmetic). A wrong pair costs the request
+number a growing delay after three (web/throttle.py) and the address one after twenty (a mobile carrier
+puts many citizens behind one address), so numbers can neither be guessed nor browsed. A right pair gives a
 short-lived cookie for that request alone, signed with a key the process draws at start: the forms on the
 page carry its value too, so another site cannot post them."""
 
@@ -26,7 +28,7 @@ from casework import workflow as wf
 from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
 from hotline.links import follow_path, link_code
-from hotline.values import same_secret
+from hotline.values import contact_key, same_secret
 from web.audit import audit
 from web.context import Context, ctx, render, secure
 from web.errors import posted_form
@@ -41,10 +43,15 @@ ANSWERS_PAGE = 50
 _KEY = secrets.token_bytes(32)
 
 
-def phone_digits(phone: str) -> str:
-    """The last three digits the citizen proves they know ("" when the number has fewer)."""
-    digits = re.sub(r"\D", "", phone)
-    return digits[-3:] if len(digits) >= 3 else ""
+MOST_PHONE = 20  # characters of a phone number as a person types it
+
+
+def same_phone(given: str, kept: str) -> bool:
+    """The citizen's phone, compared in its national form; a request without one opens by its link only."""
+    if not kept or not given or len(given) > MOST_PHONE:
+        return False
+    digits = re.sub(r"\D", "", kept)
+    return len(digits) >= 6 and same_secret(contact_key(given, ""), contact_key(kept, ""))
 
 
 def follow_token(number: str, until: int) -> str:
@@ -104,7 +111,7 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     form = await posted_form(request)
     number = str(form.get("number", "")).strip()[:16]
-    digits = str(form.get("digits", "")).strip()[:8]
+    phone = str(form.get("phone", "")).strip()[: MOST_PHONE + 1]
     address = request.remote or ""
     wait = max(c.follow_numbers.wait([number]), c.follow_addresses.wait([address]))
     if wait > 0:
@@ -114,12 +121,13 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
         response.headers["Retry-After"] = str(math.ceil(wait))
         return response
     found = None
-    if is_valid(number) and len(digits) == 3 and digits.isdigit():
+    if is_valid(number) and phone:
         async with c.db() as session:
             found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
-    expected = phone_digits(found.contact_phone) if found is not None else ""
-    if found is None or not expected or not same_secret(expected, digits):
-        c.follow_numbers.failed([number])
+    if found is None or not same_phone(phone, found.contact_phone):
+        # A number that is no request's costs the address only: junk cannot crowd out real numbers' delays.
+        if is_valid(number):
+            c.follow_numbers.failed([number])
         c.follow_addresses.failed([address])
         await audit(c, f"citizen@{address}", "follow.refused", number, address=address)
         return render(

@@ -268,15 +268,15 @@ TEXTS: dict[str, tuple[str, str]] = {
     # The citizen's side (web/follow.py): plain words, no office jargon.
     "follow": ("Tra cứu kết quả", "Follow your request"),
     "follow_help": (
-        "Nhập mã số tổng đài đã đọc cho bạn và ba số cuối của số điện thoại bạn đã dùng.",
-        "Enter the number the hotline read to you and the last three digits of the phone you used.",
+        "Nhập mã số tổng đài đã đọc cho bạn và số điện thoại bạn đã dùng để gọi hoặc gửi.",
+        "Enter the number the hotline read to you and the phone number you called or wrote from.",
     ),
     "request_number": ("Mã số", "Request number"),
-    "phone_last_digits": ("Ba số cuối điện thoại", "Last three digits of your phone"),
+    "phone_used": ("Số điện thoại bạn đã dùng", "The phone number you used"),
     "follow_go": ("Tra cứu", "Look up"),
     "follow_not_found": (
-        "Không tìm thấy: kiểm tra lại mã số và ba số cuối điện thoại.",
-        "Not found: check the number and the last three digits of your phone.",
+        "Không tìm thấy: kiểm tra lại mã số và số điện thoại.",
+        "Not found: check the number and the phone number.",
     ),
     "follow_throttled": (
         "Bạn đã nhập sai nhiều lần. Xin thử lại sau ít phút.",
@@ -287,8 +287,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Your look-up expired; look it up again.",
     ),
     "follow_link_expired": (
-        "Đường dẫn này đã hết hạn. Nhập số yêu cầu và 3 số cuối điện thoại để xem.",
-        "This link has expired. Enter the request number and the last 3 digits of the phone to see it.",
+        "Đường dẫn này đã hết hạn. Nhập mã số yêu cầu và số điện thoại để xem.",
+        "This link has expired. Enter the request number and the phone number to see it.",
     ),
     "follow_rate_refused": ("Chưa thể đánh giá yêu cầu này.", "This request cannot be rated now."),
     "follow_reopen_refused": (
@@ -378,8 +378,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "report_received": ("Tổng đài đã nhận yêu cầu của bạn", "The hotline has your request"),
     "report_number_is": ("Mã số yêu cầu của bạn", "Your request's number"),
     "report_keep_link": (
-        "Giữ đường dẫn này để theo dõi kết quả (hoặc tra cứu bằng mã số và ba số cuối điện thoại):",
-        "Keep this link to follow the answer (or look it up with the number and your phone's last 3 digits):",
+        "Giữ đường dẫn này để theo dõi kết quả (hoặc tra cứu bằng mã số và số điện thoại của bạn):",
+        "Keep this link to follow the answer (or look it up with the number and your phone number):",
     ),
     "report_unavailable": (
         "Hệ thống đang bận, yêu cầu CHƯA được gửi. Xin gửi lại sau ít phút hoặc gọi 1022.",

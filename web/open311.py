@@ -308,7 +308,7 @@ async def new_request(request: web.Request) -> web.StreamResponse:
         return _error(Open311Error(503, "the database is not answering: try again shortly"))
     await audit(c, principal, "request.open", number, channel="open311")
     notice = (
-        f"Mã số yêu cầu {number}. Tra cứu tại /follow với mã số này và ba số cuối điện thoại."
+        f"Mã số yêu cầu {number}. Tra cứu tại /follow với mã số này và số điện thoại."
         if opened.contact_phone
         else f"Mã số yêu cầu {number}."
     )
