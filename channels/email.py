@@ -105,6 +105,7 @@ class Incoming:
     references: list[str]
     files: list[tuple[str, bytes]] = field(default_factory=list)
     automatic: str = ""  # why no person wrote it ("" when one did)
+    verified: bool = False  # the receiving server vouches for the sender (DMARC, or DKIM aligned with From)
 
     def number(self) -> str | None:
         """The request it is about: a number of ours in the subject."""
@@ -114,7 +115,37 @@ class Incoming:
         return None
 
 
-def parse(raw: bytes, own_address: str) -> Incoming:
+_RESULT = re.compile(r"(?i)\b(dmarc|dkim)\s*=\s*(\w+)([^;]*)")
+_DKIM_DOMAIN = re.compile(r"(?i)\bheader\.(?:d|i)\s*=\s*@?([a-z0-9.-]+)")
+
+
+def sender_verified(message: EmailMessage, sender: str, authserv_id: str) -> bool:
+    """The receiving server's verdict (RFC 8601): the topmost Authentication-Results header with the
+    trusted authserv-id (the server adds its own on top, and removes any a sender forged with its id) says
+    dmarc=pass, or dkim=pass for the From address's domain (or a domain it lies under)."""
+    if not authserv_id or "@" not in sender:
+        return False
+    domain = sender.rpartition("@")[2].lower()
+    for value in message.get_all("Authentication-Results") or []:
+        text = " ".join(str(value).split())
+        served_by = text.split(";", 1)[0].split()[0].lower() if text.split(";", 1)[0].split() else ""
+        if served_by != authserv_id.lower():
+            continue
+        for method, result, properties in _RESULT.findall(text):
+            if result.lower() != "pass":
+                continue
+            if method.lower() == "dmarc":
+                return True
+            signer = _DKIM_DOMAIN.search(properties)
+            if signer and (
+                domain == signer.group(1).lower() or domain.endswith("." + signer.group(1).lower())
+            ):
+                return True
+        return False  # the topmost trusted header decides
+    return False
+
+
+def parse(raw: bytes, own_address: str, authserv_id: str = "") -> Incoming:
     message = BytesParser(policy=policy.default).parsebytes(raw)
     sender = ""
     name = ""
@@ -135,6 +166,10 @@ def parse(raw: bytes, own_address: str) -> Incoming:
         references=message_ids(_header(message, "References")) + message_ids(_header(message, "In-Reply-To")),
     )
     incoming.automatic = _automatic(message, sender, own_address)
+    try:
+        incoming.verified = sender_verified(message, sender, authserv_id)
+    except (ValueError, IndexError, TypeError, LookupError):
+        incoming.verified = False
     for part in message.iter_attachments():
         filename = part.get_filename()
         payload = part.get_payload(decode=True)

@@ -82,7 +82,7 @@ async def take(
     folder: Path,
     raw: bytes,
 ) -> Taken:
-    incoming = email.parse(raw, settings.mailbox.address)
+    incoming = email.parse(raw, settings.mailbox.address, settings.mailbox.trusted_authserv_id)
     message = Message(
         channel="email",
         external_id=incoming.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
@@ -94,5 +94,6 @@ async def take(
         number=incoming.number(),
         files=incoming.files,
         automatic=incoming.automatic,
+        verified=incoming.verified,
     )
     return await intake.take(settings, db, numbers, folder, message, settings.mailbox.topic)

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
@@ -21,7 +21,7 @@ from sqlalchemy.orm import selectinload
 from casework import attachments, file_worker
 from casework import workflow as wf
 from channels import outbox, texts
-from hotline.db.models import CitizenRequest, InboundMessage, RequestContact, RequestFile
+from hotline.db.models import CitizenRequest, InboundMessage, OutboxMessage, RequestContact, RequestFile
 from hotline.db.numbers import NumberAllocator
 from hotline.links import follow_url
 from hotline.settings import Settings
@@ -49,6 +49,9 @@ class Message:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     automatic: str = ""  # why no person wrote it ("" when one did)
     position: tuple[float, float] | None = None  # a place the citizen shared (latitude, longitude)
+    # The sender is who they say: the platform's or gateway's own id; for e-mail, the receiving server's
+    # verdict. An unverified sender never joins a request as its citizen.
+    verified: bool = True
 
     @property
     def chat(self) -> str:
@@ -60,7 +63,27 @@ CHATS = ("zalo", "facebook")
 OPEN = ("received", "forwarded", "accepted", "answered")
 
 
+async def _may_answer(settings: Settings, session: AsyncSession, message: Message, now: datetime) -> bool:
+    """Every verified sender gets the number; an unverified address at most
+    [mailbox] unverified_answers_per_day times a day (the hotline is no relay for mail to forged senders)."""
+    if message.verified:
+        return True
+    answered = await session.scalar(
+        select(func.count())
+        .select_from(OutboxMessage)
+        .where(
+            OutboxMessage.channel == message.channel,
+            OutboxMessage.to == message.sender,
+            OutboxMessage.kind == "received",
+            OutboxMessage.created_at > now - timedelta(days=1),
+        )
+    )
+    return (answered or 0) < settings.mailbox.unverified_answers_per_day
+
+
 def _theirs(message: Message, request: CitizenRequest) -> bool:
+    if not message.verified:  # anyone can write any From: it never makes them the request's citizen
+        return False
     if message.channel == "email":
         return request.contact_email.lower() == message.sender.lower()
     if message.chat:
@@ -178,17 +201,22 @@ async def take(
                     outcome=outcome,
                 )
             )
-            if outcome == "opened":
+            if outcome == "opened" and await _may_answer(settings, session, message, now):
+                # To an unverified sender, nothing of what they wrote goes back (no subject, no thread):
+                # the answer cannot carry someone else's words to a forged address.
+                echo = message.verified and message.channel == "email"
                 session.add(
                     outbox.queue(
                         request,
                         "received",
                         message.channel,
                         message.sender,
-                        texts.subject(request, message.subject) if message.channel == "email" else "",
+                        texts.subject(request, message.subject if echo else "")
+                        if message.channel == "email"
+                        else "",
                         texts.received(settings, request, follow_url(settings, request.number)),
                         now,
-                        reply_to=message.reply_to,
+                        reply_to=message.reply_to if echo else "",
                     )
                 )
     except IntegrityError:  # taken by another worker between our look and our write

@@ -212,6 +212,13 @@ class Mailbox(Strict):
     address: str = ""  # the address citizens write to: mail from it is never taken (loops)
     poll_seconds: int = Field(30, ge=5, le=3600)
     topic: str = ""  # the topic a mailed request gets until the center sorts it
+    # The authserv-id of the receiving mail server whose Authentication-Results header (RFC 8601) tells
+    # whether a message's sender is who it says (DMARC, or DKIM aligned with From). Only its verdict
+    # counts. Empty: no sender is taken as verified: mail still opens requests, but never joins one as its
+    # citizen, and is answered without repeating anything the sender wrote.
+    trusted_authserv_id: str = ""
+    # At most this many automatic answers a day to one address whose mail was not verified.
+    unverified_answers_per_day: int = Field(1, ge=0, le=100)
 
     @model_validator(mode="after")
     def _complete(self) -> Mailbox:

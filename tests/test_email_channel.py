@@ -35,6 +35,7 @@ from tests.test_requests_pages import PNG
 
 __all__ = ["mail_servers"]  # the fixture
 HOTLINE = "tongdai1022@tinh.example.vn"
+MX = "mx.tinh.example.vn"  # the province's receiving mail server, which checks senders and says so
 CITIZEN = "citizen@nguoidan.example.vn"
 
 
@@ -59,14 +60,26 @@ def site_for(tmp_path: Path, servers: MailServers, smtp_port: int | None = None)
                 "username": "hotline",
                 "address": HOTLINE,
                 "topic": "violation",
+                "trusted_authserv_id": MX,
             },
             "web.public_url": "https://1022.tinh.example.vn",
         },
     )
 
 
-def citizen_mail(subject: str, text: str, sender: str = CITIZEN, **headers: str) -> tuple[bytes, str]:
+def verdict(sender: str, result: str = "pass", by: str = MX) -> str:
+    """The Authentication-Results header a receiving server adds (RFC 8601)."""
+    domain = sender.rpartition("@")[2]
+    checks = f"spf=pass smtp.mailfrom={domain}; dkim={result} header.d={domain}"
+    return f"{by}; {checks}; dmarc={result} header.from={domain}"
+
+
+def citizen_mail(
+    subject: str, text: str, sender: str = CITIZEN, checked: str | None = "pass", **headers: str
+) -> tuple[bytes, str]:
     message = EmailMessage()
+    if checked is not None:
+        message["Authentication-Results"] = verdict(sender, checked)
     message["From"] = f"Nguyễn Văn Tư <{sender}>"
     message["To"] = HOTLINE
     message["Subject"] = subject
@@ -239,6 +252,7 @@ def _encoded_line_break_mail(sender: str = CITIZEN) -> bytes:
     """A mail whose Subject's encoded words decode to CR/LF and a header of the sender's choosing."""
     words = base64.b64encode("Cống tắc\r\nBcc: victim@example.com\r\n".encode()).decode()
     return (
+        f"Authentication-Results: {verdict(sender)}\r\n"
         f"From: Nguyen Van Tu <{sender}>\r\nTo: {HOTLINE}\r\nSubject: =?utf-8?b?{words}?=\r\n"
         f"Message-ID: <crlf.1@nguoidan.example.vn>\r\nIn-Reply-To: <a@b>\r\n\tBcc: x@y\r\n"
         "Content-Type: text/plain; charset=utf-8\r\n\r\nCống trước nhà số 12 bị tắc.\r\n"
@@ -331,3 +345,73 @@ async def test_a_mail_with_thirty_attachments_keeps_as_many_as_the_form_allows_a
     assert len(r.files) == site.portal.files == 5
     notes = [e.detail for e in r.events if e.kind == "message_received"]
     assert any("25 of 30 files not taken: at most 5" in str(n) for n in notes)
+
+
+async def test_a_forged_sender_never_joins_a_request_and_gets_no_echo_and_few_answers(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    raw, _ = citizen_mail("Cống thoát nước bị tắc", "Cống trước nhà số 12 bị tắc.")
+    mail_servers.deliver("hotline", raw)
+    (first,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    await outbox.deliver(site, sessions_, datetime.now(UTC))  # type: ignore[arg-type]
+    # Four forgeries of the citizen's address naming their request: no verdict at all; a failing one; a
+    # passing one from a server that is not the site's; the site's "fail" on top of a forged "pass".
+    spam = "MUA THUỐC GIÁ RẺ http://spam.example"
+    forged = [
+        citizen_mail(f"#{first.number} {spam}", "Tôi rút lại phản ánh.", checked=None)[0],
+        citizen_mail(f"#{first.number} {spam}", "Tôi rút lại phản ánh.", checked="fail")[0],
+        citizen_mail(
+            f"#{first.number} {spam}",
+            "Tôi rút lại phản ánh.",
+            checked=None,
+            Authentication_Results=verdict(CITIZEN, "pass", by="mx.attacker.example"),
+        )[0],
+    ]
+    message = email.message_from_bytes(forged[1], policy=policy.default)
+    message["Authentication-Results"] = verdict(CITIZEN, "pass")  # below the server's own "fail"
+    message.replace_header("Message-ID", email.utils.make_msgid(domain="nguoidan.example.vn"))
+    forged.append(message.as_bytes())
+    for raw in forged:
+        mail_servers.deliver("hotline", raw)
+    taken = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert [t.outcome for t in taken] == ["opened"] * 4
+    assert first.number not in [t.number for t in taken]
+    r = await load(sessions_, first.number)
+    assert not any(e.kind == "message_received" for e in r.events)
+    # The address was answered today already: the forgeries get nothing (no backscatter to the victim).
+    before = len(received(mail_servers))
+    await outbox.deliver(site, sessions_, datetime.now(UTC))  # type: ignore[arg-type]
+    assert len(received(mail_servers)) == before
+    # A new unverified address: one automatic answer a day, repeating nothing it wrote.
+    for n in range(2):
+        raw, _ = citizen_mail(f"{spam} {n}", "Xin chào", sender="moi@lan.example.vn", checked=None)
+        mail_servers.deliver("hotline", raw)
+    taken = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert [t.outcome for t in taken] == ["opened", "opened"]
+    async with sessions_() as session:  # type: ignore[operator]
+        queued = list(
+            await session.scalars(select(OutboxMessage).where(OutboxMessage.to == "moi@lan.example.vn"))
+        )
+    assert len(queued) == site.mailbox.unverified_answers_per_day == 1
+    assert "MUA" not in queued[0].subject and queued[0].in_reply_to == ""
+
+
+def test_the_verdict_is_the_trusted_servers_for_the_from_domain() -> None:
+    def parsed(*results: str, sender: str = CITIZEN) -> bool:
+        message = EmailMessage()
+        for value in results:
+            message["Authentication-Results"] = value
+        return mail_channel.sender_verified(message, sender, MX)
+
+    assert parsed(f"{MX}; dmarc=pass header.from=nguoidan.example.vn")
+    assert parsed(
+        f"{MX}; dkim=pass header.d=example.vn", sender="tu@mail.example.vn"
+    )  # a parent domain signed
+    assert not parsed(f"{MX}; dkim=pass header.d=attacker.example")  # signed, by someone else
+    assert not parsed(f"{MX}; dkim=fail header.d=nguoidan.example.vn; dmarc=fail")
+    assert not parsed("mx.other.example; dmarc=pass")
+    assert not parsed(f"{MX}; spf=pass smtp.mailfrom=nguoidan.example.vn")  # SPF alone is not the From
+    assert not parsed()
+    assert not mail_channel.sender_verified(EmailMessage(), CITIZEN, "")  # no trusted server configured
