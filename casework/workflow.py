@@ -23,6 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
+from casework import public_text
 from casework.calendar import WorkingCalendar
 from hotline.db.models import (
     CitizenRequest,
@@ -400,16 +401,22 @@ def rate(request: CitizenRequest, actor: Actor, at: datetime, stars: int) -> Req
     return _step(request, actor, at, "rated", stars=stars)
 
 
-def publish(request: CitizenRequest, actor: Actor, at: datetime, question: str) -> RequestEvent:
-    """The answer on the public list, under a question the center words without personal data."""
+def publish(request: CitizenRequest, actor: Actor, at: datetime, question: str, answer: str) -> RequestEvent:
+    """The answer on the public list: a question and an answer the center words for everyone, without
+    personal data (the agency's answer is the citizen's, and stays theirs)."""
     _needs(request, S.CLOSED)
     _needs_supervisor(actor)
     if not request.answer.strip():
         raise StepRefused("only an answered request can be published")
-    if not question.strip():
-        raise StepRefused("word the question for the public list, without names, numbers or addresses")
-    request.public, request.public_question = True, question
-    return _step(request, actor, at, "published", question=question)
+    if not question.strip() or not answer.strip():
+        raise StepRefused(
+            "word the question and the answer for the public list, without names, numbers or addresses"
+        )
+    for what, text in (("question", question), ("answer", answer)):
+        if found := public_text.personal_data(text, request):
+            raise StepRefused(f"the public {what} holds {', '.join(found)}: word it without")
+    request.public, request.public_question, request.public_answer = True, question, answer
+    return _step(request, actor, at, "published", question=question, answer=answer)
 
 
 def withdraw(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:

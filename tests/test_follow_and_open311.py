@@ -123,7 +123,15 @@ async def test_published_answers_are_listed_by_topic(site: Site) -> None:
     listed = await (await site.client.get("/answers")).text()
     assert "Đã nạo vét cống" not in listed and 'id="no-answers"' in listed
     csrf = await as_user(site, "sup")
-    await step(site, csrf, number, step="publish", question="Cống thoát nước bị tắc thì báo ở đâu?")
+    # The agency's answer named the citizen's street; the public one is worded for everyone.
+    await step(
+        site,
+        csrf,
+        number,
+        step="publish",
+        question="Cống thoát nước bị tắc thì báo ở đâu?",
+        answer="Đã nạo vét cống ngày 20/11",
+    )
     site.client.session.cookie_jar.clear()
     listed = await (await site.client.get("/answers?topic=violation")).text()
     assert "Cống thoát nước bị tắc thì báo ở đâu?" in listed and "Đã nạo vét cống ngày 20/11" in listed
@@ -282,11 +290,11 @@ async def test_open311_requests_by_number_and_filters_and_no_get_leaks_personal_
         assert private not in everything
 
     csrf = await as_user(site, "sup")
-    await step(site, csrf, number, step="publish", question="Cống bị tắc báo ở đâu?")
-    (one,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
-    assert (
-        one["status_notes"] == "Đã nạo vét cống ngày 20/11" and one["description"] == "Cống bị tắc báo ở đâu?"
+    await step(
+        site, csrf, number, step="publish", question="Cống bị tắc báo ở đâu?", answer="Đã nạo vét cống"
     )
+    (one,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
+    assert one["status_notes"] == "Đã nạo vét cống" and one["description"] == "Cống bị tắc báo ở đâu?"
 
 
 async def test_forms_that_are_not_utf8_or_not_forms_get_a_clear_400_and_nobody_else_is_blocked(
@@ -389,3 +397,49 @@ async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(sit
     assert expired.status == 410 and "hết hạn" in await expired.text()
     # The number and the phone's digits still open it.
     assert await follow(site, number, "0912000111") == f"/follow/{number}"
+
+
+async def test_the_public_answer_is_worded_for_everyone_and_checked_for_personal_data(site: Site) -> None:
+    await add_agency_users(site)
+    number = site.numbers["101"]
+    csrf = await as_user(site, "an")
+    opened = await site.client.post(
+        "/api/v1/requests",
+        json={"case": number, "topic": "violation", "words": WORDS, "contact_name": "Nguyễn Văn Tư"},
+        headers=csrf,
+    )
+    assert opened.status == 201
+    await step(site, csrf, number, step="forward", agency="quan_1")
+    csrf = await as_user(site, "quan1")
+    await step(site, csrf, number, step="accept")
+    said = "Đã cử tổ công tác làm việc với ông Nguyễn Văn Tư (0912000111) và nạo vét cống ngày 20/11"
+    await step(site, csrf, number, step="answer", text=said)
+    csrf = await as_user(site, "sup")
+    await step(site, csrf, number, step="approve")
+    refused = await site.client.post(
+        f"/api/v1/requests/{number}/steps",
+        json={"step": "publish", "question": "Cống bị tắc báo ở đâu?", "answer": said},
+        headers=csrf,
+    )
+    assert refused.status == 403  # a step refused, as every refused step is
+    assert "phone number" in await refused.text() and "name" in await refused.text()
+    await step(
+        site,
+        csrf,
+        number,
+        step="publish",
+        question="Cống bị tắc báo ở đâu?",
+        answer="Đã nạo vét cống ngày 20/11",
+    )
+    site.client.session.cookie_jar.clear()
+    listed = await (await site.client.get("/answers")).text()
+    assert (
+        "Đã nạo vét cống ngày 20/11" in listed
+        and "0912000111" not in listed
+        and "Nguyễn Văn Tư" not in listed
+    )
+    reply = await site.client.get("/open311/v2/requests.json", params={"service_request_id": number})
+    assert "0912000111" not in await reply.text()
+    # The citizen still reads the agency's answer, theirs, on the follow page.
+    await follow(site, number, "0912000111")
+    assert said in await (await site.client.get(f"/follow/{number}")).text()

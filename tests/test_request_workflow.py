@@ -286,16 +286,36 @@ def test_the_citizen_rates_and_reopens_and_the_request_goes_back_to_the_agency(s
 def test_a_supervisor_publishes_an_answer_under_a_question_without_personal_data(site: Settings) -> None:
     r = new_request()
     with pytest.raises(StepRefused, match="closed"):
-        wf.publish(r, SUPERVISOR, at(23, 9), "Xét nghiệm ở đâu?")
+        wf.publish(r, SUPERVISOR, at(23, 9), "Xét nghiệm ở đâu?", "Tại bệnh viện tỉnh")
     wf.forward(site, r, AGENT, "so_y_te", at(23, 9))
     wf.accept(r, HEALTH, at(23, 10))
     wf.answer(r, HEALTH, at(23, 11), "Tại bệnh viện tỉnh")
     wf.approve(r, SUPERVISOR, at(23, 12))
     with pytest.raises(StepRefused, match="supervisor"):
-        wf.publish(r, AGENT, at(23, 13), "Xét nghiệm ở đâu?")
+        wf.publish(r, AGENT, at(23, 13), "Xét nghiệm ở đâu?", "Tại bệnh viện tỉnh")
     with pytest.raises(StepRefused, match="question"):
-        wf.publish(r, SUPERVISOR, at(23, 13), "")
-    wf.publish(r, SUPERVISOR, at(23, 13), "Xét nghiệm ở đâu?")
+        wf.publish(r, SUPERVISOR, at(23, 13), "", "Tại bệnh viện tỉnh")
+    r.contact_name, r.address = "Nguyễn Văn Tư", "12 Lê Lợi, phường Hạc Thành"
+    for answer, found in (
+        ("Gọi bác sĩ Hùng 0912.345.678 để hẹn", "a phone number"),
+        ("Gọi +84 912 345 678", "a phone number"),
+        ("Viết cho yte@thanhhoa.gov.vn", "an e-mail address"),
+        ("Ông nguyen van tu đã được hẹn", "the citizen's name"),
+        ("Đến 12 lê lợi, phường hạc thành", "the citizen's address"),
+    ):
+        with pytest.raises(StepRefused, match=found):
+            wf.publish(r, SUPERVISOR, at(23, 13), "Xét nghiệm ở đâu?", answer)
+    with pytest.raises(StepRefused, match="question holds a phone number"):
+        wf.publish(r, SUPERVISOR, at(23, 13), "Số 0912345678 hỏi xét nghiệm ở đâu?", "Tại bệnh viện tỉnh")
+    assert not r.public
+    wf.publish(
+        r,
+        SUPERVISOR,
+        at(23, 13),
+        "Xét nghiệm ở đâu?",
+        "Tại bệnh viện tỉnh, từ 7 giờ đến 11 giờ ngày 20/11/2026",
+    )
     assert r.public and r.public_question == "Xét nghiệm ở đâu?"
+    assert r.public_answer.startswith("Tại bệnh viện tỉnh, từ 7 giờ")
     wf.reopen(site, r, CITIZEN, at(23, 14), "Chưa rõ")
     assert not r.public  # a disputed answer leaves the public list

@@ -262,7 +262,7 @@ async def public_answers(request: web.Request) -> web.StreamResponse:
             "number": r.number,
             "topic": c.settings.topic_label(r.topic),
             "question": r.public_question,
-            "answer": r.answer,
+            "answer": r.public_answer,
             "agency": c.settings.agency_label(r.agency),
             "closed": _local(c, r.closed_at)[:10],
         }

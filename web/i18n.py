@@ -339,6 +339,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "ranking": ("Xếp hạng", "Rank"),
     "center_received": ("Yêu cầu tổng đài tiếp nhận", "Requests received by the hotline"),
     "center_rejected": ("Không tiếp nhận", "Rejected"),
+    "public_answer": (
+        "Câu trả lời công khai (sửa để bỏ tên, địa chỉ, số điện thoại)",
+        "The public answer (edit out names, addresses and phone numbers)",
+    ),
     "public_question": (
         "Câu hỏi (không có tên, số điện thoại, địa chỉ)",
         "The question (no names, numbers or addresses)",

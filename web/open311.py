@@ -117,7 +117,7 @@ def _record(c: Context, r: CitizenRequest, updated: datetime | None) -> dict[str
     status = RequestStatus(r.status)
     ended = r.status in ENDED
     if status is RequestStatus.CLOSED and r.public:
-        notes = r.answer
+        notes = r.public_answer
     elif status is RequestStatus.REJECTED:
         notes = i18n.translate("vi", "citizen_rejected")
     else:

@@ -90,6 +90,7 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             "rated_at",
             "public",
             "public_question",
+            "public_answer",
         )
         for value in (getattr(request, name),)
     }
@@ -292,8 +293,9 @@ STEPS = (
     "Take a step: forward (agency, instructions), accept, return (reason), answer (text), approve "
     "(by_agent: a call back has an agent tell the answer), "
     "send_back (remark), reject (reason), reopen (why), extension (hours, reason), decide (grant), "
-    "share (case: a call's recording, for the agency to hear), publish (question: worded without "
-    "personal data), withdraw",
+    "share (case: a call's recording, for the agency to hear), publish (question and answer: the public "
+    "text, worded without personal data; refused when it holds a phone number, an e-mail address or the "
+    "citizen's name or address), withdraw",
     api=True,
     params=(("number", "path", "request number"),),
     body={"type": "object", "properties": {"step": {"enum": list(STEPS)}}, "required": ["step"]},
@@ -359,7 +361,7 @@ async def apply_step(
     if step == "reopen":
         return wf.reopen(settings, found, actor_, now, _text(data, "why"))
     if step == "publish":
-        return wf.publish(found, actor_, now, _text(data, "question", 2000))
+        return wf.publish(found, actor_, now, _text(data, "question", 2000), _text(data, "answer", 8000))
     if step == "withdraw":
         return wf.withdraw(found, actor_, now)
     if step == "extension":

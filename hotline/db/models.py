@@ -318,9 +318,11 @@ class CitizenRequest(Base):
     due_at: Mapped[datetime | None]
     rating: Mapped[int | None]  # the citizen's, 1 to 5, of the answer they were given
     rated_at: Mapped[datetime | None]
-    # The center may publish an answer, under a question it words without personal data.
+    # The center may publish an answer, under a question it words without personal data, as a text of its
+    # own: the agency's answer may name people, places and numbers.
     public: Mapped[bool] = mapped_column(default=False)
     public_question: Mapped[str] = mapped_column(Text, default="")
+    public_answer: Mapped[str] = mapped_column(Text, default="")
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.id", cascade="all, delete-orphan"
