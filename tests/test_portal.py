@@ -6,6 +6,7 @@ not take (the citizen is told it was not sent)."""
 
 from __future__ import annotations
 
+import html
 import time
 from pathlib import Path
 
@@ -26,13 +27,28 @@ from web.challenge import WORDS
 __all__ = ["site"]  # the fixture
 
 
+def solve(question: str) -> int:
+    """The check question answered, as a person reads each of its forms."""
+    text = question.lower().removeprefix("trong hai số").replace(",", " ").replace("?", " ")
+    a, *rest = [WORDS.index(word) for word in text.split() if word in WORDS]
+    if "liền sau" in text:
+        return a + 1
+    (b,) = rest
+    if "lớn hơn" in text:
+        return max(a, b)
+    if "nhân" in text:
+        return a * b
+    if "trừ" in text or "ăn" in text:
+        return a - b
+    return a + b
+
+
 async def fresh_form(site: Site) -> dict[str, str]:
     """The form's challenge, answered as a person would."""
     page = await (await site.client.get("/report")).text()
     token = page.split('name="challenge_token" value="', 1)[1].split('"', 1)[0]
-    question = page.split("Câu hỏi kiểm tra: ", 1)[1].split(" bằng bao nhiêu?", 1)[0]
-    first, second = (WORDS.index(word.strip().lower()) for word in question.split(" cộng "))
-    return {"challenge_token": token, "challenge": str(first + second)}
+    question = page.split("Câu hỏi kiểm tra: ", 1)[1].split("<input", 1)[0].strip()
+    return {"challenge_token": token, "challenge": str(solve(html.unescape(question)))}
 
 
 def submission(
@@ -215,3 +231,32 @@ async def test_a_pdf_whose_action_hides_in_an_escaped_name_or_an_object_stream_i
     assert reply.status == 400
     assert "scripts, actions or embedded files" in await reply.text()
     assert await stored(site) == (0, [])
+
+
+async def test_a_check_question_is_used_up_by_a_wrong_answer(site: Site) -> None:
+    answered = await fresh_form(site)
+    wrong = str(int(answered["challenge"]) + 1)
+    first = await site.client.post("/report", data=submission({**answered, "challenge": wrong}))
+    assert first.status == 400
+    # The same question again, now with the right answer: used up, refused. A script cannot try them all.
+    again = await site.client.post("/report", data=submission(answered))
+    assert again.status == 400 and "câu hỏi kiểm tra" in await again.text()
+    assert await stored(site) == (0, [])
+
+
+def test_every_form_of_the_question_is_answered_by_its_reader_and_only_right_answers_pass() -> None:
+    from web import challenge
+
+    answers = challenge.Answers()
+    seen = set()
+    for _ in range(300):
+        question = challenge.ask()
+        seen.add(question.text.split()[0])
+        right = solve(question.text)
+        assert 0 <= right <= 25
+        wrong = challenge.ask()
+        assert not answers.check(wrong.token, str(solve(wrong.text) + 1))
+        assert answers.check(question.token, str(right))
+        assert not answers.check(question.token, str(right))  # once
+    assert len(seen) >= 5  # the forms vary
+    assert not answers.check("1.2.3.4", "5") and not answers.check("x" * 5000, "5")

@@ -1,6 +1,10 @@
-"""A question a person answers and a script must at least read: a sum of two small numbers written in
-Vietnamese words, answered in digits. It needs no third-party service and no script in the browser; each
-question is signed (it cannot be made up) and answered once (it cannot be replayed)."""
+"""A question a person answers and a script must at least read: small sums, differences, products and
+comparisons of numbers written in Vietnamese words, in several forms, answered in digits. It needs no
+third-party service and no script in the browser; each question is signed (it cannot be made up) and used
+up by its first answer, right or wrong (a script cannot try answers one after another).
+
+It slows down naive scripts only: one written for these forms reads them. What bounds a determined sender
+is the form's limits per address and per contact (web/portal.py), counted as each submission starts."""
 
 from __future__ import annotations
 
@@ -8,6 +12,7 @@ import hashlib
 import hmac
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from hotline.values import same_secret
@@ -23,13 +28,51 @@ class Question:
     token: str
 
 
+def _n(k: int) -> int:
+    return secrets.randbelow(k)
+
+
+def _sum() -> tuple[str, int]:
+    a, b = _n(9) + 1, _n(9) + 1
+    form = ("{a} cộng {b} bằng bao nhiêu?", "Lấy {a} thêm {b} được mấy?", "Tổng của {a} và {b} là bao nhiêu?")
+    return form[_n(3)].format(a=WORDS[a], b=WORDS[b]), a + b
+
+
+def _difference() -> tuple[str, int]:
+    a, b = _n(6) + 5, _n(5) + 1
+    form = ("{a} trừ {b} còn bao nhiêu?", "Có {a} quả cam, ăn {b} quả, còn mấy quả?")
+    return form[_n(2)].format(a=WORDS[a], b=WORDS[b]), a - b
+
+
+def _product() -> tuple[str, int]:
+    a, b = _n(4) + 2, _n(4) + 2
+    return f"{WORDS[a]} nhân {WORDS[b]} bằng bao nhiêu?", a * b
+
+
+def _larger() -> tuple[str, int]:
+    a, b = secrets.SystemRandom().sample(range(1, 11), 2)
+    return f"Trong hai số {WORDS[a]} và {WORDS[b]}, số nào lớn hơn?", max(a, b)
+
+
+def _next() -> tuple[str, int]:
+    a = _n(10)
+    return f"Số liền sau số {WORDS[a]} là số mấy?", a + 1
+
+
+FORMS: tuple[Callable[[], tuple[str, int]], ...] = (_sum, _difference, _product, _larger, _next)
+
+
+def _mac(body: str) -> str:
+    return hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()[:32]
+
+
 def ask(now: float | None = None) -> Question:
-    a, b = secrets.randbelow(9) + 1, secrets.randbelow(9) + 1
+    text, answer = FORMS[_n(len(FORMS))]()
     until = int((now if now is not None else time.time()) + LIFETIME)
     nonce = secrets.token_hex(8)
-    body = f"{a + b}.{until}.{nonce}"
-    mac = hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()[:32]
-    return Question(f"{WORDS[a].capitalize()} cộng {WORDS[b]} bằng bao nhiêu?", f"{until}.{nonce}.{mac}")
+    # Two signatures: one says the token is ours (so any answer uses it up), one says which answer is right.
+    token = f"{until}.{nonce}.{_mac(f'token.{until}.{nonce}')}.{_mac(f'{answer}.{until}.{nonce}')}"
+    return Question(text[0].upper() + text[1:], token)
 
 
 class Answers:
@@ -41,13 +84,14 @@ class Answers:
     def check(self, token: str, answer: str, now: float | None = None) -> bool:
         now = now if now is not None else time.time()
         parts = token.split(".")
-        if len(parts) != 3 or not parts[0].isdigit() or not answer.strip().isdigit():
+        if len(parts) != 4 or not parts[0].isdigit() or len(parts[0]) > 12:
             return False
-        until, nonce, mac = int(parts[0]), parts[1], parts[2]
-        body = f"{int(answer.strip())}.{until}.{nonce}"
-        good = hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()[:32]
-        if not same_secret(good, mac) or now > until or nonce in self._used:
+        until, nonce, ours, right = int(parts[0]), parts[1], parts[2], parts[3]
+        if not same_secret(ours, _mac(f"token.{until}.{nonce}")) or now > until or nonce in self._used:
             return False
         self._used = {n: t for n, t in self._used.items() if t >= now}
-        self._used[nonce] = until
-        return True
+        self._used[nonce] = until  # used up, whatever the answer
+        given = answer.strip()
+        if not (given.isascii() and given.isdigit() and len(given) <= 4):
+            return False
+        return same_secret(right, _mac(f"{int(given)}.{until}.{nonce}"))
