@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import multiprocessing
+import os
 import resource
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
@@ -17,11 +18,14 @@ from casework.attachments import CheckedFile, FileRefused, check, display_name
 log = logging.getLogger(__name__)
 # The worker's address space: the largest photo taken decodes in well under this (docs/benchmarks.md).
 WORKER_MEMORY = 1024 * 1024 * 1024
+WORKER_NICENESS = 15
 SECONDS_PER_FILE = 30.0
 
 
 def _limit_memory() -> None:
     resource.setrlimit(resource.RLIMIT_AS, (WORKER_MEMORY, WORKER_MEMORY))
+    # Behind the calls: on a busy machine the IVR and the bridge get the CPU first, a photo waits.
+    os.nice(WORKER_NICENESS)
 
 
 class FileWorker:
