@@ -28,8 +28,9 @@ from ami_bridge.bridge import Bridge
 from casework import attachments, file_worker
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
-from tests.agi_peer import KeyScript, environment, free_port, run_session
+from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
+from tests.test_loop_stalls import ivr_latencies
 from web.app import build_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -102,19 +103,6 @@ async def _hotline(folder: Path) -> AsyncIterator[tuple[str, int]]:
         await bridge.engine.dispose()
 
 
-async def _calls(port: int, calls: int, tag: str) -> list[float]:
-    async def one(i: int) -> list[float]:
-        env = environment(linkedid=f"{tag}.{i}")
-        result = await run_session("127.0.0.1", port, env, KeyScript(["2", None]), media_seconds=0.01)
-        return result.latencies[1:]
-
-    latencies: list[float] = []
-    for start in range(0, calls, 4):
-        for found in await asyncio.gather(*(one(i) for i in range(start, min(start + 4, calls)))):
-            latencies += found
-    return latencies
-
-
 UPLOADS = """
 import asyncio, sys
 from pathlib import Path
@@ -181,11 +169,11 @@ async def _run(
     if images is not None:
         uploads = asyncio.create_task(_uploads(base, SUBMISSIONS, images))
         await asyncio.sleep(0.5)  # the submissions are arriving
-    latencies = await _calls(port, calls, tag)
+    latencies = await ivr_latencies(port, calls, tag)
     batch = 0
     while uploads is not None and not uploads.done():  # calls all the while the files are checked
         batch += 1
-        latencies += await _calls(port, 8, f"{tag}.{batch}")
+        latencies += await ivr_latencies(port, 8, f"{tag}.{batch}")
     statuses = list(await uploads) if uploads is not None else []
     took = time.monotonic() - started
     stop.set()
@@ -202,7 +190,7 @@ async def run(calls: int = 80) -> str:
         # The photos first: a submission is refused at its first bad file, and the photos are the work.
         images = [Path(folder) / "anh.jpg"] * 2 + [Path(folder) / "bom.png"] * 3
         async with _hotline(Path(folder)) as (base, port):
-            await _calls(port, 8, "warm")
+            await ivr_latencies(port, 8, "warm")
             await _uploads(base, 1, images[:1])  # the worker started, as after the first upload of a day
             base_lat, base_peaks, _, took = await _run(base, port, calls, None, "idle")
             rows.append(("no upload (baseline)", base_lat, base_peaks, "-", took))
