@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ami_bridge.bridge import Bridge
@@ -42,14 +42,15 @@ async def final_case(site: Settings, linkedid: str, timeout: float = 15.0) -> Ca
         deadline = time.monotonic() + timeout
         while True:
             async with sessions(engine)() as session:
-                count = await session.scalar(
-                    select(func.count()).select_from(Case).where(Case.linkedid == linkedid)
+                # One query: a count and a fetch made apart can straddle the bridge's commit.
+                found = list(
+                    await session.scalars(
+                        select(Case).where(Case.linkedid == linkedid).options(selectinload(Case.events))
+                    )
                 )
-                case = await session.scalar(
-                    select(Case).where(Case.linkedid == linkedid).options(selectinload(Case.events))
-                )
+            case = found[0] if found else None
             if case is not None and case.ended_at is not None:
-                assert count == 1
+                assert len(found) == 1
                 return case
             if time.monotonic() > deadline:
                 raise AssertionError(f"no closed case for {linkedid} after {timeout} s (found {case})")
