@@ -1,8 +1,8 @@
 """Nothing slow on the shared event loop: the web app and the IVR (FastAGI server with the real flow and
 case desk) share one loop, as in `hotline serve`, on a real SQLite database holding a year of calls
 (300,000 cases). While another process asks for the one-year report and 16 clients post wrong passwords
-as fast as they are answered, calls go through the IVR: the loop never stalls 100 ms, and the IVR's
-command latency stays within twice its idle figure (or 5 ms, see the test)."""
+as fast as they are answered, calls go through the IVR: the loop never stalls for a report or a hash.
+`bench.loop_bench` measures the same scene against its idle baseline."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import sqlite3
 import subprocess
 import sys
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -109,15 +110,16 @@ def fill_a_year(path: Path) -> None:
     db.close()
 
 
-@pytest.fixture
-async def hotline_loop(tmp_path: Path) -> AsyncIterator[tuple[str, int, str]]:
-    """The web app and the FastAGI server on this test's loop, over a year of cases."""
-    url = f"sqlite+aiosqlite:///{tmp_path}/year.db"
+@asynccontextmanager
+async def year_of_calls(folder: Path) -> AsyncIterator[tuple[str, int, str]]:
+    """The web app and the FastAGI server on the running loop, over a year of cases: the web app's base URL,
+    the FastAGI port and a supervisor's API token."""
+    url = f"sqlite+aiosqlite:///{folder}/year.db"
     settings = site_settings.load(
-        TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path / "state")}
+        TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(folder / "state")}
     )
     await upgrade_async(url)
-    await asyncio.to_thread(fill_a_year, tmp_path / "year.db")
+    await asyncio.to_thread(fill_a_year, folder / "year.db")
     bridge = Bridge(settings)  # not connected to Asterisk: the web app reads cases and signs people in
     await auth.add_user(bridge.db, "sup", "mật-khẩu-đủ-dài", "supervisor", "103")
     token = await auth.add_token(bridge.db, "stall-test", "supervisor")
@@ -134,13 +136,28 @@ async def hotline_loop(tmp_path: Path) -> AsyncIterator[tuple[str, int, str]]:
     # garbage collector (here that is also everything the test session built before this test).
     freeze_startup_objects()
     try:
-        yield str(web_server.make_url("")), agi_port, token
+        yield str(web_server.make_url("")).rstrip("/"), agi_port, token
     finally:
         auth.LOCK_AFTER = lock_after
         gc.unfreeze()
         await agi.close()
         await web_server.close()
         await bridge.engine.dispose()
+
+
+@pytest.fixture
+async def hotline_loop(tmp_path: Path) -> AsyncIterator[tuple[str, int, str]]:
+    async with year_of_calls(tmp_path) as running:
+        yield running
+
+
+async def start_load(base: str, token: str, seconds: float) -> asyncio.subprocess.Process:
+    """One client asking for the one-year report over and over and 16 guessing passwords, from another
+    process. They stand for browsers on other machines: at the lowest priority, their own CPU is not taken
+    from the hotline's process."""
+    return await asyncio.create_subprocess_exec(
+        "nice", "-n", "19", sys.executable, "-c", LOAD, base, token, str(seconds), stdout=subprocess.PIPE
+    )
 
 
 async def ivr_latencies(port: int, calls: int, tag: str) -> list[float]:
@@ -172,23 +189,7 @@ async def test_a_year_report_and_password_guessing_do_not_stall_the_calls(
     watch.start()
     try:
         await ivr_latencies(agi_port, 8, "warm")
-        idle = await ivr_latencies(agi_port, 40, "idle")
-        idle_stall = watch.worst
-        watch.reset()
-        # The clients stand for browsers on other machines: at the lowest priority, their own CPU is not
-        # taken from the hotline's process.
-        load = await asyncio.create_subprocess_exec(
-            "nice",
-            "-n",
-            "19",
-            sys.executable,
-            "-c",
-            LOAD,
-            base.rstrip("/"),
-            token,
-            "12",
-            stdout=subprocess.PIPE,
-        )
+        load = await start_load(base, token, 12)
         await asyncio.sleep(1)  # the guesses and the first report are under way
         loaded = await ivr_latencies(agi_port, 80, "loaded")
         out, _ = await load.communicate()
@@ -198,12 +199,13 @@ async def test_a_year_report_and_password_guessing_do_not_stall_the_calls(
         await watch.stop()
     reports, guesses = int(out.split()[1]), int(out.split()[3])
     print(
-        f"idle p99 {p99(idle) * 1000:.1f} ms, loaded p99 {p99(loaded) * 1000:.1f} ms, worst stall "
-        f"{worst * 1000:.0f} ms (idle {idle_stall * 1000:.0f} ms); {reports} reports, {guesses} guesses"
+        f"loaded p99 {p99(loaded) * 1000:.1f} ms, worst stall {worst * 1000:.0f} ms;"
+        f" {reports} reports, {guesses} guesses"
     )
     assert reports >= 1 and guesses >= 16
-    assert worst < 0.1, f"the event loop stalled {worst * 1000:.0f} ms"
-    # Twice the idle figure; the idle figure is under a millisecond here, and on two cores that the report's
-    # database thread and the hashing thread keep busy the kernel's wake-up alone costs a few: the floor
-    # is 5 ms, far below what a caller hears.
-    assert p99(loaded) <= max(2 * p99(idle), 0.005), (p99(idle), p99(loaded))
+    # The bounds tell work on the loop from work off it, with room for a busy machine; how close the calls
+    # stay to their idle latency is measured by `bench.loop_bench` (docs/benchmarks.md). The year's report
+    # on the loop stalls it for seconds; one Argon2 hash takes 50-80 ms here, and with 16 guessers a hash on
+    # the loop would sit in front of most of the IVR's commands.
+    assert worst < 0.2, f"the event loop stalled {worst * 1000:.0f} ms"
+    assert p99(loaded) < 0.03, f"the IVR's p99 under load was {p99(loaded) * 1000:.1f} ms"
