@@ -14,10 +14,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, or_, select
 from sqlalchemy.orm import selectinload
 
+from hotline import personal
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.settings import Settings
-from hotline.values import mask_number
 
 # The case's fields in the order people read them; `has_recording` says whether there is audio to play
 # (the file's place on the server is not shown: the API streams it).
@@ -80,9 +80,7 @@ def view(case: Case, masked: bool = False) -> dict[str, Any]:
         value = getattr(case, name)
         out[name] = value.isoformat() if isinstance(value, datetime) else value
     out["has_recording"] = bool(case.recording)
-    if masked:
-        out["caller"] = mask_number(case.caller)
-    return out
+    return personal.masked(Case, out) if masked else out
 
 
 def summary(case: Case) -> dict[str, Any]:

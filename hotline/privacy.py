@@ -1,26 +1,33 @@
-"""Erasure of one person's data on request (Decree 13/2023): every case of their phone number anonymised,
-its recordings and voice messages deleted, and the number removed wherever else the hotline or Asterisk
-kept it (timelines, the audit log, dead letters, Asterisk's queue_log and logs). The case itself stays,
-without the person: its number, topic, outcome and times still count in the reports."""
+"""Erasure of one person's data on request (Decree 13/2023), by any identifier the hotline holds: a phone
+number (in any of its forms), an e-mail address, or a Zalo or Facebook user id. Every field
+hotline/personal.py declares is cleared, scrubbed or deleted with its row, as it declares: the person's
+cases and requests stay, without the person (their numbers, topics, outcomes and times still count in the
+reports); their recordings, voice messages and files are deleted; their names, addresses, positions and
+network addresses leave their history; their identifiers leave every timeline, the audit log, the dead
+letters and Asterisk's queue_log and logs. An erased request's follow link opens nothing."""
 
 from __future__ import annotations
 
 import gzip
+import ipaddress
 import json
 import logging
 import os
-from dataclasses import dataclass
+import re
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
 
-from sqlalchemy import String, cast, delete, or_, select
+from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
-from sqlalchemy.orm import selectinload
 
+from hotline import personal
 from hotline.db.models import (
     AuditEntry,
+    Base,
     Case,
     CaseEvent,
     CitizenRequest,
@@ -30,15 +37,22 @@ from hotline.db.models import (
     MissedCallTry,
     OutboxMessage,
     QueuedCallback,
+    RequestContact,
     RequestEvent,
+    RequestFile,
 )
+from hotline.personal import Kind
 from hotline.retention import ROTATED_LOG, remove_files, under
 from hotline.settings import Settings
-from hotline.values import mask_number, number_forms
+from hotline.values import mask_email, mask_number, number_forms
 
 log = logging.getLogger(__name__)
 
 ERASED = "erased"
+CHAT_PLATFORMS = ("zalo", "facebook")
+_CHAT_ID = re.compile(r"[A-Za-z0-9_.\-]{6,128}", re.ASCII)
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
+SHORTEST_SCRUBBED = 3  # a name or address shorter than this is no person's (and would scrub common words)
 
 
 @dataclass
@@ -54,130 +68,273 @@ class Erasure:
     callbacks: int = 0  # entries of the worklist and queued callbacks, with the calls back's recordings
 
 
-def _scrub(value: Any, forms: set[str]) -> Any:
-    """The value with every form of the number replaced, inside strings, lists and dicts."""
-    if isinstance(value, str):
-        for form in sorted(forms, key=len, reverse=True):
-            value = value.replace(form, ERASED)
+@dataclass
+class Person:
+    """Whom to erase: every form of their identifiers, and what their rows say of them."""
+
+    phones: set[str] = field(default_factory=set)
+    emails: set[str] = field(default_factory=set)  # lower case
+    chats: set[str] = field(default_factory=set)  # platform:id
+    # Read from their own rows: scrubbed from their own history (a name alone is not unique to them).
+    names: set[str] = field(default_factory=set)
+    addresses: set[str] = field(default_factory=set)
+    networks: set[str] = field(default_factory=set)  # addresses they wrote from
+
+    @classmethod
+    def named(cls, identifier: str) -> Person:
+        said = identifier.strip()
+        platform, colon, user = said.partition(":")
+        if colon and platform.lower() in CHAT_PLATFORMS:
+            if not _CHAT_ID.fullmatch(user):
+                raise ValueError(f"{identifier!r} is not a {platform} user id to erase")
+            return cls(chats={f"{platform.lower()}:{user}"})
+        if "@" in said:
+            if not _EMAIL.fullmatch(said):
+                raise ValueError(f"{identifier!r} is not an e-mail address to erase")
+            return cls(emails={said.lower()})
+        digits = said.removeprefix("+")
+        if not (digits.isascii() and digits.isdigit() and len(digits) >= 6):
+            raise ValueError(
+                f"{identifier!r} is not a phone number (digits, + at most in front), an e-mail address or "
+                "zalo:ID / facebook:ID to erase"
+            )
+        return cls(phones=number_forms(said))
+
+    def masked(self) -> str:
+        if self.phones:
+            return mask_number(min(self.phones, key=len))
+        if self.emails:
+            return mask_email(next(iter(self.emails)))
+        return personal.MASKS[Kind.CHAT](next(iter(self.chats)))
+
+    def identifiers(self) -> set[str]:
+        """What finds them anywhere: each written as the hotline and Asterisk write it (queue_log
+        URI-encodes: + becomes %2B; a chat's bare id is how its platform's payloads name them)."""
+        found = set(self.phones) | {quote(p, safe="") for p in self.phones} | set(self.emails)
+        return found | self.chats | {c.partition(":")[2] for c in self.chats}
+
+    def everything(self) -> set[str]:
+        extra = {v for v in (*self.names, *self.addresses) if len(v) >= SHORTEST_SCRUBBED}
+        return self.identifiers() | extra | self.networks
+
+
+class Scrubber:
+    """Replaces whole occurrences of some values (never inside a longer number: 1.2.3.4 is not taken out of
+    11.2.3.45), case-insensitively, inside strings, lists and dicts; a dict's personal keys (declared in
+    hotline/personal.py) are cleared when `keys` is set."""
+
+    def __init__(self, values: Iterable[str], keys: bool = False) -> None:
+        ordered = sorted({v for v in values if v}, key=len, reverse=True)
+        self.pattern = (
+            re.compile(r"(?<![0-9])(?:" + "|".join(map(re.escape, ordered)) + r")(?![0-9])", re.IGNORECASE)
+            if ordered
+            else None
+        )
+        self.keys = personal.detail_keys() if keys else frozenset()
+        self.changed = False
+
+    def __call__(self, value: Any) -> Any:
+        if isinstance(value, str):
+            if self.pattern is None:
+                return value
+            new = self.pattern.sub(ERASED, value)
+            self.changed |= new != value
+            return new
+        if isinstance(value, list):
+            return [self(v) for v in value]
+        if isinstance(value, dict):
+            out = {}
+            for k, v in value.items():
+                if k in self.keys and v not in ("", None, [], {}):
+                    out[k], self.changed = ERASED, True
+                else:
+                    out[k] = self(v)
+            return out
         return value
-    if isinstance(value, list):
-        return [_scrub(v, forms) for v in value]
-    if isinstance(value, dict):
-        return {k: _scrub(v, forms) for k, v in value.items()}
-    return value
 
 
-def _mentions(column: Any, forms: set[str]) -> Any:
-    return or_(*(cast(column, String).contains(form) for form in forms))
+def _network(actor: str) -> str:
+    """The network address in a citizen's actor name (citizen@203.0.113.7), or ""."""
+    if not actor.startswith("citizen@"):
+        return ""
+    try:
+        return str(ipaddress.ip_address(actor.removeprefix("citizen@")))
+    except ValueError:
+        return ""
+
+
+def _mentions(column: Any, values: set[str]) -> Any:
+    return or_(*(func.lower(cast(column, String)).contains(v.lower()) for v in values))
 
 
 async def erase(
     settings: Settings,
     db: async_sessionmaker[AsyncSession],
-    phone: str,
+    identifier: str,
     *,
     actor: str,
     include_live_logs: bool,
 ) -> Erasure:
-    """Erase `phone` (any of its forms). `include_live_logs`: rewrite Asterisk's live queue_log and logs
-    too, which is safe only while Asterisk does not write them (it is stopped, or has just rotated them:
-    then the live files hold nothing older than the rotation)."""
-    digits = phone.strip().removeprefix("+")
-    if not (digits.isascii() and digits.isdigit() and len(digits) >= 6):
-        raise ValueError(f"{phone!r} is not a phone number to erase (digits, + at most in front)")
-    forms = number_forms(phone)
+    """Erase the person `identifier` names (a phone number in any form, an e-mail address, zalo:ID or
+    facebook:ID). `include_live_logs`: rewrite Asterisk's live queue_log and logs too, which is safe only
+    while Asterisk does not write them (it is stopped, or has just rotated them: then the live files hold
+    nothing older than the rotation)."""
+    person = Person.named(identifier)
     done = Erasure()
     now = datetime.now(UTC)
-    # In queue_log the dialplan writes values URI-encoded (+ becomes %2B).
-    encoded = forms | {quote(f, safe="") for f in forms}
     async with db() as session, session.begin():
-        cases = list(await session.scalars(select(Case).where(Case.caller.in_(forms))))
-        root = settings.recordings_path
-        files = [Path(p) for c in cases for p in (c.recording, c.voicemail) if p and under(root, Path(p))]
-        done.files = len(remove_files(files))
-        for case in cases:
-            case.caller, case.caller_name, case.notes = ERASED, "", ""
-            case.recording = case.voicemail = ""
-            session.add(CaseEvent(case_id=case.id, at=now, kind="erased", detail={"reason": "request"}))
-        done.cases = len(cases)
-        # The worklist and the queued callbacks hold nothing but the number and the calls made to it: they
-        # go, with the recordings of those calls (an active callback is dialled no more).
-        missed = list(await session.scalars(select(MissedCall.id).where(MissedCall.caller.in_(forms))))
-        callbacks = list(
-            await session.scalars(select(QueuedCallback).where(QueuedCallback.number.in_(forms)))
-        )
-        tried = list(
-            await session.scalars(
-                select(MissedCallTry.recording).where(MissedCallTry.missed_call_id.in_(missed))
-            )
-        )
-        audio = [Path(p) for p in (*tried, *(cb.recording for cb in callbacks)) if p and under(root, Path(p))]
-        done.files += len(remove_files(audio))
-        done.callbacks = len(missed) + len(callbacks)
-        await session.execute(delete(MissedCall).where(MissedCall.id.in_(missed)))
-        await session.execute(
-            delete(QueuedCallback).where(QueuedCallback.id.in_([cb.id for cb in callbacks]))
-        )
-        for event in await session.scalars(select(CaseEvent).where(_mentions(CaseEvent.detail, encoded))):
-            event.detail = _scrub(event.detail, encoded)
-            done.events += 1
-        # Their requests: the contact goes, the words are cleaned of the number, the photos they sent are
-        # deleted; what the agencies answered stays (the request is still counted, without the person).
+        cases = list(await session.scalars(select(Case).where(Case.caller.in_(person.phones))))
         requests = list(
             await session.scalars(
-                select(CitizenRequest)
-                .where(CitizenRequest.contact_phone.in_(forms))
-                .options(selectinload(CitizenRequest.files))
+                select(CitizenRequest).where(
+                    or_(
+                        CitizenRequest.contact_phone.in_(person.phones),
+                        func.lower(CitizenRequest.contact_email).in_(person.emails),
+                        CitizenRequest.contact_chat.in_(person.chats),
+                    )
+                )
             )
         )
-        folder = settings.request_files_path
+        ids = [r.id for r in requests]
+        numbers = [r.number for r in requests] + [c.number for c in cases]
+        events = list(await session.scalars(select(RequestEvent).where(RequestEvent.request_id.in_(ids))))
+        files = list(await session.scalars(select(RequestFile).where(RequestFile.request_id.in_(ids))))
+        # Whoever opened, followed or wrote to their requests from the web: their network addresses.
+        audited = list(await session.scalars(select(AuditEntry).where(AuditEntry.target.in_(numbers))))
+        actors = [
+            *(e.actor for e in events),
+            *(f.uploaded_by for f in files),
+            *(r.created_by for r in requests),
+            *(a.actor for a in audited if a.action.startswith(("request.", "follow."))),
+        ]
+        person.networks |= {n for n in map(_network, actors) if n}
+        person.names |= {c.caller_name for c in cases} | {r.contact_name for r in requests}
+        person.addresses |= {r.address for r in requests}
+        own = Scrubber(person.everything(), keys=True)
+
+        root = settings.recordings_path
+        audio = [c.recording for c in cases] + [c.voicemail for c in cases]
+        for case in cases:
+            _anonymise(case, own)
+            session.add(CaseEvent(case_id=case.id, at=now, kind="erased", detail={"reason": "request"}))
+        done.cases = len(cases)
         for request in requests:
-            request.contact_phone, request.contact_name, request.contact_email = ERASED, "", ""
-            request.words = _scrub(request.words, encoded)
-            theirs = [f for f in request.files if f.purpose == "citizen"]
-            done.files += len(remove_files(folder / f.stored for f in theirs))
-            for file in theirs:
-                request.files.remove(file)
+            _anonymise(request, own)
+            request.erased_at = now
             session.add(
                 RequestEvent(request_id=request.id, at=now, actor=actor[:80], kind="erased", detail={})
             )
         done.requests = len(requests)
-        # Messages to them (their number, the answer) and the record of theirs taken from a channel.
-        ids = [r.id for r in requests]
-        for table, condition in (
-            (OutboxMessage, or_(OutboxMessage.to.in_(forms), OutboxMessage.request_id.in_(ids))),
+        theirs = [f for f in files if f.purpose == "citizen"]
+        folder = settings.request_files_path
+        done.files += len(remove_files((folder / f.stored for f in theirs), folder))
+        await session.execute(delete(RequestFile).where(RequestFile.id.in_([f.id for f in theirs])))
+        for file in files:
+            if file.purpose != "citizen":  # the agency's: kept, with their name out of it
+                _scrubbed(file, own)
+
+        # What is nothing but the person: the worklist, the queued callbacks, the messages to and from them.
+        missed = list(
+            await session.scalars(select(MissedCall.id).where(MissedCall.caller.in_(person.phones)))
+        )
+        callbacks = list(
+            await session.scalars(select(QueuedCallback).where(QueuedCallback.number.in_(person.phones)))
+        )
+        audio += list(
+            await session.scalars(
+                select(MissedCallTry.recording).where(MissedCallTry.missed_call_id.in_(missed))
+            )
+        )
+        audio += [cb.recording for cb in callbacks]
+        done.callbacks = len(missed) + len(callbacks)
+        recipients = person.phones | person.emails | {c.partition(":")[2] for c in person.chats}
+        for model, condition in (
+            (MissedCall, MissedCall.id.in_(missed)),
+            (QueuedCallback, QueuedCallback.id.in_([cb.id for cb in callbacks])),
+            (
+                OutboxMessage,
+                or_(func.lower(OutboxMessage.to).in_(recipients), OutboxMessage.request_id.in_(ids)),
+            ),
             (InboundMessage, InboundMessage.request_id.in_(ids)),
         ):
-            done.messages += int((await session.execute(delete(table).where(condition))).rowcount or 0)  # type: ignore[attr-defined]
-        for step in await session.scalars(
-            select(RequestEvent).where(_mentions(RequestEvent.detail, encoded))
-        ):
-            step.detail = _scrub(step.detail, encoded)
-            done.events += 1
-        for entry in await session.scalars(
-            select(AuditEntry).where(or_(_mentions(AuditEntry.detail, encoded), AuditEntry.target.in_(forms)))
-        ):
-            entry.detail, entry.target = _scrub(entry.detail, encoded), _scrub(entry.target, encoded)
-            done.audit += 1
-        for letter in await session.scalars(select(DeadLetter).where(_mentions(DeadLetter.payload, encoded))):
-            letter.payload = _scrub(letter.payload, encoded)
-            done.dead_letters += 1
-        done.log_lines = _scrub_logs(settings.asterisk_log_path, encoded, include_live_logs)
+            result = await session.execute(delete(model).where(condition))
+            if model in (OutboxMessage, InboundMessage):
+                done.messages += int(result.rowcount or 0)  # type: ignore[attr-defined]
+        done.files += len(remove_files((Path(p) for p in audio if p and under(root, Path(p))), root))
+
+        # Their own history: every personal value out of it. Anyone's history: their identifiers out of it.
+        case_events = await session.scalars(
+            select(CaseEvent).where(CaseEvent.case_id.in_([c.id for c in cases]))
+        )
+        for event in [*events, *case_events]:
+            done.events += _scrubbed(event, own)
+        for entry in audited:
+            done.audit += _scrubbed(entry, own)
+        anywhere = Scrubber(person.identifiers() | person.networks)
+        scrubbed: tuple[tuple[type[Base], str], ...] = (
+            (CaseEvent, "events"),
+            (RequestEvent, "events"),
+            (RequestContact, "events"),
+            (AuditEntry, "audit"),
+            (DeadLetter, "dead_letters"),
+        )
+        for table, counter in scrubbed:
+            columns = [getattr(table, name) for name in personal.fields(table)]
+            wanted = person.identifiers() | person.networks
+            rows = await session.scalars(select(table).where(or_(*(_mentions(c, wanted) for c in columns))))
+            for row in rows:
+                setattr(done, counter, getattr(done, counter) + _scrubbed(row, anywhere))
+        done.log_lines = _scrub_logs(settings.asterisk_log_path, anywhere, include_live_logs)
         session.add(
             AuditEntry(
                 at=now,
                 actor=actor[:80],
                 action="privacy.erase",
-                target=mask_number(phone),
+                target=person.masked(),
                 detail=json.loads(json.dumps(done.__dict__)),
             )
         )
-    log.info("erased %s: %s", mask_number(phone), done)
+    log.info("erased %s: %s", person.masked(), done)
     return done
 
 
-def _scrub_logs(folder: Path, forms: set[str], include_live: bool) -> int:
-    """Rewrite each of Asterisk's log files that mentions the number (atomically, keeping its mode)."""
+def _anonymise(row: Base, scrub: Scrubber) -> None:
+    """Every field the declaration names for this row's table, cleared or scrubbed as its kind says."""
+    for name, kind in personal.BY_MODEL[type(row)].fields.items():
+        value = getattr(row, name)
+        if kind in personal.IDENTIFIERS:
+            setattr(row, name, ERASED if value and name in ("caller", "contact_phone") else "")
+        elif kind in (Kind.NAME, Kind.ADDRESS, Kind.NOTES, Kind.AUDIO, Kind.FILE):
+            setattr(row, name, "")
+        elif kind is Kind.POSITION:
+            setattr(row, name, None)
+        elif kind is Kind.ACTOR:
+            setattr(row, name, _actor(value, scrub))
+        else:
+            setattr(row, name, scrub(value))
+
+
+def _actor(value: str, scrub: Scrubber) -> str:
+    """A citizen's actor name without who they were: "citizen:erased", "citizen@erased"."""
+    if value.startswith(("citizen:", "citizen@")) and scrub(value) != value:
+        return value[:8] + ERASED
+    return str(scrub(value))
+
+
+def _scrubbed(row: Base, scrub: Scrubber) -> int:
+    """Scrub the row's declared fields; 1 when anything changed."""
+    scrub.changed = False
+    for name, kind in personal.BY_MODEL[type(row)].fields.items():
+        value = getattr(row, name)
+        new = _actor(value, scrub) if kind is Kind.ACTOR else scrub(value)
+        if new != value:
+            setattr(row, name, new)
+            scrub.changed = True
+    return int(scrub.changed)
+
+
+def _scrub_logs(folder: Path, scrub: Scrubber, include_live: bool) -> int:
+    """Rewrite each of Asterisk's log files that mentions the person (atomically, keeping its mode)."""
     if not folder.is_dir():
         return 0
     changed = 0
@@ -188,11 +345,10 @@ def _scrub_logs(folder: Path, forms: set[str], include_live: bool) -> int:
         packed = path.suffix == ".gz"  # rotated and compressed by logrotate
         raw = path.read_bytes()
         data = gzip.decompress(raw) if packed else raw
-        lines = data.split(b"\n")
         kept = []
-        for line in lines:
+        for line in data.split(b"\n"):
             text = line.decode("utf-8", "surrogateescape")
-            scrubbed = _scrub(text, forms)
+            scrubbed = scrub(text)
             changed += scrubbed != text
             kept.append(scrubbed.encode("utf-8", "surrogateescape"))
         new = b"\n".join(kept)

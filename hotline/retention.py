@@ -14,9 +14,10 @@ from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, delete, func, or_, select, update
+from sqlalchemy import ColumnElement, delete, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from hotline import personal
 from hotline.db.models import (
     ApiToken,
     AuditEntry,
@@ -31,11 +32,19 @@ from hotline.db.models import (
     MissedStatus,
     OutboxMessage,
     QueuedCallback,
+    RequestContact,
+    RequestEvent,
     RequestFile,
     RequestStatus,
     WebSession,
 )
 from hotline.settings import Settings
+
+# The tables hotline/personal.py declares, children before the rows they belong to.
+_PARENTS_FIRST = [t.name for t in Base.metadata.sorted_tables]
+DELETION_ORDER = [
+    t.model for t in sorted(personal.TABLES, key=lambda t: -_PARENTS_FIRST.index(t.model.__tablename__))
+]
 
 log = logging.getLogger(__name__)
 
@@ -97,9 +106,11 @@ def under(root: Path, path: Path) -> bool:
     return path.resolve().is_relative_to(root.resolve())
 
 
-def remove_files(files: Iterable[Path]) -> list[Path]:
-    """Delete the files, then the day, month and year folders they leave empty."""
+def remove_files(files: Iterable[Path], root: Path) -> list[Path]:
+    """Delete the files, then the day, month and year folders they leave empty inside `root` (never `root`
+    itself: the app, Asterisk or logrotate writes into it next)."""
     removed = []
+    top = root.resolve()
     for file in files:
         try:
             file.unlink()
@@ -107,6 +118,8 @@ def remove_files(files: Iterable[Path]) -> list[Path]:
             continue
         removed.append(file)
         for folder in (file.parent, file.parent.parent, file.parent.parent.parent):
+            if folder.resolve() == top or not folder.resolve().is_relative_to(top):
+                break
             try:
                 folder.rmdir()  # only when empty
             except OSError:
@@ -145,9 +158,13 @@ async def apply(
         settings.recordings_path, today, keep.recordings, keep.voice_messages
     )
     logs = expired_logs(settings.asterisk_log_path, now, keep.asterisk_logs)
-    case_cutoff = now - timedelta(days=keep.cases)
+
+    def cutoff(model: type[Base]) -> datetime:
+        """Before this, the rows of a table of personal data are kept no longer."""
+        return now - timedelta(days=getattr(keep, personal.BY_MODEL[model].kept))
+
     async with db() as session, session.begin():
-        old_cases = select(Case.id).where(Case.started_at < case_cutoff, Case.ended_at.is_not(None))
+        old_cases = select(Case.id).where(Case.started_at < cutoff(Case), Case.ended_at.is_not(None))
         # A case kept no longer takes its audio along, whatever the audio's own retention.
         for path, voice in (
             await session.execute(select(Case.recording, Case.voicemail).where(Case.id.in_(old_cases)))
@@ -163,10 +180,10 @@ async def apply(
                 len(logs),
             )
         else:
-            removed = remove_files(recordings)
-            removed_messages = remove_files(messages)
+            removed = remove_files(recordings, settings.recordings_path)
+            removed_messages = remove_files(messages, settings.recordings_path)
             report.recordings, report.voice_messages = len(removed), len(removed_messages)
-            report.log_files = len(remove_files(logs))
+            report.log_files = len(remove_files(logs, settings.asterisk_log_path))
             report.deleted_files = [*removed, *removed_messages]
             await forget_audio(session, "recording", removed, "recording_deleted", "retention", now)
             await forget_audio(
@@ -181,7 +198,7 @@ async def apply(
                         update(model).where(model.recording.in_(chunk)).values(recording="")
                     )
         old_requests = select(CitizenRequest.id).where(
-            CitizenRequest.closed_at < now - timedelta(days=keep.requests),
+            CitizenRequest.closed_at < cutoff(CitizenRequest),
             CitizenRequest.status.in_([RequestStatus.CLOSED.value, RequestStatus.REJECTED.value]),
         )
         stored = list(
@@ -189,33 +206,44 @@ async def apply(
         )
         folder = settings.request_files_path
         if not dry_run:
-            report.deleted_files += remove_files(folder / name for name in stored)
-        ended = now - timedelta(days=keep.sessions)
-        deletions: list[tuple[str, type[Base], ColumnElement[bool]]] = [
-            # A request's messages carry the citizen's address and the answer: they go with it.
-            ("messages", OutboxMessage, OutboxMessage.request_id.in_(old_requests)),
-            ("messages", InboundMessage, InboundMessage.request_id.in_(old_requests)),
-            ("requests", CitizenRequest, CitizenRequest.id.in_(old_requests)),
-            ("events", CaseEvent, CaseEvent.case_id.in_(old_cases)),
-            ("cases", Case, Case.id.in_(old_cases)),
-            ("events", CaseEvent, CaseEvent.at < now - timedelta(days=keep.timelines)),
-            ("audit", AuditEntry, AuditEntry.at < now - timedelta(days=keep.audit)),
-            ("sessions", WebSession, WebSession.expires_at < ended),
-            ("tokens", ApiToken, or_(ApiToken.revoked_at < ended, ApiToken.expires_at < ended)),
-            ("dead_letters", DeadLetter, DeadLetter.last_failed_at < case_cutoff),
-            (
-                "callbacks",
-                MissedCall,
-                and_(MissedCall.status != MissedStatus.OPEN.value, MissedCall.closed_at < case_cutoff),
+            report.deleted_files += remove_files((folder / name for name in stored), folder)
+        old_missed = select(MissedCall.id).where(
+            MissedCall.status != MissedStatus.OPEN.value, MissedCall.closed_at < cutoff(MissedCall)
+        )
+        # Each table of personal data (hotline/personal.py) by its own rule, after the days its declared
+        # setting keeps it; a row goes with the row it belongs to. Children first.
+        rules: dict[type[Base], tuple[str, ColumnElement[bool]]] = {
+            Case: ("cases", Case.id.in_(old_cases)),
+            CaseEvent: (
+                "events",
+                or_(CaseEvent.case_id.in_(old_cases), CaseEvent.at < cutoff(CaseEvent)),
             ),
-            ("callbacks", QueuedCallback, QueuedCallback.closed_at < case_cutoff),
+            DeadLetter: ("dead_letters", DeadLetter.last_failed_at < cutoff(DeadLetter)),
+            AuditEntry: ("audit", AuditEntry.at < cutoff(AuditEntry)),
+            CitizenRequest: ("requests", CitizenRequest.id.in_(old_requests)),
+            RequestEvent: ("events", RequestEvent.request_id.in_(old_requests)),
+            RequestContact: ("", RequestContact.request_id.in_(old_requests)),
+            RequestFile: ("", RequestFile.request_id.in_(old_requests)),
+            # A request's messages carry the citizen's address and the answer: they go with it.
+            OutboxMessage: ("messages", OutboxMessage.request_id.in_(old_requests)),
+            InboundMessage: ("messages", InboundMessage.request_id.in_(old_requests)),
+            MissedCall: ("callbacks", MissedCall.id.in_(old_missed)),
+            MissedCallTry: ("", MissedCallTry.missed_call_id.in_(old_missed)),
+            QueuedCallback: ("callbacks", QueuedCallback.closed_at < cutoff(QueuedCallback)),
+        }
+        ended = now - timedelta(days=keep.sessions)
+        deletions = [rules[model] + (model,) for model in DELETION_ORDER]
+        deletions += [
+            ("sessions", WebSession.expires_at < ended, WebSession),
+            ("tokens", or_(ApiToken.revoked_at < ended, ApiToken.expires_at < ended), ApiToken),
         ]
-        for name, table, condition in deletions:
+        for name, condition, table in deletions:
             if dry_run:
                 found = await session.scalar(select(func.count()).select_from(table).where(condition))
             else:
                 found = (await session.execute(delete(table).where(condition))).rowcount  # type: ignore[attr-defined]
-            setattr(report, name, getattr(report, name) + int(found or 0))
+            if name:
+                setattr(report, name, getattr(report, name) + int(found or 0))
         session.add(
             AuditEntry(
                 at=now,

@@ -25,7 +25,6 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade, upgrade_async
 from hotline.db.models import AuditEntry, User
 from hotline.errors import HotlineError
-from hotline.values import mask_number
 from ivr import flow as flow_file
 from ivr import show, validate
 from ivr.flow import FlowError
@@ -203,8 +202,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--dry-run", action="store_true", help="count, delete nothing")
     p.set_defaults(func=cmd_privacy_retention)
-    p = pv.add_parser("erase", help="erase one person's data: their cases anonymised, recordings deleted")
-    p.add_argument("--phone", required=True, help="their number, in any form (0912..., +84912...)")
+    p = pv.add_parser(
+        "erase", help="erase one person's data, found by any identifier of theirs: cases, requests anonymised"
+    )
+    who = p.add_mutually_exclusive_group(required=True)
+    who.add_argument("--phone", help="their number, in any form (0912..., +84912...)")
+    who.add_argument("--email", help="their e-mail address")
+    who.add_argument("--zalo", help="their Zalo user id (as the Official Account's events give it)")
+    who.add_argument("--facebook", help="their Facebook page-scoped user id")
     p.add_argument(
         "--asterisk-stopped",
         action="store_true",
@@ -603,24 +608,28 @@ def cmd_privacy_retention(args: argparse.Namespace) -> int:
 
 def cmd_privacy_erase(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
+    identifier = (
+        args.phone or args.email or (f"zalo:{args.zalo}" if args.zalo else f"facebook:{args.facebook}")
+    )
 
     async def run(db: Any) -> privacy.Erasure:
         rotated = False if args.asterisk_stopped else await housekeeping.rotate_asterisk_logs(site)
         if not rotated and not args.asterisk_stopped:
             raise HotlineError(
                 "Asterisk could not be asked to rotate its logs, so its live queue_log may still hold the "
-                "number; run again once AMI answers, or with --asterisk-stopped while Asterisk is stopped"
+                "person's number; run again once AMI answers, or with --asterisk-stopped while it is stopped"
             )
         try:
             return await privacy.erase(
-                site, db, args.phone, actor=_actor(), include_live_logs=args.asterisk_stopped
+                site, db, identifier, actor=_actor(), include_live_logs=args.asterisk_stopped
             )
         except ValueError as exc:
             raise HotlineError(str(exc)) from None
 
     done = asyncio.run(_with_db(site, run))
     print(
-        f"erased {mask_number(args.phone)}: {done.cases} case(s) anonymised, {done.files} file(s) deleted, "
+        f"erased {privacy.Person.named(identifier).masked()}: {done.cases} case(s) and {done.requests} "
+        f"request(s) anonymised, {done.files} file(s) deleted, {done.messages} message(s), "
         f"{done.events} timeline event(s), {done.audit} audit entr(ies), {done.dead_letters} dead letter(s) "
         f"and {done.log_lines} Asterisk log line(s) cleaned"
     )

@@ -124,7 +124,7 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
     if is_valid(number) and phone:
         async with c.db() as session:
             found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
-    if found is None or not same_phone(phone, found.contact_phone):
+    if found is None or found.erased_at is not None or not same_phone(phone, found.contact_phone):
         # A number that is no request's costs the address only: junk cannot crowd out real numbers' delays.
         if is_valid(number):
             c.follow_numbers.failed([number])
@@ -162,7 +162,7 @@ async def follow_by_link(request: web.Request) -> web.StreamResponse:
         )
     async with c.db() as session:
         found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
-    if found is None:  # erased: its link opens nothing
+    if found is None or found.erased_at is not None:  # deleted or erased: its link opens nothing
         return render(
             "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": ""}, status=404
         )
@@ -190,7 +190,7 @@ async def follow_page(request: web.Request) -> web.StreamResponse:
     c, number = ctx(request), _opened(request)
     async with c.db() as session:
         found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
-    if found is None:  # erased since
+    if found is None or found.erased_at is not None:  # deleted or erased since
         raise web.HTTPSeeOther("/follow")
     values = {
         "r": citizen_view(c, found, datetime.now(UTC)),
@@ -215,6 +215,8 @@ async def _citizen_step(request: web.Request, step: str) -> web.StreamResponse:
     now = datetime.now(UTC)
     async with c.db() as session, session.begin():
         found = await load_request(session, number)
+        if found.erased_at is not None:
+            raise web.HTTPSeeOther("/follow")
         try:
             if step == "rate":
                 stars = str(form.get("stars", ""))

@@ -14,8 +14,9 @@ from sqlalchemy.orm import selectinload
 
 from casework import workflow as wf
 from channels import outbox
+from hotline import personal
 from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
-from hotline.values import clean, mask_actor, mask_email, mask_number, number_forms
+from hotline.values import clean, mask_actor, number_forms
 from web.audit import audit
 from web.auth import Principal
 from web.case_access import count_param
@@ -97,8 +98,7 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
     out["due"] = wf.due_state(c.settings, request, at).value
     if principal.role is Role.AGENCY:
         # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them.
-        out["contact_phone"] = mask_number(out["contact_phone"])
-        out["contact_email"] = mask_email(out["contact_email"])
+        out = personal.masked(CitizenRequest, out)
     if history:
         # An agency sees who acted as the contact masking shows them (the audit log keeps the whole).
         shown = mask_actor if principal.role is Role.AGENCY else str

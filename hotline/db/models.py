@@ -323,6 +323,8 @@ class CitizenRequest(Base):
     public: Mapped[bool] = mapped_column(default=False)
     public_question: Mapped[str] = mapped_column(Text, default="")
     public_answer: Mapped[str] = mapped_column(Text, default="")
+    # The citizen was erased (hotline privacy erase): the matter stays counted, its links open nothing.
+    erased_at: Mapped[datetime | None]
 
     events: Mapped[list[RequestEvent]] = relationship(
         back_populates="request", order_by="RequestEvent.id", cascade="all, delete-orphan"
