@@ -70,7 +70,7 @@ async def test_an_erased_callers_number_is_nowhere_after_a_real_call(site: Setti
     )
     output = (await erase.communicate())[0].decode()
     assert erase.returncode == 0, output
-    assert re.search(r"erased \+849\*\*\*456: [1-9]\d* case\(s\) anonymised", output), output
+    assert re.search(r"erased 0977\*\*\*456: [1-9]\d* case\(s\) and", output), output
     assert PERSON not in output
 
     engine = make_engine(site.database_url)
