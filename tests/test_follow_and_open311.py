@@ -162,7 +162,11 @@ async def test_open311_services_and_a_new_request_with_an_api_key(site: Site) ->
     missing = await site.client.get("/open311/v2/services/roads.json")
     assert missing.status == 404 and (await missing.json())[0]["code"] == 404
     xml = await site.client.get("/open311/v2/services.xml")
-    assert xml.status == 400 and "JSON" in (await xml.json())[0]["description"]
+    assert xml.status == 200 and xml.content_type == "text/xml" and xml.charset == "utf-8"
+    assert (await xml.text()).startswith('<?xml version="1.0" encoding="utf-8"?>\n<services><service>')
+    other = await site.client.get("/open311/v2/services.yaml")
+    assert other.status == 400 and other.content_type == "text/xml"
+    assert "<errors><error><code>400</code><description>no format 'yaml'" in await other.text()
 
     form = {
         "service_code": "violation",

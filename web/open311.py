@@ -1,11 +1,14 @@
-"""Open311 GeoReport v2 (JSON) for the province's portal and apps: the services (the topics), new requests
-(POST with an API token as `api_key`) and the requests' public state.
+"""Open311 GeoReport v2 for the province's portal and apps, in XML (the format the specification requires)
+and JSON (web/open311_format.py): the services (the topics), new requests (POST with an API token as
+`api_key`, in the form or in the query string) and the requests' public state. Services are `realtime`: a
+POST answers with the request's number at once.
 
 A request's `service_request_id` is its number, the one the citizen follows it by. Request numbers are
 short and can be guessed, so a GET says only what anyone may know: status, topic, agency, dates, and the
 answer once the center published it. It never returns a name, phone number, e-mail, address, place or the
 citizen's own words; the citizen reads their own answer on the follow page with their phone's digits.
-Errors are the spec's: a list of `{code, description}` with the same HTTP status."""
+Errors are the spec's: a list of `{code, description}` (`<errors><error>` in XML) with the same HTTP
+status."""
 
 from __future__ import annotations
 
@@ -23,6 +26,8 @@ from web.audit import audit
 from web.auth import token_principal
 from web.context import Context, ctx
 from web.errors import UNREADABLE_FORM, form_data
+from web.open311_format import FORMATS, respond
+from web.open311_format import error as error_document
 from web.routing import RouteTable
 
 routes = RouteTable()
@@ -39,8 +44,21 @@ class Open311Error(Exception):
         self.code, self.description = code, description
 
 
-def _error(exc: Open311Error) -> web.Response:
-    return web.json_response([{"code": exc.code, "description": exc.description}], status=exc.code)
+def _format(request: web.Request) -> str:
+    """The format the resource's name asks for; an unknown one is answered in XML, the required format."""
+    fmt = request.match_info.get("format", "xml")
+    return fmt if fmt in FORMATS else "xml"
+
+
+def _error(request: web.Request, exc: Open311Error) -> web.Response:
+    return error_document(_format(request), exc.code, exc.description)
+
+
+def _check_format(request: web.Request) -> str:
+    fmt = request.match_info.get("format", "")
+    if fmt not in FORMATS:
+        raise Open311Error(400, f"no format {fmt[:16]!r}: ask for .xml or .json")
+    return fmt
 
 
 def _when(c: Context, at: datetime | None) -> str | None:
@@ -54,7 +72,7 @@ def _services(c: Context) -> list[dict[str, Any]]:
             "service_name": t.label,
             "description": t.description,
             "metadata": False,
-            "type": "batch",
+            "type": "realtime",
             "keywords": ", ".join(t.keywords),
             "group": t.group,
         }
@@ -62,20 +80,17 @@ def _services(c: Context) -> list[dict[str, Any]]:
     ]
 
 
-def _json_only(request: web.Request) -> None:
-    if request.match_info.get("format", "json") != "json":
-        raise Open311Error(400, "only the JSON format is served: use .json")
-
-
 @routes.route("GET", BASE + "/discovery.{format}", None, "Open311 discovery: where this endpoint is")
 async def discovery(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     try:
-        _json_only(request)
+        fmt = _check_format(request)
     except Open311Error as exc:
-        return _error(exc)
+        return _error(request, exc)
     url = f"{request.scheme}://{request.host}{BASE}/"
-    return web.json_response(
+    return respond(
+        fmt,
+        "discovery",
         {
             "changeset": "2026-11-23T00:00:00Z",
             "contact": c.settings.site.name,
@@ -85,32 +100,32 @@ async def discovery(request: web.Request) -> web.StreamResponse:
                     "specification": "http://wiki.open311.org/GeoReport_v2",
                     "url": url,
                     "type": "production",
-                    "formats": ["application/json"],
+                    "formats": [FORMATS["xml"], FORMATS["json"]],
                 }
             ],
-        }
+        },
     )
 
 
 @routes.route("GET", BASE + "/services.{format}", None, "Open311: the topics a request can be about")
 async def services(request: web.Request) -> web.StreamResponse:
     try:
-        _json_only(request)
+        fmt = _check_format(request)
     except Open311Error as exc:
-        return _error(exc)
-    return web.json_response(_services(ctx(request)))
+        return _error(request, exc)
+    return respond(fmt, "services", _services(ctx(request)))
 
 
 @routes.route("GET", BASE + "/services/{code}.{format}", None, "Open311: one service's definition")
 async def service_definition(request: web.Request) -> web.StreamResponse:
     try:
-        _json_only(request)
+        fmt = _check_format(request)
         code = request.match_info["code"]
         if code not in {s["service_code"] for s in _services(ctx(request))}:
-            raise Open311Error(404, f"no service {code!r}")
+            raise Open311Error(404, f"no service {code[:64]!r}")
     except Open311Error as exc:
-        return _error(exc)
-    return web.json_response({"service_code": code, "attributes": []})
+        return _error(request, exc)
+    return respond(fmt, "service_definition", {"service_code": code, "attributes": []})
 
 
 def _record(c: Context, r: CitizenRequest, updated: datetime | None) -> dict[str, Any]:
@@ -187,7 +202,7 @@ def _date(c: Context, value: str, name: str) -> datetime:
 async def list_requests(request: web.Request) -> web.StreamResponse:
     c, q = ctx(request), request.query
     try:
-        _json_only(request)
+        fmt = _check_format(request)
         stmt = select(CitizenRequest)
         if q.get("service_request_id"):
             numbers = [n.strip() for n in q["service_request_id"].split(",") if n.strip()][:MOST_RECORDS]
@@ -221,22 +236,22 @@ async def list_requests(request: web.Request) -> web.StreamResponse:
                     stmt = stmt.where(CitizenRequest.status.in_(ENDED))
         stmt = stmt.order_by(CitizenRequest.created_at.desc(), CitizenRequest.id.desc()).limit(MOST_RECORDS)
     except Open311Error as exc:
-        return _error(exc)
-    return web.json_response(await _records(c, stmt))
+        return _error(request, exc)
+    return respond(fmt, "service_requests", await _records(c, stmt))
 
 
 @routes.route("GET", BASE + "/requests/{number}.{format}", None, "Open311: one request")
 async def one_request(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     try:
-        _json_only(request)
+        fmt = _check_format(request)
         number = request.match_info["number"]
         records = await _records(c, select(CitizenRequest).where(CitizenRequest.number == number))
         if not records:
-            raise Open311Error(404, f"no request {number}")
+            raise Open311Error(404, f"no request {number[:16]}")
     except Open311Error as exc:
-        return _error(exc)
-    return web.json_response(records)
+        return _error(request, exc)
+    return respond(fmt, "service_requests", records)
 
 
 def _coordinate(form: Any, name: str, bound: float) -> float | None:
@@ -256,11 +271,12 @@ def _coordinate(form: Any, name: str, bound: float) -> float | None:
 async def new_request(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
     try:
-        _json_only(request)
+        fmt = _check_format(request)
         form = await form_data(request)
         if form is None:
             raise Open311Error(400, UNREADABLE_FORM)
-        key = str(form.get("api_key", ""))
+        # Some clients send the key in the query string, as they do jurisdiction_id.
+        key = str(form.get("api_key", "") or request.query.get("api_key", ""))
         principal = await token_principal(c.db, key) if key else None
         if principal is None or not principal.can(Role.AGENT):
             raise Open311Error(403, "api_key is missing, unknown, revoked, or may not open requests")
@@ -303,15 +319,18 @@ async def new_request(request: web.Request) -> web.StreamResponse:
         async with c.db() as session, session.begin():
             session.add(opened)
     except Open311Error as exc:
-        return _error(exc)
+        return _error(request, exc)
     except TimeoutError:
-        return _error(Open311Error(503, "the database is not answering: try again shortly"))
+        return _error(request, Open311Error(503, "the database is not answering: try again shortly"))
     await audit(c, principal, "request.open", number, channel="open311")
     notice = (
         f"Mã số yêu cầu {number}. Tra cứu tại /follow với mã số này và số điện thoại."
         if opened.contact_phone
         else f"Mã số yêu cầu {number}."
     )
-    return web.json_response(
-        [{"service_request_id": number, "service_notice": notice, "account_id": None}], status=201
+    return respond(
+        fmt,
+        "service_requests",
+        [{"service_request_id": number, "service_notice": notice, "account_id": None}],
+        status=201,
     )
