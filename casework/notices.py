@@ -7,7 +7,9 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from email.message import EmailMessage
+from email.utils import format_datetime, getaddresses, make_msgid
 from zoneinfo import ZoneInfo
 
 import aiosmtplib
@@ -18,6 +20,22 @@ from hotline.db.models import CitizenRequest
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
+
+
+def mail_domain(settings: Settings) -> str:
+    """The domain of [mail] sender: what the hotline's Message-IDs end in."""
+    address = getaddresses([settings.mail.sender])[0][1] if settings.mail.sender else ""
+    return address.rpartition("@")[2] or "hotline.invalid"
+
+
+def stamped(settings: Settings, message: EmailMessage) -> EmailMessage:
+    """The message with the Date and Message-ID RFC 5322 requires, when it has none yet: a relay does not
+    add them for a client that is not its own, and receivers score mail without them as spam."""
+    if message["Date"] is None:
+        message["Date"] = format_datetime(datetime.now(UTC))
+    if message["Message-ID"] is None:
+        message["Message-ID"] = make_msgid(domain=mail_domain(settings))
+    return message
 
 
 def escalation(settings: Settings, request: CitizenRequest) -> EmailMessage | None:
@@ -66,7 +84,7 @@ async def send(settings: Settings, messages: list[EmailMessage]) -> int:
         async with relay(settings) as smtp:
             for message in messages:
                 try:
-                    await smtp.send_message(message)
+                    await smtp.send_message(stamped(settings, message))
                     sent += 1
                 except aiosmtplib.SMTPException as exc:
                     log.error("the relay refused the mail %r: %s", message["Subject"], exc)

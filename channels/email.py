@@ -9,11 +9,12 @@ from __future__ import annotations
 import html
 import re
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from email import policy
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import getaddresses, make_msgid
+from email.utils import format_datetime, make_msgid
 
 import aiosmtplib
 
@@ -45,8 +46,7 @@ def message_ids(value: str) -> list[str]:
 
 
 def domain(settings: Settings) -> str:
-    address = getaddresses([settings.mail.sender])[0][1] if settings.mail.sender else ""
-    return address.rpartition("@")[2] or "hotline.invalid"
+    return notices.mail_domain(settings)
 
 
 def thread_root(settings: Settings, number: str) -> str:
@@ -66,6 +66,7 @@ def compose(
         raise Unsendable(f"not one e-mail address: {header_text(to, 80)!r}")
     message["Subject"] = header_text(subject)
     message["Message-ID"] = make_msgid(domain=domain(settings))
+    message["Date"] = format_datetime(datetime.now(UTC))
     root = thread_root(settings, number)
     replied = (message_ids(in_reply_to) or [""])[0]
     message["In-Reply-To"] = replied or root
@@ -89,7 +90,7 @@ async def send(settings: Settings, message: EmailMessage) -> str:
         raise MailNotSent("no SMTP relay: set [mail] host and sender")
     try:
         async with notices.relay(settings) as smtp:
-            await smtp.send_message(message)
+            await smtp.send_message(notices.stamped(settings, message))
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailNotSent(f"{mail.host}:{mail.port}: {exc}") from None
     return str(message["Message-ID"])

@@ -147,6 +147,10 @@ async def test_a_mail_opens_a_request_a_reply_joins_it_and_the_answer_comes_back
     (confirmation,) = received(mail_servers)
     assert f"#{r.number}" in confirmation["Subject"] and confirmation["In-Reply-To"] == first_id
     assert confirmation["Auto-Submitted"] == "auto-replied" and r.number in confirmation.get_content()
+    # RFC 5322's two required headers besides From, set by the hotline (the relay adds neither).
+    sent_at = email.utils.parsedate_to_datetime(str(confirmation["Date"]))
+    assert abs((datetime.now(UTC) - sent_at).total_seconds()) < 60
+    assert mail_channel.message_ids(str(confirmation["Message-ID"])) == [str(confirmation["Message-ID"])]
     assert "https://1022.tinh.example.vn/follow/" in confirmation.get_content()
 
     # The citizen replies (their client keeps the subject); a stranger uses the same number; an auto-reply

@@ -94,6 +94,7 @@ async def test_an_overdue_request_is_mailed_to_the_supervisors_and_the_agency(
     assert "10000016" in subject and "Quá hạn tiếp nhận" in subject
     body = message.get_payload(decode=True).decode()
     assert "Sở Y tế" in body and "09:30 24/11/2026" in body
+    assert message["Date"] and message["Message-ID"].endswith("@tinh.example.vn>")  # RFC 5322's own
 
 
 async def test_a_relay_that_is_down_loses_the_mail_not_the_escalation(tmp_path: Path) -> None:
