@@ -11,10 +11,11 @@ import re
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
+from email.header import decode_header, make_header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.parser import BytesParser
-from email.utils import format_datetime, make_msgid
+from email.utils import format_datetime, getaddresses, make_msgid
 
 import aiosmtplib
 
@@ -51,6 +52,9 @@ def domain(settings: Settings) -> str:
 
 def thread_root(settings: Settings, number: str) -> str:
     return f"<request.{number}@{domain(settings)}>"
+
+
+_THREAD_ROOT = re.compile(r"<request\.(\d{8})@([^<>\s]+)>")
 
 
 def compose(
@@ -108,11 +112,17 @@ class Incoming:
     automatic: str = ""  # why no person wrote it ("" when one did)
     verified: bool = False  # the receiving server vouches for the sender (DMARC, or DKIM aligned with From)
 
-    def number(self) -> str | None:
-        """The request it is about: a number of ours in the subject."""
+    def number(self, own_domain: str = "") -> str | None:
+        """The request it is about: a number of ours in the subject, else the thread of ours it replies
+        to (In-Reply-To and References name the request's root message id, thread_root)."""
         for found in NUMBER_IN_SUBJECT.findall(self.subject):
             if is_valid(found):
                 return str(found)
+        if own_domain:
+            for reference in self.references:
+                found = _THREAD_ROOT.fullmatch(reference)
+                if found and found.group(2).lower() == own_domain.lower() and is_valid(found.group(1)):
+                    return found.group(1)
         return None
 
 
@@ -148,15 +158,7 @@ def sender_verified(message: EmailMessage, sender: str, authserv_id: str) -> boo
 
 def parse(raw: bytes, own_address: str, authserv_id: str = "") -> Incoming:
     message = BytesParser(policy=policy.default).parsebytes(raw)
-    sender = ""
-    name = ""
-    try:
-        addresses = message["From"].addresses if message["From"] else ()
-        if addresses:
-            first: Address = addresses[0]
-            sender, name = first.addr_spec.lower(), first.display_name
-    except (AttributeError, IndexError, ValueError):
-        pass
+    sender, name = _from(message)
     # Every header value is cleaned where it enters: it may come back out in a header of ours.
     incoming = Incoming(
         message_id=(message_ids(_header(message, "Message-ID")) or [""])[0],
@@ -177,6 +179,38 @@ def parse(raw: bytes, own_address: str, authserv_id: str = "") -> Incoming:
         if filename and isinstance(payload, bytes):
             incoming.files.append((filename, payload))
     return incoming
+
+
+# An address to answer: one @, a dotted domain, nothing a display name or a quoted string brings along.
+_ADDRESS = re.compile(
+    r"[^\s\"<>()\[\],;:\\@]{1,64}@[A-Za-z0-9\u0080-\uffff-]+(?:\.[A-Za-z0-9\u0080-\uffff-]+)+"
+)
+
+
+def _from(message: EmailMessage) -> tuple[str, str]:
+    """The sender's address and name. Some programs put both in one encoded word
+    (=?utf-8?B?...?= decoding to "Name" <address>), which the parser takes for one odd local part: the
+    header is then decoded whole and read again. No address found: "" (the request is opened all the
+    same, with no one to answer by mail)."""
+    try:
+        addresses = message["From"].addresses if message["From"] else ()
+        first: Address | None = addresses[0] if addresses else None
+    except (AttributeError, IndexError, ValueError, TypeError):
+        first = None
+    if first is not None and _ADDRESS.fullmatch(first.addr_spec):
+        return first.addr_spec.lower(), first.display_name
+    # The header as it came (the parsed one has already quoted the decoded words as a local part).
+    raw = next((str(value) for key, value in message.raw_items() if key.lower() == "from"), None)
+    if raw is None:
+        return "", ""
+    try:
+        decoded = str(make_header(decode_header(" ".join(raw.split()))))
+    except (ValueError, LookupError, UnicodeError, TypeError):
+        decoded = str(raw)
+    for name, address in getaddresses([decoded]):
+        if _ADDRESS.fullmatch(address):
+            return address.lower(), name
+    return "", ""
 
 
 def _header(message: EmailMessage, name: str) -> str:
@@ -204,7 +238,7 @@ def _automatic(message: EmailMessage, sender: str, own: str) -> str:
     if own and (sender == own.lower() or _header(message, "X-Loop").strip().lower() == own.lower()):
         return "the hotline's own mail (a loop)"
     if (
-        not sender
+        message["From"] is None
         or _header(message, "Return-Path").strip() == "<>"
         or sender.split("@")[0]
         in (

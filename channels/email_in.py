@@ -1,5 +1,6 @@
 """The hotline's mailbox, read over IMAP ([mailbox]): each new message a person wrote opens a request, or
-joins the one whose number is in its subject (channels/intake.py), with its attachments; the citizen is
+joins the one whose number is in its subject or whose thread it replies in (channels/intake.py), with its
+attachments, keeping what the citizen wrote and not what they quoted (channels/reply_text.py); the citizen is
 answered with the number in the same thread. Auto-replies, bounces, lists and the hotline's own mail are
 marked read and left. A message is marked read only once it is taken (by its Message-ID)."""
 
@@ -15,7 +16,7 @@ from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from channels import email, intake
+from channels import email, intake, reply_text
 from channels.intake import Message, Taken
 from hotline import secrets
 from hotline.db.numbers import NumberAllocator
@@ -83,15 +84,17 @@ async def take(
     raw: bytes,
 ) -> Taken:
     incoming = email.parse(raw, settings.mailbox.address, settings.mailbox.trusted_authserv_id)
+    number = incoming.number(email.domain(settings))
     message = Message(
         channel="email",
         external_id=incoming.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),
         sender=incoming.sender,
-        text=incoming.text,
+        # A reply in a request's thread: what the citizen wrote, not the hotline's message they quoted.
+        text=reply_text.own_words(incoming.text) if number else incoming.text,
         name=incoming.name,
         subject=incoming.subject,
         reply_to=incoming.message_id,
-        number=incoming.number(),
+        number=number,
         files=incoming.files,
         automatic=incoming.automatic,
         verified=incoming.verified,

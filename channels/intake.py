@@ -201,7 +201,8 @@ async def take(
                     outcome=outcome,
                 )
             )
-            if outcome == "opened" and await _may_answer(settings, session, message, now):
+            # A sender with no address to answer (an unreadable From) is not answered: staff see the request.
+            if outcome == "opened" and message.sender and await _may_answer(settings, session, message, now):
                 # To an unverified sender, nothing of what they wrote goes back (no subject, no thread):
                 # the answer cannot carry someone else's words to a forged address.
                 echo = message.verified and message.channel == "email"

@@ -419,3 +419,77 @@ def test_the_verdict_is_the_trusted_servers_for_the_from_domain() -> None:
     assert not parsed(f"{MX}; spf=pass smtp.mailfrom=nguoidan.example.vn")  # SPF alone is not the From
     assert not parsed()
     assert not mail_channel.sender_verified(EmailMessage(), CITIZEN, "")  # no trusted server configured
+
+
+def raw_mail(headers: list[tuple[str, str]], text: str) -> bytes:
+    """A message written header by header, as a mail program would send it (no library repairing it)."""
+    lines = [f"{name}: {value}" for name, value in headers]
+    lines += [
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "Content-Transfer-Encoding: 8bit",
+    ]
+    return ("\r\n".join(lines) + "\r\n\r\n" + text.replace("\n", "\r\n")).encode("utf-8")
+
+
+async def test_a_reply_keeps_only_the_citizens_words_and_joins_by_its_thread_even_with_a_new_subject(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    raw, _ = citizen_mail("Đèn đường hỏng", "Đèn đường trước số 5 Hai Bà Trưng không sáng.")
+    mail_servers.deliver("hotline", raw)
+    (taken,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    await outbox.deliver(site, sessions_, datetime.now(UTC))  # type: ignore[arg-type]
+    (confirmation,) = received(mail_servers)
+    # Vietnamese Gmail's reply: a new subject, the hotline's message quoted under "Vào … đã viết:", a
+    # closing and a phone's line; threaded by In-Reply-To and References only.
+    quoted = "\n".join("> " + line for line in confirmation.get_content().splitlines())
+    words = "Đèn vẫn chưa sáng, tối qua khu phố rất tối.\nNhờ kiểm tra giúp."
+    reply = raw_mail(
+        [
+            ("Authentication-Results", verdict(CITIZEN)),
+            ("From", f"Nguyễn Văn Tư <{CITIZEN}>"),
+            ("To", HOTLINE),
+            ("Subject", "Bổ sung thông tin"),
+            ("Message-ID", "<reply.1@nguoidan.example.vn>"),
+            ("In-Reply-To", str(confirmation["Message-ID"])),
+            ("References", f"{confirmation['References']} {confirmation['Message-ID']}"),
+        ],
+        f"{words}\n\nTrân trọng,\nTư\n\nVào Th 2, 24 thg 11, 2026 vào lúc 09:00 Tổng đài 1022 <{HOTLINE}> đã"
+        f" viết:\n{quoted}\n",
+    )
+    mail_servers.deliver("hotline", reply)
+    (joined,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert (joined.outcome, joined.number) == ("joined", taken.number)
+    r = await load(sessions_, taken.number)
+    (added,) = [e for e in r.events if e.kind == "message_received"]
+    assert added.detail["text"] == words
+
+
+async def test_a_from_in_one_encoded_word_gives_its_address_and_an_unreadable_one_no_address(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    whole = base64.b64encode(f'"Trần Thị Hoa" <{CITIZEN}>'.encode()).decode()
+    nothing = base64.b64encode("Trần Thị Hoa (không có địa chỉ)".encode()).decode()
+    for n, sender in enumerate((f"=?utf-8?B?{whole}?=", f"=?utf-8?B?{nothing}?=")):
+        mail = raw_mail(
+            [
+                ("From", sender),
+                ("To", HOTLINE),
+                ("Subject", "Rác thải"),
+                ("Message-ID", f"<encoded.{n}@nguoidan.example.vn>"),
+            ],
+            "Rác đổ trộm ở hẻm 45.",
+        )
+        mail_servers.deliver("hotline", mail)
+    recovered, unreadable = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    assert (recovered.outcome, unreadable.outcome) == ("opened", "opened")
+    first, second = await load(sessions_, recovered.number), await load(sessions_, unreadable.number)
+    assert (first.contact_email, first.contact_name) == (CITIZEN, "Trần Thị Hoa")
+    assert second.contact_email == "" and "hẻm 45" in second.words
+    async with sessions_() as session:  # type: ignore[operator]
+        queued = list(await session.scalars(select(OutboxMessage.to)))
+    assert queued == [CITIZEN]  # the one with an address is answered; nothing waits for an address
