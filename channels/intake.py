@@ -48,6 +48,7 @@ class Message:
     number: str | None = None  # the request it names
     files: list[tuple[str, bytes]] = field(default_factory=list)
     automatic: str = ""  # why no person wrote it ("" when one did)
+    fresh: bool = False  # the citizen asked for a new request: it joins none of theirs
     position: tuple[float, float] | None = None  # a place the citizen shared (latitude, longitude)
     # The sender is who they say: the platform's or gateway's own id; for e-mail, the receiving server's
     # verdict. An unverified sender never joins a request as its citizen.
@@ -60,6 +61,8 @@ class Message:
 
 
 CHATS = ("zalo", "facebook")
+# A message without a number on these joins the sender's open request: a chat, or SMS from the same phone.
+CONVERSATIONS = (*CHATS, "sms")
 OPEN = ("received", "forwarded", "accepted", "answered")
 
 
@@ -128,12 +131,18 @@ async def take(
         if await _known(session, message):
             return Taken("seen")
         request = None
-        # A chat is one conversation: a message without a number joins the sender's open request.
+        # A chat, or SMS from one phone, is one conversation: a message without a number joins the sender's
+        # open request (unless they asked for a new one).
         wanted = (
             CitizenRequest.number == message.number
             if message.number
+            else None
+            if message.fresh
             else (CitizenRequest.contact_chat == message.chat) & CitizenRequest.status.in_(OPEN)
             if message.chat
+            else CitizenRequest.contact_phone.in_(number_forms(message.sender))
+            & CitizenRequest.status.in_(OPEN)
+            if message.channel == "sms" and message.sender
             else None
         )
         if wanted is not None:
@@ -215,7 +224,9 @@ async def take(
                         texts.subject(request, message.subject if echo else "")
                         if message.channel == "email"
                         else "",
-                        texts.received(settings, request, follow_url(settings, request.number)),
+                        texts.received(
+                            settings, request, follow_url(settings, request.number), message.channel
+                        ),
                         now,
                         reply_to=message.reply_to if echo else "",
                     )

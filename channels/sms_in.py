@@ -1,6 +1,7 @@
-"""SMS to the hotline's number, as the gateway hands them over: each opens a request, or joins the one
-whose number it names when it comes from that request's phone (channels/intake.py); the citizen is
-answered with the number by SMS."""
+"""SMS to the hotline's number, as the gateway hands them over: each joins the request whose number it
+names when it comes from that request's phone, else the phone's open request, else opens one
+(channels/intake.py); an SMS that starts with MOI opens a new one whatever is open. The citizen is answered
+with the number by SMS."""
 
 from __future__ import annotations
 
@@ -20,6 +21,15 @@ NUMBER = re.compile(r"(?<!\d)(\d{8})(?!\d)")
 TEXT_LIMIT = 2000  # a long SMS is a few parts; more is not an SMS
 
 
+_NEW = re.compile(r"^\s*(?:MOI|MỚI)\b", re.IGNORECASE)
+
+
+def asks_new(text: str) -> bool:
+    """Whether the SMS starts with the word that asks for a new request. The word stays in the text: it
+    may be the citizen's own first word ("Mới phát hiện…"), and then a new request is the safe reading."""
+    return _NEW.match(text) is not None
+
+
 def named_number(text: str) -> str | None:
     return next((n for n in NUMBER.findall(text) if is_valid(n)), None)
 
@@ -35,12 +45,14 @@ async def take(
 ) -> Taken:
     text = text.replace("\x00", "").strip()[:TEXT_LIMIT]
     sender = clean(sender, 32)
+    fresh = asks_new(text)
     message = Message(
         channel="sms",
         external_id=gateway_id or f"{sender}:" + hashlib.sha256(text.encode()).hexdigest(),
         sender=sender,
         text=text,
-        number=named_number(text),
+        number=None if fresh else named_number(text),
+        fresh=fresh,
         automatic="" if sender and text else "an empty message or no sender",
     )
     return await intake.take(settings, db, numbers, folder, message, settings.sms.topic)

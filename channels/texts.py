@@ -1,17 +1,43 @@
-"""What the hotline writes to citizens, in Vietnamese: the number their request got, and the answer."""
+"""What the hotline writes to citizens, in Vietnamese: the number their request got, and the answer. Each
+channel gets its own wording: a mail says to keep the number in the subject, a chat to write on here, and
+an SMS only what two parts hold (the number, the follow link, then how to add to it or start anew)."""
 
 from __future__ import annotations
 
+from channels import sms
 from hotline.db.models import CitizenRequest
 from hotline.settings import Settings
 
+RECEIVED_SMS_PARTS = 2
+NEW_REQUEST_WORD = "MOI"  # an SMS that starts with it opens a new request (channels/sms_in.py)
 
-def received(settings: Settings, request: CitizenRequest, follow_url: str) -> str:
-    return (
+
+def received(settings: Settings, request: CitizenRequest, follow_url: str, channel: str = "email") -> str:
+    """The acknowledgement with the request's number, worded for the channel it goes by."""
+    if channel == "sms":
+        return received_sms(settings, request, follow_url)
+    first = (
         f"{settings.site.name} đã nhận yêu cầu của bạn, mã số {request.number}.\n"
         f"Theo dõi kết quả: {follow_url}\n"
-        "Khi trả lời thư này, xin giữ nguyên mã số trong tiêu đề.\n"
     )
+    if channel == "email":
+        return first + "Khi trả lời thư này, xin giữ nguyên mã số trong tiêu đề.\n"
+    return first + "Muốn bổ sung thông tin hay hình ảnh, bạn nhắn tiếp ngay tại đây.\n"
+
+
+def received_sms(settings: Settings, request: CitizenRequest, follow_url: str) -> str:
+    """Within RECEIVED_SMS_PARTS parts: with its marks when they fit (and the site sends them), else
+    without (GSM 7-bit holds more than twice as much: SMS in Vietnam are often written so)."""
+    text = (
+        f"Đã nhận yêu cầu số {request.number}. Theo dõi: {follow_url} "
+        f"Nhắn tin tiếp để bổ sung; nhắn {NEW_REQUEST_WORD} để gửi yêu cầu mới."
+    )
+    if settings.sms.diacritics and sms.parts(text) <= RECEIVED_SMS_PARTS:
+        return text
+    plain = sms.without_diacritics(text)
+    if sms.parts(plain) <= RECEIVED_SMS_PARTS:
+        return plain
+    return sms.without_diacritics(f"Đã nhận yêu cầu số {request.number}. Theo dõi: {follow_url}")
 
 
 def answer(settings: Settings, request: CitizenRequest, follow_url: str) -> str:

@@ -213,6 +213,7 @@ async def test_zalo_messages_open_a_request_join_it_and_get_the_number_back(plat
     (kind, headers, _, sent) = p.stand_in.posted[-1]
     assert kind == "zalo" and headers["access_token"] == "zalo-token"
     assert sent["recipient"] == {"user_id": "zuser-1"} and request.number in sent["message"]["text"]
+    assert "tiêu đề" not in sent["message"]["text"] and "nhắn tiếp ngay tại đây" in sent["message"]["text"]
 
 
 async def test_a_payload_with_a_wrong_signature_is_refused_and_stores_nothing(platforms: Platforms) -> None:

@@ -99,10 +99,13 @@ async def test_an_sms_opens_a_request_and_the_number_comes_back_with_delivery_re
         assert await outbox.deliver(gateway.settings, gateway.db, datetime.now(UTC)) == 1
 
         async def reply() -> list[str]:
-            return [d.text for d in phone.delivered() if d.to == CITIZEN]
+            # Two parts with marks cannot hold the link and the rest: the acknowledgement goes without them.
+            return [d.text for d in phone.delivered("gsm7") if d.to == CITIZEN]
 
         (text,) = await eventually(reply, "the number on the citizen's phone")
         assert request.number in text and "https://1022.tinh.example.vn/follow/" in text
+        # SMS wording: within two parts, no word of a mail's subject, how to add to it or start anew.
+        assert sms.parts(text) <= 2 and "tieu de" not in text and "nhan MOI" in text, text
 
         async def reports() -> list[str]:
             found = await load(gateway.db, number=request.number)
@@ -168,3 +171,38 @@ def test_the_segment_rules() -> None:
     assert sms.without_diacritics("Đã xử lý, đường Lê Lợi") == "Da xu ly, duong Le Loi"
     cut = sms.fit("ư" * 1000, True, 2, "https://x.vn/f/1")
     assert cut.cut and cut.parts == 2 and cut.text.endswith("… https://x.vn/f/1")
+
+
+async def test_more_sms_from_the_same_phone_join_its_open_request_and_moi_starts_a_new_one(
+    gateway: Gateway,
+) -> None:
+    async def requests() -> list[CitizenRequest]:
+        async with gateway.db() as session:
+            return list(
+                await session.scalars(
+                    select(CitizenRequest)
+                    .order_by(CitizenRequest.id)
+                    .options(selectinload(CitizenRequest.events))
+                )
+            )
+
+    async def count(n: int) -> list[CitizenRequest] | None:
+        found = await requests()
+        events = sum(len(r.events) for r in found)
+        return found if len(found) == n and events >= len(texts_sent) else None
+
+    texts_sent: list[str] = []
+    for sender, text, expected in (
+        (CITIZEN, "Cống tràn nước ở ngõ 7 Trần Phú", 1),
+        ("+84912345678", "Nước đã ngập vào nhà số 9", 1),  # the same phone, written another way
+        (CITIZEN, "MOI Cây đổ chắn đường ở ngõ 3", 2),
+    ):
+        texts_sent.append(text)
+        with gateway.kannel.phone((sender, text)):
+            found = await eventually(lambda n=expected: count(n), f"{expected} request(s) after {text!r}")
+    first, second = found
+    assert (
+        first.words == "Cống tràn nước ở ngõ 7 Trần Phú" and second.words == "MOI Cây đổ chắn đường ở ngõ 3"
+    )
+    added = [e.detail.get("text") for e in first.events if e.kind == "message_received"]
+    assert added == ["Nước đã ngập vào nhà số 9"]
