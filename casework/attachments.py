@@ -14,6 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import pillow_heif
 from PIL import Image, ImageOps, UnidentifiedImageError
 from pypdf import PdfReader
 from pypdf.errors import PyPdfError
@@ -32,7 +33,11 @@ DECODED_PIXELS = 16_000_000
 # What is kept: enough for an agency to see the problem; a larger photo is scaled down to it.
 LONGEST_SIDE = 4096
 SUFFIXES = {"image/jpeg": ".jpg", "image/png": ".png", "image/webp": ".webp", "application/pdf": ".pdf"}
-_PIL_KINDS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp"}
+_PIL_KINDS = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "HEIF": "image/heic"}
+# iPhones send HEIC by default: it is read (libheif, through pillow-heif) and kept as a JPEG, which every
+# browser and agency can open.
+KEPT_AS = {"image/heic": "image/jpeg"}
+pillow_heif.register_heif_opener()
 # PDF names of what makes a reader act beyond showing the document: run a script, start a program, open
 # another document or an embedded file, send or import form data, play rich media. A trigger alone
 # (/OpenAction, /AA) is no harm: most documents open at their first page with /OpenAction /GoTo.
@@ -128,7 +133,7 @@ def _acts(obj: object, depth: int = 0) -> bool:
 
 
 def _photo(name: str, data: bytes) -> CheckedFile:
-    refused = FileRefused(f"{display_name(name)}: only photos (JPEG, PNG, WebP) and PDF documents")
+    refused = FileRefused(f"{display_name(name)}: only photos (JPEG, PNG, WebP, HEIC) and PDF documents")
     try:
         with Image.open(io.BytesIO(data)) as probe:
             kind = _PIL_KINDS.get(probe.format or "")
@@ -149,17 +154,25 @@ def _photo(name: str, data: bytes) -> CheckedFile:
                 image.draft("RGB", (int(image.width * scale), int(image.height * scale)))
             image.thumbnail((LONGEST_SIDE, LONGEST_SIDE))  # in place, before any copy is made
             upright = ImageOps.exif_transpose(image)  # the pixels as the camera meant them, then no EXIF
-            pixels = upright.convert("RGB") if kind == "image/jpeg" else upright.copy()
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, SyntaxError, ValueError):
-        raise refused from None
+            kept = KEPT_AS.get(kind, kind)
+            pixels = upright.convert("RGB") if kept == "image/jpeg" else upright.copy()
+    except (
+        UnidentifiedImageError,
+        Image.DecompressionBombError,
+        OSError,
+        SyntaxError,
+        ValueError,
+        RuntimeError,
+    ):
+        raise refused from None  # libheif reports a broken file as RuntimeError
     # Nothing but the pixels: Pillow would write a JPEG comment or an ICC profile (free text and bytes of
     # the sender's) from the image's info.
     pixels.info = {}
     out = io.BytesIO()
     pixels.save(
-        out, format={"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[kind], quality=90
+        out, format={"image/jpeg": "JPEG", "image/png": "PNG", "image/webp": "WEBP"}[kept], quality=90
     )
-    return CheckedFile(display_name(name), kind, out.getvalue(), position)
+    return CheckedFile(display_name(name), kept, out.getvalue(), position)
 
 
 def _position(image: Image.Image) -> tuple[float, float] | None:

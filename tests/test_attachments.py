@@ -238,3 +238,25 @@ def test_a_jpeg_comment_and_icc_profile_do_not_survive() -> None:
     assert b"script" not in kept.data and b"hidden-bytes" not in kept.data
     with Image.open(io.BytesIO(kept.data)) as after:
         assert "comment" not in after.info and "icc_profile" not in after.info
+
+
+def heic_with_gps() -> bytes:
+    """A photo as an iPhone sends it by default: HEIC, with the camera and its GPS position in EXIF."""
+    image = Image.new("RGB", (64, 48), (20, 160, 60))
+    exif = Image.Exif()
+    exif[0x010F] = "Apple"
+    exif.get_ifd(0x8825).update(SAIGON)
+    out = io.BytesIO()
+    image.save(out, "HEIF", exif=exif.tobytes())
+    return out.getvalue()
+
+
+def test_an_iphone_heic_photo_is_kept_as_a_jpeg_without_its_exif() -> None:
+    sent = heic_with_gps()
+    assert sent[4:12] == b"ftypheic"
+    kept = attachments.check("IMG_4032.HEIC", sent)
+    assert kept.content_type == "image/jpeg" and kept.position == (10.7769, 106.7009)
+    with Image.open(io.BytesIO(kept.data)) as photo:
+        assert photo.format == "JPEG" and photo.size == (64, 48) and not photo.getexif()
+    with pytest.raises(FileRefused, match="IMG_4033.HEIC"):
+        attachments.check("IMG_4033.HEIC", sent[: len(sent) // 2])  # cut short in transfer
