@@ -12,8 +12,9 @@ from __future__ import annotations
 import hashlib
 import hmac
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import aiohttp
 
@@ -37,8 +38,26 @@ class ChatMessage:
     message_id: str
     sender: str
     text: str
-    photos: list[str]  # the platform's URLs of the photos sent
+    files: list[tuple[str, str]]  # (name, the platform's URL) of each photo or document sent
     position: tuple[float, float] | None
+    refused: list[str] = field(default_factory=list)  # what was sent but is not taken, and why
+
+    @property
+    def says_something(self) -> bool:
+        """Words, a file, a place, or something refused (the citizen is told why): not a sticker, a
+        like or a GIF alone, which never open a request."""
+        return bool(self.text.strip() or self.files or self.position or self.refused)
+
+
+# What a chat can carry besides words and a place: kept (photos and documents, checked as any other file),
+# refused with the reason (voice and video: not kept by the hotline), or nothing a person said (stickers,
+# likes, GIFs).
+PHOTO, DOCUMENT = "image", "file"
+NOT_KEPT = {
+    "audio": "tin nhắn thoại chưa được nhận: xin nhắn bằng chữ hoặc gọi 1022",
+    "video": "video chưa được nhận: xin gửi ảnh chụp hoặc nhắn bằng chữ",
+}
+CONTENT_FREE = {"sticker", "gif"}
 
 
 # -- Zalo -------------------------------------------------------------------------------------------------
@@ -69,18 +88,16 @@ def zalo_events(settings: Settings, body: bytes, signature: str) -> list[ChatMes
         return []  # follows, reads, the OA's own messages: nothing a citizen asked
     message = event.get("message") or {}
     sender = str((event.get("sender") or {}).get("id", ""))
-    photos, position = [], None
+    found = ChatMessage(
+        "zalo", str(message.get("msg_id", "")), sender, str(message.get("text", "")), [], None
+    )
     for item in message.get("attachments") or []:
         payload = item.get("payload") or {}
-        if item.get("type") == "image" and payload.get("url"):
-            photos.append(str(payload["url"]))
         if item.get("type") == "location":
-            position = _position(payload.get("coordinates") or {}, "latitude", "longitude")
-    return [
-        ChatMessage(
-            "zalo", str(message.get("msg_id", "")), sender, str(message.get("text", "")), photos, position
-        )
-    ]
+            found.position = _position(payload.get("coordinates") or {}, "latitude", "longitude")
+        else:
+            _attachment(found, str(item.get("type", "")), payload, str(payload.get("name", "")))
+    return [found]
 
 
 def zalo_reply(to: str, text: str) -> dict[str, Any]:
@@ -110,24 +127,20 @@ def facebook_events(settings: Settings, body: bytes, signature: str) -> list[Cha
             message = event.get("message")
             if not isinstance(message, dict) or message.get("is_echo"):
                 continue  # deliveries, reads, the page's own replies
-            photos, position = [], None
+            sender = str((event.get("sender") or {}).get("id", ""))
+            found = ChatMessage(
+                "facebook", str(message.get("mid", "")), sender, str(message.get("text", "")), [], None
+            )
             for item in message.get("attachments") or []:
                 body_ = item.get("payload") or {}
-                if item.get("type") == "image" and body_.get("url"):
-                    photos.append(str(body_["url"]))
-                if item.get("type") == "location":
-                    position = _position(body_.get("coordinates") or {}, "lat", "long")
-            sender = str((event.get("sender") or {}).get("id", ""))
-            out.append(
-                ChatMessage(
-                    "facebook",
-                    str(message.get("mid", "")),
-                    sender,
-                    str(message.get("text", "")),
-                    photos,
-                    position,
-                )
-            )
+                kind = str(item.get("type", ""))
+                if kind == "location":
+                    found.position = _position(body_.get("coordinates") or {}, "lat", "long")
+                elif "sticker_id" in body_ or "sticker_id" in message:
+                    continue  # the like thumb and other stickers come as images with a sticker_id
+                else:
+                    _attachment(found, kind, body_, str(item.get("title", "")))
+            out.append(found)
     return out
 
 
@@ -147,6 +160,22 @@ def facebook_reply(to: str, text: str, answering: bool) -> dict[str, Any]:
 # -- both --------------------------------------------------------------------------------------------------
 
 
+def _attachment(found: ChatMessage, kind: str, payload: dict[str, Any], name: str) -> None:
+    """One attachment of a chat message: a file to fetch, a refusal with its reason, or nothing."""
+    url = str(payload.get("url") or "")
+    label = (
+        name.strip() or unquote(urlsplit(url).path.rsplit("/", 1)[-1])[:80] or f"tệp {len(found.files) + 1}"
+    )
+    if kind in CONTENT_FREE:
+        return
+    if kind in NOT_KEPT:
+        found.refused.append(f"{label}: {NOT_KEPT[kind]}")
+    elif kind in (PHOTO, DOCUMENT) and url:
+        found.files.append((label if kind == DOCUMENT else f"anh-{len(found.files) + 1}", url))
+    elif kind not in ("link", "fallback", "template", "business_card"):
+        found.refused.append(f"{label}: loại tệp này chưa được nhận")
+
+
 def _position(coordinates: dict[str, Any], lat: str, long: str) -> tuple[float, float] | None:
     try:
         latitude, longitude = float(coordinates[lat]), float(coordinates[long])
@@ -155,10 +184,13 @@ def _position(coordinates: dict[str, Any], lat: str, long: str) -> tuple[float, 
     return (latitude, longitude) if -90 <= latitude <= 90 and -180 <= longitude <= 180 else None
 
 
-async def photos(settings: Settings, channel: str, urls: list[str]) -> list[tuple[str, bytes]]:
-    """The photos a citizen sent, fetched from the platform's media hosts only (channels/media.py)."""
+async def files(
+    settings: Settings, channel: str, items: list[tuple[str, str]]
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The photos and documents a citizen sent, fetched from the platform's media hosts only
+    (channels/media.py), and why any was not."""
     platform = settings.zalo if channel == "zalo" else settings.facebook
-    return await media.fetch_photos(urls, media.rules_for(platform.media_hosts, platform.media_networks))
+    return await media.fetch_files(items, media.rules_for(platform.media_hosts, platform.media_networks))
 
 
 async def send(settings: Settings, channel: str, to: str, text: str, answering: bool) -> str:

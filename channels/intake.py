@@ -49,6 +49,7 @@ class Message:
     files: list[tuple[str, bytes]] = field(default_factory=list)
     automatic: str = ""  # why no person wrote it ("" when one did)
     fresh: bool = False  # the citizen asked for a new request: it joins none of theirs
+    refused: list[str] = field(default_factory=list)  # what the channel could not hand over, and why
     position: tuple[float, float] | None = None  # a place the citizen shared (latitude, longitude)
     # The sender is who they say: the platform's or gateway's own id; for e-mail, the receiving server's
     # verdict. An unverified sender never joins a request as its citizen.
@@ -116,7 +117,7 @@ async def take(
     if message.automatic:
         log.info("%s %s not taken: %s", message.channel, message.external_id, message.automatic)
         return await _ignored(db, message, now)
-    checked, refused = [], []
+    checked, refused = [], list(message.refused)
     # The same caps as the web form's: at most [portal] files a message, each checked on its own.
     most = settings.portal.files
     if len(message.files) > most:
@@ -225,10 +226,27 @@ async def take(
                         if message.channel == "email"
                         else "",
                         texts.received(
-                            settings, request, follow_url(settings, request.number), message.channel
+                            settings,
+                            request,
+                            follow_url(settings, request.number),
+                            message.channel,
+                            refused if message.verified else (),
                         ),
                         now,
                         reply_to=message.reply_to if echo else "",
+                    )
+                )
+            # What was added but not taken: the citizen is told why, on the channel they wrote on.
+            elif outcome == "joined" and refused and message.sender and message.verified:
+                session.add(
+                    outbox.queue(
+                        request,
+                        "received",
+                        message.channel,
+                        message.sender,
+                        texts.subject(request) if message.channel == "email" else "",
+                        texts.added(request, refused),
+                        now,
                     )
                 )
     except IntegrityError:  # taken by another worker between our look and our write

@@ -94,21 +94,30 @@ def rules_for(hosts: Sequence[str], networks: Sequence[str]) -> MediaRules:
     )
 
 
-async def fetch_photos(urls: list[str], rules: MediaRules) -> list[tuple[str, bytes]]:
-    """The photos (each at most attachments.MOST_BYTES); one that may not or cannot be fetched is left
-    out and does not stop the message."""
+async def fetch_files(
+    items: list[tuple[str, str]], rules: MediaRules
+) -> tuple[list[tuple[str, bytes]], list[str]]:
+    """The files sent, as (name, url), each at most attachments.MOST_BYTES: those fetched, and for each
+    that may not or cannot be fetched the reason, for the staff and the citizen (it does not stop the
+    message)."""
     out: list[tuple[str, bytes]] = []
+    refused = [f"{name}: at most {MOST_PHOTOS} files a message" for name, _ in items[MOST_PHOTOS:]]
     connector = aiohttp.TCPConnector(resolver=_CheckedResolver(rules), use_dns_cache=False)
     async with aiohttp.ClientSession(connector=connector, timeout=aiohttp.ClientTimeout(total=20)) as http:
-        for n, url in enumerate(urls[:MOST_PHOTOS], 1):
+        for name, url in items[:MOST_PHOTOS]:
+            why = "could not be fetched from the platform"
             try:
                 data = await _fetch(http, url, rules)
-            except (MediaRefused, aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
-                log.warning("a chat photo was not fetched: %s", exc)
-                continue
-            if data is not None:
-                out.append((f"anh-{n}", data))
-    return out
+            except MediaRefused as exc:
+                data, why = None, str(exc)
+            except (aiohttp.ClientError, TimeoutError, OSError, ValueError) as exc:
+                log.warning("a chat file was not fetched: %s", exc)
+                data = None
+            if data is None:
+                refused.append(f"{name}: {why}")
+            else:
+                out.append((name, data))
+    return out, refused
 
 
 async def _fetch(http: aiohttp.ClientSession, url: str, rules: MediaRules) -> bytes | None:
@@ -122,5 +131,7 @@ async def _fetch(http: aiohttp.ClientSession, url: str, rules: MediaRules) -> by
             if reply.status != 200:
                 return None
             data = await reply.content.read(attachments.MOST_BYTES + 1)
-            return data if len(data) <= attachments.MOST_BYTES else None
+            if len(data) > attachments.MOST_BYTES:
+                raise MediaRefused(f"larger than {attachments.MOST_BYTES // (1024 * 1024)} MB")
+            return data
     raise MediaRefused(f"more than {MOST_REDIRECTS} redirects")

@@ -4,6 +4,8 @@ an SMS only what two parts hold (the number, the follow link, then how to add to
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from channels import sms
 from hotline.db.models import CitizenRequest
 from hotline.settings import Settings
@@ -12,17 +14,34 @@ RECEIVED_SMS_PARTS = 2
 NEW_REQUEST_WORD = "MOI"  # an SMS that starts with it opens a new request (channels/sms_in.py)
 
 
-def received(settings: Settings, request: CitizenRequest, follow_url: str, channel: str = "email") -> str:
-    """The acknowledgement with the request's number, worded for the channel it goes by."""
+def received(
+    settings: Settings,
+    request: CitizenRequest,
+    follow_url: str,
+    channel: str = "email",
+    refused: Sequence[str] = (),
+) -> str:
+    """The acknowledgement with the request's number, worded for the channel it goes by, saying which
+    files were not taken and why."""
     if channel == "sms":
         return received_sms(settings, request, follow_url)
     first = (
         f"{settings.site.name} đã nhận yêu cầu của bạn, mã số {request.number}.\n"
         f"Theo dõi kết quả: {follow_url}\n"
-    )
+    ) + not_taken(refused)
     if channel == "email":
         return first + "Khi trả lời thư này, xin giữ nguyên mã số trong tiêu đề.\n"
     return first + "Muốn bổ sung thông tin hay hình ảnh, bạn nhắn tiếp ngay tại đây.\n"
+
+
+def not_taken(refused: Sequence[str]) -> str:
+    """The lines that tell the citizen what of theirs was not taken, and why ("" when all was)."""
+    return "".join(f"Không nhận được {why}\n" for why in refused[:10])
+
+
+def added(request: CitizenRequest, refused: Sequence[str]) -> str:
+    """To a message added to a request, when some of it was not taken."""
+    return f"Yêu cầu mã số {request.number} đã nhận thêm tin nhắn của bạn.\n" + not_taken(refused)
 
 
 def received_sms(settings: Settings, request: CitizenRequest, follow_url: str) -> str:

@@ -32,6 +32,9 @@ from tests.test_requests_pages import PNG
 from web.app import build_app
 
 APP_ID, OA_SECRET, FB_SECRET, VERIFY = "1234567890", "oa-secret-thu", "fb-app-secret-thu", "verify-thu"
+# A Word document's first bytes (a ZIP with [Content_Types].xml): what a citizen's .docx starts with.
+DOCX = b"PK\x03\x04\x14\x00\x06\x00\x08\x00\x00\x00!\x00[Content_Types].xml" + bytes(200)
+LIKE_STICKER = 369239263222822  # the id Messenger gives the thumbs-up
 
 
 @dataclass
@@ -64,7 +67,12 @@ class StandIn:
             self.fetched.append(request.path_qs)
             raise web.HTTPFound(request.query["to"])
 
+        async def document(request: web.Request) -> web.Response:
+            self.fetched.append(request.path_qs)
+            return web.Response(body=DOCX, content_type="application/octet-stream")
+
         app = web.Application()
+        app.router.add_get("/don-kien-nghi.docx", document)
         app.router.add_get("/secret.png", secret)
         app.router.add_get("/moved", moved)
         app.router.add_post("/zalo/send", zalo)
@@ -384,7 +392,92 @@ async def test_an_allowed_name_that_resolves_to_a_private_address_is_not_asked(p
     p = platforms
     port = p.stand_in_url.rsplit(":", 1)[1]
     rules = media.rules_for(["localhost"], [])  # a media host's name pointed at this machine
-    assert await media.fetch_photos([f"http://localhost:{port}/photo.png"], rules) == []
+    fetched, refused = await media.fetch_files([("anh-1", f"http://localhost:{port}/photo.png")], rules)
+    assert fetched == [] and refused == ["anh-1: could not be fetched from the platform"]
     assert p.stand_in.fetched == []
     allowed = media.rules_for(["localhost"], ["127.0.0.0/8", "::1/128"])
-    assert len(await media.fetch_photos([f"http://localhost:{port}/photo.png"], allowed)) == 1
+    fetched, refused = await media.fetch_files([("anh-1", f"http://localhost:{port}/photo.png")], allowed)
+    assert len(fetched) == 1 and refused == []
+
+
+async def zalo_post(p: Platforms, name: str, sender: str, message: dict[str, Any]) -> Any:
+    body, signature = zalo_event(name, sender, message)
+    reply = await p.client.post("/webhooks/zalo", data=body, headers={"X-ZEvent-Signature": signature})
+    assert reply.status == 200, await reply.text()
+    return await reply.json()
+
+
+async def test_a_like_sticker_or_a_gif_alone_opens_nothing(platforms: Platforms) -> None:
+    p = platforms
+    # Messenger's like: the documented image attachment with a sticker_id, no text.
+    body, signature = facebook_event(
+        "psid-like",
+        {
+            "mid": "m_like_1",
+            "sticker_id": LIKE_STICKER,
+            "attachments": [
+                {
+                    "type": "image",
+                    "payload": {"url": f"{p.stand_in_url}/photo.png", "sticker_id": LIKE_STICKER},
+                }
+            ],
+        },
+    )
+    reply = await p.client.post("/webhooks/facebook", data=body, headers={"X-Hub-Signature-256": signature})
+    assert (await reply.json()) == {"taken": ["ignored"]}
+    # Zalo's sticker and GIF events, as its documentation shows them.
+    sticker = {
+        "msg_id": "zm-st-1",
+        "attachments": [
+            {"type": "sticker", "payload": {"id": "bd3d6c2a", "url": f"{p.stand_in_url}/photo.png"}}
+        ],
+    }
+    gif = {
+        "msg_id": "zm-gif-1",
+        "attachments": [{"type": "gif", "payload": {"url": f"{p.stand_in_url}/photo.png", "thumbnail": ""}}],
+    }
+    assert await zalo_post(p, "user_send_sticker", "zuser-st", sticker) == {"taken": ["ignored"]}
+    assert await zalo_post(p, "user_send_gif", "zuser-st", gif) == {"taken": ["ignored"]}
+    async with p.bridge.db() as session:
+        assert await session.scalar(select(func.count()).select_from(CitizenRequest)) == 0
+    assert p.stand_in.fetched == [] and await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC)) == 0
+
+
+async def test_a_document_or_a_voice_message_is_kept_or_refused_with_the_reason_the_citizen_is_told(
+    platforms: Platforms,
+) -> None:
+    p = platforms
+    docx = {
+        "msg_id": "zm-file-1",
+        "attachments": [
+            {
+                "type": "file",
+                "payload": {
+                    "url": f"{p.stand_in_url}/don-kien-nghi.docx",
+                    "size": str(len(DOCX)),
+                    "name": "don-kien-nghi.docx",
+                    "checksum": "5f1c",
+                    "type": "docx",
+                },
+            }
+        ],
+    }
+    assert await zalo_post(p, "user_send_file", "zuser-doc", docx) == {"taken": ["opened"]}
+    (request,) = await requests_of(p, "zalo:zuser-doc")
+    (refusal,) = [e for e in request.events if e.kind == "message_received"]
+    assert "don-kien-nghi.docx" in refusal.detail["refused"][0] and "PDF" in refusal.detail["refused"][0]
+    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    (_, _, _, sent) = p.stand_in.posted[-1]
+    assert request.number in sent["message"]["text"]
+    assert "Không nhận được don-kien-nghi.docx" in sent["message"]["text"]
+
+    # A voice message later in the same chat: refused with its reason, and the citizen is told.
+    voice = {
+        "msg_id": "zm-voice-1",
+        "attachments": [{"type": "audio", "payload": {"url": f"{p.stand_in_url}/voice.aac"}}],
+    }
+    assert await zalo_post(p, "user_send_audio", "zuser-doc", voice) == {"taken": ["joined"]}
+    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    (_, _, _, told) = p.stand_in.posted[-1]
+    assert request.number in told["message"]["text"] and "tin nhắn thoại" in told["message"]["text"]
+    assert "/voice.aac" not in p.stand_in.fetched  # refused by its kind, never downloaded

@@ -27,15 +27,17 @@ MOST_BODY = 1 << 20  # a message event is a few kB
 async def _take(c: Context, messages: list[chat.ChatMessage], topic: str) -> list[intake.Taken]:
     taken = []
     for m in messages:
-        files = await chat.photos(c.settings, m.channel, m.photos) if m.photos else []
+        files, refused = await chat.files(c.settings, m.channel, m.files) if m.files else ([], [])
         message = intake.Message(
             channel=m.channel,
             external_id=m.message_id or f"{m.sender}:" + hashlib.sha256(m.text.encode()).hexdigest(),
             sender=m.sender,
             text=m.text,
             files=files,
+            refused=m.refused + refused,
             position=m.position,
-            automatic="" if m.sender and (m.text or files or m.position) else "nothing a person wrote",
+            # A sticker, a like or a GIF alone is nothing a person asked: it never opens a request.
+            automatic="" if m.sender and m.says_something else "nothing a person wrote",
         )
         taken.append(
             await intake.take(
