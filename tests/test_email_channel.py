@@ -30,6 +30,7 @@ from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.mail_servers import PASSWORD, MailServers, mail_servers
+from tests.test_attachments import heic_with_gps
 from tests.test_case_writer_faults import sqlite_locked
 from tests.test_requests_pages import PNG
 
@@ -493,3 +494,33 @@ async def test_a_from_in_one_encoded_word_gives_its_address_and_an_unreadable_on
     async with sessions_() as session:  # type: ignore[operator]
         queued = list(await session.scalars(select(OutboxMessage.to)))
     assert queued == [CITIZEN]  # the one with an address is answered; nothing waits for an address
+
+
+async def test_an_iphone_photo_is_kept_and_a_word_file_refused_and_the_acknowledgement_says_so(
+    db: tuple[Settings, object], mail_servers: MailServers
+) -> None:
+    site, sessions_ = db
+    numbers = NumberAllocator(sessions_)  # type: ignore[arg-type]
+    message = EmailMessage()
+    message["Authentication-Results"] = verdict(CITIZEN)
+    message["From"] = f"Nguyễn Văn Tư <{CITIZEN}>"
+    message["To"] = HOTLINE
+    message["Subject"] = "Ổ gà trên đường Trần Phú"
+    message["Message-ID"] = email.utils.make_msgid(domain="nguoidan.example.vn")
+    message.set_content("Ổ gà lớn trước số 30 Trần Phú, ảnh chụp kèm theo.")
+    message.add_attachment(heic_with_gps(), maintype="image", subtype="heic", filename="IMG_4032.HEIC")
+    message.add_attachment(
+        b"PK\x03\x04" + bytes(100),
+        maintype="application",
+        subtype="vnd.openxmlformats-officedocument.wordprocessingml.document",
+        filename="don.docx",
+    )
+    mail_servers.deliver("hotline", message.as_bytes())
+    (taken,) = await email_in.poll(site, sessions_, numbers, site.request_files_path)  # type: ignore[arg-type]
+    r = await load(sessions_, taken.number)
+    assert [(f.name, f.content_type) for f in r.files] == [("IMG_4032.HEIC", "image/jpeg")]
+    (refusal,) = [e for e in r.events if e.kind == "message_received"]
+    assert refusal.detail["refused"][0].startswith("don.docx: only photos")
+    await outbox.deliver(site, sessions_, datetime.now(UTC))  # type: ignore[arg-type]
+    (acknowledgement,) = received(mail_servers)
+    assert "Không nhận được don.docx: only photos" in acknowledgement.get_content()
