@@ -438,6 +438,38 @@ async def test_a_like_sticker_or_a_gif_alone_opens_nothing(platforms: Platforms)
     }
     assert await zalo_post(p, "user_send_sticker", "zuser-st", sticker) == {"taken": ["ignored"]}
     assert await zalo_post(p, "user_send_gif", "zuser-st", gif) == {"taken": ["ignored"]}
+    # A reaction to a message: Messenger's messaging_reactions event and Zalo's user_reacted_message.
+    reaction = {
+        "object": "page",
+        "entry": [
+            {
+                "id": "page1",
+                "time": int(time.time() * 1000),
+                "messaging": [
+                    {
+                        "sender": {"id": "psid-like"},
+                        "recipient": {"id": "page1"},
+                        "timestamp": 2,
+                        "reaction": {
+                            "reaction": "like",
+                            "emoji": "\U0001f44d",
+                            "action": "react",
+                            "mid": "m_1",
+                        },
+                    }
+                ],
+            }
+        ],
+    }
+    body = json.dumps(reaction).encode()
+    reply = await p.client.post(
+        "/webhooks/facebook",
+        data=body,
+        headers={"X-Hub-Signature-256": chat.facebook_signature(FB_SECRET, body)},
+    )
+    assert (await reply.json()) == {"taken": []}
+    reacted = {"msg_id": "zm-1", "react_icon": "/-heart"}
+    assert await zalo_post(p, "user_reacted_message", "zuser-st", reacted) == {"taken": []}
     async with p.bridge.db() as session:
         assert await session.scalar(select(func.count()).select_from(CitizenRequest)) == 0
     assert p.stand_in.fetched == [] and await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC)) == 0
