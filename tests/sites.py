@@ -7,7 +7,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from ami_bridge.queue_log import QueueLogReader
+from hotline import secrets
 from hotline import settings as site_settings
+from hotline.asterisk import config as asterisk_config
 from hotline.settings import Settings
 from tests.services import ROOT, TEST_SETTINGS
 
@@ -21,6 +23,10 @@ def site_on(url: str, folder: Path) -> Path:
     text = text.replace(f'url = "sqlite+aiosqlite:///{shared}/hotline.db"', f'url = "{url}"')
     text = text.replace("[ami]\n", f'[ami]\nqueue_log = "{shared}/asterisk/log/queue_log"\n')
     (folder / "state").mkdir()
+    # The test site's secrets, made now if nothing (a test run, a sandbox start) has made them yet: the
+    # sandbox renders its Asterisk from the same file later, so both sites speak with one AMI secret.
+    test_site = site_settings.load(TEST_SETTINGS)
+    secrets.generate_missing(test_site, asterisk_config.secrets_used(test_site, sandbox=True))
     shutil.copy2(shared / "secrets.toml", folder / "state" / "secrets.toml")
     path = folder / "hotline.toml"
     path.write_text(text, encoding="utf-8")
