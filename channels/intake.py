@@ -20,6 +20,7 @@ from sqlalchemy.orm import selectinload
 
 from casework import attachments, file_worker
 from casework import workflow as wf
+from casework.steps import OPEN
 from channels import outbox, texts
 from hotline.db.models import CitizenRequest, InboundMessage, OutboxMessage, RequestContact, RequestFile
 from hotline.db.numbers import NumberAllocator
@@ -64,7 +65,6 @@ class Message:
 CHATS = ("zalo", "facebook")
 # A message without a number on these joins the sender's open request: a chat, or SMS from the same phone.
 CONVERSATIONS = (*CHATS, "sms")
-OPEN = ("received", "forwarded", "accepted", "answered")
 
 
 async def _may_answer(settings: Settings, session: AsyncSession, message: Message, now: datetime) -> bool:

@@ -12,6 +12,8 @@ import jinja2
 from aiohttp import web
 
 from ami_bridge.bridge import Bridge
+from casework.steps import Steps
+from channels import outbox
 from hotline import links
 from hotline.db.models import Role
 from hotline.settings import Settings
@@ -112,7 +114,15 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
 def build_app(settings: Settings, bridge: Bridge) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=MOST_BODY)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
-    app[CONTEXT] = Context(settings, bridge, bridge.db, today, Broadcaster(bridge.board, today, bridge.db))
+    app[CONTEXT] = Context(
+        settings,
+        bridge,
+        bridge.db,
+        today,
+        Broadcaster(bridge.board, today, bridge.db),
+        # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).
+        Steps(tell_citizen=outbox.answer_message),
+    )
     app[CONTEXT].follow_key = links.site_key(settings)
     portal.setup(app, app[CONTEXT])
     metrics.registry(app, app[CONTEXT])

@@ -13,6 +13,7 @@ from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.bridge import Bridge
+from casework.steps import Steps
 from hotline.settings import Settings
 from web import i18n, proxies
 from web.auth import Principal
@@ -34,6 +35,7 @@ class Context:
     db: async_sessionmaker[AsyncSession]
     today: Today
     live: Broadcaster
+    steps: Steps
     throttle: Throttle = field(default_factory=Throttle)  # wrong passwords
     # Wrong pairs on the public follow page: per request number (its three digits cannot be guessed), and per
     # address with more free tries (a mobile carrier puts many citizens behind one address).

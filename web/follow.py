@@ -24,6 +24,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import func, select
 
+from casework import steps
 from casework import workflow as wf
 from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
@@ -217,13 +218,13 @@ async def _citizen_step(request: web.Request, step: str) -> web.StreamResponse:
         found = await load_request(session, number)
         if found.erased_at is not None:
             raise web.HTTPSeeOther("/follow")
+        inputs = {k: v for k, v in form.items() if isinstance(v, str) and k in ("stars", "why")}
         try:
-            if step == "rate":
-                stars = str(form.get("stars", ""))
-                event = wf.rate(found, citizen, now, int(stars) if stars.isdigit() else 0)
-            else:
-                event = wf.reopen(c.settings, found, citizen, now, str(form.get("why", ""))[:4000])
-        except wf.StepRefused:
+            event = await c.steps.take(
+                "rate" if step == "rate" else "reopen",
+                steps.Taking(c.settings, session, found, citizen, now, inputs),
+            )
+        except (wf.StepRefused, steps.StepInputError):
             raise web.HTTPSeeOther(f"/follow/{number}?error=follow_{step}_refused") from None
     await audit(c, citizen.name, f"request.{event.kind}", number, **event.detail)
     raise web.HTTPSeeOther(f"/follow/{number}?done={step}")

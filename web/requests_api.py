@@ -12,8 +12,9 @@ from sqlalchemy import Select, select
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import selectinload
 
+from casework import steps
 from casework import workflow as wf
-from channels import outbox
+from casework.steps import OPEN_STATUSES
 from hotline import personal
 from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatus, Role
 from hotline.values import clean, mask_actor, number_forms
@@ -25,12 +26,6 @@ from web.errors import bad, forbidden, json_object, not_found
 from web.routing import RouteTable
 
 routes = RouteTable()
-OPEN_STATUSES = (
-    RequestStatus.RECEIVED,
-    RequestStatus.FORWARDED,
-    RequestStatus.ACCEPTED,
-    RequestStatus.ANSWERED,
-)
 # What a request holds of the citizen's, and its bounds: text from a form or an agent is cut, never refused.
 CONTACT_FIELDS = {
     "contact_phone": 32,
@@ -269,23 +264,6 @@ async def request_detail(request: web.Request) -> web.StreamResponse:
     return web.json_response(body)
 
 
-STEPS = (
-    "forward",
-    "accept",
-    "return",
-    "answer",
-    "approve",
-    "send_back",
-    "reject",
-    "reopen",
-    "extension",
-    "decide",
-    "share",
-    "publish",
-    "withdraw",
-)
-
-
 @routes.route(
     "POST",
     "/api/v1/requests/{number}/steps",
@@ -298,78 +276,30 @@ STEPS = (
     "citizen's name or address), withdraw",
     api=True,
     params=(("number", "path", "request number"),),
-    body={"type": "object", "properties": {"step": {"enum": list(STEPS)}}, "required": ["step"]},
+    body={"type": "object", "properties": {"step": {"enum": list(steps.STAFF_STEPS)}}, "required": ["step"]},
     response=REQUEST_SCHEMA,
 )
 async def take_step(request: web.Request) -> web.StreamResponse:
     c, principal = ctx(request), who(request)
     data = await json_object(request)
     step = data.get("step")
-    if step not in STEPS:
-        raise bad(f"step must be one of {', '.join(STEPS)}")
+    if step not in steps.STAFF_STEPS:
+        raise bad(f"step must be one of {', '.join(steps.STAFF_STEPS)}")
     now, who_ = datetime.now(UTC), actor(principal)
     async with c.db() as session, session.begin():
         found = await load_request(session, request.match_info["number"])
         if not may_open(principal, found):
             raise not_found("no such request")
         try:
-            event = await apply_step(session, c, found, who_, now, str(step), data)
+            event = await c.steps.take(str(step), steps.Taking(c.settings, session, found, who_, now, data))
+        except steps.StepInputError as exc:
+            raise bad(str(exc)) from None
         except wf.StepRefused as exc:
             raise forbidden(str(exc)) from None
         await session.flush()
         body = view(c, found, principal, history=True)
     await audit(c, principal, f"request.{event.kind}", found.number, **event.detail)
     return web.json_response(body)
-
-
-async def apply_step(
-    session: AsyncSession,
-    c: Context,
-    found: CitizenRequest,
-    actor_: wf.Actor,
-    now: datetime,
-    step: str,
-    data: dict[str, Any],
-) -> Any:
-    settings = c.settings
-    if step == "share":
-        case = await session.scalar(select(Case).where(Case.number == _text(data, "case", 16)))
-        if case is None or not case.recording:
-            raise wf.StepRefused("no recorded call with that case number")
-        return wf.share_recording(found, actor_, now, case.id, case.number)
-    if step == "forward":
-        return wf.forward(
-            settings, found, actor_, _text(data, "agency", 32), now, _text(data, "instructions")
-        )
-    if step == "accept":
-        return wf.accept(found, actor_, now)
-    if step == "return":
-        return wf.return_to_center(found, actor_, now, _text(data, "reason"))
-    if step == "answer":
-        return wf.answer(found, actor_, now, _text(data, "text"))
-    if step == "approve":
-        event = wf.approve(found, actor_, now)
-        # The citizen is told on their channel by the outbox, in this same transaction: never lost.
-        by_agent = data.get("by_agent") in (True, "yes")
-        if (message := outbox.answer_message(settings, found, now, by_agent)) is not None:
-            session.add(message)
-        return event
-    if step == "send_back":
-        return wf.send_back(found, actor_, now, _text(data, "remark"))
-    if step == "reject":
-        return wf.reject(found, actor_, now, _text(data, "reason"))
-    if step == "reopen":
-        return wf.reopen(settings, found, actor_, now, _text(data, "why"))
-    if step == "publish":
-        return wf.publish(found, actor_, now, _text(data, "question", 2000), _text(data, "answer", 8000))
-    if step == "withdraw":
-        return wf.withdraw(found, actor_, now)
-    if step == "extension":
-        hours = data.get("hours")
-        if not isinstance(hours, int | float) or isinstance(hours, bool):
-            raise bad("hours must be a number")
-        return wf.ask_extension(found, actor_, now, float(hours), _text(data, "reason"))
-    return wf.decide_extension(settings, found, actor_, now, bool(data.get("grant")))
 
 
 @routes.route(

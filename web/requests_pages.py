@@ -10,18 +10,21 @@ from pathlib import Path
 from aiohttp import web
 from sqlalchemy import select
 
-from casework import attachments, file_worker
+from casework import attachments, file_worker, steps
 from casework import workflow as wf
-from hotline.db.models import Case, CitizenRequest, RequestFile, RequestStatus, Role
+from casework.steps import OPEN_STATUSES
+from hotline.db.models import Case, CitizenRequest, RequestFile, Role
 from hotline.retention import under
 from web.audit import audit, playback
 from web.context import Context, ctx, render, who
 from web.errors import posted_form, refuse
 from web.page_messages import carried, shown
-from web.requests_api import OPEN_STATUSES, STEPS, actor, apply_step, due_first, load_request, may_open, view
+from web.requests_api import actor, due_first, load_request, may_open, view
 from web.routing import RouteTable
 
 routes = RouteTable()
+# The steps a request's page has a form for (sharing a call's recording has its own list of calls).
+PAGE_STEPS = tuple(n for n in steps.STAFF_STEPS if n != "share")
 
 
 def files_path(c: Context) -> Path:
@@ -62,7 +65,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
         {
             "r": body,
             "tz": c.tz,
-            "steps": possible_steps(found, wf.Actor(principal.name, principal.role, principal.agency)),
+            "steps": c.steps.offered(found, actor(principal), PAGE_STEPS),
             "agencies": c.settings.agencies,
             "suggested": c.settings.suggested_agencies(body["topic"]),
             "error": shown(c.settings, request.query),
@@ -77,15 +80,9 @@ async def request_step(request: web.Request) -> web.StreamResponse:
     number = request.match_info["number"]
     form = await posted_form(request)
     step = str(form.get("step", ""))
-    if step not in STEPS:
-        return refuse(request, 400, f"step must be one of {', '.join(STEPS)}")
+    if step not in steps.STAFF_STEPS:
+        return refuse(request, 400, f"step must be one of {', '.join(steps.STAFF_STEPS)}")
     data: dict[str, object] = {k: str(v) for k, v in form.items() if isinstance(v, str)}
-    if "hours" in data:
-        try:
-            data["hours"] = float(str(data["hours"]))
-        except ValueError:
-            raise web.HTTPSeeOther(f"/requests/{number}?{carried(c.settings, 'hours')}") from None
-    data["grant"] = form.get("grant") == "yes"
     upload = form.get("file")
     now = datetime.now(UTC)
     async with c.db() as session, session.begin():
@@ -93,8 +90,10 @@ async def request_step(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             return refuse(request, 404, "no such request")
         try:
-            event = await apply_step(session, c, found, actor(principal), now, step, data)
-        except wf.StepRefused as exc:
+            event = await c.steps.take(
+                step, steps.Taking(c.settings, session, found, actor(principal), now, data)
+            )
+        except (wf.StepRefused, steps.StepInputError) as exc:
             raise web.HTTPSeeOther(f"/requests/{number}?{carried(c.settings, str(exc))}") from None
         if isinstance(upload, web.FileField) and upload.filename:
             purpose = "answer" if principal.role is Role.AGENCY else "citizen"
@@ -147,29 +146,6 @@ async def request_file(request: web.Request) -> web.StreamResponse:
             "Cache-Control": "no-store",
         },
     )
-
-
-def possible_steps(request: CitizenRequest, who_: wf.Actor) -> list[str]:
-    """The steps this person could take now (the workflow still decides when they do)."""
-    status = RequestStatus(request.status)
-    mine = who_.role is Role.AGENCY and who_.agency == request.agency
-    steps = {
-        "forward": status is RequestStatus.RECEIVED and who_.center,
-        "reject": status is RequestStatus.RECEIVED and who_.supervisor,
-        "accept": status is RequestStatus.FORWARDED and mine,
-        "return": status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED) and mine,
-        "answer": status is RequestStatus.ACCEPTED and mine,
-        "extension": status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED)
-        and mine
-        and not request.extension_decision,
-        "decide": request.extension_decision == "asked" and who_.supervisor,
-        "approve": status is RequestStatus.ANSWERED and who_.supervisor,
-        "send_back": status is RequestStatus.ANSWERED and who_.supervisor,
-        "reopen": status in (RequestStatus.CLOSED, RequestStatus.REJECTED) and who_.center,
-        "publish": status is RequestStatus.CLOSED and bool(request.answer) and who_.supervisor,
-        "withdraw": request.public and who_.supervisor,
-    }
-    return [name for name, allowed in steps.items() if allowed]
 
 
 async def _store(c: Context, upload: web.FileField, purpose: str, by: str) -> RequestFile | str:
