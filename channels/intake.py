@@ -117,51 +117,13 @@ async def take(
     if message.automatic:
         log.info("%s %s not taken: %s", message.channel, message.external_id, message.automatic)
         return await _ignored(db, message, now)
-    checked, refused = [], list(message.refused)
-    # The same caps as the web form's: at most [portal] files a message, each checked on its own.
-    most = settings.portal.files
-    if len(message.files) > most:
-        refused.append(f"{len(message.files) - most} of {len(message.files)} files not taken: at most {most}")
-    for name, data in message.files[:most]:
-        try:
-            checked.append(await file_worker.check_file(name, data))
-        except attachments.FileRefused as exc:
-            refused.append(str(exc))
+    checked, refused = await _check_files(settings, message)
     citizen = wf.Actor(f"citizen:{message.sender}"[:80], None)
     async with db() as session:
         if await _known(session, message):
             return Taken("seen")
-        request = None
-        # A chat, or SMS from one phone, is one conversation: a message without a number joins the sender's
-        # open request (unless they asked for a new one).
-        wanted = (
-            CitizenRequest.number == message.number
-            if message.number
-            else None
-            if message.fresh
-            else (CitizenRequest.contact_chat == message.chat) & CitizenRequest.status.in_(OPEN)
-            if message.chat
-            else CitizenRequest.contact_phone.in_(number_forms(message.sender))
-            & CitizenRequest.status.in_(OPEN)
-            if message.channel == "sms" and message.sender
-            else None
-        )
-        if wanted is not None:
-            request = await session.scalar(
-                select(CitizenRequest)
-                .where(wanted)
-                .order_by(CitizenRequest.created_at.desc())
-                .limit(1)
-                .options(
-                    selectinload(CitizenRequest.events),
-                    selectinload(CitizenRequest.contacts),
-                    selectinload(CitizenRequest.files),
-                    selectinload(CitizenRequest.assignments),
-                )
-            )
-            if request is not None and not _theirs(message, request):
-                request = None
-    stored = []
+        request = await _joins(session, message)
+    stored: list[RequestFile] = []
     try:
         async with db() as session, session.begin():
             if request is not None:
@@ -169,16 +131,8 @@ async def take(
                 request.contacts.append(
                     RequestContact(channel=message.channel, at=now, note=message.subject[:200])
                 )
-                wf.add_message(
-                    request,
-                    citizen,
-                    now,
-                    message.channel,
-                    message.subject,
-                    message.text,
-                    refused,
-                    message.position,
-                )
+                subject, text, position = message.subject, message.text, message.position
+                wf.add_message(request, citizen, now, message.channel, subject, text, refused, position)
                 outcome = "joined"
             else:
                 request = wf.open_request(
@@ -211,44 +165,7 @@ async def take(
                     outcome=outcome,
                 )
             )
-            # A sender with no address to answer (an unreadable From) is not answered: staff see the request.
-            if outcome == "opened" and message.sender and await _may_answer(settings, session, message, now):
-                # To an unverified sender, nothing of what they wrote goes back (no subject, no thread):
-                # the answer cannot carry someone else's words to a forged address.
-                echo = message.verified and message.channel == "email"
-                session.add(
-                    outbox.queue(
-                        request,
-                        "received",
-                        message.channel,
-                        message.sender,
-                        texts.subject(request, message.subject if echo else "")
-                        if message.channel == "email"
-                        else "",
-                        texts.received(
-                            settings,
-                            request,
-                            follow_url(settings, request.number),
-                            message.channel,
-                            refused if message.verified else (),
-                        ),
-                        now,
-                        reply_to=message.reply_to if echo else "",
-                    )
-                )
-            # What was added but not taken: the citizen is told why, on the channel they wrote on.
-            elif outcome == "joined" and refused and message.sender and message.verified:
-                session.add(
-                    outbox.queue(
-                        request,
-                        "received",
-                        message.channel,
-                        message.sender,
-                        texts.subject(request) if message.channel == "email" else "",
-                        texts.added(request, refused),
-                        now,
-                    )
-                )
+            await _acknowledge(settings, session, message, request, outcome, refused, now)
     except IntegrityError:  # taken by another worker between our look and our write
         _remove(folder, stored)
         return Taken("seen")
@@ -257,6 +174,90 @@ async def take(
         raise
     log.info("%s %s %s request %s", message.channel, message.external_id, outcome, request.number)
     return Taken(outcome, request.number)
+
+
+async def _check_files(
+    settings: Settings, message: Message
+) -> tuple[list[attachments.CheckedFile], list[str]]:
+    """The message's files made safe to keep, and why any was not (the channel's own reasons first). The
+    same caps as the web form's: at most [portal] files a message, each checked on its own."""
+    checked, refused = [], list(message.refused)
+    most = settings.portal.files
+    if len(message.files) > most:
+        refused.append(f"{len(message.files) - most} of {len(message.files)} files not taken: at most {most}")
+    for name, data in message.files[:most]:
+        try:
+            checked.append(await file_worker.check_file(name, data))
+        except attachments.FileRefused as exc:
+            refused.append(str(exc))
+    return checked, refused
+
+
+async def _joins(session: AsyncSession, message: Message) -> CitizenRequest | None:
+    """The request the message joins: the one it names, else on a chat or by SMS the sender's open one
+    (unless they asked for a new one); only when it comes from that request's own contact."""
+    if message.number:
+        wanted = CitizenRequest.number == message.number
+    elif message.fresh:
+        return None
+    elif message.chat:
+        wanted = (CitizenRequest.contact_chat == message.chat) & CitizenRequest.status.in_(OPEN)
+    elif message.channel == "sms" and message.sender:
+        phones = CitizenRequest.contact_phone.in_(number_forms(message.sender))
+        wanted = phones & CitizenRequest.status.in_(OPEN)
+    else:
+        return None
+    request = await session.scalar(
+        select(CitizenRequest)
+        .where(wanted)
+        .order_by(CitizenRequest.created_at.desc())
+        .limit(1)
+        .options(
+            selectinload(CitizenRequest.events),
+            selectinload(CitizenRequest.contacts),
+            selectinload(CitizenRequest.files),
+            selectinload(CitizenRequest.assignments),
+        )
+    )
+    return request if request is not None and _theirs(message, request) else None
+
+
+async def _acknowledge(
+    settings: Settings,
+    session: AsyncSession,
+    message: Message,
+    request: CitizenRequest,
+    outcome: str,
+    refused: list[str],
+    now: datetime,
+) -> None:
+    """Queue the answer on the sender's channel: the number of a request opened, or what of a message
+    added to one was not taken. A sender with no address (an unreadable From) is not answered: staff see
+    the request. To an unverified sender, nothing of what they wrote goes back (no subject, no thread, no
+    file name): the answer cannot carry someone else's words to a forged address."""
+    if not message.sender:
+        return
+    mail = message.channel == "email"
+    if outcome == "opened" and await _may_answer(settings, session, message, now):
+        echo = message.verified and mail
+        body = texts.received(
+            settings,
+            request,
+            follow_url(settings, request.number),
+            message.channel,
+            refused if message.verified else (),
+        )
+        subject = texts.subject(request, message.subject if echo else "") if mail else ""
+        reply_to = message.reply_to if echo else ""
+        session.add(
+            outbox.queue(
+                request, "received", message.channel, message.sender, subject, body, now, reply_to=reply_to
+            )
+        )
+    elif outcome == "joined" and refused and message.verified:
+        subject = texts.subject(request) if mail else ""
+        body = texts.added(request, refused)
+        session.add(outbox.queue(request, "received", message.channel, message.sender, subject, body, now))
 
 
 def _remove(folder: Path, stored: list[RequestFile]) -> None:
