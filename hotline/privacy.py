@@ -167,6 +167,21 @@ def _mentions(column: Any, values: set[str]) -> Any:
     return or_(*(func.lower(cast(column, String)).contains(v.lower()) for v in values))
 
 
+@dataclass
+class Theirs:
+    """The rows that are the person's: their calls, their requests and what hangs on those."""
+
+    cases: list[Case]
+    requests: list[CitizenRequest]
+    events: list[RequestEvent]
+    files: list[RequestFile]
+    audited: list[AuditEntry]  # the audit entries about their requests and calls
+
+    @property
+    def request_ids(self) -> list[int]:
+        return [r.id for r in self.requests]
+
+
 async def erase(
     settings: Settings,
     db: async_sessionmaker[AsyncSession],
@@ -183,119 +198,142 @@ async def erase(
     done = Erasure()
     now = datetime.now(UTC)
     async with db() as session, session.begin():
-        cases = list(await session.scalars(select(Case).where(Case.caller.in_(person.phones))))
-        requests = list(
-            await session.scalars(
-                select(CitizenRequest).where(
-                    or_(
-                        CitizenRequest.contact_phone.in_(person.phones),
-                        func.lower(CitizenRequest.contact_email).in_(person.emails),
-                        CitizenRequest.contact_chat.in_(person.chats),
-                    )
-                )
-            )
-        )
-        ids = [r.id for r in requests]
-        numbers = [r.number for r in requests] + [c.number for c in cases]
-        events = list(await session.scalars(select(RequestEvent).where(RequestEvent.request_id.in_(ids))))
-        files = list(await session.scalars(select(RequestFile).where(RequestFile.request_id.in_(ids))))
-        # Whoever opened, followed or wrote to their requests from the web: their network addresses.
-        audited = list(await session.scalars(select(AuditEntry).where(AuditEntry.target.in_(numbers))))
-        actors = [
-            *(e.actor for e in events),
-            *(f.uploaded_by for f in files),
-            *(r.created_by for r in requests),
-            *(a.actor for a in audited if a.action.startswith(("request.", "follow."))),
-        ]
-        person.networks |= {n for n in map(_network, actors) if n}
-        person.names |= {c.caller_name for c in cases} | {r.contact_name for r in requests}
-        person.addresses |= {r.address for r in requests}
+        theirs = await _find(session, person)
         own = Scrubber(person.everything(), keys=True)
-
-        root = settings.recordings_path
-        audio = [c.recording for c in cases] + [c.voicemail for c in cases]
-        for case in cases:
-            _anonymise(case, own)
-            session.add(CaseEvent(case_id=case.id, at=now, kind="erased", detail={"reason": "request"}))
-        done.cases = len(cases)
-        for request in requests:
-            _anonymise(request, own)
-            request.erased_at = now
-            session.add(
-                RequestEvent(request_id=request.id, at=now, actor=actor[:80], kind="erased", detail={})
-            )
-        done.requests = len(requests)
-        theirs = [f for f in files if f.purpose == "citizen"]
-        folder = settings.request_files_path
-        done.files += len(remove_files((folder / f.stored for f in theirs), folder))
-        await session.execute(delete(RequestFile).where(RequestFile.id.in_([f.id for f in theirs])))
-        for file in files:
-            if file.purpose != "citizen":  # the agency's: kept, with their name out of it
-                _scrubbed(file, own)
-
-        # What is nothing but the person: the worklist, the queued callbacks, the messages to and from them.
-        missed = list(
-            await session.scalars(select(MissedCall.id).where(MissedCall.caller.in_(person.phones)))
-        )
-        callbacks = list(
-            await session.scalars(select(QueuedCallback).where(QueuedCallback.number.in_(person.phones)))
-        )
-        audio += list(
-            await session.scalars(
-                select(MissedCallTry.recording).where(MissedCallTry.missed_call_id.in_(missed))
-            )
-        )
-        audio += [cb.recording for cb in callbacks]
-        done.callbacks = len(missed) + len(callbacks)
-        recipients = person.phones | person.emails | {c.partition(":")[2] for c in person.chats}
-        for model, condition in (
-            (MissedCall, MissedCall.id.in_(missed)),
-            (QueuedCallback, QueuedCallback.id.in_([cb.id for cb in callbacks])),
-            (
-                OutboxMessage,
-                or_(func.lower(OutboxMessage.to).in_(recipients), OutboxMessage.request_id.in_(ids)),
-            ),
-            (InboundMessage, InboundMessage.request_id.in_(ids)),
-        ):
-            result = await session.execute(delete(model).where(condition))
-            if model in (OutboxMessage, InboundMessage):
-                done.messages += int(result.rowcount or 0)  # type: ignore[attr-defined]
-        done.files += len(remove_files((Path(p) for p in audio if p and under(root, Path(p))), root))
-
-        # Their own history: every personal value out of it. Anyone's history: their identifiers out of it.
-        case_events = await session.scalars(
-            select(CaseEvent).where(CaseEvent.case_id.in_([c.id for c in cases]))
-        )
-        for event in [*events, *case_events]:
-            done.events += _scrubbed(event, own)
-        for entry in audited:
-            done.audit += _scrubbed(entry, own)
-        anywhere = Scrubber(person.identifiers() | person.networks)
-        scrubbed: tuple[tuple[type[Base], str], ...] = (
-            (CaseEvent, "events"),
-            (RequestEvent, "events"),
-            (RequestContact, "events"),
-            (AuditEntry, "audit"),
-            (DeadLetter, "dead_letters"),
-        )
-        for table, counter in scrubbed:
-            columns = [getattr(table, name) for name in personal.fields(table)]
-            wanted = person.identifiers() | person.networks
-            rows = await session.scalars(select(table).where(or_(*(_mentions(c, wanted) for c in columns))))
-            for row in rows:
-                setattr(done, counter, getattr(done, counter) + _scrubbed(row, anywhere))
+        await _anonymise_rows(settings, session, theirs, own, actor, now, done)
+        await _delete_rows(settings, session, person, theirs, done)
+        anywhere = await _scrub_history(session, person, theirs, own, done)
         done.log_lines = _scrub_logs(settings.asterisk_log_path, anywhere, include_live_logs)
+        detail = json.loads(json.dumps(done.__dict__))
         session.add(
             AuditEntry(
-                at=now,
-                actor=actor[:80],
-                action="privacy.erase",
-                target=person.masked(),
-                detail=json.loads(json.dumps(done.__dict__)),
+                at=now, actor=actor[:80], action="privacy.erase", target=person.masked(), detail=detail
             )
         )
     log.info("erased %s: %s", person.masked(), done)
     return done
+
+
+async def _find(session: AsyncSession, person: Person) -> Theirs:
+    """Their rows, found by their identifiers; what those rows say of them (names, addresses, the network
+    addresses they wrote and followed from) is added to `person`."""
+    cases = list(await session.scalars(select(Case).where(Case.caller.in_(person.phones))))
+    requests = list(
+        await session.scalars(
+            select(CitizenRequest).where(
+                or_(
+                    CitizenRequest.contact_phone.in_(person.phones),
+                    func.lower(CitizenRequest.contact_email).in_(person.emails),
+                    CitizenRequest.contact_chat.in_(person.chats),
+                )
+            )
+        )
+    )
+    ids = [r.id for r in requests]
+    numbers = [r.number for r in requests] + [c.number for c in cases]
+    theirs = Theirs(
+        cases,
+        requests,
+        list(await session.scalars(select(RequestEvent).where(RequestEvent.request_id.in_(ids)))),
+        list(await session.scalars(select(RequestFile).where(RequestFile.request_id.in_(ids)))),
+        list(await session.scalars(select(AuditEntry).where(AuditEntry.target.in_(numbers)))),
+    )
+    actors = [
+        *(e.actor for e in theirs.events),
+        *(f.uploaded_by for f in theirs.files),
+        *(r.created_by for r in requests),
+        *(a.actor for a in theirs.audited if a.action.startswith(("request.", "follow."))),
+    ]
+    person.networks |= {n for n in map(_network, actors) if n}
+    person.names |= {c.caller_name for c in cases} | {r.contact_name for r in requests}
+    person.addresses |= {r.address for r in requests}
+    return theirs
+
+
+async def _anonymise_rows(
+    settings: Settings,
+    session: AsyncSession,
+    theirs: Theirs,
+    own: Scrubber,
+    actor: str,
+    now: datetime,
+    done: Erasure,
+) -> None:
+    """Their calls and requests stay, without them; the files they sent go, the agency's lose their name."""
+    root = settings.recordings_path
+    audio = [Path(p) for c in theirs.cases for p in (c.recording, c.voicemail) if p and under(root, Path(p))]
+    done.files += len(remove_files(audio, root))
+    for case in theirs.cases:
+        _anonymise(case, own)
+        session.add(CaseEvent(case_id=case.id, at=now, kind="erased", detail={"reason": "request"}))
+    for request in theirs.requests:
+        _anonymise(request, own)
+        request.erased_at = now
+        session.add(RequestEvent(request_id=request.id, at=now, actor=actor[:80], kind="erased", detail={}))
+    done.cases, done.requests = len(theirs.cases), len(theirs.requests)
+    sent = [f for f in theirs.files if f.purpose == "citizen"]
+    folder = settings.request_files_path
+    done.files += len(remove_files((folder / f.stored for f in sent), folder))
+    await session.execute(delete(RequestFile).where(RequestFile.id.in_([f.id for f in sent])))
+    for file in theirs.files:
+        if file.purpose != "citizen":
+            _scrubbed(file, own)
+
+
+async def _delete_rows(
+    settings: Settings, session: AsyncSession, person: Person, theirs: Theirs, done: Erasure
+) -> None:
+    """What is nothing but the person: the worklist, the queued callbacks (with the calls back's
+    recordings) and the messages to and from them."""
+    missed = list(await session.scalars(select(MissedCall.id).where(MissedCall.caller.in_(person.phones))))
+    callbacks = list(
+        await session.scalars(select(QueuedCallback).where(QueuedCallback.number.in_(person.phones)))
+    )
+    tried = select(MissedCallTry.recording).where(MissedCallTry.missed_call_id.in_(missed))
+    audio = [*await session.scalars(tried), *(cb.recording for cb in callbacks)]
+    done.callbacks = len(missed) + len(callbacks)
+    recipients = person.phones | person.emails | {c.partition(":")[2] for c in person.chats}
+    ids = theirs.request_ids
+    for model, condition in (
+        (MissedCall, MissedCall.id.in_(missed)),
+        (QueuedCallback, QueuedCallback.id.in_([cb.id for cb in callbacks])),
+        (OutboxMessage, or_(func.lower(OutboxMessage.to).in_(recipients), OutboxMessage.request_id.in_(ids))),
+        (InboundMessage, InboundMessage.request_id.in_(ids)),
+    ):
+        result = await session.execute(delete(model).where(condition))
+        if model in (OutboxMessage, InboundMessage):
+            done.messages += int(result.rowcount or 0)  # type: ignore[attr-defined]
+    root = settings.recordings_path
+    done.files += len(remove_files((Path(p) for p in audio if p and under(root, Path(p))), root))
+
+
+async def _scrub_history(
+    session: AsyncSession, person: Person, theirs: Theirs, own: Scrubber, done: Erasure
+) -> Scrubber:
+    """Their own history loses every personal value; anyone's history, the dead letters and the audit
+    log lose their identifiers and network addresses. The scrubber for the latter, for the logs."""
+    case_events = await session.scalars(
+        select(CaseEvent).where(CaseEvent.case_id.in_([c.id for c in theirs.cases]))
+    )
+    for event in [*theirs.events, *case_events]:
+        done.events += _scrubbed(event, own)
+    for entry in theirs.audited:
+        done.audit += _scrubbed(entry, own)
+    wanted = person.identifiers() | person.networks
+    anywhere = Scrubber(wanted)
+    scrubbed: tuple[tuple[type[Base], str], ...] = (
+        (CaseEvent, "events"),
+        (RequestEvent, "events"),
+        (RequestContact, "events"),
+        (AuditEntry, "audit"),
+        (DeadLetter, "dead_letters"),
+    )
+    for table, counter in scrubbed:
+        columns = [getattr(table, name) for name in personal.fields(table)]
+        rows = await session.scalars(select(table).where(or_(*(_mentions(c, wanted) for c in columns))))
+        for row in rows:
+            setattr(done, counter, getattr(done, counter) + _scrubbed(row, anywhere))
+    return anywhere
 
 
 def _anonymise(row: Base, scrub: Scrubber) -> None:
