@@ -25,6 +25,7 @@ from typing import Any
 
 from casework import public_text
 from casework.calendar import WorkingCalendar
+from hotline import contact_channels
 from hotline.db.models import (
     CitizenRequest,
     Priority,
@@ -47,7 +48,7 @@ class StepRefused(HotlineError):
 
 RATINGS = range(1, 6)
 # How a citizen may ask to be told of the answer.
-NOTIFY_CHANNELS = ("phone", "sms", "email", "zalo", "facebook")
+NOTIFY_CHANNELS = contact_channels.NAMES
 
 
 @dataclass(frozen=True)

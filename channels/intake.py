@@ -22,6 +22,7 @@ from casework import attachments, file_worker
 from casework import workflow as wf
 from casework.steps import OPEN
 from channels import outbox, texts
+from hotline import contact_channels
 from hotline.db.models import CitizenRequest, InboundMessage, OutboxMessage, RequestContact, RequestFile
 from hotline.db.numbers import NumberAllocator
 from hotline.links import follow_url
@@ -62,9 +63,7 @@ class Message:
         return f"{self.channel}:{self.sender}" if self.channel in CHATS else ""
 
 
-CHATS = ("zalo", "facebook")
-# A message without a number on these joins the sender's open request: a chat, or SMS from the same phone.
-CONVERSATIONS = (*CHATS, "sms")
+CHATS = contact_channels.CHATS
 
 
 async def _may_answer(settings: Settings, session: AsyncSession, message: Message, now: datetime) -> bool:
@@ -202,7 +201,7 @@ async def _joins(session: AsyncSession, message: Message) -> CitizenRequest | No
         return None
     elif message.chat:
         wanted = (CitizenRequest.contact_chat == message.chat) & CitizenRequest.status.in_(OPEN)
-    elif message.channel == "sms" and message.sender:
+    elif _by_phone_conversation(message.channel) and message.sender:
         phones = CitizenRequest.contact_phone.in_(number_forms(message.sender))
         wanted = phones & CitizenRequest.status.in_(OPEN)
     else:
@@ -220,6 +219,11 @@ async def _joins(session: AsyncSession, message: Message) -> CitizenRequest | No
         )
     )
     return request if request is not None and _theirs(message, request) else None
+
+
+def _by_phone_conversation(channel: str) -> bool:
+    way = contact_channels.CHANNELS.get(channel)
+    return way is not None and way.conversation and way.reach is contact_channels.Reach.PHONE
 
 
 async def _acknowledge(

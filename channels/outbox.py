@@ -6,6 +6,7 @@ citizen another way. Each message sent is in the request's history."""
 from __future__ import annotations
 
 import logging
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -13,6 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import callback, chat, email, sms, texts
+from hotline import contact_channels
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
 from hotline.errors import AMIError
 from hotline.links import follow_url
@@ -30,7 +32,7 @@ class NoGateway(Exception):
 
 
 def channel_for(request: CitizenRequest) -> tuple[str, str] | None:
-    """(channel, address) the citizen asked to be told on, or the way they came; None: by phone only."""
+    """(channel, address) the citizen asked to be told on, or the way they came; None: no way to."""
     wanted = request.notify_by or (
         "email"
         if request.contact_email and not request.contact_phone
@@ -38,16 +40,8 @@ def channel_for(request: CitizenRequest) -> tuple[str, str] | None:
         if request.contact_phone
         else ""
     )
-    if wanted == "email" and request.contact_email:
-        return "email", request.contact_email
-    if wanted == "phone" and request.contact_phone:
-        return "phone", request.contact_phone
-    if wanted == "sms" and request.contact_phone:
-        return "sms", request.contact_phone
-    platform, _, user = request.contact_chat.partition(":")
-    if wanted in ("zalo", "facebook") and platform == wanted and user:
-        return wanted, user
-    return None
+    to = contact_channels.address(request, wanted)
+    return (wanted, to) if to else None
 
 
 def queue(
@@ -97,23 +91,41 @@ def answer_message(
     )
 
 
+async def _send_email(settings: Settings, message: OutboxMessage, number: str) -> str:
+    mail = email.compose(settings, number, message.to, message.subject, message.body, message.in_reply_to)
+    return await email.send(settings, mail)
+
+
+async def _send_sms(settings: Settings, message: OutboxMessage, number: str) -> str:
+    text = sms.fit(
+        message.body,
+        settings.sms.diacritics,
+        settings.sms.most_parts,
+        follow_url(settings, number) if number else "",
+    )
+    answer = await sms.send(settings, message.to, text, sms.dlr_url(settings, message.id))
+    return f"{answer} ({text.parts} part{'s' if text.parts > 1 else ''}, {text.coding})"
+
+
+async def _send_chat(settings: Settings, message: OutboxMessage, number: str) -> str:
+    return await chat.send(settings, message.channel, message.to, message.body, message.kind == "answer")
+
+
+Sender = Callable[[Settings, OutboxMessage, str], Awaitable[str]]
+# How each channel of hotline/contact_channels.py sends (a phone call back goes through Asterisk, below).
+SENDERS: dict[str, Sender] = {
+    "email": _send_email,
+    "sms": _send_sms,
+    **{name: _send_chat for name in contact_channels.CHATS},
+}
+
+
 async def _send(settings: Settings, message: OutboxMessage, number: str) -> str:
     """The gateway's id for the message sent, or MailNotSent / NoGateway with the reason."""
-    if message.channel == "email":
-        mail = email.compose(settings, number, message.to, message.subject, message.body, message.in_reply_to)
-        return await email.send(settings, mail)
-    if message.channel == "sms":
-        text = sms.fit(
-            message.body,
-            settings.sms.diacritics,
-            settings.sms.most_parts,
-            follow_url(settings, number) if number else "",
-        )
-        answer = await sms.send(settings, message.to, text, sms.dlr_url(settings, message.id))
-        return f"{answer} ({text.parts} part{'s' if text.parts > 1 else ''}, {text.coding})"
-    if message.channel in ("zalo", "facebook"):
-        return await chat.send(settings, message.channel, message.to, message.body, message.kind == "answer")
-    raise NoGateway(f"no {message.channel} gateway is configured")
+    sender = SENDERS.get(message.channel)
+    if sender is None:
+        raise NoGateway(f"no {message.channel} gateway is configured")
+    return await sender(settings, message, number)
 
 
 async def record_delivery(
@@ -291,7 +303,12 @@ async def send_again(
 def _masked(message: OutboxMessage) -> str:
     if message.channel == "email":
         return mask_email(message.to)
-    return mask_number(message.to) if message.channel in ("sms", "phone") else f"{message.channel} user"
+    reach = (
+        contact_channels.CHANNELS[message.channel].reach
+        if message.channel in contact_channels.CHANNELS
+        else None
+    )
+    return mask_number(message.to) if reach is contact_channels.Reach.PHONE else f"{message.channel} user"
 
 
 def _history(session: AsyncSession, message: OutboxMessage, at: datetime, kind: str, **detail: str) -> None:

@@ -24,7 +24,7 @@ from urllib.parse import quote
 from sqlalchemy import String, cast, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline import personal
+from hotline import contact_channels, personal
 from hotline.db.models import (
     AuditEntry,
     Base,
@@ -49,7 +49,7 @@ from hotline.values import mask_email, mask_number, number_forms
 log = logging.getLogger(__name__)
 
 ERASED = "erased"
-CHAT_PLATFORMS = ("zalo", "facebook")
+CHAT_PLATFORMS = contact_channels.CHATS
 _CHAT_ID = re.compile(r"[A-Za-z0-9_.\-]{6,128}", re.ASCII)
 _EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+")
 SHORTEST_SCRUBBED = 3  # a name or address shorter than this is no person's (and would scrub common words)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from hotline import contact_channels
+
 TEXTS: dict[str, tuple[str, str]] = {
     # key: (vi, en)
     "app": ("Tổng đài 1022", "1022 hotline"),
@@ -370,9 +372,6 @@ TEXTS: dict[str, tuple[str, str]] = {
     "report_phone": ("Số điện thoại", "Phone"),
     "report_email": ("Thư điện tử", "E-mail"),
     "report_notify_by": ("Nhận kết quả qua", "Be told the answer by"),
-    "notify_sms": ("Tin nhắn SMS", "SMS"),
-    "notify_phone": ("Gọi điện", "Phone call"),
-    "notify_email": ("Thư điện tử", "E-mail"),
     "report_files": (
         "Ảnh, tài liệu (tối đa {limit} tệp, mỗi tệp 10 MB)",
         "Photos, documents (at most {limit}, 10 MB each)",
@@ -426,6 +425,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "This phone number or e-mail address sent many requests in the last hour.",
     ),
 }
+# Each channel's label, as hotline/contact_channels.py declares it.
+TEXTS |= {f"notify_{name}": way.label for name, way in contact_channels.CHANNELS.items()}
 LANGUAGES = ("vi", "en")
 
 

@@ -21,6 +21,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from casework import attachments, file_worker
 from casework import workflow as wf
+from hotline import contact_channels
 from hotline.values import clean, contact_key
 from web import challenge, i18n
 from web.audit import audit
@@ -80,6 +81,7 @@ def _page(request: web.Request, values: dict[str, str], error: str = "", status:
             "topics": c.settings.request_topics,
             "question": question,
             "portal": c.settings.portal,
+            "ways": contact_channels.ON_FORM,
         },
         status=status,
     )
@@ -117,11 +119,9 @@ def _validated(c: Context, v: dict[str, str], form: Any) -> dict[str, Any]:
     if email and not EMAIL.match(email):
         raise Refused("report_bad_email")
     notify_by = v.get("notify_by", "") or ("sms" if phone else "email")
-    if (
-        notify_by not in ("phone", "sms", "email")
-        or (notify_by == "email" and not email)
-        or (notify_by != "email" and not phone)
-    ):
+    way = contact_channels.CHANNELS.get(notify_by)
+    reaches = {contact_channels.Reach.PHONE: phone, contact_channels.Reach.EMAIL: email}
+    if notify_by not in contact_channels.ON_FORM or way is None or not reaches.get(way.reach):
         raise Refused("report_bad_notify")
     if form.get("consent") != "yes":
         raise Refused("report_no_consent")
