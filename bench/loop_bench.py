@@ -15,7 +15,7 @@ import tempfile
 from pathlib import Path
 
 from hotline.loop_watch import LoopWatch
-from tests.test_loop_stalls import ivr_latencies, start_load, year_of_calls
+from tests.helpers.loop_load import ivr_latencies, start_load, year_of_calls
 from web import auth
 
 LOAD_SECONDS = 12

@@ -30,7 +30,7 @@ from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
-from tests.test_loop_stalls import ivr_latencies
+from tests.helpers.loop_load import ivr_latencies
 from web.app import build_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -107,7 +107,7 @@ UPLOADS = """
 import asyncio, sys
 from pathlib import Path
 from aiohttp import ClientSession, FormData
-from tests.test_portal import solve
+from tests.helpers.portal import solve
 
 base, count, files = sys.argv[1], int(sys.argv[2]), sys.argv[3:]
 

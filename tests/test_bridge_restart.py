@@ -27,8 +27,8 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
+from tests.helpers.cases import final_case, kinds
 from tests.services import start_hotline
-from tests.test_bridge_sandbox import final_case, kinds
 
 pytestmark = pytest.mark.asterisk
 
@@ -260,7 +260,7 @@ async def test_calls_made_while_no_bridge_runs_get_complete_cases_from_asterisks
     """No bridge at all while five callers call: one with the IVR down (the dialplan's fallback), one
     answered, one who hangs up in a menu, one who gives up in the queue, one who leaves a voice message
     after the queue's wait. Then the bridge starts: one complete case each, from Asterisk's queue_log."""
-    from tests.test_bridge_sandbox import _pause
+    from tests.helpers.cases import pause_member
 
     # The IVR cannot be reached for the first caller: the dialplan sends them to an operator.
     ami = own_ami
@@ -270,7 +270,7 @@ async def test_calls_made_while_no_bridge_runs_get_complete_cases_from_asterisks
         fallback = await place_call(site, CallRequest("1022", keys="", hangup_after=8, caller="0911000001"))
     finally:
         await ami.action("Setvar", Variable="HOTLINE_AGI", Value=agi)
-    await _pause(site, "101", "violation", True)
+    await pause_member(site, "101", "violation", True)
     try:
         answered, in_menu, gave_up, message = await asyncio.gather(
             place_call(site, CallRequest("1022", keys="0", hangup_after=8, caller="0911000002")),
@@ -289,7 +289,7 @@ async def test_calls_made_while_no_bridge_runs_get_complete_cases_from_asterisks
             ),
         )
     finally:
-        await _pause(site, "101", "violation", False)
+        await pause_member(site, "101", "violation", False)
     bridge = await start_bridge_process()
     try:
         cases = {

@@ -5,23 +5,21 @@ one case, outcome answered, topic operator, recording present."""
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator
 from pathlib import Path
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from ami_bridge.bridge import Bridge
 from ami_bridge.case_writer import inspect_recording
-from ami_bridge.connection import AMIConnection
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
+from tests.helpers.cases import final_case, kinds, pause_member
 from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
@@ -33,34 +31,6 @@ GAP = "wwww"
 async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
     async with in_process(site) as bridge:
         yield bridge
-
-
-async def final_case(site: Settings, linkedid: str, timeout: float = 15.0) -> Case:
-    """The case of a call once the bridge has closed it (and no second one)."""
-    engine = make_engine(site.database_url)
-    try:
-        deadline = time.monotonic() + timeout
-        while True:
-            async with sessions(engine)() as session:
-                # One query: a count and a fetch made apart can straddle the bridge's commit.
-                found = list(
-                    await session.scalars(
-                        select(Case).where(Case.linkedid == linkedid).options(selectinload(Case.events))
-                    )
-                )
-            case = found[0] if found else None
-            if case is not None and case.ended_at is not None:
-                assert len(found) == 1
-                return case
-            if time.monotonic() > deadline:
-                raise AssertionError(f"no closed case for {linkedid} after {timeout} s (found {case})")
-            await asyncio.sleep(0.2)
-    finally:
-        await engine.dispose()
-
-
-def kinds(case: Case) -> list[str]:
-    return [e.kind for e in case.events]
 
 
 async def test_answered_call_is_one_case_with_its_recording(site: Settings, hotline: Bridge) -> None:
@@ -97,11 +67,11 @@ async def test_hanging_up_in_the_menu_is_abandoned_in_the_ivr(site: Settings, ho
 async def test_caller_who_gives_up_in_the_queue_is_abandoned_with_their_wait(
     site: Settings, hotline: Bridge
 ) -> None:
-    await _pause(site, "101", "violation", True)
+    await pause_member(site, "101", "violation", True)
     try:
         result = await place_call(site, CallRequest("1022", keys="1", hangup_after=20))
     finally:
-        await _pause(site, "101", "violation", False)
+        await pause_member(site, "101", "violation", False)
     case = await final_case(site, result.linkedid)
     assert case.outcome == "abandoned_queue"
     assert case.queue == "violation" and case.topic == "violation"
@@ -112,13 +82,13 @@ async def test_caller_who_gives_up_in_the_queue_is_abandoned_with_their_wait(
 
 
 async def test_overflow_to_a_voice_message_keeps_the_message(site: Settings, hotline: Bridge) -> None:
-    await _pause(site, "101", "violation", True)
+    await pause_member(site, "101", "violation", True)
     try:
         # Queued about 20 s after the keys, overflowed 30 s later, then told to speak after the tone.
         request = CallRequest("1022", keys="1", hangup_after=5, say="hotline/main_menu", say_after=45)
         result = await place_call(site, request)
     finally:
-        await _pause(site, "101", "violation", False)
+        await pause_member(site, "101", "violation", False)
     case = await final_case(site, result.linkedid)
     assert case.outcome == "overflow"
     assert case.voicemail and Path(case.voicemail).is_file()
@@ -137,20 +107,3 @@ async def test_a_call_that_is_not_for_the_hotline_makes_no_case(site: Settings, 
         assert await session.scalar(select(Case).where(Case.linkedid == result.linkedid)) is None
     await engine.dispose()
     assert hotline.writer.written == before
-
-
-async def _pause(site: Settings, extension: str, queue: str, paused: bool) -> None:
-    from shell.callsim import connect_ami
-
-    ami: AMIConnection = await connect_ami(site)
-    try:
-        reply = await ami.action(
-            "QueuePause",
-            Interface=f"PJSIP/agent{extension}",
-            Queue=f"q-{queue}",
-            Paused=str(paused).lower(),
-            Reason="test",
-        )
-        assert reply.response == "Success", reply
-    finally:
-        await ami.close()

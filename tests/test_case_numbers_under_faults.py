@@ -18,7 +18,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import is_valid
 from ivr.channel import CallInfo
-from tests.test_case_writer_faults import sqlite_locked
+from tests.helpers.faults import sqlite_locked
 
 
 class FreezingProxy:

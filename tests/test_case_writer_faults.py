@@ -8,7 +8,6 @@ import asyncio
 import contextlib
 import os
 import subprocess
-import sys
 from collections.abc import AsyncIterator, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -27,6 +26,7 @@ from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, DeadLetter, RequestContact, Role
 from hotline.db.numbers import NumberAllocator, is_valid
 from hotline.errors import HotlineError
+from tests.helpers.faults import sqlite_locked
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
 
@@ -72,29 +72,6 @@ async def read_case(engine: AsyncEngine, linkedid: str) -> Case:
         )
     assert case is not None, f"no case for {linkedid}"
     return case
-
-
-HOLD_LOCK = """
-import sqlite3, sys, time
-db = sqlite3.connect(sys.argv[1], isolation_level=None)
-db.execute("BEGIN EXCLUSIVE")
-print("locked", flush=True)
-time.sleep(float(sys.argv[2]))
-db.execute("COMMIT")
-"""
-
-
-@contextlib.contextmanager
-def sqlite_locked(path: Path, seconds: float) -> Iterator[subprocess.Popen[str]]:
-    """Another process holds the database's write lock for `seconds`; the block ends when it let go."""
-    holder = subprocess.Popen(
-        [sys.executable, "-c", HOLD_LOCK, str(path), str(seconds)], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None and holder.stdout.readline() == "locked\n"
-    try:
-        yield holder
-    finally:
-        holder.wait(timeout=seconds + 30)
 
 
 async def test_the_end_of_calls_survives_a_locked_sqlite_and_each_call_keeps_one_number(

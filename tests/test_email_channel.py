@@ -29,10 +29,9 @@ from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
+from tests.helpers.faults import sqlite_locked
+from tests.helpers.files import PNG, heic_with_gps
 from tests.mail_servers import PASSWORD, MailServers, mail_servers
-from tests.test_attachments import heic_with_gps
-from tests.test_case_writer_faults import sqlite_locked
-from tests.test_requests_pages import PNG
 
 __all__ = ["mail_servers"]  # the fixture
 HOTLINE = "tongdai1022@tinh.example.vn"

@@ -18,9 +18,9 @@ from aiohttp import FormData
 from sqlalchemy import text
 
 from tests.conftest import TEST_SETTINGS
-from tests.test_attachments import jpeg_with_gps
-from tests.test_chat_channels import Platforms, facebook_event, platforms, zalo_event
-from tests.test_portal import solve
+from tests.helpers.chats import Platforms, facebook_event, platforms, zalo_event
+from tests.helpers.files import jpeg_with_gps
+from tests.helpers.portal import solve
 
 __all__ = ["platforms"]  # the fixture
 

@@ -21,8 +21,8 @@ from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
+from tests.helpers.requests import AGENT, at, new_request
 from tests.processes import wait_for_port
-from tests.test_request_workflow import AGENT, at, new_request
 
 
 @pytest.fixture

@@ -10,35 +10,12 @@ import json
 from sqlalchemy import select
 
 from hotline.db.models import AuditEntry, CitizenRequest
-from tests.test_requests_api import add_agency_users, as_user, step
+from tests.helpers.requests import WORDS, add_agency_users, answered_request, as_user, step
 from tests.web_site import Site, site
 from web.context import CONTEXT
 from web.throttle import Throttle
 
 __all__ = ["site"]  # the fixture
-
-WORDS = "Nguyễn Văn Tư, 0912000111, 12 Lê Lợi: cống bị tắc"
-
-
-async def answered_request(site: Site, topic: str = "violation") -> str:
-    """A request from agent 101's call (caller 0912000111), answered by Quận 1 and approved."""
-    await add_agency_users(site)
-    number = site.numbers["101"]
-    csrf = await as_user(site, "an")
-    opened = await site.client.post(
-        "/api/v1/requests",
-        json={"case": number, "topic": topic, "words": WORDS, "contact_name": "Nguyễn Văn Tư"},
-        headers=csrf,
-    )
-    assert opened.status == 201, await opened.text()
-    await step(site, csrf, number, step="forward", agency="quan_1")
-    csrf = await as_user(site, "quan1")
-    await step(site, csrf, number, step="accept")
-    await step(site, csrf, number, step="answer", text="Đã nạo vét cống ngày 20/11")
-    csrf = await as_user(site, "sup")
-    await step(site, csrf, number, step="approve")
-    site.client.session.cookie_jar.clear()  # the citizen's browser: nobody signed in
-    return number
 
 
 async def follow(site: Site, number: str, phone: str, expect: int = 303) -> str:

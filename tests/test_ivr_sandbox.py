@@ -30,24 +30,11 @@ from ivr.channel import CallInfo
 from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
+from tests.helpers.ivr import agi_commands, failed_media
 
 pytestmark = pytest.mark.asterisk
 
 GAP = "wwww"  # 2 s between keys: the next prompt has started when the next key arrives
-
-
-def agi_commands(result: CallResult) -> list[str]:
-    return [str(e.Command) for e in result.named("AGIExecStart")]
-
-
-def failed_media(result: CallResult) -> list[str]:
-    """Prompts Asterisk could not play (a missing or unreadable sound answers result=-1)."""
-    media = ("STREAM FILE", "GET DATA", "SAY DIGITS")
-    return [
-        f"{e.Command}: {e.Result}"
-        for e in result.named("AGIExecEnd")
-        if str(e.Command).startswith(media) and "result=-1" in str(e.Result)
-    ]
 
 
 def queue_joined(result: CallResult) -> str:

@@ -17,8 +17,8 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.settings import Settings
 from shell.sandbox.runner import Sandbox
+from tests.helpers.cases import final_case
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
 
 pytestmark = pytest.mark.asterisk
 # After decoding: 0912, then a line "Event: Fake", then a line "Linkedid: x".

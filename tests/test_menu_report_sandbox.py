@@ -16,8 +16,8 @@ from hotline import menu_steps
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from tests.helpers.cases import final_case
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
 from web.menu_stats import menu_report
 
 pytestmark = pytest.mark.asterisk

@@ -16,31 +16,14 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from hotline.db.models import CitizenRequest, OutboxMessage
-from tests.test_attachments import jpeg_with_gps
-from tests.test_case_writer_faults import sqlite_locked
-from tests.test_requests_api import add_agency_users, as_user, step
-from tests.test_requests_pages import PNG
+from tests.helpers.faults import sqlite_locked
+from tests.helpers.files import PNG, jpeg_with_gps
+from tests.helpers.portal import solve
+from tests.helpers.requests import add_agency_users, as_user, step
 from tests.web_site import Site, site
 from web import portal
-from web.challenge import WORDS
 
 __all__ = ["site"]  # the fixture
-
-
-def solve(question: str) -> int:
-    """The check question answered, as a person reads each of its forms."""
-    text = question.lower().removeprefix("trong hai số").replace(",", " ").replace("?", " ")
-    a, *rest = [WORDS.index(word) for word in text.split() if word in WORDS]
-    if "liền sau" in text:
-        return a + 1
-    (b,) = rest
-    if "lớn hơn" in text:
-        return max(a, b)
-    if "nhân" in text:
-        return a * b
-    if "trừ" in text or "ăn" in text:
-        return a - b
-    return a + b
 
 
 async def fresh_form(site: Site) -> dict[str, str]:
@@ -219,7 +202,7 @@ async def test_one_phone_written_three_ways_is_one_contact(site: Site) -> None:
 
 
 async def test_a_pdf_whose_action_hides_in_an_escaped_name_or_an_object_stream_is_refused(site: Site) -> None:
-    from tests.test_attachments import object_stream_pdf
+    from tests.helpers.files import object_stream_pdf
 
     hidden = object_stream_pdf(
         b"<< /Type /Catalog /Pages 2 0 R /OpenAction << /S /J#61vaScript /JS (x) >> >>"

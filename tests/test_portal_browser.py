@@ -13,10 +13,9 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from hotline.db.models import CitizenRequest
-from tests.test_attachments import jpeg_with_gps
-from tests.test_portal import solve
-from tests.test_requests_pages import PNG
-from tests.test_web_browser import browser, run, until
+from tests.helpers.browser import browser, run, until
+from tests.helpers.files import PNG, jpeg_with_gps
+from tests.helpers.portal import solve
 from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture

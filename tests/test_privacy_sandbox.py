@@ -22,8 +22,8 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
+from tests.helpers.cases import final_case
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
 
 pytestmark = pytest.mark.asterisk
 PERSON = "0977123456"

@@ -24,9 +24,9 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, connect_ami, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from tests.helpers.cases import final_case
 from tests.processes import eventually
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
 
 pytestmark = pytest.mark.asterisk
 AGENT = "PJSIP/agent102"  # the welfare queue's only agent

@@ -4,8 +4,7 @@ request with its whole history kept in a real database (SQLite and PostgreSQL)."
 
 from __future__ import annotations
 
-from datetime import UTC, datetime, timedelta
-from zoneinfo import ZoneInfo
+from datetime import UTC, timedelta
 
 import pytest
 from sqlalchemy import select
@@ -20,17 +19,11 @@ from hotline.db.migrate import upgrade_async
 from hotline.db.models import AuditEntry, CitizenRequest, RequestContact, Role
 from hotline.settings import Settings
 from tests.conftest import TEST_SETTINGS
+from tests.helpers.requests import AGENT, at, new_request
 
-VN = ZoneInfo("Asia/Ho_Chi_Minh")
-AGENT = Actor("canbo101", Role.AGENT)
 SUPERVISOR = Actor("giamsat", Role.SUPERVISOR)
 HEALTH = Actor("soyte", Role.AGENCY, agency="so_y_te")
 DISTRICT = Actor("quan1", Role.AGENCY, agency="quan_1")
-
-
-def at(day: int, hour: int, minute: int = 0) -> datetime:
-    """A moment of November 2026 in Vietnam (the 20th is a Friday, the 23rd a Monday)."""
-    return datetime(2026, 11, day, hour, minute, tzinfo=VN)
 
 
 @pytest.fixture
@@ -44,18 +37,6 @@ def site() -> Settings:
             ],
             "calendar.holidays": ["2026-11-25"],
         },
-    )
-
-
-def new_request(topic: str = "health.testing", priority: str = "normal") -> CitizenRequest:
-    return wf.open_request(
-        "10000016",
-        AGENT,
-        at(23, 9),
-        topic=topic,
-        priority=priority,
-        words="Xin hỏi nơi xét nghiệm",
-        contact_phone="0912345678",
     )
 
 

@@ -12,30 +12,10 @@ from sqlalchemy import select
 
 from ami_bridge.calls import Call
 from hotline.db.models import AuditEntry, Role
-from tests.web_site import PASSWORD, Site, post_login, site
-from web import auth
+from tests.helpers.requests import add_agency_users, as_user, step
+from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture
-
-
-async def as_user(site: Site, name: str) -> dict[str, str]:
-    """Signed in as `name`; the headers a browser's script sends with a change."""
-    reply = await post_login(site.client, name, PASSWORD)
-    assert reply.status == 303, await reply.text()
-    page = await (await site.client.get("/login")).text()  # any page carries the session's CSRF token
-    return {"X-CSRF-Token": page.split('data-csrf="', 1)[1].split('"', 1)[0]}
-
-
-async def add_agency_users(site: Site) -> None:
-    await auth.add_user(site.bridge.db, "soyte", PASSWORD, "agency", agency="so_y_te")
-    await auth.add_user(site.bridge.db, "quan1", PASSWORD, "agency", agency="quan_1")
-
-
-async def step(site: Site, headers: dict[str, str], number: str, **body: object) -> dict[str, object]:
-    reply = await site.client.post(f"/api/v1/requests/{number}/steps", json=body, headers=headers)
-    assert reply.status == 200, await reply.text()
-    result: dict[str, object] = await reply.json()
-    return result
 
 
 async def test_a_request_from_a_call_goes_to_the_agency_and_back_approved(site: Site) -> None:

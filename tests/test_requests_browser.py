@@ -24,9 +24,9 @@ from hotline.db.models import Case, CitizenRequest, Role
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from tests.helpers.browser import PASSWORD, add_users, browser, run, sign_in, until
+from tests.helpers.files import PNG
 from tests.services import in_process
-from tests.test_requests_pages import PNG
-from tests.test_web_browser import PASSWORD, add_users, browser, run, sign_in, until
 from web import auth
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]

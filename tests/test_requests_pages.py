@@ -4,27 +4,15 @@ photo or a document is refused with the reason."""
 
 from __future__ import annotations
 
-import io
-
 from aiohttp import FormData
-from PIL import Image
 from sqlalchemy import select
 
 from hotline.db.models import AuditEntry
-from tests.test_follow_and_open311 import answered_request
-from tests.test_requests_api import add_agency_users, as_user, step
+from tests.helpers.files import PNG
+from tests.helpers.requests import add_agency_users, answered_request, as_user, step
 from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture
-
-
-def _png() -> bytes:
-    out = io.BytesIO()
-    Image.new("RGB", (4, 4), (30, 120, 30)).save(out, "PNG")
-    return out.getvalue()
-
-
-PNG = _png()  # a real photo: files are judged by their content (casework/attachments.py)
 
 
 async def post_step(site: Site, csrf: dict[str, str], number: str, step: str, **fields: object) -> str:

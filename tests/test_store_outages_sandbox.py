@@ -19,10 +19,10 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.postgres import Cluster, throwaway_cluster
 from shell.sandbox.runner import Sandbox
+from tests.helpers.cases import final_case, kinds
+from tests.helpers.faults import sqlite_locked
 from tests.services import in_process, start_hotline
 from tests.sites import not_ours, site_on
-from tests.test_bridge_sandbox import final_case, kinds
-from tests.test_case_writer_faults import sqlite_locked
 
 pytestmark = pytest.mark.asterisk
 
@@ -37,10 +37,10 @@ async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
     site: Settings, hotline: Bridge
 ) -> None:
     """Answered; gave up in the queue after hearing a case number; hung up in a menu."""
-    from tests.test_bridge_sandbox import _pause
+    from tests.helpers.cases import pause_member
 
     database = Path(site.database_url.split(":///", 1)[1])
-    await _pause(site, "101", "violation", True)
+    await pause_member(site, "101", "violation", True)
     try:
         with sqlite_locked(database, 40):
             answered, gave_up, in_menu = await asyncio.gather(
@@ -50,7 +50,7 @@ async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
             )
             assert hotline.writer.failed_writes, "the lock did not hold the writer up"
     finally:
-        await _pause(site, "101", "violation", False)
+        await pause_member(site, "101", "violation", False)
     cases = [await final_case(site, r.linkedid, timeout=60) for r in (answered, gave_up, in_menu)]
     assert [c.outcome for c in cases] == ["answered", "abandoned_queue", "abandoned_ivr"]
     assert cases[0].agent and cases[0].recording_seconds and cases[0].recording_seconds > 2

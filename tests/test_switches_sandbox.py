@@ -25,7 +25,7 @@ from hotline.db.models import AuditEntry, User
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
-from tests.test_ivr_sandbox import agi_commands, failed_media
+from tests.helpers.ivr import agi_commands, failed_media
 from web import auth
 from web.switches import save_sound
 

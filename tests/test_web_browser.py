@@ -9,32 +9,29 @@ from __future__ import annotations
 import asyncio
 import random
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
-from typing import Any
 
 import pytest
 from aiohttp import ClientSession, CookieJar
 from selenium import webdriver
-from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from ami_bridge import agents
 from ami_bridge.bridge import Bridge
-from hotline.db.models import AuditEntry, Case, MissedCall, User
+from hotline.db.models import AuditEntry, Case, MissedCall
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from tests.helpers.browser import PASSWORD, add_users, browser, run, sign_in, until
+from tests.helpers.cases import final_case
 from tests.processes import eventually
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
 from tests.web_site import post_login
-from web import auth
 
 pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
-PASSWORD = "mật-khẩu-thử-nghiệm"
 
 
 @pytest.fixture(scope="module")
@@ -45,62 +42,12 @@ async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
         yield bridge
 
 
-async def add_users(bridge: Bridge) -> None:
-    names = {"giamsat": ("supervisor", "103"), "canbo101": ("agent", "101"), "quantri": ("admin", "")}
-    async with bridge.db() as session, session.begin():
-        for user in list(await session.scalars(select(User).where(User.username.in_(list(names))))):
-            await session.delete(user)
-    for name, (role, extension) in names.items():
-        await auth.add_user(bridge.db, name, PASSWORD, role, extension)
-
-
-def browser(chromium: str) -> webdriver.Chrome:
-    options = webdriver.ChromeOptions()
-    options.binary_location = chromium
-    for arg in (
-        "--headless=new",
-        "--no-sandbox",
-        "--disable-dev-shm-usage",
-        "--window-size=1400,1000",
-        "--autoplay-policy=no-user-gesture-required",
-        "--lang=vi",
-    ):
-        options.add_argument(arg)
-    return webdriver.Chrome(options=options, service=Service("/usr/bin/chromedriver"))
-
-
 @pytest.fixture(scope="module")
 def browsers(chromium: str) -> Iterator[dict[str, webdriver.Chrome]]:
     opened = {"supervisor": browser(chromium), "agent": browser(chromium)}
     yield opened
     for b in opened.values():
         b.quit()
-
-
-async def until(check: Callable[[], Any], what: str, timeout: float = 30) -> Any:
-    """WebDriver calls block, and the web app answers from this same event loop: they run in a thread."""
-    deadline = time.monotonic() + timeout
-    while True:
-        try:
-            value = await asyncio.to_thread(check)
-        except Exception:  # the page may be between two renders
-            value = None
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"never saw {what}")
-        await asyncio.sleep(0.2)
-
-
-def sign_in(b: webdriver.Chrome, base: str, name: str, then: str) -> None:
-    b.get(f"{base}/login?next={then}")
-    b.find_element(By.NAME, "username").send_keys(name)
-    b.find_element(By.NAME, "password").send_keys(PASSWORD)
-    b.find_element(By.CSS_SELECTOR, "#login button").click()
-
-
-async def run(work: Callable[..., Any], *args: Any) -> Any:
-    return await asyncio.to_thread(work, *args)
 
 
 def text(b: webdriver.Chrome, css: str) -> str:

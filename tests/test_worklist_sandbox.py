@@ -19,10 +19,10 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from tests.helpers.browser import PASSWORD, add_users
+from tests.helpers.cases import final_case
 from tests.processes import eventually
 from tests.services import in_process
-from tests.test_bridge_sandbox import final_case
-from tests.test_web_browser import PASSWORD, add_users
 from tests.web_site import post_login
 
 pytestmark = pytest.mark.asterisk

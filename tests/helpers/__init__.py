@@ -1,0 +1,2 @@
+"""Helpers the tests share: what more than one test module needs lives here, so no test module imports
+another."""
