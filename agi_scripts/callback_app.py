@@ -15,7 +15,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agi_scripts.agi_channel import AGIChannel
-from agi_scripts.fastagi import AGISession
+from agi_scripts.fastagi import AGISession, Route
 from channels import callback
 from hotline.asterisk.channel_vars import Var
 from hotline.settings import Settings
@@ -33,7 +33,7 @@ async def rating(ch: AGIChannel) -> int | None:
     return None
 
 
-def callback_route(settings: Settings, db: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
+def callback_route(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Route:
     async def call_back(session: AGISession) -> None:
         ch = AGIChannel(session.stream)
         first = session.args[0] if session.args else ""

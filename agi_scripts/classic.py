@@ -28,12 +28,12 @@ log = logging.getLogger("hotline.agi.classic")
 class PystCommander:
     """AGI commands through pyst2, its exceptions turned into ours (a hangup is AGIHangup)."""
 
-    def __init__(self, agi: object) -> None:
+    def __init__(self, agi: AGI) -> None:
         self.agi = agi
 
     async def command(self, line: str) -> AGIResult:
         try:
-            reply = self.agi.execute(line)  # type: ignore[attr-defined]
+            reply = self.agi.execute(line)
         except pyst.AGIHangup as exc:  # before AGIAppError: pyst2 derives hangups from it
             raise AGIHangup(str(exc)) from None
         except pyst.AGIAppError as exc:

@@ -213,7 +213,7 @@ class FastAGIServer:
 
     def _allowed(self, peer: object) -> bool:
         try:
-            address = ipaddress.ip_address(str(peer[0]))  # type: ignore[index]
+            address = ipaddress.ip_address(str(peer[0]) if isinstance(peer, tuple | list) else "")
         except (TypeError, IndexError, ValueError):
             return False  # not an IP peer (a UNIX socket is never configured)
         if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:

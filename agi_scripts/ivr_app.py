@@ -10,7 +10,7 @@ from functools import partial
 from agi_scripts.agi_channel import AGIChannel, call_info
 from agi_scripts.callback_app import callback_route
 from agi_scripts.case_desk import DatabaseCaseDesk
-from agi_scripts.fastagi import AGISession, FastAGIServer
+from agi_scripts.fastagi import AGISession, FastAGIServer, Route
 from agi_scripts.queued_callback_app import queued_callback_route
 from agi_scripts.switches_app import switches_route
 from hotline.db.engine import make_engine, sessions
@@ -34,7 +34,7 @@ def build_engine(settings: Settings, desk: CaseDesk) -> Engine:
     return Engine(flow, desk, partial(hours.is_open, settings.hours, settings.site.timezone))
 
 
-def ivr_route(engine: Engine, switches: Cached | None = None):  # type: ignore[no-untyped-def]
+def ivr_route(engine: Engine, switches: Cached | None = None) -> Route:
     async def ivr(session: AGISession) -> None:
         call = call_info(session.env, session.args)
         now = await switches.get() if switches is not None else None

@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agi_scripts.agi_channel import AGIChannel
-from agi_scripts.fastagi import AGISession
+from agi_scripts.fastagi import AGISession, Route
 from agi_scripts.protocol import AGIHangup, quote
 from hotline import queued_callbacks as qcb
 from hotline.asterisk.channel_vars import PlaceVar, Var
@@ -62,7 +62,7 @@ def parse_args(args: Sequence[str], queues: set[str]) -> tuple[str, datetime, st
     return queue, datetime.fromtimestamp(int(joined) / 1000, UTC), linkedid, int(position or 0)
 
 
-def queued_callback_route(settings: Settings, db: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
+def queued_callback_route(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Route:
     queues = {q.name for q in settings.queues}
 
     async def queued_callback(session: AGISession) -> None:

@@ -17,7 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from agi_scripts.agi_channel import AGIChannel
-from agi_scripts.fastagi import AGISession
+from agi_scripts.fastagi import AGISession, Route
 from agi_scripts.protocol import AGIAppError, AGIHangup
 from hotline import switches
 from hotline.db.models import AuditEntry, Role, User
@@ -88,7 +88,7 @@ async def record(ch: AGIChannel, settings: Settings) -> str | None:
     return f"{switches.ANNOUNCEMENTS}/{name}"
 
 
-def switches_route(settings: Settings, db: async_sessionmaker[AsyncSession]):  # type: ignore[no-untyped-def]
+def switches_route(settings: Settings, db: async_sessionmaker[AsyncSession]) -> Route:
     async def switches_by_phone(session: AGISession) -> None:
         ch = AGIChannel(session.stream)
         extension = session.env.get("agi_callerid", "")

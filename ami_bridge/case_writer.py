@@ -16,7 +16,7 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import String, Table, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import String, bindparam, delete, exists, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ami_bridge.calls import CARRIED, RECALLED, Call, complete_from_record, from_record, to_record
@@ -25,7 +25,16 @@ from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
 from hotline import worklist
 from hotline.db.errors import is_transient
-from hotline.db.models import Case, CaseEvent, CitizenRequest, DeadLetter, RequestContact, Status, UTCDateTime
+from hotline.db.models import (
+    Case,
+    CaseEvent,
+    CitizenRequest,
+    DeadLetter,
+    RequestContact,
+    Status,
+    UTCDateTime,
+    table,
+)
 from hotline.db.numbers import NumberAllocator
 from hotline.values import clean
 
@@ -626,11 +635,11 @@ def link_contact(case_id: int, request_number: str, at: datetime) -> Any:
     )
 
 
-CASES: Table = Case.__table__  # type: ignore[assignment]
-REQUESTS: Table = CitizenRequest.__table__  # type: ignore[assignment]
-CONTACTS: Table = RequestContact.__table__  # type: ignore[assignment]
-EVENTS: Table = CaseEvent.__table__  # type: ignore[assignment]
-DEAD: Table = DeadLetter.__table__  # type: ignore[assignment]
+CASES = table(Case)
+REQUESTS = table(CitizenRequest)
+CONTACTS = table(RequestContact)
+EVENTS = table(CaseEvent)
+DEAD = table(DeadLetter)
 # Each text column's bound, from the table itself: a value that does not fit is cut, never refused.
 TEXT_LIMITS = {
     column.name: column.type.length

@@ -17,7 +17,7 @@ _MOST_DAYS = 366
 class WorkingCalendar:
     def __init__(self, calendar: Calendar, tz: str | ZoneInfo, holidays: list[date] | None = None) -> None:
         self.zone = tz if isinstance(tz, ZoneInfo) else ZoneInfo(tz)
-        self.weekly = {
+        self.weekly: dict[str, list[tuple[time, time]]] = {
             day: sorted(
                 (time.fromisoformat(a), time.fromisoformat(b)) for a, b in (s.split("-") for s in spans)
             )
@@ -36,7 +36,7 @@ class WorkingCalendar:
             name = DAY_NAMES[day.weekday()]
         return [
             (datetime.combine(day, a, self.zone), datetime.combine(day, b, self.zone))
-            for a, b in self.weekly.get(name, [])  # type: ignore[call-overload]
+            for a, b in self.weekly.get(name, [])
         ]
 
     def _from(self, moment: datetime) -> Iterator[tuple[datetime, datetime]]:

@@ -40,6 +40,7 @@ from hotline.db.models import (
     RequestContact,
     RequestEvent,
     RequestFile,
+    rows_changed,
 )
 from hotline.personal import Kind
 from hotline.retention import ROTATED_LOG, remove_files, under
@@ -302,7 +303,7 @@ async def _delete_rows(
     ):
         result = await session.execute(delete(model).where(condition))
         if model in (OutboxMessage, InboundMessage):
-            done.messages += int(result.rowcount or 0)  # type: ignore[attr-defined]
+            done.messages += rows_changed(result)
     root = settings.recordings_path
     done.files += len(remove_files((Path(p) for p in audio if p and under(root, Path(p))), root))
 

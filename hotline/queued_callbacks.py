@@ -17,7 +17,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline import worklist
-from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, QueuedCallback
+from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, QueuedCallback, rows_changed
 from hotline.settings import QueuedCallbacks
 from hotline.values import mask_number
 
@@ -132,7 +132,7 @@ async def placing(session: AsyncSession, callback_id: int, stand_in: str) -> boo
         .where(QueuedCallback.id == callback_id, QueuedCallback.status == CallbackStatus.WAITING.value)
         .values(stand_in=stand_in[:64])
     )
-    return bool(result.rowcount)  # type: ignore[attr-defined]
+    return bool(rows_changed(result))
 
 
 async def taken(session: AsyncSession, stand_in: str, agent: str) -> None:

@@ -37,6 +37,7 @@ from hotline.db.models import (
     RequestFile,
     RequestStatus,
     WebSession,
+    rows_changed,
 )
 from hotline.settings import Settings
 
@@ -241,7 +242,7 @@ async def apply(
             if dry_run:
                 found = await session.scalar(select(func.count()).select_from(table).where(condition))
             else:
-                found = (await session.execute(delete(table).where(condition))).rowcount  # type: ignore[attr-defined]
+                found = rows_changed(await session.execute(delete(table).where(condition)))
             if name:
                 setattr(report, name, getattr(report, name) + int(found or 0))
         session.add(

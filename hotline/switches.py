@@ -13,7 +13,7 @@ from datetime import UTC, datetime
 from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db.models import SiteSwitch
+from hotline.db.models import SiteSwitch, rows_changed
 
 log = logging.getLogger(__name__)
 
@@ -78,7 +78,7 @@ async def throw(
 
 async def turn_off(session: AsyncSession, name: str) -> bool:
     gone = await session.execute(delete(SiteSwitch).where(SiteSwitch.name == name))
-    return bool(gone.rowcount)  # type: ignore[attr-defined]
+    return bool(rows_changed(gone))
 
 
 class Cached:

@@ -8,15 +8,23 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, case, func, insert, literal, select, update
+from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.cases import callback_number
-from hotline.db.models import MissedCall, MissedCallCase, MissedCallTry, MissedStatus, Outcome, UTCDateTime
+from hotline.db.models import (
+    MissedCall,
+    MissedCallCase,
+    MissedCallTry,
+    MissedStatus,
+    Outcome,
+    UTCDateTime,
+    table,
+)
 
-MISSED: Table = MissedCall.__table__  # type: ignore[assignment]
-TRIES: Table = MissedCallTry.__table__  # type: ignore[assignment]
-COUNTED: Table = MissedCallCase.__table__  # type: ignore[assignment]
+MISSED = table(MissedCall)
+TRIES = table(MissedCallTry)
+COUNTED = table(MissedCallCase)
 # Calls that ended without an agent and that a citizen meant: a caller who hung up in the IVR before
 # choosing anything is not counted (a wrong number, a caller who changed their mind).
 MISSED_OUTCOMES = frozenset(

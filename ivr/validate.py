@@ -4,7 +4,7 @@ clash, queues exist in the settings, prompts exist in the catalogue. Each proble
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 
 from ivr.flow import Flow, FlowError, Node
 
@@ -118,7 +118,7 @@ def _can_leave(flow: Flow) -> set[str]:
     return leaves
 
 
-def _where(flow: Flow):  # type: ignore[no-untyped-def]
+def _where(flow: Flow) -> Callable[[Node], str]:
     def where(node: Node) -> str:
         return f"{flow.path}:{node.line}: node '{node.name}'"
 

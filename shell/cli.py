@@ -238,7 +238,7 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
-def _sandbox(args: argparse.Namespace):  # type: ignore[no-untyped-def]
+def _sandbox(args: argparse.Namespace) -> Sandbox:
 
     return Sandbox(settings.load(args.settings))
 

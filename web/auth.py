@@ -24,7 +24,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from hotline.db.models import ApiToken, Role, User, WebSession
+from hotline.db.models import ApiToken, Role, User, WebSession, rows_changed
 from hotline.errors import HotlineError
 from hotline.values import same_secret
 
@@ -283,7 +283,7 @@ async def sign_in(
             taken = await session.execute(
                 update(User).where(User.id == user.id, User.totp_last_step < step).values(totp_last_step=step)
             )
-            if not taken.rowcount:  # type: ignore[attr-defined]
+            if not rows_changed(taken):
                 return SignIn(SignInResult.WRONG_CODE)
         values: dict[str, Any] = {"failed_logins": 0}
         if rehashed:
@@ -384,7 +384,7 @@ async def revoke_token(db: async_sessionmaker[AsyncSession], name: str) -> None:
             .where(ApiToken.name == name, ApiToken.revoked_at.is_(None))
             .values(revoked_at=datetime.now(UTC))
         )
-        if not done.rowcount:  # type: ignore[attr-defined]
+        if not rows_changed(done):
             raise AuthError(f"no API token {name!r} that is not revoked already")
 
 

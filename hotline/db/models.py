@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from enum import StrEnum
-from typing import Any, ClassVar
+from typing import Any, ClassVar, cast
 
 from sqlalchemy import (
     JSON,
@@ -18,10 +18,12 @@ from sqlalchemy import (
     Index,
     Integer,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
+from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 from sqlalchemy.types import TypeDecorator
 
@@ -607,3 +609,16 @@ class SiteSwitch(Base):
     until: Mapped[datetime | None]
     set_by: Mapped[str] = mapped_column(String(64))
     set_at: Mapped[datetime]
+
+
+def table(model: type[Base]) -> Table:
+    """A model's Core table, for bulk statements (SQLAlchemy types `__table__` as any FromClause)."""
+    found = model.__table__
+    assert isinstance(found, Table), model
+    return found
+
+
+def rows_changed(result: Result[Any]) -> int:
+    """How many rows an UPDATE or DELETE changed: its result is a CursorResult, which `execute` types as a
+    plain Result."""
+    return int(cast("CursorResult[Any]", result).rowcount or 0)
