@@ -70,7 +70,11 @@ class Bridge:
         # Others that act on the same events (the queued callbacks' dispatcher), after the tracker.
         self.listeners: list[Callable[[AMIMessage], None]] = []
 
-    async def start(self, wait: float = 15.0) -> None:
+    async def start(self, wait: float | None = 15.0) -> None:
+        """Take in what an earlier run left, start writing cases, and connect to Asterisk's AMI: AMIError
+        when it does not answer within `wait` seconds (the session goes on trying in the background,
+        the case writer keeps running; `stop` ends both). With `wait` None, return at once: the caller
+        waits with `self.ami.wait_connected`."""
         await upgrade_async(self.settings.database_url)
         await self.writer.load_dead_letters()
         # What an earlier run (killed, or stopped while the database was away) left unwritten. The calls
@@ -80,8 +84,8 @@ class Bridge:
             if call.ended_at is None and call.in_hotline:
                 self.tracker.calls.setdefault(call.linkedid, call)
         self.writer.start()
-        await self.ami.start(wait=wait)
         self._heartbeat = asyncio.create_task(self._beat(), name="following-heartbeat")
+        await self.ami.start(wait=wait)
 
     async def _beat(self) -> None:
         """While connected, note every few seconds that the bridge follows Asterisk (see QueueLogReader)."""

@@ -67,15 +67,22 @@ class AMISession:
         at once: a wrong secret does not heal by retrying)."""
         self._task = asyncio.create_task(self._run(), name="ami-session")
         if wait is not None:
-            connected = asyncio.ensure_future(self.connected.wait())
-            done, _ = await asyncio.wait(
-                [self._task, connected], timeout=wait, return_when=asyncio.FIRST_COMPLETED
-            )
-            connected.cancel()  # not left pending when the login failed or the wait ran out
-            if self._task in done:
-                self._task.result()  # raises the login error
-            if not self.connected.is_set():
-                raise AMIError(f"no AMI connection to {self.host}:{self.port} after {wait} s")
+            await self.wait_connected(wait)
+
+    async def wait_connected(self, wait: float) -> None:
+        """Wait up to `wait` seconds for the session's login: AMILoginRefused at once when it is refused,
+        AMIError when nothing answered in time (the session goes on trying)."""
+        if self._task is None:
+            raise AMIError("the AMI session was not started")
+        connected = asyncio.ensure_future(self.connected.wait())
+        done, _ = await asyncio.wait(
+            [self._task, connected], timeout=wait, return_when=asyncio.FIRST_COMPLETED
+        )
+        connected.cancel()  # not left pending when the login failed or the wait ran out
+        if self._task in done:
+            self._task.result()  # raises the login error
+        if not self.connected.is_set():
+            raise AMIError(f"no AMI connection to {self.host}:{self.port} after {wait} s")
 
     async def stop(self) -> None:
         self._stopping = True

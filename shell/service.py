@@ -22,6 +22,7 @@ from casework import file_worker
 from channels.queued_callbacks import Dispatcher, open_now
 from hotline import files, loop_watch
 from hotline.db.migrate import upgrade_async
+from hotline.errors import AMIError, AMILoginRefused
 from hotline.settings import Settings
 from hotline.switches import Cached
 from ivr.flows import flow_path
@@ -60,6 +61,7 @@ async def services(
     web: bool = False,
     agi_listen: str | None = None,
     grace: float = 10.0,
+    ami_wait: float = 15.0,
 ) -> AsyncIterator[Running]:
     """Bring the database's schema up to date, start what was asked for, and on the way out stop it in
     the order that loses nothing: no new web requests, then calls in the IVR finish (up to `grace`
@@ -77,13 +79,25 @@ async def services(
             log.debug("FastAGI server on %s:%s (IVR flow %s)", host, port, flow_path(settings))
         if bridge:
             running.bridge = Bridge(settings)
-            await running.bridge.start()
-            log.debug("AMI bridge connected to %s; cases in %s", settings.ami.address, settings.database_url)
+            await running.bridge.start(wait=None)
         if web and running.bridge is not None:
             running.web = aioweb.AppRunner(build_app(settings, running.bridge), access_log=None)
             await running.web.setup()
             await aioweb.TCPSite(running.web, settings.web.host, settings.web.port).start()
             log.debug("web app on http://%s/", settings.web.address)
+        if running.bridge is not None:
+            try:
+                await running.bridge.ami.wait_connected(ami_wait)
+                log.debug("AMI bridge connected to %s", settings.ami.address)
+            except AMIError as exc:
+                # Nothing on the request side needs Asterisk: with the web app, the hotline serves the
+                # portal, the citizens' pages, Open311, the webhooks, the mailbox and the outbox from the
+                # start, and the session goes on trying; the calls are picked up (and those that ended
+                # meanwhile completed from queue_log) when AMI answers. A refused login is a
+                # configuration error, and a bridge alone has nothing to serve without AMI.
+                if not web or isinstance(exc, AMILoginRefused):
+                    raise
+                log.warning("%s: the request side serves meanwhile, the calls once AMI answers", exc)
         if running.bridge is not None:
             running.housekeeping = asyncio.create_task(
                 housekeeping.nightly(settings, running.bridge.db, running.bridge.ami), name="retention"
@@ -162,9 +176,15 @@ async def run(
         if running.agi is not None:
             host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             print(f"FastAGI server on {host}:{port} (IVR flow {flow_path(settings)})", flush=True)
-        if running.bridge is not None:
+        if running.bridge is not None and running.bridge.ami.connected.is_set():
             print(
                 f"AMI bridge connected to {settings.ami.address}; cases in {settings.database_url}",
+                flush=True,
+            )
+        elif running.bridge is not None:
+            print(
+                f"AMI bridge waiting for Asterisk at {settings.ami.address} (the request side serves"
+                f" meanwhile); cases in {settings.database_url}",
                 flush=True,
             )
         if running.web is not None:

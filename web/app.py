@@ -119,7 +119,7 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
         bridge,
         bridge.db,
         today,
-        Broadcaster(bridge.board, today, bridge.db),
+        Broadcaster(bridge.board, today, bridge.db, bridge.ami.connected.is_set),
         # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).
         Steps(tell_citizen=outbox.answer_message),
     )

@@ -371,6 +371,12 @@ TEXTS: dict[str, tuple[str, str]] = {
     "report_name": ("Họ và tên", "Name"),
     "report_phone": ("Số điện thoại", "Phone"),
     "report_email": ("Thư điện tử", "E-mail"),
+    "asterisk_away": (
+        "Tổng đài chưa kết nối được Asterisk: các cuộc gọi chưa hiện ở đây; yêu cầu, cổng thông tin và tin"
+        " nhắn vẫn hoạt động.",
+        "Asterisk is not connected: calls are not shown here; requests, the portal and messages work as"
+        " usual.",
+    ),
     "report_notify_by": ("Nhận kết quả qua", "Be told the answer by"),
     "report_files": (
         "Ảnh, tài liệu (tối đa {limit} tệp, mỗi tệp 10 MB)",

@@ -9,6 +9,7 @@ import contextlib
 import json
 import logging
 import time
+from collections.abc import Callable
 from typing import Any
 
 from aiohttp import web
@@ -29,8 +30,15 @@ SIGNED_OUT = 4401  # the close code a screen gets when its sign-in ended (it goe
 
 
 class Broadcaster:
-    def __init__(self, board: LiveBoard, today: Today, db: async_sessionmaker[AsyncSession]) -> None:
+    def __init__(
+        self,
+        board: LiveBoard,
+        today: Today,
+        db: async_sessionmaker[AsyncSession],
+        asterisk: Callable[[], bool] = lambda: True,
+    ) -> None:
         self.board = board
+        self.asterisk = asterisk  # whether the bridge is connected to Asterisk now
         self.today = today
         self.db = db
         self.clients: dict[web.WebSocketResponse, Principal] = {}
@@ -64,6 +72,8 @@ class Broadcaster:
         self.board.refresh()
         snap = self.board.snapshot()
         snap["today"] = self.today.view()
+        # Without AMI the board shows nothing live: screens say so rather than show empty queues.
+        snap["asterisk"] = self.asterisk()
         # When the change this push carries reached the bridge (screens measure their lag from it).
         snap["changed"] = self._changed_at is not None
         snap["changed_at"] = self._changed_at or time.time()

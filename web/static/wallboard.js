@@ -90,6 +90,7 @@
 
   Hotline.connect((board) => {
     window.lastBoard = board;
+    document.getElementById("asterisk-banner").hidden = board.asterisk !== false;
     renderQueues(board);
     renderAgents(board);
   }, (s) => { document.getElementById("status").textContent = s ? T.tLost : ""; });
