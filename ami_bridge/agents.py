@@ -2,15 +2,10 @@
 
 from __future__ import annotations
 
-from typing import Any, Protocol
-
+from ami_bridge.actions import Actions
 from hotline.asterisk.naming import endpoint, queue_id
 from hotline.errors import AMIError, SettingsError
 from hotline.settings import Agent, Settings
-
-
-class Actions(Protocol):
-    async def action(self, name: str, **fields: Any) -> Any: ...
 
 
 def agent(settings: Settings, extension: str) -> Agent:

@@ -52,10 +52,6 @@ class AMIMessage(dict[str, Any]):
     def action_id(self) -> str:
         return str(dict.get(self, "ActionID", ""))
 
-    @property
-    def success(self) -> bool:
-        return self.response in ("Success", "Follows", "Goodbye") or "Event" in self
-
 
 _HEADER = re.compile(r"([^\r\n:]+): ([^\r\n]*)")
 # Headers Asterisk repeats on purpose; every value is kept, in a list.

@@ -15,18 +15,18 @@ import logging
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from pathlib import Path
-from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
+from ami_bridge import actions
+from ami_bridge.actions import Actions
 from casework import workflow as wf
 from hotline import files
 from hotline.asterisk.channel_vars import Var
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
-from hotline.errors import AMIError
 from hotline.settings import Settings
 from hotline.values import mask_number
 from ivr.prompts.build import Synthesiser, for_asterisk
@@ -37,10 +37,6 @@ ANSWERS = "answers"  # under the prompts' folder: hotline/answers/answer-<messag
 BY_AGENT = "answer_agent"
 # One voice for the process: once gTTS could not be reached it is not tried again for every call back.
 _VOICE = Synthesiser("auto")
-
-
-class Actions(Protocol):
-    async def action(self, name: str, **fields: Any) -> Any: ...
 
 
 def next_window(settings: Settings, now: datetime) -> datetime | None:
@@ -94,8 +90,8 @@ async def dial(settings: Settings, ami: Actions, message: OutboxMessage, answer:
     if not by_agent(settings, message.kind, answer):
         text, _ = speakable(settings, answer)
         await asyncio.to_thread(synthesise, settings, message.id, text)
-    reply = await ami.action(
-        "Originate",
+    await actions.originate(
+        ami,
         Channel=settings.callbacks.dial.format(number=message.to),
         Context="hotline-callback",
         Exten="s",
@@ -103,10 +99,7 @@ async def dial(settings: Settings, ami: Actions, message: OutboxMessage, answer:
         CallerID=settings.callbacks.caller_id,
         Timeout=str(settings.callbacks.ring_seconds * 1000),
         Variable=f"{Var.CALLBACK}={message.id}",
-        Async="true",
     )
-    if getattr(reply, "response", "") != "Success":
-        raise AMIError(f"Originate refused: {getattr(reply, 'message', reply)}")
     return f"dialled {mask_number(message.to)}"
 
 

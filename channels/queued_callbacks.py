@@ -32,11 +32,13 @@ from urllib.parse import unquote
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from ami_bridge import actions
 from hotline import queued_callbacks as qcb
 from hotline import worklist
 from hotline.asterisk.channel_vars import QCB_EVENT, QCB_LINKEDID_PREFIX, QCB_LOG_EVENT, PlaceVar, Var
 from hotline.asterisk.naming import extension_of
 from hotline.db.models import ACTIVE_CALLBACK, CallbackStatus, Case, QueuedCallback
+from hotline.errors import AMIActionRefused
 from hotline.settings import Settings
 from hotline.switches import Cached
 from ivr import hours
@@ -279,26 +281,26 @@ class Dispatcher:
         async with self.db() as session, session.begin():
             if not await qcb.placing(session, callback.id, uniqueid):
                 return
-        reply = await self.ami.action(
-            "Originate",
-            Channel="Local/s@hotline-qcb-hold",
-            Context="hotline-qcb-wait",
-            Exten="s",
-            Priority="1",
-            CallerID=f'"{CALLBACK_NAME}" <{callback.number}>',
-            Timeout="30000",
-            ChannelId=uniqueid,
-            OtherChannelId=f"{uniqueid}-q",
-            Variable=[
-                f"__{PlaceVar.QCB}={callback.id}:{attempt}",
-                f"__{PlaceVar.QUEUED_AT}={joined_ms}",
-                f"__{Var.QUEUE}={callback.queue}",
-                f"__{Var.DIAL}={self.settings.callbacks.dial.format(number=callback.number)}",
-            ],
-            Async="true",
-        )
-        if getattr(reply, "response", "") != "Success":
-            log.error("queued callback %d not placed: %s", callback.id, getattr(reply, "message", reply))
+        try:
+            await actions.originate(
+                self.ami,
+                Channel="Local/s@hotline-qcb-hold",
+                Context="hotline-qcb-wait",
+                Exten="s",
+                Priority="1",
+                CallerID=f'"{CALLBACK_NAME}" <{callback.number}>',
+                Timeout="30000",
+                ChannelId=uniqueid,
+                OtherChannelId=f"{uniqueid}-q",
+                Variable=[
+                    f"__{PlaceVar.QCB}={callback.id}:{attempt}",
+                    f"__{PlaceVar.QUEUED_AT}={joined_ms}",
+                    f"__{Var.QUEUE}={callback.queue}",
+                    f"__{Var.DIAL}={self.settings.callbacks.dial.format(number=callback.number)}",
+                ],
+            )
+        except AMIActionRefused as exc:
+            log.error("queued callback %d not placed: %s", callback.id, exc)
             return
         log.info(
             "queued callback %d, try %d: waiting in %s at its place", callback.id, attempt, callback.queue

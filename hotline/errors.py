@@ -17,5 +17,9 @@ class AMIError(HotlineError):
     """The AMI connection failed or an action was refused."""
 
 
+class AMIActionRefused(AMIError):
+    """Asterisk answered an action with Error: its reason is the message."""
+
+
 class AMILoginRefused(AMIError):
     """Asterisk refused the login: a wrong secret or permit does not heal by retrying."""

@@ -12,10 +12,10 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
+from ami_bridge import actions
 from ami_bridge.connection import AMIConnection
 from ami_bridge.message import AMIMessage as Message
 from hotline import secrets
-from hotline.errors import AMIError
 from hotline.settings import Settings
 
 ORIGINATE_TIMEOUT = 15.0
@@ -177,8 +177,8 @@ async def _run_call(ami: AMIConnection, request: CallRequest, timeout: float | N
         )
         limit = timeout or request.first_wait + keys_seconds + request.hangup_after + ORIGINATE_TIMEOUT
         limit += 180 + request.say_after if request.say else 0
-        reply = await ami.action(
-            "Originate",
+        reply = await actions.originate(
+            ami,
             Channel="Local/s@hotline-callersim",
             Context=request.context,
             Exten=request.number,
@@ -187,7 +187,6 @@ async def _run_call(ami: AMIConnection, request: CallRequest, timeout: float | N
             ChannelId=linkedid,
             OtherChannelId=f"{linkedid}-caller",
             Timeout=int(ORIGINATE_TIMEOUT * 1000),
-            Async="true",
             Variable=[
                 f"SIM_KEYS={request.keys}",
                 f"SIM_FIRST_WAIT={request.first_wait}",
@@ -198,8 +197,6 @@ async def _run_call(ami: AMIConnection, request: CallRequest, timeout: float | N
             ],
         )
         action_id = str(reply.get("ActionID", ""))
-        if reply.response != "Success":
-            raise AMIError(f"Originate refused: {reply.message}")
         try:
             await asyncio.wait_for(done.wait(), limit)
         except TimeoutError:

@@ -12,7 +12,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami_bridge.agents import Actions
+from ami_bridge.actions import Actions
 from ami_bridge.connection import AMIConnection
 from casework import deadlines
 from hotline import retention, secrets

@@ -10,12 +10,13 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy import select
 
+from ami_bridge import actions
 from ami_bridge import agents as agent_actions
 from hotline import cases as case_view
 from hotline import queued_callbacks
 from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, CitizenRequest, Role, Status
-from hotline.errors import AMIError, HotlineError
+from hotline.errors import AMIActionRefused, AMIError, HotlineError
 from web import recordings, requests_api
 from web.audit import audit
 from web.case_access import (
@@ -268,17 +269,17 @@ async def spy(request: web.Request) -> web.StreamResponse:
         raise bad("your user has no phone extension to ring; set one with 'hotline user add --extension'")
     if extension not in {a.extension for a in c.settings.agents}:
         raise not_found("no such agent")
-    reply = await c.bridge.ami.action(
-        "Originate",
-        Channel=f"PJSIP/{endpoint(principal.extension)}",
-        Application="ChanSpy",
-        Data=f"PJSIP/{endpoint(extension)}-,{SPY_OPTIONS[mode]}",
-        CallerID=f'"{mode} {extension}" <{extension}>',
-        Timeout=30000,
-        Async="true",
-    )
-    if reply.response != "Success":
-        return answer(409, f"Asterisk refused: {reply.message}")
+    try:
+        await actions.originate(
+            c.bridge.ami,
+            Channel=f"PJSIP/{endpoint(principal.extension)}",
+            Application="ChanSpy",
+            Data=f"PJSIP/{endpoint(extension)}-,{SPY_OPTIONS[mode]}",
+            CallerID=f'"{mode} {extension}" <{extension}>',
+            Timeout=30000,
+        )
+    except AMIActionRefused as exc:
+        return answer(409, f"Asterisk refused: {exc}")
     await audit(c, principal, f"spy.{mode}", extension, phone=principal.extension)
     return web.json_response({"ok": True, "mode": mode, "extension": extension, "phone": principal.extension})
 

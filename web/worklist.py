@@ -11,6 +11,7 @@ from aiohttp import web
 from sqlalchemy import select
 from sqlalchemy.orm import aliased
 
+from ami_bridge import actions
 from hotline import worklist
 from hotline.asterisk.channel_vars import Var
 from hotline.asterisk.naming import endpoint
@@ -138,8 +139,8 @@ async def call_back(request: web.Request) -> web.StreamResponse:
         recording = attempt.recording
         # Asterisk dials only once the try is on record: a call back is never made that nobody can see.
     try:
-        reply = await c.bridge.ami.action(
-            "Originate",
+        await actions.originate(
+            c.bridge.ami,
             Channel=f"PJSIP/{endpoint(principal.extension)}",
             Context="hotline-worklist",
             Exten="s",
@@ -150,10 +151,9 @@ async def call_back(request: web.Request) -> web.StreamResponse:
                 f"{Var.DIAL}={c.settings.callbacks.dial.format(number=number)}",
                 f"{Var.REC}={recording}",
             ],
-            Async="true",
         )
-        refused = "" if reply.response == "Success" else str(reply.message)
-    except AMIError as exc:
+        refused = ""
+    except AMIError as exc:  # refused, or not connected to Asterisk now
         refused = str(exc)
     if refused:
         async with c.db() as session, session.begin():
