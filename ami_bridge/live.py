@@ -8,7 +8,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any
+from typing import TypedDict
 
 from ami_bridge.calls import Call, CallState, now
 from ami_bridge.message import AMIMessage as Message
@@ -242,14 +242,14 @@ class LiveBoard:
                 queue.talktime = int(s.get("TalkTime", 0) or 0)
         self.refresh(at)
 
-    def snapshot(self, at: datetime | None = None) -> dict[str, Any]:
+    def snapshot(self, at: datetime | None = None) -> BoardSnapshot:
         """Everything a wallboard draws, JSON-ready; times as seconds so screens need no clock of ours."""
         at = at or now()
         waiting: dict[str, list[Call]] = {name: [] for name in self.queues}
         for call in self.calls.values():
             if call.state in (CallState.WAITING, CallState.RINGING) and call.queue in waiting:
                 waiting[call.queue].append(call)
-        queues = []
+        queues: list[QueueView] = []
         for q in self.queues.values():
             callers = sorted(waiting[q.name], key=lambda c: (c.position or 1_000_000, c.queued_at or at))
             members = [a for a in self.agents.values() if q.name in a.queues]
@@ -278,7 +278,7 @@ class LiveBoard:
                     "talktime": q.talktime,
                 }
             )
-        agents = []
+        agents: list[AgentView] = []
         for a in sorted(self.agents.values(), key=lambda a: a.extension):
             current = self.calls.get(a.call or a.ringing_call)
             agents.append(
@@ -305,11 +305,70 @@ class LiveBoard:
         }
 
 
+class CallView(TypedDict):
+    linkedid: str
+    caller: str
+    did: str
+    number: str
+    topic: str
+    request: str
+    state: str
+    queue: str
+    position: int | None
+    agent: str
+    duration: int
+
+
+class WaitingView(TypedDict):
+    linkedid: str
+    caller: str
+    number: str
+    position: int | None
+    waited: int
+    ringing: str
+    callback: bool  # a queued callback's stand-in: the citizen hung up and keeps this place
+
+
+class QueueView(TypedDict):
+    name: str
+    label: str
+    waiting: list[WaitingView]
+    callbacks: int
+    longest_wait: int
+    members: list[str]
+    available: int
+    holdtime: int
+    talktime: int
+
+
+class AgentView(TypedDict):
+    extension: str
+    name: str
+    state: str
+    in_state: int
+    paused: bool
+    pause_reason: str
+    queues: list[str]
+    device: str
+    calls_taken: int
+    call: CallView | None
+
+
+class BoardSnapshot(TypedDict):
+    """Everything a wallboard draws, JSON-ready (the web app adds today's figures and its push times)."""
+
+    at: str
+    version: int
+    queues: list[QueueView]
+    agents: list[AgentView]
+    calls: list[CallView]
+
+
 def _seconds_since(then: datetime | None, at: datetime) -> int:
     return max(0, int((at - then).total_seconds())) if then else 0
 
 
-def _call_view(call: Call, at: datetime) -> dict[str, Any]:
+def _call_view(call: Call, at: datetime) -> CallView:
     return {
         "linkedid": call.linkedid,
         "caller": call.caller,

@@ -15,7 +15,7 @@ from typing import Any
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami_bridge.live import LiveBoard
+from ami_bridge.live import BoardSnapshot, LiveBoard
 from web.auth import Principal, still_valid
 from web.stats import Today
 
@@ -27,6 +27,16 @@ TICK = 1.0
 # disabled, a password changed or a token revoked from the command line closes their screens this soon.
 RECHECK = 2.0
 SIGNED_OUT = 4401  # the close code a screen gets when its sign-in ended (it goes back to the sign-in page)
+
+
+class PushedBoard(BoardSnapshot):
+    """What a screen gets: the live board, today's figures per queue, and when the change happened."""
+
+    today: dict[str, dict[str, Any]]
+    asterisk: bool  # whether the bridge is connected to Asterisk now
+    changed: bool
+    changed_at: float
+    sent_at: float
 
 
 class Broadcaster:
@@ -68,17 +78,18 @@ class Broadcaster:
         for ws in list(self.clients):
             await ws.close(code=1001, message=b"server stopping")
 
-    def payload(self) -> dict[str, Any]:
+    def payload(self) -> PushedBoard:
         self.board.refresh()
-        snap = self.board.snapshot()
-        snap["today"] = self.today.view()
-        # Without AMI the board shows nothing live: screens say so rather than show empty queues.
-        snap["asterisk"] = self.asterisk()
-        # When the change this push carries reached the bridge (screens measure their lag from it).
-        snap["changed"] = self._changed_at is not None
-        snap["changed_at"] = self._changed_at or time.time()
-        snap["sent_at"] = time.time()
-        return snap
+        return {
+            **self.board.snapshot(),
+            "today": self.today.view(),
+            # Without AMI the board shows nothing live: screens say so rather than show empty queues.
+            "asterisk": self.asterisk(),
+            # When the change this push carries reached the bridge (screens measure their lag from it).
+            "changed": self._changed_at is not None,
+            "changed_at": self._changed_at or time.time(),
+            "sent_at": time.time(),
+        }
 
     async def _run(self) -> None:
         while True:
@@ -152,7 +163,7 @@ class Broadcaster:
         return ws
 
 
-def agent_slice(snap: dict[str, Any], who: Principal) -> dict[str, Any]:
+def agent_slice(snap: PushedBoard, who: Principal) -> dict[str, Any]:
     """An agent sees themselves, their call and how many wait in their queues; not the other agents."""
     me = next((a for a in snap["agents"] if a["extension"] == who.extension), None)
     mine = set(me["queues"]) if me else set()
