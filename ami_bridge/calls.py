@@ -3,6 +3,7 @@ up. One handler per event; handlers only update memory and hand finished calls o
 
 from __future__ import annotations
 
+import copy
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field, fields
@@ -78,6 +79,14 @@ class Call:
     timeline: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)
     # Tracked variables the bridge only carries to the case (no logic of its own reads them), by field.
     carried: dict[str, str] = field(default_factory=dict)
+
+    def copy(self) -> Call:
+        """A copy that later events cannot change: every container of the call copied, not shared."""
+        snapshot = copy.copy(self)
+        snapshot.channels = set(self.channels)
+        snapshot.timeline = [(at, kind, dict(detail)) for at, kind, detail in self.timeline]
+        snapshot.carried = dict(self.carried)
+        return snapshot
 
     @property
     def in_hotline(self) -> bool:

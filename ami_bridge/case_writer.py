@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import audioop  # on Python 3.13+ from the audioop-lts package
 import contextlib
-import copy
 import logging
 import wave
 from collections.abc import Callable, Iterable
@@ -119,10 +118,7 @@ class CaseWriter:
 
     def submit(self, call: Call) -> None:
         """Called from event handling: a copy of the call now, so later events do not change it."""
-        snapshot = copy.copy(call)
-        snapshot.channels = set(call.channels)
-        snapshot.timeline = list(call.timeline)
-        self._put(snapshot)
+        self._put(call.copy())
         if (
             call.linkedid not in self._open
             and call.linkedid not in self._closed

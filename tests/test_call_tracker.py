@@ -4,6 +4,7 @@ who does not answer, then another does; a transfer; a resynchronisation) each gi
 from __future__ import annotations
 
 import copy
+from datetime import UTC, datetime
 
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.message import AMIMessage
@@ -149,3 +150,17 @@ def test_the_number_the_ivr_reads_reaches_the_case_at_once() -> None:
         ev("VarSet", Uniqueid=LINKED, Variable="HOTLINE_CASE_NO", Value="10000016")
     )  # inherited copy
     assert updates == ["", "10000016"]
+
+
+def test_a_calls_copy_shares_nothing_later_events_change() -> None:
+    call = Call(linkedid="1.1", started_at=datetime.now(UTC))
+    call.channels.add("PJSIP/trunk-1")
+    call.carried["request_number"] = "10000016"
+    call.timeline.append((datetime.now(UTC), "entered", {"did": "1022"}))
+    copied = call.copy()
+    call.channels.add("PJSIP/agent101-2")
+    call.carried["request_number"] = "10000017"
+    call.timeline[0][2]["did"] = "02371022"
+    call.timeline.append((datetime.now(UTC), "queued", {}))
+    assert copied.channels == {"PJSIP/trunk-1"} and copied.carried == {"request_number": "10000016"}
+    assert [(kind, detail) for _, kind, detail in copied.timeline] == [("entered", {"did": "1022"})]
