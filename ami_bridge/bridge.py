@@ -32,6 +32,7 @@ from hotline.settings import Settings
 log = logging.getLogger(__name__)
 
 HEARTBEAT_SECONDS = 5.0
+OPEN_CASES_WAIT = 5.0  # seconds a reconnect waits for the database to give the open cases of live calls
 
 
 class Bridge:
@@ -144,6 +145,24 @@ class Bridge:
         for listener in self.listeners:
             listener(event)
 
+    async def _take_in_open_cases(self, linkedids: set[str]) -> None:
+        """Live calls this process does not follow yet (its predecessor was killed after writing them) go
+        on from their open cases, so the case keeps what was seen (queued, answered, the wait) instead of
+        what Asterisk can still tell. A database that does not answer in time does not hold up the
+        session: those calls are then rebuilt from Asterisk alone."""
+        if not linkedids:
+            return
+        try:
+            found = await asyncio.wait_for(self.writer.open_calls(linkedids), OPEN_CASES_WAIT)
+        except Exception as exc:  # the database away or slow: Asterisk's lists still rebuild the calls
+            log.warning(
+                "open cases of %d live call(s) not read (%s): rebuilt from Asterisk", len(linkedids), exc
+            )
+            return
+        for call in found:
+            call.mark("resynchronised", taken_in="open case")
+            self.tracker.calls.setdefault(call.linkedid, call)
+
     async def _resync(self, conn: AMIConnection) -> None:
         listing = await conn.action_list("CoreShowChannels")
         channels = [m for m in listing if m.get("Event") == "CoreShowChannel"]
@@ -160,6 +179,7 @@ class Bridge:
         entries = [m for m in status if m.get("Event") == "QueueEntry"]
         members = [m for m in status if m.get("Event") == "QueueMember"]
         summary = await conn.action_list("QueueSummary")
+        await self._take_in_open_cases({str(c.Linkedid) for c in channels} - set(self.tracker.calls))
         ended = self.records.read_new()
         # Calls that started after a bridge last followed Asterisk are the only ones no bridge saw (a first
         # start ever takes in none from before it).

@@ -416,6 +416,10 @@ class CallTracker:
             if call.queued_at is None:
                 call.queued_at = call.answered_at - timedelta(seconds=held)
                 call.recall("queued", call.queued_at, queue=call.queue)
+            else:
+                # The join was seen (an open case, a journal): Asterisk's own count of the wait from it
+                # places the answer better than the agent channel's whole seconds.
+                call.answered_at = call.queued_at + timedelta(seconds=held)
         call.ivr_ended_at = call.ivr_ended_at or call.queued_at
         call.recall("answered", call.answered_at, agent=call.agent, agent_name=call.agent_name, wait=held)
 

@@ -466,6 +466,16 @@ class CaseWriter:
         self.dead -= linkedids
         log.info("dead letter(s) of call(s) %s written and removed", ", ".join(sorted(linkedids)))
 
+    async def open_calls(self, linkedids: set[str]) -> list[Call]:
+        """The calls whose cases are open in the database (an earlier bridge wrote them and was killed),
+        as those cases have them: when the caller was queued and answered, and how long they waited, are
+        known better there than from what Asterisk shows now."""
+        async with self.sessions() as session:
+            cases = await session.scalars(
+                select(Case).where(Case.linkedid.in_(sorted(linkedids)), Case.ended_at.is_(None))
+            )
+            return [_call_from_case(case) for case in cases]
+
     def has(self, linkedid: str) -> bool:
         """True while a snapshot of the call waits to be written."""
         return linkedid in self._pending or linkedid in self._writing

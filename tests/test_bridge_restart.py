@@ -27,7 +27,7 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox.runner import Sandbox
 from tests.conftest import ROOT, TEST_SETTINGS
-from tests.helpers.cases import final_case, kinds
+from tests.helpers.cases import final_case, kinds, until_answered
 from tests.services import start_hotline
 
 pytestmark = pytest.mark.asterisk
@@ -62,26 +62,6 @@ async def start_bridge_process() -> asyncio.subprocess.Process:
 
 def kill(proc: asyncio.subprocess.Process) -> None:
     os.kill(proc.pid, signal.SIGKILL)
-
-
-async def until_answered(site: Settings, call: asyncio.Task[object], timeout: float = 40) -> Case:
-    """The open case once the bridge has written that an agent answered."""
-    from sqlalchemy import select
-
-    engine = make_engine(site.database_url)
-    try:
-        for _ in range(int(timeout * 5)):
-            async with sessions(engine)() as session:
-                case = await session.scalar(
-                    select(Case).where(Case.answered_at.is_not(None), Case.ended_at.is_(None))
-                )
-            if case is not None:
-                return case
-            assert not call.done(), "the call ended before an agent answered"
-            await asyncio.sleep(0.2)
-        raise AssertionError("no agent answered")
-    finally:
-        await engine.dispose()
 
 
 async def test_bridge_killed_mid_call_and_restarted_still_closes_the_case(site: Settings, ivr: None) -> None:

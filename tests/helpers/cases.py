@@ -12,6 +12,7 @@ from ami_bridge.connection import AMIConnection
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.settings import Settings
+from shell.callsim import connect_ami
 
 
 async def final_case(site: Settings, linkedid: str, timeout: float = 15.0) -> Case:
@@ -43,7 +44,6 @@ def kinds(case: Case) -> list[str]:
 
 
 async def pause_member(site: Settings, extension: str, queue: str, paused: bool) -> None:
-    from shell.callsim import connect_ami
 
     ami: AMIConnection = await connect_ami(site)
     try:
@@ -57,3 +57,23 @@ async def pause_member(site: Settings, extension: str, queue: str, paused: bool)
         assert reply.response == "Success", reply
     finally:
         await ami.close()
+
+
+async def until_answered(site: Settings, call: asyncio.Task[object], timeout: float = 40) -> Case:
+    """The open case once the bridge has written that an agent answered."""
+    from sqlalchemy import select
+
+    engine = make_engine(site.database_url)
+    try:
+        for _ in range(int(timeout * 5)):
+            async with sessions(engine)() as session:
+                case = await session.scalar(
+                    select(Case).where(Case.answered_at.is_not(None), Case.ended_at.is_(None))
+                )
+            if case is not None:
+                return case
+            assert not call.done(), "the call ended before an agent answered"
+            await asyncio.sleep(0.2)
+        raise AssertionError("no agent answered")
+    finally:
+        await engine.dispose()
