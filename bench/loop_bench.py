@@ -14,16 +14,12 @@ import asyncio
 import tempfile
 from pathlib import Path
 
+from bench.upload_bench import percentile as _percentile
 from hotline.loop_watch import LoopWatch
 from tests.helpers.loop_load import ivr_latencies, start_load, year_of_calls
 from web import auth
 
 LOAD_SECONDS = 12
-
-
-def _percentile(values: list[float], share: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(len(ordered) * share))] * 1000
 
 
 async def _run(

@@ -154,7 +154,8 @@ async def _uploads(base: str, count: int, files: list[Path]) -> list[int]:
     return [int(s) for s in out.split()]
 
 
-def _percentile(values: list[float], p: float) -> float:
+def percentile(values: list[float], p: float) -> float:
+    """The value at share `p` of the sorted values, in milliseconds."""
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(len(ordered) * p))] * 1000
 
@@ -214,7 +215,7 @@ async def run(calls: int = 80) -> str:
                 attachments.MOST_PIXELS_UNSCALED, attachments.DECODED_PIXELS, attachments.LONGEST_SIDE = saved
             rows.append(("10 x 5 images, threads (before)", lat, peaks, _count(statuses), took))
     file_worker.WORKER.close()
-    base_p99 = _percentile(rows[0][1], 0.99)
+    base_p99 = percentile(rows[0][1], 0.99)
     lines = [
         f"IVR calls per run: {calls}, then on for as long as the files are checked (pressing 2, hearing the case"
         f" number); {SUBMISSIONS} form submissions at"
@@ -226,9 +227,9 @@ async def run(calls: int = 80) -> str:
         "| --- | ---: | ---: | ---: | ---: | ---: | --- | ---: |",
     ]
     for name, latencies, peak, answers, took in rows:
-        p99 = _percentile(latencies, 0.99)
+        p99 = percentile(latencies, 0.99)
         lines.append(
-            f"| {name} | {_percentile(latencies, 0.5):.2f} | {p99:.2f} | {p99 / base_p99:.2f} |"
+            f"| {name} | {percentile(latencies, 0.5):.2f} | {p99:.2f} | {p99 / base_p99:.2f} |"
             f" {peak.serving:.0f} | {peak.worker:.0f} | {answers} | {took:.1f} |"
         )
     worker_peak = rows[1][2].serving

@@ -6,7 +6,6 @@ not take (the citizen is told it was not sent)."""
 
 from __future__ import annotations
 
-import html
 import time
 from pathlib import Path
 
@@ -18,7 +17,7 @@ from sqlalchemy.orm import selectinload
 from hotline.db.models import CitizenRequest, OutboxMessage
 from tests.helpers.faults import sqlite_locked
 from tests.helpers.files import PNG, jpeg_with_gps
-from tests.helpers.portal import solve
+from tests.helpers.portal import answered, solve
 from tests.helpers.requests import add_agency_users, as_user, step
 from tests.web_site import Site, site
 from web import portal
@@ -28,10 +27,7 @@ __all__ = ["site"]  # the fixture
 
 async def fresh_form(site: Site) -> dict[str, str]:
     """The form's challenge, answered as a person would."""
-    page = await (await site.client.get("/report")).text()
-    token = page.split('name="challenge_token" value="', 1)[1].split('"', 1)[0]
-    question = page.split("Câu hỏi kiểm tra: ", 1)[1].split("<input", 1)[0].strip()
-    return {"challenge_token": token, "challenge": str(solve(html.unescape(question)))}
+    return answered(await (await site.client.get("/report")).text())
 
 
 def submission(

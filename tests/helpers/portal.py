@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import html
+
 from web.challenge import WORDS
 
 
@@ -19,3 +21,10 @@ def solve(question: str) -> int:
     if "trừ" in text or "ăn" in text:
         return a - b
     return a + b
+
+
+def answered(page: str) -> dict[str, str]:
+    """The form page's check question (its token and the answer), as a person fills them in."""
+    token = page.split('name="challenge_token" value="', 1)[1].split('"', 1)[0]
+    question = page.split("Câu hỏi kiểm tra: ", 1)[1].split("<input", 1)[0].strip()
+    return {"challenge_token": token, "challenge": str(solve(html.unescape(question)))}
