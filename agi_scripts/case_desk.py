@@ -29,9 +29,13 @@ REQUEST_STATUS_WORDS = {
 
 
 class DatabaseCaseDesk:
-    def __init__(self, sessions: async_sessionmaker[Any], block_size: int = 100) -> None:
+    def __init__(
+        self, sessions: async_sessionmaker[Any], block_size: int = 100, numbers: NumberAllocator | None = None
+    ) -> None:
         self.sessions = sessions
-        self.numbers = NumberAllocator(sessions, block_size)
+        # The process's one allocator when it has one (shell/service.py): the web app's and the case
+        # writer's numbers then come from the same block.
+        self.numbers = numbers or NumberAllocator(sessions, block_size)
         # A caller who goes back and picks another topic keeps the number already read to them.
         self._issued: OrderedDict[str, str] = OrderedDict()
 

@@ -7,6 +7,8 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
 from agi_scripts.agi_channel import AGIChannel, call_info
 from agi_scripts.callback_app import callback_route
 from agi_scripts.case_desk import DatabaseCaseDesk
@@ -14,6 +16,7 @@ from agi_scripts.fastagi import AGISession, FastAGIServer, Route
 from agi_scripts.queued_callback_app import queued_callback_route
 from agi_scripts.switches_app import switches_route
 from hotline.db.engine import make_engine, sessions
+from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 from hotline.switches import Cached
 from hotline.values import mask_number
@@ -52,9 +55,15 @@ def ivr_route(engine: Engine, switches: Cached | None = None) -> Route:
     return ivr
 
 
-def build_server(settings: Settings) -> FastAGIServer:
-    db = sessions(make_engine(settings.database_url))
-    desk = DatabaseCaseDesk(db)
+def build_server(
+    settings: Settings,
+    db: async_sessionmaker[AsyncSession] | None = None,
+    numbers: NumberAllocator | None = None,
+) -> FastAGIServer:
+    """The FastAGI server with its routes, on the process's database and number allocator (shell/service.py);
+    alone (a test, a benchmark) on an engine of its own."""
+    db = db or sessions(make_engine(settings.database_url))
+    desk = DatabaseCaseDesk(db, numbers=numbers)
     server = FastAGIServer(allow=settings.agi_peers)
     server.on_start.append(desk.numbers.reserve)
     server.route("ivr", ivr_route(build_engine(settings, desk), Cached(db)))

@@ -1,4 +1,5 @@
-"""The AMI bridge: one AMI session, the live calls, and the case writer, wired together.
+"""The AMI bridge: follows the calls on the AMI session it is handed (the call tracker, the live board) and
+writes their cases (the case writer).
 
 After every (re)connect it reads Asterisk's channels and queue entries and rebuilds the live calls from
 them; then, from Asterisk's own record of the calls (queue_log), it completes the calls that ended while it
@@ -10,10 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ami_bridge import open_cases
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.case_writer import CaseWriter
 from ami_bridge.connection import AMIConnection
@@ -22,9 +25,7 @@ from ami_bridge.live import LiveBoard
 from ami_bridge.message import AMIMessage
 from ami_bridge.queue_log import CallRecord, QueueLogReader
 from ami_bridge.session import AMISession
-from hotline import secrets
 from hotline.asterisk.channel_vars import RESYNC
-from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
@@ -36,40 +37,33 @@ OPEN_CASES_WAIT = 5.0  # seconds a reconnect waits for the database to give the 
 
 
 class Bridge:
+    """Subscribes to `ami` and keeps `board` (both owned by the process that hands them in, shell/service.py)
+    and the case writer, which takes its numbers from `numbers` and writes through `db`."""
+
     def __init__(
         self,
         settings: Settings,
-        on_written: Callable[[Call], None] | None = None,
+        *,
+        db: async_sessionmaker[AsyncSession],
+        numbers: NumberAllocator,
+        ami: AMISession,
+        board: LiveBoard,
         journal_dir: Path | None = None,
     ) -> None:
         self.settings = settings
-        self.engine = make_engine(settings.database_url)
-        self.db = db = sessions(self.engine)
-        self.writer = CaseWriter(
-            db,
-            NumberAllocator(db),
-            on_written=on_written,
-            journal=Journal(journal_dir or settings.state_path / "journal"),
-        )
-        self.tracker = CallTracker(on_update=self.writer.submit)
-        self.board = LiveBoard(settings, self.tracker.calls)
-        self.ami = AMISession(
-            settings.ami.host,
-            settings.ami.port,
-            settings.ami.username,
-            secrets.ami_secret(settings),
-            on_event=self._on_event,
-            on_connect=self._resync,
-            ping_seconds=settings.ami.ping_seconds,
-        )
+        self._db = db
+        self.writer = CaseWriter(db, numbers, journal=Journal(journal_dir or settings.state_path / "journal"))
+        self.board = board
+        self.tracker = CallTracker(on_update=self.writer.submit, calls=board.calls)
+        self.ami = ami
+        ami.when_connected(self._resync)
+        ami.subscribe(self._on_event)
         self.records = QueueLogReader(settings.queue_log_path, settings.state_path / "queue_log.position")
         self._unreconciled: dict[str, CallRecord] = {}
         self._live: set[str] = set()
         self._reconciler: asyncio.Task[None] | None = None
         self._unseen_since: datetime | None = None
         self._heartbeat: asyncio.Task[None] | None = None
-        # Others that act on the same events (the queued callbacks' dispatcher), after the tracker.
-        self.listeners: list[Callable[[AMIMessage], None]] = []
 
     async def start(self, wait: float | None = 15.0) -> None:
         """Take in what an earlier run left, start writing cases, and connect to Asterisk's AMI: AMIError
@@ -107,7 +101,7 @@ class Bridge:
             self._unreconciled = {}
             try:
                 await self.writer.flush(timeout=None)  # what the tracker already closed is written first
-                await self.writer.reconcile(self._live, records, since)
+                await self._close_ended(records, since)
                 self.records.commit()
             except Exception:
                 self._unreconciled = {**records, **self._unreconciled}
@@ -122,6 +116,13 @@ class Bridge:
             self.records.following(datetime.now(UTC))
             return
 
+    async def _close_ended(self, records: dict[str, CallRecord], since: datetime | None) -> None:
+        calls = await open_cases.ended_while_away(self._db, self._live, records, self.writer.has, since)
+        for call in calls:
+            self.writer.submit(call)
+        if calls:
+            log.warning("closed %d call(s) that ended while the bridge was not following them", len(calls))
+
     async def stop(self) -> None:
         for task in (self._reconciler, self._heartbeat):
             if task is not None:
@@ -133,7 +134,6 @@ class Bridge:
                 self.records.following(datetime.now(UTC))
         await self.ami.stop()
         await self.writer.stop()
-        await self.engine.dispose()
 
     @property
     def calls(self) -> dict[str, Call]:
@@ -142,8 +142,6 @@ class Bridge:
     def _on_event(self, event: AMIMessage) -> None:
         self.tracker.handle(event)
         self.board.handle(event)
-        for listener in self.listeners:
-            listener(event)
 
     async def _take_in_open_cases(self, linkedids: set[str]) -> None:
         """Live calls this process does not follow yet (its predecessor was killed after writing them) go
@@ -153,7 +151,7 @@ class Bridge:
         if not linkedids:
             return
         try:
-            found = await asyncio.wait_for(self.writer.open_calls(linkedids), OPEN_CASES_WAIT)
+            found = await asyncio.wait_for(open_cases.open_calls(self._db, linkedids), OPEN_CASES_WAIT)
         except Exception as exc:  # the database away or slow: Asterisk's lists still rebuild the calls
             log.warning(
                 "open cases of %d live call(s) not read (%s): rebuilt from Asterisk", len(linkedids), exc

@@ -170,8 +170,8 @@ class CallTracker:
     """Applies AMI events to live calls; `on_update` gets a call when it enters the hotline and when it
     ends (the case writer's queue)."""
 
-    def __init__(self, on_update: Callable[[Call], None]) -> None:
-        self.calls: dict[str, Call] = {}
+    def __init__(self, on_update: Callable[[Call], None], calls: dict[str, Call] | None = None) -> None:
+        self.calls: dict[str, Call] = {} if calls is None else calls
         self.on_update = on_update
         self.handlers: dict[str, Callable[[Message], None]] = {
             name.removeprefix("_on_"): getattr(self, name) for name in dir(self) if name.startswith("_on_")

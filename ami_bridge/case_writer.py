@@ -11,27 +11,22 @@ import contextlib
 import logging
 import wave
 from collections.abc import Callable, Iterable
-from datetime import UTC, datetime, timedelta
-from pathlib import Path
+from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import String, bindparam, delete, exists, func, insert, literal, select, update
+from sqlalchemy import String, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from ami_bridge.calls import CARRIED, RECALLED, Call, complete_from_record, from_record, to_record
+from ami_bridge.calls import CARRIED, RECALLED, Call, from_record, to_record
 from ami_bridge.journal import Journal
-from ami_bridge.queue_log import CallRecord
 from ami_bridge.session import Backoff
-from hotline import worklist
+from hotline.closed_calls import ClosedCall, ClosedCallHook
 from hotline.db.errors import is_transient
 from hotline.db.models import (
     Case,
     CaseEvent,
-    CitizenRequest,
     DeadLetter,
-    RequestContact,
     Status,
-    UTCDateTime,
     table,
 )
 from hotline.db.numbers import NumberAllocator
@@ -47,7 +42,6 @@ RECENTLY_CLOSED = 10_000
 # A failed write is retried after this, doubling up to the most (a database restart takes seconds).
 RETRY_SECONDS = 1.0
 MAX_RETRY_SECONDS = 15.0
-UNSEEN_MARGIN = timedelta(seconds=5)
 SILENCE_RMS = 30  # 16-bit samples: below this a recording holds nothing but line noise
 
 
@@ -79,7 +73,6 @@ class CaseWriter:
         self,
         sessions: async_sessionmaker[Any],
         numbers: NumberAllocator,
-        on_written: Callable[[Call], None] | None = None,
         settle_seconds: float = 1.5,
         window: float = WINDOW_SECONDS,
         journal: Journal | None = None,
@@ -87,7 +80,8 @@ class CaseWriter:
     ) -> None:
         self.sessions = sessions
         self.numbers = numbers
-        self.on_written = on_written
+        self._listeners: list[Callable[[Call], None]] = []
+        self._closed_hooks: list[ClosedCallHook] = []
         # Asterisk closes a recording just after the hangup: how long to wait for one that must exist.
         self.settle_seconds = settle_seconds
         self.window = window
@@ -317,14 +311,70 @@ class CaseWriter:
                 self._put(call)
         return len(payloads)
 
+    def subscribe(self, listener: Callable[[Call], None]) -> None:
+        """Hand every call written from now on to `listener` (today's counters), after its transaction."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: Callable[[Call], None]) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def when_closed(self, hook: ClosedCallHook) -> None:
+        """Run `hook` for every ended call in the transaction that writes its case (the worklist, the
+        contacts of the request a call back was about): both are written, or neither."""
+        self._closed_hooks.append(hook)
+
     async def write(self, calls: Iterable[Call]) -> None:
         calls = list(calls)
-        ended = [c for c in calls if c.ended_at]
-        # Checked together: a batch waits at most once for recordings Asterisk is still closing.
-        files = dict(
-            zip([c.linkedid for c in ended], await asyncio.gather(*map(self._files, ended)), strict=True)
-        )
-        # Cases this writer has open are remembered (id, events written); only the others are looked up.
+        files = await self._recordings([c for c in calls if c.ended_at])
+        ids = await self._known_cases(calls)
+        numbers = await self._new_numbers(calls, ids)
+        self._fresh.difference_update(c.linkedid for c in calls)
+        stamp = datetime.now(UTC)
+        columns = {c.linkedid: _columns(c, files.get(c.linkedid)) for c in calls}
+        rows = {linkedid: row for linkedid, (row, _) in columns.items()}
+        # Core statements, one executemany each: the ORM's unit of work cost more than the rows themselves
+        # (measured under load, docs/benchmarks.md).
+        async with self.sessions() as session, session.begin():
+            ids.update(
+                await _insert_cases(
+                    session, [c for c in calls if c.linkedid in numbers], rows, numbers, stamp
+                )
+            )
+            await _update_cases(session, [c for c in calls if c.linkedid not in numbers], rows, stamp)
+            events: list[dict[str, Any]] = []
+            for call in calls:
+                timeline = await self._unwritten_events(
+                    session, call, ids[call.linkedid], call.linkedid in numbers, stamp
+                )
+                events += [
+                    {"case_id": ids[call.linkedid], "at": at, "kind": kind, "detail": detail}
+                    for at, kind, detail in timeline + columns[call.linkedid][1]
+                ]
+            if events:
+                await session.execute(insert(EVENTS), events)
+            for call in calls:
+                if call.ended_at:
+                    closed = _closed(ids[call.linkedid], call, rows[call.linkedid])
+                    for hook in self._closed_hooks:
+                        await hook(session, closed)
+        self._remember(calls, ids, columns, stamp)
+        cured = self.dead.intersection(c.linkedid for c in calls)
+        if cured:
+            await self._unpark(cured)
+        for listener in list(self._listeners):
+            for call in calls:
+                listener(call)
+
+    async def _recordings(self, ended: list[Call]) -> dict[str, dict[str, tuple[float, bool] | None]]:
+        """What each ended call's files hold. Checked together: a batch waits at most once for recordings
+        Asterisk is still closing."""
+        found = await asyncio.gather(*map(self._files, ended))
+        return dict(zip([c.linkedid for c in ended], found, strict=True))
+
+    async def _known_cases(self, calls: list[Call]) -> dict[str, int]:
+        """linkedid -> case id of the calls that have a case. Cases this writer has open or just closed are
+        remembered; only calls it does not know to be new are looked up."""
         ids = {c.linkedid: self._open[c.linkedid][0] for c in calls if c.linkedid in self._open}
         ids.update((c.linkedid, self._closed[c.linkedid]) for c in calls if c.linkedid in self._closed)
         unknown = [c.linkedid for c in calls if c.linkedid not in ids and c.linkedid not in self._fresh]
@@ -334,86 +384,43 @@ class CaseWriter:
                     select(CASES.c.linkedid, CASES.c.id).where(CASES.c.linkedid.in_(unknown))
                 )
                 ids.update(found.tuples().all())
-        # A call's number is taken once: a retry of its first write reuses it. Taken before the write
-        # transaction opens: taking a block is a write of its own, and SQLite has one writer at a time.
+        return ids
+
+    async def _new_numbers(self, calls: list[Call], ids: dict[str, int]) -> dict[str, str]:
+        """linkedid -> case number of the calls that get a case now. A call's number is taken once: a retry
+        of its first write reuses it. Taken before the write transaction opens: taking a block is a write
+        of its own, and SQLite has one writer at a time."""
         for c in calls:
             if c.linkedid not in ids and not c.number and c.linkedid not in self._numbers:
                 self._numbers[c.linkedid] = await self.numbers.next_number()
-        numbers = {
+        return {
             c.linkedid: clean(c.number, NUMBER_LIMIT) or self._numbers[c.linkedid]
             for c in calls
             if c.linkedid not in ids
         }
-        self._fresh.difference_update(c.linkedid for c in calls)
-        stamp = datetime.now(UTC)
-        found_files = {c.linkedid: _columns(c, files.get(c.linkedid)) for c in calls}
-        rows = {linkedid: row for linkedid, (row, _) in found_files.items()}
-        # Core statements, one executemany each: the ORM's unit of work cost more than the rows themselves
-        # (measured under load, docs/benchmarks.md).
-        async with self.sessions() as session, session.begin():
-            fresh = [
-                {
-                    **rows[c.linkedid],
-                    "linkedid": c.linkedid,
-                    "number": numbers[c.linkedid],
-                    "updated_at": stamp,
-                }
-                for c in calls
-                if c.linkedid not in ids
-            ]
-            if fresh:
-                inserted = await session.execute(
-                    insert(CASES).values(status=Status.NEW.value).returning(CASES.c.linkedid, CASES.c.id),
-                    fresh,
-                )
-                ids.update(inserted.tuples().all())
-            changed = [
-                {
-                    **{f"b_{k}": v for k, v in rows[c.linkedid].items()},
-                    "b_linkedid": c.linkedid,
-                    "b_number": clean(c.number, NUMBER_LIMIT),
-                    "b_updated_at": stamp,
-                }
-                for c in calls
-                if c.linkedid not in numbers
-            ]
-            if changed:
-                await session.execute(UPDATE_CASE, changed)
-            events: list[dict[str, Any]] = []
-            for call in calls:
-                case_id = ids[call.linkedid]
-                origin = _origin(call, stamp)
-                known = self._open.get(call.linkedid)
-                done: int | None = known[1] if known is not None and known[2] == origin else None
-                if call.linkedid in numbers:
-                    done = 0  # inserted just now: no events to replace
-                timeline = call.timeline
-                if done is None and call.linkedid not in numbers:
-                    timeline = await self._replace_events(session, case_id, call.timeline)
-                    done = 0
-                timeline = timeline[done or 0 :] + found_files[call.linkedid][1]
-                events += [
-                    {"case_id": case_id, "at": at, "kind": kind, "detail": detail}
-                    for at, kind, detail in timeline
-                ]
-            if events:
-                await session.execute(insert(EVENTS), events)
-            for call in calls:
-                row = rows[call.linkedid]
-                about = row.get("request_number", "")
-                if call.ended_at and about:
-                    await session.execute(link_contact(ids[call.linkedid], about, call.ended_at))
-                if call.ended_at:
-                    await worklist.note_call(
-                        session,
-                        ids[call.linkedid],
-                        row["caller"],
-                        row["outcome"],
-                        row["topic"],
-                        call.started_at,
-                        call.ended_at,
-                        about,
-                    )
+
+    async def _unwritten_events(
+        self, session: Any, call: Call, case_id: int, inserted: bool, stamp: datetime
+    ) -> list[tuple[datetime, str, dict[str, Any]]]:
+        """The part of the call's timeline its case does not have yet. A case inserted just now has none;
+        one this writer wrote from the same start has the first events it wrote; any other has its events
+        replaced (see _replace_events)."""
+        if inserted:
+            return call.timeline
+        known = self._open.get(call.linkedid)
+        if known is not None and known[2] == _origin(call, stamp):
+            return call.timeline[known[1] :]
+        return await self._replace_events(session, case_id, call.timeline)
+
+    def _remember(
+        self,
+        calls: list[Call],
+        ids: dict[str, int],
+        columns: dict[str, tuple[dict[str, Any], list[tuple[datetime, str, dict[str, Any]]]]],
+        stamp: datetime,
+    ) -> None:
+        """After the transaction: which cases are open (and how much of their timeline is written), which
+        closed, and the counters."""
         for call in calls:
             self._numbers.pop(call.linkedid, None)
             if call.ended_at:
@@ -422,17 +429,11 @@ class CaseWriter:
                 self._closed[call.linkedid] = ids[call.linkedid]
                 while len(self._closed) > RECENTLY_CLOSED:
                     del self._closed[next(iter(self._closed))]
-                if any(kind == "recording_missing" for _, kind, _ in found_files[call.linkedid][1]):
+                if any(kind == "recording_missing" for _, kind, _ in columns[call.linkedid][1]):
                     self.missing_recordings += 1
             else:
                 self._open[call.linkedid] = (ids[call.linkedid], len(call.timeline), _origin(call, stamp))
         self.written += len(calls)
-        cured = self.dead.intersection(c.linkedid for c in calls)
-        if cured:
-            await self._unpark(cured)
-        if self.on_written is not None:
-            for call in calls:
-                self.on_written(call)
 
     @staticmethod
     async def _replace_events(
@@ -466,74 +467,9 @@ class CaseWriter:
         self.dead -= linkedids
         log.info("dead letter(s) of call(s) %s written and removed", ", ".join(sorted(linkedids)))
 
-    async def open_calls(self, linkedids: set[str]) -> list[Call]:
-        """The calls whose cases are open in the database (an earlier bridge wrote them and was killed),
-        as those cases have them: when the caller was queued and answered, and how long they waited, are
-        known better there than from what Asterisk shows now."""
-        async with self.sessions() as session:
-            cases = await session.scalars(
-                select(Case).where(Case.linkedid.in_(sorted(linkedids)), Case.ended_at.is_(None))
-            )
-            return [_call_from_case(case) for case in cases]
-
     def has(self, linkedid: str) -> bool:
         """True while a snapshot of the call waits to be written."""
         return linkedid in self._pending or linkedid in self._writing
-
-    async def reconcile(
-        self, live: set[str], records: dict[str, CallRecord], unseen_since: datetime | None = None
-    ) -> int:
-        """Close the calls that ended while no bridge followed them: cases left open (a bridge killed or
-        crashed) and calls that never got a case (they started and ended while the bridge was down).
-        Asterisk's record of a call (`records`, from queue_log) completes it; a case left open with no
-        record is closed as ended at an unknown time. Calls still live, or waiting here to be written,
-        are left alone; running it twice changes nothing. A call gets a new case from its record only if
-        it started after `unseen_since` (when a bridge last followed Asterisk, with a few seconds' margin):
-        any earlier call was followed, so it has a case or is in the journal. Without it (the first start
-        ever) no case is made from a record: older calls are not this bridge's to take in."""
-        horizon = unseen_since - UNSEEN_MARGIN if unseen_since else datetime.max.replace(tzinfo=UTC)
-        wanted = {lid for lid in records if lid not in live and not self.has(lid)}
-        async with self.sessions() as session:
-            open_cases = {
-                case.linkedid: case
-                for case in await session.scalars(select(Case).where(Case.ended_at.is_(None)))
-                if case.linkedid not in live and not self.has(case.linkedid)
-            }
-            closed: set[str] = set()
-            if wanted:
-                closed = set(
-                    await session.scalars(
-                        select(CASES.c.linkedid).where(
-                            CASES.c.linkedid.in_(list(wanted)), CASES.c.ended_at.is_not(None)
-                        )
-                    )
-                )
-        calls = []
-        for linkedid, case in open_cases.items():
-            call = _call_from_case(case)
-            record = records.get(linkedid)
-            if record is not None:
-                call.note = "ended while the bridge was not running (from Asterisk's record)"
-                call.finish(*complete_from_record(call, record))
-            else:
-                call.note = "ended while the bridge was not running"
-                call.finish(datetime.now(UTC), "unknown (ended while the bridge was not running)")
-            calls.append(call)
-        for linkedid in sorted(wanted - closed - open_cases.keys()):
-            record = records[linkedid]
-            if not record.end.get("did") or record.started() < horizon:
-                continue  # not a hotline call (an agent dialling another), or one a bridge followed
-            call = Call(linkedid=linkedid, started_at=datetime.now(UTC))
-            ended = complete_from_record(call, record)
-            call.timeline.insert(0, (call.started_at, "entered", {"did": call.did, "caller": call.caller}))
-            call.note = "the bridge was not running during this call: written from Asterisk's record"
-            call.finish(*ended)
-            calls.append(call)
-        for call in calls:
-            self.submit(call)
-        if calls:
-            log.warning("closed %d call(s) that ended while the bridge was not following them", len(calls))
-        return len(calls)
 
     async def _files(self, call: Call) -> dict[str, tuple[float, bool] | None]:
         found: dict[str, tuple[float, bool] | None] = {}
@@ -552,6 +488,53 @@ class CaseWriter:
                 waited += 0.1
                 found[path] = inspect_recording(path)
         return found
+
+
+async def _insert_cases(
+    session: Any, calls: list[Call], rows: dict[str, dict[str, Any]], numbers: dict[str, str], stamp: datetime
+) -> dict[str, int]:
+    """New cases, under the numbers taken for them: linkedid -> case id."""
+    if not calls:
+        return {}
+    fresh = [
+        {**rows[c.linkedid], "linkedid": c.linkedid, "number": numbers[c.linkedid], "updated_at": stamp}
+        for c in calls
+    ]
+    inserted = await session.execute(
+        insert(CASES).values(status=Status.NEW.value).returning(CASES.c.linkedid, CASES.c.id), fresh
+    )
+    return dict(inserted.tuples().all())
+
+
+async def _update_cases(
+    session: Any, calls: list[Call], rows: dict[str, dict[str, Any]], stamp: datetime
+) -> None:
+    """Cases that exist take the call's newest columns."""
+    if not calls:
+        return
+    changed = [
+        {
+            **{f"b_{k}": v for k, v in rows[c.linkedid].items()},
+            "b_linkedid": c.linkedid,
+            "b_number": clean(c.number, NUMBER_LIMIT),
+            "b_updated_at": stamp,
+        }
+        for c in calls
+    ]
+    await session.execute(UPDATE_CASE, changed)
+
+
+def _closed(case_id: int, call: Call, row: dict[str, Any]) -> ClosedCall:
+    assert call.ended_at is not None
+    return ClosedCall(
+        case_id=case_id,
+        caller=row["caller"],
+        outcome=row["outcome"],
+        topic=row["topic"],
+        started_at=call.started_at,
+        ended_at=call.ended_at,
+        request_number=row.get("request_number", ""),
+    )
 
 
 def _origin(call: Call, stamp: datetime) -> tuple[datetime, str]:
@@ -592,58 +575,46 @@ def _columns(
         **{name: call.carried.get(name, "") for name in CARRIED},
     }
     events: list[tuple[datetime, str, dict[str, Any]]] = []
-    at = call.ended_at or datetime.now(UTC)
-
-    def mark(kind: str, **detail: Any) -> None:
-        events.append((at, kind, detail))
-
     if call.ended_at is not None:
         row["outcome"] = call.outcome().value
-        files = files or {}
-        recording = files.get(call.recording)
-        if recording is not None and recording[1]:
-            row["recording_seconds"] = round(recording[0], 2)
-            mark("recording", seconds=row["recording_seconds"])
-        else:
-            row["recording"] = ""  # no conversation was recorded (the caller never reached an agent)
-            if call.answered_at and (call.talk_seconds or 0) >= 1:
-                # A conversation of a second or more must have left audio: someone should look.
-                mark("recording_missing", path=call.recording)
-                log.error(
-                    "call %s was answered but has no usable recording at %s", call.linkedid, call.recording
-                )
-        message = files.get(call.voicemail)
-        if message is not None:
-            mark("voice_message", seconds=round(message[0], 2), has_audio=message[1])
-        else:
-            row["voicemail"] = ""
-        if call.note:
-            mark("note", text=call.note)
+        events = _file_events(call, files or {}, row)
     for name, value in row.items():
         if name in TEXT_LIMITS:
             row[name] = clean(value, TEXT_LIMITS[name])
     return row, events
 
 
-def link_contact(case_id: int, request_number: str, at: datetime) -> Any:
-    """The call back an agent took becomes a contact of the request it is about, once (a second hang-up
-    report of the same call adds none; a request retention deleted meanwhile gets none)."""
-    known = select(CONTACTS.c.id).where(CONTACTS.c.request_id == REQUESTS.c.id, CONTACTS.c.case_id == case_id)
-    return insert(CONTACTS).from_select(
-        ["request_id", "case_id", "channel", "at", "note"],
-        select(
-            REQUESTS.c.id,
-            literal(case_id),
-            literal("call"),
-            literal(at, UTCDateTime()),
-            literal("call back"),
-        ).where(REQUESTS.c.number == request_number, ~exists(known)),
-    )
+def _file_events(
+    call: Call, files: dict[str, tuple[float, bool] | None], row: dict[str, Any]
+) -> list[tuple[datetime, str, dict[str, Any]]]:
+    """An ended call's timeline events for what its files hold; the row loses a file that holds nothing."""
+    events: list[tuple[datetime, str, dict[str, Any]]] = []
+    at = call.ended_at or datetime.now(UTC)
+
+    def mark(kind: str, **detail: Any) -> None:
+        events.append((at, kind, detail))
+
+    recording = files.get(call.recording)
+    if recording is not None and recording[1]:
+        row["recording_seconds"] = round(recording[0], 2)
+        mark("recording", seconds=row["recording_seconds"])
+    else:
+        row["recording"] = ""  # no conversation was recorded (the caller never reached an agent)
+        if call.answered_at and (call.talk_seconds or 0) >= 1:
+            # A conversation of a second or more must have left audio: someone should look.
+            mark("recording_missing", path=call.recording)
+            log.error("call %s was answered but has no usable recording at %s", call.linkedid, call.recording)
+    message = files.get(call.voicemail)
+    if message is not None:
+        mark("voice_message", seconds=round(message[0], 2), has_audio=message[1])
+    else:
+        row["voicemail"] = ""
+    if call.note:
+        mark("note", text=call.note)
+    return events
 
 
 CASES = table(Case)
-REQUESTS = table(CitizenRequest)
-CONTACTS = table(RequestContact)
 EVENTS = table(CaseEvent)
 DEAD = table(DeadLetter)
 # Each text column's bound, from the table itself: a value that does not fit is cut, never refused.
@@ -666,21 +637,3 @@ UPDATE_CASE = (
         }
     )
 )
-
-
-def _call_from_case(case: Case) -> Call:
-    call = Call(linkedid=case.linkedid, started_at=case.started_at, caller=case.caller, did=case.did)
-    call.caller_name, call.number, call.topic, call.queue = (
-        case.caller_name,
-        case.number,
-        case.topic,
-        case.queue,
-    )
-    call.ivr_path, call.ivr_node = case.ivr_path, case.ivr_node
-    call.carried = {name: getattr(case, name) for name in CARRIED}
-    call.queued_at, call.answered_at, call.ivr_ended_at = case.queued_at, case.answered_at, case.ivr_ended_at
-    call.agent, call.agent_name, call.wait_seconds = case.agent, case.agent_name, case.wait_seconds
-    call.recording, call.voicemail = case.recording, case.voicemail
-    if call.voicemail and Path(call.voicemail).is_file():
-        call.outcome_hint = "voicemail"
-    return call

@@ -44,7 +44,7 @@ class AMISession:
         username: str,
         secret: str,
         *,
-        on_event: OnEvent,
+        on_event: OnEvent | None = None,
         on_connect: OnConnect | None = None,
         on_disconnect: Callable[[], None] | None = None,
         ping_seconds: float = 5.0,
@@ -52,7 +52,11 @@ class AMISession:
         backoff: Backoff | None = None,
     ) -> None:
         self.host, self.port, self.username, self._secret = host, port, username, secret
-        self.on_event, self.on_connect, self.on_disconnect = on_event, on_connect, on_disconnect
+        self.on_disconnect = on_disconnect
+        # Subscribers, called in the order they subscribed: the call tracker and the live board before
+        # those that act on what they know (the queued callbacks' dispatcher, a test's event log).
+        self._listeners: list[OnEvent] = [on_event] if on_event is not None else []
+        self._connect_hooks: list[OnConnect] = [on_connect] if on_connect is not None else []
         self.ping_seconds = ping_seconds
         self.events = events
         self.backoff = backoff or Backoff()
@@ -61,6 +65,23 @@ class AMISession:
         self.connects = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+
+    def subscribe(self, listener: OnEvent) -> None:
+        """Hand every AMI event to `listener` from now on (after the earlier subscribers)."""
+        self._listeners.append(listener)
+
+    def unsubscribe(self, listener: OnEvent) -> None:
+        with contextlib.suppress(ValueError):
+            self._listeners.remove(listener)
+
+    def when_connected(self, hook: OnConnect) -> None:
+        """Run `hook` after every (re)connect, before any new event is handed to the subscribers: it reads
+        Asterisk's state on the connection it is given."""
+        self._connect_hooks.append(hook)
+
+    def _dispatch(self, event: Message) -> None:
+        for listener in list(self._listeners):
+            listener(event)
 
     async def start(self, wait: float | None = None) -> None:
         """Start the session; with `wait`, also wait that long for the first login (refused login raises
@@ -135,12 +156,12 @@ class AMISession:
         held: list[Message] = []
         hold = held.append
         conn.on("*", hold)
-        if self.on_connect is not None:
-            await self.on_connect(conn)
+        for hook in list(self._connect_hooks):
+            await hook(conn)
         for event in held:
-            self.on_event(event)
+            self._dispatch(event)
         conn.off(hold)
-        conn.on("*", self.on_event)
+        conn.on("*", self._dispatch)
         self.connects += 1
         self.backoff.reset()
         self.connected.set()

@@ -62,10 +62,10 @@ async def _replayer(copies: int, recordings: Path) -> tuple[asyncio.subprocess.P
 
 
 async def bench_bridge(copies: int) -> tuple[int, float, int, float]:
-    from ami_bridge.bridge import Bridge
     from hotline import settings as site_settings
     from hotline.db.engine import make_engine, sessions
     from hotline.db.models import Case
+    from shell.service import Hotline
 
     with tempfile.TemporaryDirectory(prefix="hotline-ami-bench-") as tmp:
         proc, port, events = await _replayer(copies, Path(tmp) / "recordings")
@@ -74,19 +74,17 @@ async def bench_bridge(copies: int) -> tuple[int, float, int, float]:
             ROOT / "tests/hotline.test.toml",
             overrides={"state_dir": tmp, "database.url": db, "ami.port": port, "ami.ping_seconds": 600},
         )
-        bridge = Bridge(site)
+        bridge = Hotline.build(site)
         done = asyncio.Event()
         first = 0.0
-        handle = bridge.tracker.handle
 
         def on_event(event):  # type: ignore[no-untyped-def]
             nonlocal first
             first = first or time.perf_counter()
-            handle(event)
             if event.get("UserEvent") == "BenchEnd":
                 done.set()
 
-        bridge.ami.on_event = on_event
+        bridge.ami.subscribe(on_event)  # after the bridge's own handling of each event
         try:
             await bridge.start()
             await asyncio.wait_for(done.wait(), 600)

@@ -145,9 +145,9 @@ def _p95(times: list[float]) -> float:
 
 
 async def run(n: int, runs: int, fresh: bool) -> str:
-    from ami_bridge.bridge import Bridge
     from hotline import settings as site_settings
     from hotline.db.migrate import upgrade_async
+    from shell.service import Hotline
     from tests.conftest import TEST_SETTINGS
     from tests.web_site import post_login
     from web import auth
@@ -190,7 +190,7 @@ async def run(n: int, runs: int, fresh: bool) -> str:
             TEST_SETTINGS,
             overrides={"database.url": url, "state_dir": state, "agencies": agencies},
         )
-        bridge = Bridge(settings)
+        bridge = Hotline.build(settings)
         for name, role, agency in (("giamsat", "supervisor", ""), ("coquan", "agency", busiest)):
             with contextlib.suppress(auth.AuthError):  # made by an earlier run on this database
                 await auth.add_user(bridge.db, name, PASSWORD, role, agency=agency)

@@ -24,10 +24,10 @@ from aiohttp.test_utils import TestServer
 from PIL import Image
 
 from agi_scripts.ivr_app import build_server
-from ami_bridge.bridge import Bridge
 from casework import attachments, file_worker
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
+from shell.service import Hotline
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.helpers.loop_load import ivr_latencies
@@ -89,7 +89,7 @@ async def _hotline(folder: Path) -> AsyncIterator[tuple[str, int]]:
         },
     )
     await upgrade_async(url)
-    bridge = Bridge(settings)
+    bridge = Hotline.build(settings)
     web_server = TestServer(build_app(settings, bridge), port=free_port())
     await web_server.start_server()
     agi = build_server(settings)

@@ -12,6 +12,7 @@ from sqlalchemy import case, func, insert, literal, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from hotline.cases import callback_number
+from hotline.closed_calls import ClosedCall
 from hotline.db.models import (
     MissedCall,
     MissedCallCase,
@@ -55,6 +56,20 @@ def is_missed(outcome: str, topic: str, caller: str, request_number: str) -> boo
     if request_number or not callback_number(caller):
         return False
     return outcome in MISSED_OUTCOMES or (outcome == Outcome.ABANDONED_IVR.value and bool(topic))
+
+
+async def note_closed_call(session: AsyncSession, call: ClosedCall) -> None:
+    """The case writer's hook (hotline.closed_calls): every ended call, in the transaction of its case."""
+    await note_call(
+        session,
+        call.case_id,
+        call.caller,
+        call.outcome,
+        call.topic,
+        call.started_at,
+        call.ended_at,
+        call.request_number,
+    )
 
 
 async def note_call(

@@ -1,6 +1,9 @@
-"""The hotline's services wired together in one asyncio process: the FastAGI server, the AMI bridge and the
-web app (each can also run alone). `hotline serve` runs them until SIGINT or SIGTERM; the tests run the
-same wiring inside their own event loop."""
+"""The composition root: the hotline's services wired together in one asyncio process. `Hotline` builds,
+once, what they share (the database engine, the case-number allocator, the AMI session, the live board)
+and the bridge on them, and registers who hears of what (subscriptions, not overwritten callbacks);
+`services` starts the FastAGI server, the bridge and the web app on it (each can also run alone), and the
+request side's background work. `hotline serve` runs them until SIGINT or SIGTERM; the tests run the same
+wiring inside their own event loop."""
 
 from __future__ import annotations
 
@@ -12,16 +15,24 @@ import signal
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from functools import partial
+from pathlib import Path
 
 from aiohttp import web as aioweb
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
 from ami_bridge.bridge import Bridge
-from casework import file_worker
+from ami_bridge.calls import Call
+from ami_bridge.case_writer import CaseWriter
+from ami_bridge.live import LiveBoard
+from ami_bridge.session import AMISession
+from casework import call_contacts, file_worker
 from channels.queued_callbacks import Dispatcher, open_now
-from hotline import files, loop_watch
+from hotline import files, loop_watch, secrets, worklist
+from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
+from hotline.db.numbers import NumberAllocator
 from hotline.errors import AMIError, AMILoginRefused
 from hotline.settings import Settings
 from hotline.switches import Cached
@@ -32,11 +43,71 @@ from web.app import build_app
 log = logging.getLogger(__name__)
 
 
+# The other records an ended call's case is written with, in its transaction (hotline.closed_calls).
+CLOSED_CALL_HOOKS = (call_contacts.note_call_back, worklist.note_closed_call)
+
+
+def with_closed_call_hooks(writer: CaseWriter) -> CaseWriter:
+    for hook in CLOSED_CALL_HOOKS:
+        writer.when_closed(hook)
+    return writer
+
+
+@dataclass
+class Hotline:
+    """What the services share in one process. The engine is the process's only one; the allocator hands
+    out case and request numbers to the IVR, the case writer and the web app from the same block."""
+
+    settings: Settings
+    engine: AsyncEngine
+    db: async_sessionmaker[AsyncSession]
+    numbers: NumberAllocator
+    ami: AMISession
+    board: LiveBoard
+    bridge: Bridge
+
+    @classmethod
+    def build(cls, settings: Settings, journal_dir: Path | None = None) -> Hotline:
+        """Nothing connects yet: the engine on first use, the AMI session on `start`."""
+        engine = make_engine(settings.database_url)
+        db = sessions(engine)
+        numbers = NumberAllocator(db)
+        ami = AMISession(
+            settings.ami.host,
+            settings.ami.port,
+            settings.ami.username,
+            secrets.ami_secret(settings),
+            ping_seconds=settings.ami.ping_seconds,
+        )
+        board = LiveBoard(settings, {})
+        bridge = Bridge(settings, db=db, numbers=numbers, ami=ami, board=board, journal_dir=journal_dir)
+        with_closed_call_hooks(bridge.writer)
+        return cls(settings, engine, db, numbers, ami, board, bridge)
+
+    @property
+    def writer(self) -> CaseWriter:
+        return self.bridge.writer
+
+    @property
+    def calls(self) -> dict[str, Call]:
+        return self.board.calls
+
+    async def start(self, wait: float | None = 15.0) -> None:
+        """Start the bridge (see Bridge.start)."""
+        await self.bridge.start(wait=wait)
+
+    async def stop(self) -> None:
+        """Stop the bridge (it writes what is queued), then let go of the database."""
+        await self.bridge.stop()
+        await self.engine.dispose()
+
+
 @dataclass
 class Running:
     """What `services` started; a part not asked for is None."""
 
     settings: Settings
+    hotline: Hotline
     agi: FastAGIServer | None
     bridge: Bridge | None
     web: aioweb.AppRunner | None
@@ -70,18 +141,19 @@ async def services(
     for tree in (settings.state_path, settings.recordings_path):
         if tree.is_dir():
             await asyncio.to_thread(files.tighten, tree, (settings.sounds_path,))
-    running = Running(settings, None, None, None)
+    hotline = Hotline.build(settings)
+    running = Running(settings, hotline, None, None, None)
     try:
         if agi:
-            running.agi = build_server(settings)
+            running.agi = build_server(settings, hotline.db, hotline.numbers)
             host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             await running.agi.start(host, int(port))
             log.debug("FastAGI server on %s:%s (IVR flow %s)", host, port, flow_path(settings))
         if bridge:
-            running.bridge = Bridge(settings)
-            await running.bridge.start(wait=None)
+            running.bridge = hotline.bridge
+            await hotline.start(wait=None)
         if web and running.bridge is not None:
-            running.web = aioweb.AppRunner(build_app(settings, running.bridge), access_log=None)
+            running.web = aioweb.AppRunner(build_app(settings, hotline), access_log=None)
             await running.web.setup()
             await aioweb.TCPSite(running.web, settings.web.host, settings.web.port).start()
             log.debug("web app on http://%s/", settings.web.address)
@@ -100,30 +172,24 @@ async def services(
                 log.warning("%s: the request side serves meanwhile, the calls once AMI answers", exc)
         if running.bridge is not None:
             running.housekeeping = asyncio.create_task(
-                housekeeping.nightly(settings, running.bridge.db, running.bridge.ami), name="retention"
+                housekeeping.nightly(settings, hotline.db, hotline.ami), name="retention"
             )
             running.deadlines = asyncio.create_task(
-                housekeeping.chase_deadlines(settings, running.bridge.db), name="deadlines"
+                housekeeping.chase_deadlines(settings, hotline.db), name="deadlines"
             )
             running.outbox = asyncio.create_task(
-                messaging.send_outbox(settings, running.bridge.db, running.bridge.ami), name="outbox"
+                messaging.send_outbox(settings, hotline.db, hotline.ami), name="outbox"
             )
             if settings.queued_callbacks.enabled:
                 dispatcher = Dispatcher(
-                    settings,
-                    running.bridge.db,
-                    running.bridge.ami,
-                    partial(open_now, settings, Cached(running.bridge.db)),
+                    settings, hotline.db, hotline.ami, partial(open_now, settings, Cached(hotline.db))
                 )
-                running.bridge.listeners.append(dispatcher.handle)
+                hotline.ami.subscribe(dispatcher.handle)  # after the bridge: it acts on what the board knows
                 running.callbacks = asyncio.create_task(dispatcher.run(), name="queued-callbacks")
             if settings.mailbox.host:
                 running.mailbox = asyncio.create_task(
                     messaging.read_mailbox(
-                        settings,
-                        running.bridge.db,
-                        running.bridge.writer.numbers,
-                        settings.request_files_path,
+                        settings, hotline.db, hotline.numbers, settings.request_files_path
                     ),
                     name="mailbox",
                 )
@@ -153,6 +219,7 @@ async def services(
             await running.agi.close(grace=grace)
         if running.bridge is not None:
             await running.bridge.stop()
+        await hotline.engine.dispose()
 
 
 def freeze_startup_objects() -> None:

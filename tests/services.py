@@ -9,9 +9,8 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-from ami_bridge.bridge import Bridge
 from hotline.settings import Settings
-from shell.service import services
+from shell.service import Hotline, services
 
 ROOT = Path(__file__).resolve().parent.parent
 TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
@@ -64,8 +63,8 @@ async def _drain(stream: asyncio.StreamReader, log: Path) -> None:
 
 
 @contextlib.asynccontextmanager
-async def in_process(site: Settings, web: bool = False) -> AsyncIterator[Bridge]:
+async def in_process(site: Settings, web: bool = False) -> AsyncIterator[Hotline]:
     """The FastAGI server and the bridge (and the web app) in the test's own event loop: the wiring
     `hotline serve` runs."""
     async with services(site, web=web, grace=5.0) as running:
-        yield running.require_bridge()
+        yield running.hotline

@@ -29,6 +29,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
 from hotline.db.numbers import NumberAllocator
+from shell.service import with_closed_call_hooks
 from tests.conftest import TEST_SETTINGS
 
 EXPECTED = yaml.safe_load((Path(__file__).with_name("replay") / "ami-stream.yaml").read_text("utf-8"))
@@ -149,7 +150,7 @@ async def test_the_replayed_calls_become_one_complete_case_each(
     engine = make_engine(url)
     db = sessions(engine)
     try:
-        writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+        writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
         await writer.write(ended.values())
         await writer.write(ended.values())  # a second write of the same calls changes nothing
         async with db() as session:

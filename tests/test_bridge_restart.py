@@ -16,7 +16,6 @@ import pytest
 
 from agi_scripts.ivr_app import build_server
 from ami_bridge import agents
-from ami_bridge.bridge import Bridge
 from ami_bridge.connection import AMIConnection
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
@@ -26,6 +25,7 @@ from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.helpers.cases import final_case, kinds, until_answered
 from tests.services import start_hotline
@@ -189,7 +189,7 @@ async def test_call_that_ends_while_no_bridge_runs_is_closed_at_the_next_start(
 async def test_asterisk_restart_the_bridge_reconnects_and_goes_on(
     site: Settings, sandbox: Sandbox, ivr: None
 ) -> None:
-    bridge = Bridge(site)
+    bridge = Hotline.build(site)
     await bridge.start()
     try:
         call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=30)))

@@ -11,7 +11,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from ami_bridge.case_writer import inspect_recording
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
@@ -19,6 +18,7 @@ from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.cases import final_case, kinds, pause_member
 from tests.services import in_process
 
@@ -28,12 +28,12 @@ GAP = "wwww"
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
-async def test_answered_call_is_one_case_with_its_recording(site: Settings, hotline: Bridge) -> None:
+async def test_answered_call_is_one_case_with_its_recording(site: Settings, hotline: Hotline) -> None:
     result = await place_call(site, CallRequest("1022", keys="0", hangup_after=8, caller="0987654321"))
     case = await final_case(site, result.linkedid)
     assert case.outcome == "answered"
@@ -56,7 +56,7 @@ async def test_answered_call_is_one_case_with_its_recording(site: Settings, hotl
         assert kind in kinds(case), kinds(case)
 
 
-async def test_hanging_up_in_the_menu_is_abandoned_in_the_ivr(site: Settings, hotline: Bridge) -> None:
+async def test_hanging_up_in_the_menu_is_abandoned_in_the_ivr(site: Settings, hotline: Hotline) -> None:
     result = await place_call(site, CallRequest("02371022", keys="4", hangup_after=3))
     case = await final_case(site, result.linkedid)
     assert case.outcome == "abandoned_ivr"
@@ -65,7 +65,7 @@ async def test_hanging_up_in_the_menu_is_abandoned_in_the_ivr(site: Settings, ho
 
 
 async def test_caller_who_gives_up_in_the_queue_is_abandoned_with_their_wait(
-    site: Settings, hotline: Bridge
+    site: Settings, hotline: Hotline
 ) -> None:
     await pause_member(site, "101", "violation", True)
     try:
@@ -81,7 +81,7 @@ async def test_caller_who_gives_up_in_the_queue_is_abandoned_with_their_wait(
     assert case.recording == ""
 
 
-async def test_overflow_to_a_voice_message_keeps_the_message(site: Settings, hotline: Bridge) -> None:
+async def test_overflow_to_a_voice_message_keeps_the_message(site: Settings, hotline: Hotline) -> None:
     await pause_member(site, "101", "violation", True)
     try:
         # Queued about 20 s after the keys, overflowed 30 s later, then told to speak after the tone.
@@ -97,7 +97,7 @@ async def test_overflow_to_a_voice_message_keeps_the_message(site: Settings, hot
     assert "voice_message" in kinds(case)
 
 
-async def test_a_call_that_is_not_for_the_hotline_makes_no_case(site: Settings, hotline: Bridge) -> None:
+async def test_a_call_that_is_not_for_the_hotline_makes_no_case(site: Settings, hotline: Hotline) -> None:
     before = hotline.writer.written
     result: CallResult = await place_call(site, CallRequest("19001234", hangup_after=1))
     await asyncio.sleep(1.5)

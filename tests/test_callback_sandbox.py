@@ -17,13 +17,13 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
-from ami_bridge.bridge import Bridge
 from casework import workflow as wf
 from channels import outbox
 from hotline.db.models import Case, CitizenRequest, OutboxMessage, RequestContact, Role
 from hotline.settings import Settings
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.processes import eventually
 from tests.services import in_process
 
@@ -33,15 +33,15 @@ DISTRICT = wf.Actor("quan1", Role.AGENCY, agency="quan_1")
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
-async def approved_for_a_call_back(bridge: Bridge, phone: str, by_agent: bool = False) -> str:
+async def approved_for_a_call_back(bridge: Hotline, phone: str, by_agent: bool = False) -> str:
     """A citizen's request answered by the district and approved, the citizen to be told by phone."""
     now = datetime.now(UTC)
-    number = await bridge.writer.numbers.next_number()
+    number = await bridge.numbers.next_number()
     async with bridge.db() as session, session.begin():
         request = wf.open_request(
             number,
@@ -64,7 +64,7 @@ async def approved_for_a_call_back(bridge: Bridge, phone: str, by_agent: bool = 
     return number
 
 
-async def events(bridge: Bridge, number: str) -> tuple[CitizenRequest, list[dict[str, Any]]]:
+async def events(bridge: Hotline, number: str) -> tuple[CitizenRequest, list[dict[str, Any]]]:
     async with bridge.db() as session:
         request = await session.scalar(
             select(CitizenRequest)
@@ -75,7 +75,7 @@ async def events(bridge: Bridge, number: str) -> tuple[CitizenRequest, list[dict
     return request, [e.detail | {"kind": e.kind} for e in request.events if e.kind == "callback"]
 
 
-async def test_the_citizen_answers_hears_the_answer_and_rates_it(hotline: Bridge) -> None:
+async def test_the_citizen_answers_hears_the_answer_and_rates_it(hotline: Hotline) -> None:
     number = await approved_for_a_call_back(hotline, "0900222333")
 
     async def rated() -> Any:
@@ -93,7 +93,7 @@ async def test_the_citizen_answers_hears_the_answer_and_rates_it(hotline: Bridge
     assert (message.status, message.attempts) == ("sent", 1)
 
 
-async def test_a_citizen_who_does_not_answer_is_called_again_then_marked(hotline: Bridge) -> None:
+async def test_a_citizen_who_does_not_answer_is_called_again_then_marked(hotline: Hotline) -> None:
     number = await approved_for_a_call_back(hotline, "0911222333")
     attempts = hotline.settings.callbacks.attempts
 
@@ -109,17 +109,13 @@ async def test_a_citizen_who_does_not_answer_is_called_again_then_marked(hotline
 
 
 async def test_an_agent_tells_the_answer_and_the_citizen_rates_it_after(
-    hotline: Bridge, phones: dict[str, PhoneControl]
+    hotline: Hotline, phones: dict[str, PhoneControl]
 ) -> None:
     number = await approved_for_a_call_back(hotline, "0900444555", by_agent=True)
 
     async def talking() -> Any:
         return next(
-            (
-                c
-                for c in hotline.tracker.calls.values()
-                if c.variable("request_number") == number and c.answered_at
-            ),
+            (c for c in hotline.calls.values() if c.variable("request_number") == number and c.answered_at),
             None,
         )
 

@@ -26,6 +26,7 @@ from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, DeadLetter, RequestContact, Role
 from hotline.db.numbers import NumberAllocator, is_valid
 from hotline.errors import HotlineError
+from shell.service import with_closed_call_hooks
 from tests.helpers.faults import sqlite_locked
 
 T0 = datetime(2026, 11, 22, 8, 0, tzinfo=UTC)
@@ -82,7 +83,7 @@ async def test_the_end_of_calls_survives_a_locked_sqlite_and_each_call_keeps_one
     engine = make_engine(url)
     db = sessions(engine)
     numbers = NumberAllocator(db)
-    writer = CaseWriter(db, numbers, settle_seconds=0, window=0.05, retry_seconds=0.2)
+    writer = with_closed_call_hooks(CaseWriter(db, numbers, settle_seconds=0, window=0.05, retry_seconds=0.2))
     writer.start()
     try:
         with sqlite_locked(tmp_path / "cases.db", 7):
@@ -128,7 +129,7 @@ async def test_hostile_caller_ids_are_bounded_and_the_calls_around_them_unaffect
 ) -> None:
     tag = "pg" if database_url.startswith("postgresql") else "lite"
     db = sessions(engine)
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     hostile = {
         "long-name": {"caller_name": "Nguyễn " * 50},  # 350 characters
         "control": {"caller_name": "A\x00B\x07C\x1b[31mD\u202eE\r\nF", "caller": "09\x0012"},
@@ -159,7 +160,7 @@ async def test_a_refused_call_is_parked_the_rest_written_and_written_once_fixed(
 ) -> None:
     tag = "pg" if database_url.startswith("postgresql") else "lite"
     db = sessions(engine)
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05))
     first = answered_and_ended(entered(f"{tag}.p1"))
     await writer.write([first])
     taken = (await read_case(engine, first.linkedid)).number
@@ -205,7 +206,9 @@ async def test_a_writer_killed_before_the_database_had_its_calls_loses_nothing(t
     engine = make_engine(url)
     db = sessions(engine)
     folder = tmp_path / "journal"
-    doomed = CaseWriter(db, NumberAllocator(db), settle_seconds=0, journal=Journal(folder))
+    doomed = with_closed_call_hooks(
+        CaseWriter(db, NumberAllocator(db), settle_seconds=0, journal=Journal(folder))
+    )
     doomed.replay()  # never started: the database was away the whole time
     calls = [entered(f"kill.{i}", number=f"heard-{i}") for i in range(3)]
     for call in calls:
@@ -218,7 +221,9 @@ async def test_a_writer_killed_before_the_database_had_its_calls_loses_nothing(t
         Journal(folder).open()
     os.close(doomed.journal._fd or -1)
     os.close(doomed.journal._lock_fd or -1)  # the kernel lets go of a killed process's lock
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05, journal=Journal(folder))
+    writer = with_closed_call_hooks(
+        CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05, journal=Journal(folder))
+    )
     replayed = writer.replay()
     writer.start()
     try:
@@ -251,7 +256,7 @@ def test_a_torn_or_corrupt_journal_is_read_as_far_as_it_goes(tmp_path: Path) -> 
         f.write(b'{"seq": 4, "call": {"linked')  # the process died in the middle of a line
     (tmp_path / "journal-00000000.jsonl").write_bytes(b"\xff\xfe not json\n[1, 2]\n")
     db = sessions(make_engine("sqlite+aiosqlite://"))
-    writer = CaseWriter(db, NumberAllocator(db), journal=Journal(tmp_path))
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), journal=Journal(tmp_path)))
     calls = writer.replay()
     assert [c.linkedid for c in calls] == ["torn.0", "torn.1", "torn.2"]
     assert writer.journal is not None and writer.journal.bad_lines == 3
@@ -276,7 +281,9 @@ async def test_a_full_disk_costs_the_journal_not_the_cases(tmp_path: Path, tiny_
     engine = make_engine(url)
     db = sessions(engine)
     journal = Journal(tiny_disk / "journal")
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05, journal=journal)
+    writer = with_closed_call_hooks(
+        CaseWriter(db, NumberAllocator(db), settle_seconds=0, window=0.05, journal=journal)
+    )
     writer.replay()
     (tiny_disk / "ballast").write_bytes(b"\0" * (1024 * 1024 - 64 * 1024))
     with contextlib.suppress(OSError), (tiny_disk / "ballast2").open("wb") as f:  # fill it to the last byte
@@ -314,7 +321,7 @@ async def test_a_call_back_an_agent_took_is_one_contact_of_its_request(engine: A
             "26000042", wf.Actor("giamsat", Role.SUPERVISOR), T0, topic="violation", words="x"
         )
         session.add(request)
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     known, unknown = (answered_and_ended(entered(f"cb.{i}")) for i in range(2))
     known.carried["request_number"] = "26000042"
     unknown.carried["request_number"] = "9" * 40

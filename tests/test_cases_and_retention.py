@@ -16,6 +16,7 @@ from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator
+from shell.service import with_closed_call_hooks
 from tests.conftest import TEST_SETTINGS
 
 
@@ -24,7 +25,7 @@ async def test_written_cases_export_as_csv_and_json(tmp_path: Path) -> None:
     await upgrade_async(url)
     engine = make_engine(url)
     db = sessions(engine)
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     call = Call(
         linkedid="1.1",
         started_at=datetime(2026, 11, 22, 1, 0, tzinfo=UTC),

@@ -35,7 +35,7 @@ LIKE_STICKER = 369239263222822  # the id Messenger gives the thumbs-up
 
 
 async def requests_of(p: Platforms, chat_id: str) -> list[CitizenRequest]:
-    async with p.bridge.db() as session:
+    async with p.hotline.db() as session:
         return list(
             await session.scalars(
                 select(CitizenRequest)
@@ -81,7 +81,7 @@ async def test_zalo_messages_open_a_request_join_it_and_get_the_number_back(plat
     assert (request.topic, request.notify_by, request.words) == ("violation", "zalo", "Rác đổ trộm ở hẻm 45")
     assert (request.latitude, request.longitude) == (10.7769, 106.7009) and len(request.files) == 1
 
-    assert await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC)) == 1
+    assert await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC)) == 1
     (kind, headers, _, sent) = p.stand_in.posted[-1]
     assert kind == "zalo" and headers["access_token"] == "zalo-token"
     assert sent["recipient"] == {"user_id": "zuser-1"} and request.number in sent["message"]["text"]
@@ -104,7 +104,7 @@ async def test_a_payload_with_a_wrong_signature_is_refused_and_stores_nothing(pl
     fb_body, _ = facebook_event("psid-9", {"mid": "m_9", "text": "giả mạo"})
     unsigned = await p.client.post("/webhooks/facebook", data=fb_body)
     assert unsigned.status == 403
-    async with p.bridge.db() as session:
+    async with p.hotline.db() as session:
         assert await session.scalar(select(func.count()).select_from(CitizenRequest)) == 0
 
 
@@ -132,7 +132,7 @@ async def test_facebook_verifies_the_webhook_opens_a_request_and_the_answer_goes
     )
     assert (await reply.json()) == {"taken": []}  # the page's own message is not a citizen's
 
-    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC))
     (kind, _, query, sent) = p.stand_in.posted[-1]
     assert kind == "facebook" and query["access_token"] == "page-token"
     assert sent["recipient"] == {"id": "psid-1"} and sent["messaging_type"] == "RESPONSE"
@@ -140,7 +140,7 @@ async def test_facebook_verifies_the_webhook_opens_a_request_and_the_answer_goes
     (request,) = await requests_of(p, "facebook:psid-1")
     center, district = wf.Actor("giamsat", Role.SUPERVISOR), wf.Actor("quan1", Role.AGENCY, "quan_1")
     now = datetime.now(UTC)
-    async with p.bridge.db() as session, session.begin():
+    async with p.hotline.db() as session, session.begin():
         request = await session.scalar(
             select(CitizenRequest)
             .where(CitizenRequest.id == request.id)
@@ -154,7 +154,7 @@ async def test_facebook_verifies_the_webhook_opens_a_request_and_the_answer_goes
         message = outbox.answer_message(p.settings, request, now)
         assert message is not None and message.channel == "facebook"
         session.add(message)
-    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC))
     (_, _, _, sent) = p.stand_in.posted[-1]
     assert sent["messaging_type"] == "MESSAGE_TAG" and sent["tag"] == "ACCOUNT_UPDATE"
     assert "Sẽ lắp đèn trong tháng 12" in sent["message"]["text"]
@@ -334,9 +334,9 @@ async def test_a_like_sticker_or_a_gif_alone_opens_nothing(platforms: Platforms)
     assert (await reply.json()) == {"taken": []}
     reacted = {"msg_id": "zm-1", "react_icon": "/-heart"}
     assert await zalo_post(p, "user_reacted_message", "zuser-st", reacted) == {"taken": []}
-    async with p.bridge.db() as session:
+    async with p.hotline.db() as session:
         assert await session.scalar(select(func.count()).select_from(CitizenRequest)) == 0
-    assert p.stand_in.fetched == [] and await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC)) == 0
+    assert p.stand_in.fetched == [] and await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC)) == 0
 
 
 async def test_a_document_or_a_voice_message_is_kept_or_refused_with_the_reason_the_citizen_is_told(
@@ -362,7 +362,7 @@ async def test_a_document_or_a_voice_message_is_kept_or_refused_with_the_reason_
     (request,) = await requests_of(p, "zalo:zuser-doc")
     (refusal,) = [e for e in request.events if e.kind == "message_received"]
     assert "don-kien-nghi.docx" in refusal.detail["refused"][0] and "PDF" in refusal.detail["refused"][0]
-    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC))
     (_, _, _, sent) = p.stand_in.posted[-1]
     assert request.number in sent["message"]["text"]
     assert "Không nhận được don-kien-nghi.docx" in sent["message"]["text"]
@@ -373,7 +373,7 @@ async def test_a_document_or_a_voice_message_is_kept_or_refused_with_the_reason_
         "attachments": [{"type": "audio", "payload": {"url": f"{p.stand_in_url}/voice.aac"}}],
     }
     assert await zalo_post(p, "user_send_audio", "zuser-doc", voice) == {"taken": ["joined"]}
-    await outbox.deliver(p.settings, p.bridge.db, datetime.now(UTC))
+    await outbox.deliver(p.settings, p.hotline.db, datetime.now(UTC))
     (_, _, _, told) = p.stand_in.posted[-1]
     assert request.number in told["message"]["text"] and "tin nhắn thoại" in told["message"]["text"]
     assert "/voice.aac" not in p.stand_in.fetched  # refused by its kind, never downloaded

@@ -55,7 +55,7 @@ async def _report(p: Platforms, network: str, **fields: str) -> str:
 async def _dump(p: Platforms) -> str:
     """Every row of every table as text, JSON read back (SQLite keeps it with non-ASCII escaped)."""
     cells: list[str] = []
-    async with p.bridge.db() as session:
+    async with p.hotline.db() as session:
         names = (await session.execute(text("SELECT name FROM sqlite_master WHERE type='table'"))).scalars()
         for table in list(names):
             for row in (await session.execute(text(f'SELECT * FROM "{table}"'))).all():

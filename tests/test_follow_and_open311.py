@@ -47,7 +47,7 @@ async def test_the_citizen_follows_rates_and_reopens_with_the_number_and_phone(s
         f"/follow/{number}/reopen", data={"token": token, "why": "Cống vẫn tắc"}, allow_redirects=False
     )
     assert reopened.headers["Location"] == f"/follow/{number}?done=reopen"
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
         assert r is not None and (r.status, r.agency, r.reopened, r.rating) == (
             "forwarded",
@@ -79,7 +79,7 @@ async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Sit
         "/follow", data={"number": number, "phone": "0912000111"}, allow_redirects=False
     )
     assert reply.status == 429
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         refused = await session.scalar(
             select(AuditEntry).where(AuditEntry.action == "follow.refused", AuditEntry.target == number)
         )
@@ -179,7 +179,7 @@ async def test_open311_services_and_a_new_request_with_an_api_key(site: Site) ->
     (answer,) = await made.json()
     assert set(answer) == {"service_request_id", "service_notice", "account_id"}
     number = answer["service_request_id"]
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
         assert r is not None
         assert (r.topic, r.contact_phone, r.contact_name, r.latitude) == (
@@ -354,7 +354,7 @@ async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(sit
 
     number = await answered_request(site)
     link = links.follow_path(links.site_key(site.settings), number)
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
         assert r is not None
         r.reopened = site.settings.requests.most_reopens  # reopened twice before, answered again since
@@ -369,7 +369,7 @@ async def test_a_citizen_reopens_at_most_twice_and_an_old_link_opens_nothing(sit
     # The link opens the request for [requests] link_days after it closed, then no more.
     site.client.session.cookie_jar.clear()
     assert (await site.client.get(link, allow_redirects=False)).status == 303
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         r = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
         assert r is not None
         r.closed_at = datetime.now(UTC) - timedelta(days=site.settings.requests.link_days + 1)

@@ -11,12 +11,12 @@ from collections.abc import AsyncIterator
 import pytest
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from ami_bridge.message import SUSPECTS
 from hotline.db.engine import make_engine, sessions
 from hotline.db.models import Case
 from hotline.settings import Settings
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.cases import final_case
 from tests.services import in_process
 
@@ -27,13 +27,13 @@ DISPLAY_NAME = "Evil%0D%0AEvent: Fake"
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
 async def test_a_from_with_encoded_line_breaks_is_one_clean_complete_case(
-    site: Settings, sandbox: Sandbox, hotline: Bridge
+    site: Settings, sandbox: Sandbox, hotline: Hotline
 ) -> None:
     queue_log = site.queue_log_path
     start = queue_log.stat().st_size if queue_log.exists() else 0
@@ -64,7 +64,7 @@ async def test_a_from_with_encoded_line_breaks_is_one_clean_complete_case(
     assert ours and all(line.count("|") >= 4 for line in added), added
 
 
-async def _linkedid_of_citizen_call(bridge: Bridge, timeout: float = 10.0) -> str:
+async def _linkedid_of_citizen_call(bridge: Hotline, timeout: float = 10.0) -> str:
     """The live call whose caller ID is what PJSIP made of FROM_USER (cut at the line break, then the
     dialplan's cleaned whole)."""
     loop = asyncio.get_running_loop()

@@ -13,10 +13,10 @@ from typing import Any
 import pytest
 
 from ami_bridge import agents
-from ami_bridge.bridge import Bridge
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.services import in_process
 
 pytestmark = pytest.mark.asterisk
@@ -25,13 +25,13 @@ Snapshot = dict[str, Any]
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
 async def until(
-    bridge: Bridge, check: Callable[[Snapshot], bool], what: str, timeout: float = 30
+    bridge: Hotline, check: Callable[[Snapshot], bool], what: str, timeout: float = 30
 ) -> Snapshot:
     deadline = time.monotonic() + timeout
     while True:
@@ -53,7 +53,7 @@ def agent(snap: Snapshot, extension: str) -> Snapshot:
 
 
 async def test_callers_wait_in_order_then_the_agent_answers(
-    site: Settings, sandbox: Sandbox, hotline: Bridge
+    site: Settings, sandbox: Sandbox, hotline: Hotline
 ) -> None:
     announcements = site.state_path / "asterisk" / "log" / "announcements.log"
     announcements.unlink(missing_ok=True)
@@ -105,7 +105,7 @@ async def test_callers_wait_in_order_then_the_agent_answers(
 
 
 async def test_a_restarted_bridge_rebuilds_the_board_from_asterisk(
-    site: Settings, sandbox: Sandbox, hotline: Bridge, tmp_path: Path
+    site: Settings, sandbox: Sandbox, hotline: Hotline, tmp_path: Path
 ) -> None:
     await agents.pause(hotline.ami, site, "102", True, "nghỉ trưa")
     call = asyncio.create_task(place_call(site, CallRequest("1022", keys="0", hangup_after=18)))
@@ -114,7 +114,7 @@ async def test_a_restarted_bridge_rebuilds_the_board_from_asterisk(
             hotline, lambda s: any(a["state"] == "in_call" for a in s["agents"]), "an agent in a call"
         )
         # Beside the running one: a journal of its own (one bridge per journal).
-        fresh = Bridge(site, journal_dir=tmp_path / "journal")
+        fresh = Hotline.build(site, journal_dir=tmp_path / "journal")
         await fresh.start()
         try:
             snap = await until(

@@ -11,6 +11,7 @@ from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
 from hotline import menu_steps
 from hotline.db.numbers import NumberAllocator
+from shell.service import with_closed_call_hooks
 from tests.web_site import Site, sign_in, site
 
 __all__ = ["site"]  # the fixture
@@ -68,7 +69,9 @@ async def write(site: Site, linkedid: str, steps: str, queue: str = "", wait: fl
     call.finish(start + timedelta(seconds=20 + (wait or 0)), "16 Normal Clearing")
     if queue:
         call.abandoned, call.wait_seconds = True, wait
-    writer = CaseWriter(site.bridge.db, NumberAllocator(site.bridge.db), settle_seconds=0)
+    writer = with_closed_call_hooks(
+        CaseWriter(site.hotline.db, NumberAllocator(site.hotline.db), settle_seconds=0)
+    )
     await writer.write([call])
 
 

@@ -11,11 +11,11 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from ami_bridge.bridge import Bridge
 from hotline import menu_steps
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.cases import final_case
 from tests.services import in_process
 from web.menu_stats import menu_report
@@ -24,12 +24,14 @@ pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
-async def test_a_caller_who_hangs_up_in_the_health_menu_counts_there(site: Settings, hotline: Bridge) -> None:
+async def test_a_caller_who_hangs_up_in_the_health_menu_counts_there(
+    site: Settings, hotline: Hotline
+) -> None:
     tz = ZoneInfo(site.site.timezone)
     today = datetime.now(tz).date()
     before = {n["node"]: n for n in (await menu_report(hotline.db, today, today, tz))["per_node"]}

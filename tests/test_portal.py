@@ -55,7 +55,7 @@ def submission(
 
 
 async def stored(site: Site) -> tuple[int, list[Path]]:
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         count = await session.scalar(select(func.count()).select_from(CitizenRequest))
     folder = site.settings.request_files_path
     return int(count or 0), sorted(folder.iterdir()) if folder.is_dir() else []
@@ -72,7 +72,7 @@ async def test_a_submission_with_two_photos_and_the_place_becomes_a_request(site
     page = await reply.text()
     number = page.split('id="request-number">', 1)[1].split("<", 1)[0]
     link = page.split('id="follow-link" href="', 1)[1].split('"', 1)[0]
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         r = await session.scalar(
             select(CitizenRequest)
             .where(CitizenRequest.number == number)
@@ -177,7 +177,7 @@ async def test_the_approved_answer_is_queued_for_the_citizen_on_the_channel_they
     await step(site, csrf, number, step="answer", text="Đã xử lý")
     csrf = await as_user(site, "sup")
     await step(site, csrf, number, step="approve")
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         (message,) = list(await session.scalars(select(OutboxMessage)))
     assert (message.channel, message.kind, message.to, message.status) == (
         "email",

@@ -64,7 +64,7 @@ async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
         )
     finally:
         phone.quit()
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         request = await session.scalar(
             select(CitizenRequest)
             .where(CitizenRequest.number == number)

@@ -16,6 +16,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
 from hotline.db.numbers import NumberAllocator, is_valid
+from shell.service import with_closed_call_hooks
 
 pytestmark = pytest.mark.postgres
 
@@ -43,7 +44,7 @@ async def test_migrations_numbers_and_cases_on_postgresql(postgres_url: str) -> 
         numbers = await asyncio.gather(*(a.next_number() for a in (first, second) for _ in range(40)))
         assert len(set(numbers)) == 80 and all(is_valid(n) for n in numbers)
 
-        writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+        writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
         call = Call(
             linkedid="pg.1",
             started_at=datetime(2026, 11, 22, 1, 0, tzinfo=UTC),

@@ -16,11 +16,11 @@ from pathlib import Path
 import pytest
 from sqlalchemy import make_url, text
 
-from ami_bridge.bridge import Bridge
 from hotline.db.engine import make_engine, sessions
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.helpers.cases import final_case
 from tests.services import in_process
@@ -30,12 +30,14 @@ PERSON = "0977123456"
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
-async def test_an_erased_callers_number_is_nowhere_after_a_real_call(site: Settings, hotline: Bridge) -> None:
+async def test_an_erased_callers_number_is_nowhere_after_a_real_call(
+    site: Settings, hotline: Hotline
+) -> None:
     result = await place_call(site, CallRequest("1022", keys="0", caller=PERSON, hangup_after=9))
     case = await final_case(site, result.linkedid)
     assert case.caller == PERSON and case.recording, "the call should reach an agent and be recorded"

@@ -14,7 +14,6 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select, update
 
-from ami_bridge.bridge import Bridge
 from ami_bridge.message import AMIMessage
 from channels.queued_callbacks import LINKEDID_PREFIX
 from hotline.db.engine import make_engine, sessions
@@ -24,6 +23,7 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, connect_ami, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.cases import final_case
 from tests.processes import eventually
 from tests.services import in_process
@@ -66,19 +66,19 @@ def number(prefix: str) -> str:
     return f"{prefix}{random.randrange(10**6):06d}"
 
 
-async def pause(bridge: Bridge, paused: bool) -> None:
+async def pause(bridge: Hotline, paused: bool) -> None:
     reply = await bridge.ami.action(
         "QueuePause", Queue="q-welfare", Interface=AGENT, Paused="true" if paused else "false"
     )
     assert reply.response == "Success", reply
 
 
-async def channels(bridge: Bridge) -> list[AMIMessage]:
+async def channels(bridge: Hotline) -> list[AMIMessage]:
     listing = await bridge.ami.action_list("CoreShowChannels")
     return [m for m in listing if m.get("Event") == "CoreShowChannel"]
 
 
-async def press(bridge: Bridge, caller: str, digit: str) -> None:
+async def press(bridge: Hotline, caller: str, digit: str) -> None:
     """The simulated caller presses a key: DTMF from their half of the call towards the hotline."""
     sim = [c for c in await channels(bridge) if c.CallerIDNum == caller and c.Context == "hotline-callersim"]
     assert sim, f"no simulated caller {caller} on the line"
@@ -86,24 +86,24 @@ async def press(bridge: Bridge, caller: str, digit: str) -> None:
     assert reply.response == "Success", reply
 
 
-async def in_queue(bridge: Bridge, caller: str) -> bool:
+async def in_queue(bridge: Hotline, caller: str) -> bool:
     return any(c.caller == caller and c.in_queue for c in bridge.calls.values())
 
 
-async def queue_order(bridge: Bridge) -> list[str]:
+async def queue_order(bridge: Hotline) -> list[str]:
     status = await bridge.ami.action_list("QueueStatus", Queue="q-welfare")
     entries = sorted((m for m in status if m.get("Event") == "QueueEntry"), key=lambda m: int(m.Position))
     return [str(m.CallerIDNum) for m in entries]
 
 
-async def ask_callback(bridge: Bridge, caller: str) -> None:
+async def ask_callback(bridge: Hotline, caller: str) -> None:
     """The caller, waiting, presses 9, then 1 to take the number read back to them."""
     await press(bridge, caller, "9")
     await asyncio.sleep(3)
     await press(bridge, caller, "1")
 
 
-async def callback_row(site: Settings, bridge: Bridge, caller: str) -> QueuedCallback | None:
+async def callback_row(site: Settings, bridge: Hotline, caller: str) -> QueuedCallback | None:
     async with bridge.db() as session:
         found: QueuedCallback | None = await session.scalar(
             select(QueuedCallback).where(QueuedCallback.number == caller).order_by(QueuedCallback.id.desc())
@@ -121,9 +121,9 @@ def citizen_dials(events: list[AMIMessage], citizen: str) -> int:
     )
 
 
-def recorder(bridge: Bridge) -> list[AMIMessage]:
+def recorder(bridge: Hotline) -> list[AMIMessage]:
     seen: list[AMIMessage] = []
-    bridge.listeners.append(seen.append)
+    bridge.ami.subscribe(seen.append)
     return seen
 
 
@@ -239,11 +239,11 @@ async def test_a_callback_nobody_answers_is_tried_again_across_a_restart_then_fa
     citizen = number("0911")  # the simulated citizens of 0911... never answer
     seen: list[AMIMessage] = []
 
-    async def row_now(bridge: Bridge) -> QueuedCallback | None:
+    async def row_now(bridge: Hotline) -> QueuedCallback | None:
         return await callback_row(site, bridge, citizen)
 
     async with in_process(site) as bridge:
-        bridge.listeners.append(seen.append)
+        bridge.ami.subscribe(seen.append)
         await pause(bridge, True)
         try:
             call = asyncio.create_task(
@@ -264,7 +264,7 @@ async def test_a_callback_nobody_answers_is_tried_again_across_a_restart_then_fa
         assert row is not None and (row.status, row.last_result) == ("waiting", "NOANSWER"), row
     # The hotline's services stop between the tries and start again: the callback is still there.
     async with in_process(site) as bridge:
-        bridge.listeners.append(seen.append)
+        bridge.ami.subscribe(seen.append)
 
         async def failed() -> bool:
             row = await row_now(bridge)

@@ -27,6 +27,7 @@ from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, MissedCall, QueuedCallback
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import QueuedCallbacks, Settings
+from shell.service import with_closed_call_hooks
 from tests.conftest import TEST_SETTINGS
 
 T0 = datetime(2026, 12, 3, 3, 0, tzinfo=UTC)
@@ -112,7 +113,7 @@ async def test_a_try_counts_once_then_retries_then_fails_and_reaches_the_worklis
         assert await qcb.due(session, T0, {"welfare"}) == []  # not before the retry wait
         assert len(await qcb.due(session, T0 + timedelta(seconds=61), {"welfare"})) == 1
     # Its case, so that the failure can put the citizen on the worklist.
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     c = Call(linkedid="q.5", started_at=T0, caller="0966000003", did="1022", topic="welfare")
     c.mark("entered", did="1022")
     c.queue, c.queued_at, c.outcome_hint = "welfare", T0, "callback"

@@ -69,7 +69,7 @@ async def test_a_request_from_a_call_goes_to_the_agency_and_back_approved(site: 
     assert closed["status"] == "closed"
     kinds = [h["kind"] for h in closed["history"]]  # type: ignore[union-attr]
     assert kinds == ["received", "forwarded", "accepted", "answered", "closed"]
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         audited = list(
             await session.scalars(select(AuditEntry.action).where(AuditEntry.target == call_number))
         )
@@ -131,9 +131,9 @@ async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_new_call_is_
     # The same citizen calls again, from the same number written another way; agent 101 answers.
     call = Call(linkedid="live.9", started_at=datetime.now(UTC), caller="+84912000111", did="1022")
     call.answered_at, call.agent = datetime.now(UTC), "101"
-    site.bridge.calls[call.linkedid] = call
-    site.bridge.board.agents["101"].queues.add("operator")
-    site.bridge.board.agents["101"].call = call.linkedid
+    site.hotline.calls[call.linkedid] = call
+    site.hotline.board.agents["101"].queues.add("operator")
+    site.hotline.board.agents["101"].call = call.linkedid
     desk = await (await site.client.get("/api/v1/desk")).json()
     assert [r["number"] for r in desk["requests"]] == [first["number"]]
     linked = await site.client.post(
@@ -153,7 +153,7 @@ async def test_an_agency_never_sees_the_citizens_address_phone_or_ip_in_the_hist
 
     await add_agency_users(site)
     now = datetime.now(UTC)
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         request = wf.open_request(
             "10000032",
             wf.Actor("citizen:nguoidan.tu@gmail.com", None),

@@ -18,12 +18,12 @@ from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
 from ami_bridge import agents
-from ami_bridge.bridge import Bridge
 from casework import workflow as wf
 from hotline.db.models import Case, CitizenRequest, Role
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.browser import PASSWORD, add_users, browser, run, sign_in, until
 from tests.helpers.files import PNG
 from tests.services import in_process
@@ -33,7 +33,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site, web=True) as bridge:
         await add_users(bridge)
         with contextlib.suppress(auth.AuthError):  # made by an earlier run on this database
@@ -61,7 +61,7 @@ def take_step(b: webdriver.Chrome, step: str, **fields: str) -> None:
 
 
 async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_approves(
-    site: Settings, sandbox: Sandbox, hotline: Bridge, three: dict[str, webdriver.Chrome], tmp_path: Path
+    site: Settings, sandbox: Sandbox, hotline: Hotline, three: dict[str, webdriver.Chrome], tmp_path: Path
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     agent, agency, sup = three["agent"], three["agency"], three["supervisor"]
@@ -146,10 +146,10 @@ async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_ap
     assert heard == number  # the call's case and the request: the number the IVR read to the caller
 
 
-async def opened_by_api(hotline: Bridge, topic: str, words: str, phone: str = "") -> str:
+async def opened_by_api(hotline: Hotline, topic: str, words: str, phone: str = "") -> str:
     """A request the center typed in (no call), forwarded to the district."""
     center = wf.Actor("canbo101", Role.AGENT)
-    number = await hotline.writer.numbers.next_number()
+    number = await hotline.numbers.next_number()
     async with hotline.db() as session, session.begin():
         request = wf.open_request(
             number, center, datetime.now(UTC), topic=topic, words=words, channel="center", contact_phone=phone
@@ -160,7 +160,7 @@ async def opened_by_api(hotline: Bridge, topic: str, words: str, phone: str = ""
 
 
 async def test_the_supervisor_sends_an_answer_back_with_a_remark(
-    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+    site: Settings, hotline: Hotline, three: dict[str, webdriver.Chrome]
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     agency, sup = three["agency"], three["supervisor"]
@@ -189,7 +189,7 @@ async def test_the_supervisor_sends_an_answer_back_with_a_remark(
 
 
 async def test_the_agency_returns_a_request_that_is_not_theirs(
-    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+    site: Settings, hotline: Hotline, three: dict[str, webdriver.Chrome]
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     agency, sup = three["agency"], three["supervisor"]
@@ -211,7 +211,7 @@ async def test_the_agency_returns_a_request_that_is_not_theirs(
 
 
 async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_call_is_linked(
-    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome]
+    site: Settings, hotline: Hotline, three: dict[str, webdriver.Chrome]
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     agent = three["agent"]
@@ -248,7 +248,7 @@ async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_call_is_link
 
 
 async def test_the_citizen_follows_rates_and_reopens_and_reads_the_published_answer(
-    site: Settings, hotline: Bridge, three: dict[str, webdriver.Chrome], chromium: str
+    site: Settings, hotline: Hotline, three: dict[str, webdriver.Chrome], chromium: str
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     agency, sup = three["agency"], three["supervisor"]

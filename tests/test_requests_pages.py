@@ -78,7 +78,7 @@ async def test_the_request_pages_take_a_request_from_forwarding_to_approval(site
     await post_step(site, csrf, number, "approve")
     page = await (await site.client.get(f"/requests/{number}")).text()
     assert 'data-status="closed"' in page and "Kết thúc, đã báo người dân" in page
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         actions = list(await session.scalars(select(AuditEntry.action).where(AuditEntry.target == number)))
     assert "request.file" in actions and "request.closed" in actions
 
@@ -147,7 +147,7 @@ async def test_a_supervisor_shares_a_calls_recording_with_the_agency_and_only_th
     assert audio.status == 206
     other = site.numbers["102"]  # a call of no request of theirs
     assert (await site.client.get(f"/requests/{number}/recordings/{other}")).status == 404
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         plays = list(
             await session.scalars(
                 select(AuditEntry.actor).where(

@@ -42,6 +42,7 @@ from hotline.db.models import (
 )
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
+from shell.service import with_closed_call_hooks
 from tests.conftest import TEST_SETTINGS
 
 NOW = datetime(2026, 11, 22, 3, 0, tzinfo=UTC)  # 10:00 in Vietnam
@@ -88,7 +89,7 @@ async def answered_call(
     call.agent, call.recording, call.voicemail = "101", str(recording), str(message)
     call.mark("entered", at=started, did="1022", caller=caller)
     call.finish(started + timedelta(seconds=60), "16 Normal Clearing")
-    await CaseWriter(db, NumberAllocator(db), settle_seconds=0).write([call])
+    await with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0)).write([call])
     async with db() as session, session.begin():
         case = await session.scalar(select(Case).where(Case.linkedid == linkedid))
         assert case is not None

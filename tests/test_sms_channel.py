@@ -16,12 +16,12 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from ami_bridge.bridge import Bridge
 from channels import outbox, sms
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, OutboxMessage
 from hotline.settings import Settings
+from shell.service import Hotline
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.kannel import PASSWORD, Kannel, running_kannel
@@ -66,7 +66,7 @@ async def gateway(tmp_path: Path) -> AsyncIterator[Gateway]:
     inbound = f"{base}/sms/inbound/{sms.callback_key(first)}"
     with running_kannel(tmp_path / "kannel", inbound) as kannel:
         settings = settings_for(kannel.sendsms_url)
-        bridge = Bridge(settings)
+        bridge = Hotline.build(settings)
         server = TestServer(build_app(settings, bridge), port=web_port)
         await server.start_server()
         try:

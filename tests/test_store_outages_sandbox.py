@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from ami_bridge.bridge import Bridge
 from hotline import settings as site_settings
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.postgres import Cluster, throwaway_cluster
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.cases import final_case, kinds
 from tests.helpers.faults import sqlite_locked
 from tests.services import in_process, start_hotline
@@ -28,13 +28,13 @@ pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site) as bridge:
         yield bridge
 
 
 async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
-    site: Settings, hotline: Bridge
+    site: Settings, hotline: Hotline
 ) -> None:
     """Answered; gave up in the queue after hearing a case number; hung up in a menu."""
     from tests.helpers.cases import pause_member

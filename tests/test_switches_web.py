@@ -41,7 +41,7 @@ async def test_a_typed_announcement_is_synthesised_for_asterisk_and_turned_off(s
     assert (await (await site.client.get("/api/v1/switches")).json())["announcement"] == on["announcement"]
     off = await site.client.post("/api/v1/switches/announcement/off", headers=csrf)
     assert (await off.json())["announcement"] is None
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         actions = [a.action for a in await session.scalars(select(AuditEntry).order_by(AuditEntry.id))]
     assert actions[-2:] == ["switch.announcement.on", "switch.announcement.off"]
 
@@ -104,7 +104,7 @@ async def test_a_supervisor_sets_a_phone_pin_that_is_hashed_and_a_weak_one_is_re
         assert reply.status == 400, weak
     reply = await site.client.post("/api/v1/me/phone-pin", json={"pin": "24680"}, headers=csrf)
     assert (await reply.json()) == {"ok": True, "extension": "103"}
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         user = await session.scalar(select(User).where(User.username == "sup"))
     assert (
         user is not None and user.phone_pin_hash.startswith("$argon2") and "24680" not in user.phone_pin_hash

@@ -12,6 +12,7 @@ from ami_bridge.case_writer import CaseWriter
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator
+from shell.service import with_closed_call_hooks
 from web.stats import Today
 
 SITE = ZoneInfo("Asia/Ho_Chi_Minh")
@@ -36,7 +37,8 @@ async def test_counters_start_from_zero_past_the_sites_midnight(tmp_path: Path) 
     db = sessions(engine)
     now = [LATE]
     today = Today(SITE, 20, clock=lambda: now[0].astimezone(UTC))
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0, on_written=today.add)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
+    writer.subscribe(today.add)
     try:
         await writer.write([answered_call("day1.a", LATE - timedelta(hours=2))])
         await today.load(db)  # the process starts late in the evening: the day's cases are counted

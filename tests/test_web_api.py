@@ -113,7 +113,7 @@ async def test_recording_playback_is_logged_and_reports_count_the_calls(site: Si
     assert reply.status == 200 and reply.headers["Content-Type"] == "audio/wav"
     assert (await reply.read())[:4] == b"RIFF"
     assert (await site.client.get(f"/api/v1/cases/{site.numbers['102']}/recording")).status == 404
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         played = list(await session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.play")))
     assert [(p.actor, p.target) for p in played] == [("sup", number)]
     today = datetime.now(ZoneInfo(site.settings.site.timezone)).date()
@@ -185,7 +185,7 @@ async def test_an_admin_sees_the_dead_letters_and_writes_them_again(site: Site) 
 
     from hotline.db.models import Case
 
-    writer = site.bridge.writer
+    writer = site.hotline.writer
     writer.window = 0.05
     start = datetime.now(UTC) - timedelta(minutes=2)
     # A call that claims the case number of another (a broken dialplan, say): the database refuses it.
@@ -209,13 +209,13 @@ async def test_an_admin_sees_the_dead_letters_and_writes_them_again(site: Site) 
         assert "hotline_dead_letters 1.0" in metrics and "hotline_cases_dead_lettered_total 1.0" in metrics
         assert 'hotline_disk_free_bytes{path="recordings"}' in metrics
         # The cause is fixed (the other case is given another number); the admin writes it again.
-        async with site.bridge.db() as session, session.begin():
+        async with site.hotline.db() as session, session.begin():
             await session.execute(update(Case).where(Case.linkedid == "100.1").values(number="90000000"))
         reply = await site.client.post("/dead-letters/retry", data={"csrf": csrf}, allow_redirects=False)
         assert reply.status == 303 and reply.headers["Location"] == "/dead-letters?retried=1"
         await writer.flush(timeout=10)
         page = await (await site.client.get("/dead-letters")).text()
-        async with site.bridge.db() as session:
+        async with site.hotline.db() as session:
             written = await session.scalar(select(Case).where(Case.linkedid == "100.9"))
             logged = await session.scalar(select(AuditEntry).where(AuditEntry.action == "retry_dead_letters"))
     finally:
@@ -227,7 +227,7 @@ async def test_an_admin_sees_the_dead_letters_and_writes_them_again(site: Site) 
 
 async def test_a_case_shows_the_callbacks_its_caller_asked_for(site: Site) -> None:
     now = datetime.now(UTC)
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         asked = await queued_callbacks.ask(
             session,
             site.settings.queued_callbacks,
@@ -256,7 +256,7 @@ async def test_a_worklist_voice_message_plays_audited_and_only_from_the_recordin
     message = wav(site.settings.recordings_path / "2026" / "12" / "03" / "w-message.wav")
     outside = wav(site.settings.state_path / "elsewhere.wav")
     now = datetime.now(UTC)
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         ids = []
         for n, path in ((site.numbers["101"], message), (site.numbers["102"], outside)):
             case = await session.scalar(select(Case).where(Case.number == n))
@@ -284,7 +284,7 @@ async def test_a_worklist_voice_message_plays_audited_and_only_from_the_recordin
     # nothing; neither does an entry that does not exist.
     assert (await site.client.get(f"/api/v1/worklist/{ids[1]}/voicemail")).status == 404
     assert (await site.client.get("/api/v1/worklist/999999/voicemail")).status == 404
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         audited = await session.scalars(select(AuditEntry).where(AuditEntry.action == "recording.play"))
         assert [(a.actor, a.target) for a in audited] == [("an", site.numbers["101"])]
 
@@ -295,7 +295,7 @@ async def test_an_admin_sees_the_messages_given_up_on_and_sends_them_again(site:
     from hotline.db.models import OutboxMessage
 
     now = datetime.now(UTC)
-    async with site.bridge.db() as session, session.begin():
+    async with site.hotline.db() as session, session.begin():
         request = wf.open_request(
             "10000024", wf.Actor("web", None), now, topic="health", words="x", contact_email="a@b.vn"
         )
@@ -313,7 +313,7 @@ async def test_an_admin_sees_the_messages_given_up_on_and_sends_them_again(site:
         "/dead-letters/messages", data={"csrf": csrf, "message": str(parked.id)}, allow_redirects=False
     )
     assert reply.status == 303 and reply.headers["Location"] == "/dead-letters?resent=1"
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         again = await session.get(OutboxMessage, parked.id)
         logged = await session.scalar(select(AuditEntry).where(AuditEntry.action == "send_messages_again"))
     assert again is not None and (again.status, again.attempts) == ("pending", 0)

@@ -19,12 +19,12 @@ from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
 from ami_bridge import agents
-from ami_bridge.bridge import Bridge
 from hotline.db.models import AuditEntry, Case, MissedCall
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.browser import PASSWORD, add_users, browser, run, sign_in, until
 from tests.helpers.cases import final_case
 from tests.processes import eventually
@@ -35,7 +35,7 @@ pytestmark = [pytest.mark.asterisk, pytest.mark.browser]
 
 
 @pytest.fixture(scope="module")
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     """FastAGI server, bridge and web app in one process, as `hotline serve` runs them."""
     async with in_process(site, web=True) as bridge:
         await add_users(bridge)
@@ -59,7 +59,7 @@ def text(b: webdriver.Chrome, css: str) -> str:
 
 
 async def test_supervisor_and_agent_follow_a_call(
-    site: Settings, sandbox: Sandbox, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+    site: Settings, sandbox: Sandbox, hotline: Hotline, browsers: dict[str, webdriver.Chrome], artifacts: Path
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     sup, agent = browsers["supervisor"], browsers["agent"]
@@ -151,7 +151,7 @@ async def test_supervisor_and_agent_follow_a_call(
 
 
 async def test_reports_draw_their_chart(
-    site: Settings, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+    site: Settings, hotline: Hotline, browsers: dict[str, webdriver.Chrome], artifacts: Path
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     sup = browsers["supervisor"]
@@ -186,7 +186,7 @@ async def test_reports_draw_their_chart(
 
 
 async def test_admin_reads_the_audit_log(
-    site: Settings, hotline: Bridge, chromium: str, artifacts: Path
+    site: Settings, hotline: Hotline, chromium: str, artifacts: Path
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     admin = await run(browser, chromium)
@@ -206,7 +206,7 @@ async def test_admin_reads_the_audit_log(
 
 
 async def test_whisper_and_barge_run_chanspy_with_their_options(
-    site: Settings, sandbox: Sandbox, hotline: Bridge
+    site: Settings, sandbox: Sandbox, hotline: Hotline
 ) -> None:
     """Through the API as a signed-in supervisor: each mode rings the supervisor's phone (103), which
     answers by itself and runs ChanSpy on agent 101's channel with that mode's options."""
@@ -247,7 +247,7 @@ async def test_whisper_and_barge_run_chanspy_with_their_options(
 
 async def test_an_agent_calls_a_missed_caller_back_from_the_worklist(
     site: Settings,
-    hotline: Bridge,
+    hotline: Hotline,
     browsers: dict[str, webdriver.Chrome],
     phones: dict[str, PhoneControl],
     artifacts: Path,
@@ -283,7 +283,7 @@ async def test_an_agent_calls_a_missed_caller_back_from_the_worklist(
 
 
 async def test_a_supervisor_turns_the_announcement_on_and_the_wallboard_shows_it(
-    site: Settings, hotline: Bridge, browsers: dict[str, webdriver.Chrome], artifacts: Path
+    site: Settings, hotline: Hotline, browsers: dict[str, webdriver.Chrome], artifacts: Path
 ) -> None:
     base = f"http://{site.web.host}:{site.web.port}"
     sup = browsers["supervisor"]

@@ -23,6 +23,7 @@ from hotline.db.numbers import NumberAllocator
 from hotline.settings import Privacy
 from hotline.values import mask_number
 from ivr.prompts import catalog
+from shell.service import with_closed_call_hooks
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site
 from web import auth, devices
 from web.context import CONTEXT, Context
@@ -46,7 +47,7 @@ def context(site: Site) -> Context:
 
 
 async def audit_entries(site: Site, action: str) -> list[AuditEntry]:
-    async with site.bridge.db() as session:
+    async with site.hotline.db() as session:
         return list(
             await session.scalars(
                 select(AuditEntry).where(AuditEntry.action == action).order_by(AuditEntry.id)
@@ -61,8 +62,10 @@ async def add_case(site: Site, linkedid: str, caller: str, agent: str, **fields:
     call.agent, call.agent_name = agent, f"agent {agent}"
     call.mark("entered", did="1022")
     call.finish(start + timedelta(seconds=60), "16 Normal Clearing")
-    await CaseWriter(site.bridge.db, NumberAllocator(site.bridge.db), settle_seconds=0).write([call])
-    async with site.bridge.db() as session:
+    await with_closed_call_hooks(
+        CaseWriter(site.hotline.db, NumberAllocator(site.hotline.db), settle_seconds=0)
+    ).write([call])
+    async with site.hotline.db() as session:
         number = await session.scalar(select(Case.number).where(Case.linkedid == linkedid))
     assert number
     return number
@@ -90,7 +93,7 @@ async def test_wrong_passwords_slow_down_then_lock_the_account_until_an_admin_un
     assert all(e.target == "sup" and e.detail["address"] == "127.0.0.1" for e in failed)
     assert len(await audit_entries(site, "sign_in.locked_out")) == 1  # the try that locked it
     assert len(await audit_entries(site, "sign_in.locked")) == 1  # the right password, refused
-    await auth.unlock(site.bridge.db, "sup")
+    await auth.unlock(site.hotline.db, "sup")
     assert (await post_login(site.client, "sup", PASSWORD)).status == 303
 
 
@@ -120,19 +123,19 @@ def test_passwords_that_are_short_common_or_contain_the_name_are_refused() -> No
 
 
 async def test_disabled_users_revoked_and_expired_tokens_sign_in_no_more(site: Site) -> None:
-    await auth.set_active(site.bridge.db, "sup", False)
+    await auth.set_active(site.hotline.db, "sup", False)
     assert (await post_login(site.client, "sup", PASSWORD)).status == 401
-    await auth.set_active(site.bridge.db, "sup", True)
+    await auth.set_active(site.hotline.db, "sup", True)
     assert (await post_login(site.client, "sup", PASSWORD)).status == 303
     bearer = {"Authorization": f"Bearer {site.tokens['supervisor']}"}
     assert (await site.client.get("/api/v1/board", headers=bearer)).status == 200
-    await auth.revoke_token(site.bridge.db, "portal-supervisor")
+    await auth.revoke_token(site.hotline.db, "portal-supervisor")
     assert (await site.client.get("/api/v1/board", headers=bearer)).status == 401
-    expired = await auth.add_token(site.bridge.db, "old", "supervisor", days=0)
+    expired = await auth.add_token(site.hotline.db, "old", "supervisor", days=0)
     assert (
         await site.client.get("/api/v1/board", headers={"Authorization": f"Bearer {expired}"})
     ).status == 401
-    names = {t.name: t for t in await auth.list_tokens(site.bridge.db)}
+    names = {t.name: t for t in await auth.list_tokens(site.hotline.db)}
     assert names["portal-supervisor"].revoked_at is not None and names["old"].expires_at is not None
 
 
@@ -208,9 +211,9 @@ def on_call(site: Site, caller: str) -> None:
     """Agent 101 talking to `caller` (the live board as the bridge would have it)."""
     call = Call(linkedid="live.1", started_at=datetime.now(UTC), caller=caller, did="1022")
     call.answered_at, call.agent = datetime.now(UTC), "101"
-    site.bridge.calls[call.linkedid] = call
-    site.bridge.board.agents["101"].queues.add("operator")
-    site.bridge.board.agents["101"].call = call.linkedid
+    site.hotline.calls[call.linkedid] = call
+    site.hotline.board.agents["101"].queues.add("operator")
+    site.hotline.board.agents["101"].call = call.linkedid
 
 
 async def test_the_desk_shows_no_history_for_a_withheld_number_and_only_a_summary_of_others_cases(
@@ -257,7 +260,7 @@ async def test_live_screens_close_on_sign_out_and_when_a_user_is_disabled(site: 
     await sign_in(site, "sup")
     ws = await site.client.ws_connect("/ws/live", headers={"Origin": own})
     assert (await ws.receive()).type is WSMsgType.TEXT
-    await auth.set_active(site.bridge.db, "sup", False)  # from the command line: another process
+    await auth.set_active(site.hotline.db, "sup", False)  # from the command line: another process
     assert await asyncio.wait_for(_closed(ws), 10) == SIGNED_OUT
 
 
@@ -315,7 +318,7 @@ async def test_an_admin_filters_the_audit_log_and_exports_it_which_is_audited_to
 # -- the second factor --------------------------------------------------------------------------------
 async def test_a_user_with_a_second_factor_needs_a_fresh_code_each_time(site: Site) -> None:
     secret = auth.enrol_totp_secret()
-    await auth.set_totp(site.bridge.db, "sup", secret)
+    await auth.set_totp(site.hotline.db, "sup", secret)
     assert (await post_login(site.client, "sup", PASSWORD)).status == 401  # the password alone
     code = pyotp.TOTP(secret).now()
     wrong = "000000" if code != "000000" else "111111"

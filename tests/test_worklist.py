@@ -18,6 +18,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case, MissedCall
 from hotline.db.numbers import NumberAllocator
+from shell.service import with_closed_call_hooks
 
 T0 = datetime(2026, 12, 3, 1, 0, tzinfo=UTC)
 
@@ -52,7 +53,7 @@ async def entries(db: async_sessionmaker[AsyncSession]) -> list[MissedCall]:
 async def test_missed_calls_make_one_open_entry_per_number_and_a_call_that_gets_through_closes_it(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     first = call("w.1", "0944000001", 0, "queue")
     await writer.write(
         [first, call("w.2", "0944000001", 5, "after_hours"), call("w.3", "0944000002", 6, "queue")]
@@ -85,7 +86,7 @@ async def test_missed_calls_make_one_open_entry_per_number_and_a_call_that_gets_
 async def test_tries_one_at_a_time_and_the_entry_closes_on_reached_wrong_number_or_the_last_no_answer(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     await writer.write([call("t.1", "0955000001", 0, "queue"), call("t.2", "0955000002", 1, "queue")])
     one, two = await entries(db)
     now = T0 + timedelta(hours=1)
@@ -117,7 +118,7 @@ async def test_tries_one_at_a_time_and_the_entry_closes_on_reached_wrong_number_
 async def test_two_calls_of_one_caller_that_end_in_either_order_both_count(
     db: async_sessionmaker[AsyncSession],
 ) -> None:
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     early, late = call("o.1", "0977000001", 0, "queue"), call("o.2", "0977000001", 1, "queue")
     early.ended_at = T0 + timedelta(minutes=5)  # the one that started first ended last
     await writer.write([late])

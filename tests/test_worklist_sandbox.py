@@ -13,12 +13,12 @@ import pytest
 from aiohttp import ClientSession, CookieJar
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from hotline.db.models import Case, MissedCallTry
 from hotline.settings import Settings
 from shell.callsim import CallRequest, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from shell.service import Hotline
 from tests.helpers.browser import PASSWORD, add_users
 from tests.helpers.cases import final_case
 from tests.processes import eventually
@@ -29,14 +29,14 @@ pytestmark = pytest.mark.asterisk
 
 
 @pytest.fixture
-async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Bridge]:
+async def hotline(site: Settings, sandbox: Sandbox) -> AsyncIterator[Hotline]:
     async with in_process(site, web=True) as bridge:
         await add_users(bridge)
         yield bridge
 
 
 async def test_a_missed_caller_is_on_the_worklist_once_and_the_agents_call_back_closes_it(
-    site: Settings, hotline: Bridge, phones: dict[str, PhoneControl]
+    site: Settings, hotline: Hotline, phones: dict[str, PhoneControl]
 ) -> None:
     number = f"0966{random.randrange(10**6):06d}"
     # Chose 1 (violation), then hung up while the case number was read: twice.

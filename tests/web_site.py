@@ -1,5 +1,5 @@
 """The web app on a real SQLite database and a real HTTP server, with three users, two API tokens and two
-answered cases (one with a recording): what the web tests stand on. The bridge is built but not connected,
+answered cases (one with a recording): what the web tests stand on. The hotline is built but not connected,
 so actions that need Asterisk answer 409."""
 
 from __future__ import annotations
@@ -18,7 +18,6 @@ from aiohttp import ClientResponse, ClientSession
 from aiohttp.test_utils import TestClient, TestServer
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
 from hotline import settings as site_settings
@@ -27,6 +26,7 @@ from hotline.db.migrate import upgrade_async
 from hotline.db.models import Case
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
+from shell.service import Hotline, with_closed_call_hooks
 from tests.conftest import TEST_SETTINGS
 from web import auth
 from web.app import build_app
@@ -37,7 +37,7 @@ PASSWORD = "mật-khẩu-đủ-dài"
 @dataclass
 class Site:
     settings: Settings
-    bridge: Bridge
+    hotline: Hotline
     client: TestClient  # type: ignore[type-arg]
     tokens: dict[str, str]
     numbers: dict[str, str]  # "answered by 101", "answered by 102" -> case number
@@ -57,7 +57,7 @@ async def write_case(settings: Settings, linkedid: str, agent: str, recording: P
     call.recording = str(recording) if recording else ""
     call.mark("entered", did="1022")
     call.finish(start + timedelta(seconds=90), "16 Normal Clearing")
-    writer = CaseWriter(db, NumberAllocator(db), settle_seconds=0)
+    writer = with_closed_call_hooks(CaseWriter(db, NumberAllocator(db), settle_seconds=0))
     await writer.write([call])
     async with db() as session:
         number = await session.scalar(select(Case.number).where(Case.linkedid == linkedid))
@@ -90,24 +90,24 @@ async def site(tmp_path: Path) -> AsyncIterator[Site]:
         },
     )
     await upgrade_async(url)
-    bridge = Bridge(settings)
+    hotline = Hotline.build(settings)
     for name, role, ext in (("admin", "admin", ""), ("sup", "supervisor", "103"), ("an", "agent", "101")):
-        await auth.add_user(bridge.db, name, PASSWORD, role, ext)
+        await auth.add_user(hotline.db, name, PASSWORD, role, ext)
     tokens = {
-        role: await auth.add_token(bridge.db, f"portal-{role}", role) for role in ("agent", "supervisor")
+        role: await auth.add_token(hotline.db, f"portal-{role}", role) for role in ("agent", "supervisor")
     }
     recording = wav(settings.recordings_path / "2026" / "11" / "22" / "case-a.wav")
     numbers = {
         "101": await write_case(settings, "100.1", "101", recording),
         "102": await write_case(settings, "100.2", "102", None),
     }
-    client = TestClient(TestServer(build_app(settings, bridge)))
+    client = TestClient(TestServer(build_app(settings, hotline)))
     await client.start_server()
     try:
-        yield Site(settings, bridge, client, tokens, numbers)
+        yield Site(settings, hotline, client, tokens, numbers)
     finally:
         await client.close()
-        await bridge.engine.dispose()
+        await hotline.engine.dispose()
 
 
 async def post_login(

@@ -231,11 +231,11 @@ async def agent_state(request: web.Request) -> web.StreamResponse:
     reason = str(data.get("reason", "") or "")[:64]
     try:
         if action == "login":
-            await agent_actions.login(c.bridge.ami, c.settings, extension)
+            await agent_actions.login(c.ami, c.settings, extension)
         elif action == "logout":
-            await agent_actions.logout(c.bridge.ami, c.settings, extension)
+            await agent_actions.logout(c.ami, c.settings, extension)
         elif action in ("pause", "unpause"):
-            await agent_actions.pause(c.bridge.ami, c.settings, extension, action == "pause", reason)
+            await agent_actions.pause(c.ami, c.settings, extension, action == "pause", reason)
         else:
             raise bad("action must be login, logout, pause or unpause")
     except HotlineError as exc:
@@ -271,7 +271,7 @@ async def spy(request: web.Request) -> web.StreamResponse:
         raise not_found("no such agent")
     try:
         await actions.originate(
-            c.bridge.ami,
+            c.ami,
             Channel=f"PJSIP/{endpoint(principal.extension)}",
             Application="ChanSpy",
             Data=f"PJSIP/{endpoint(extension)}-,{SPY_OPTIONS[mode]}",

@@ -11,7 +11,6 @@ import aiohttp_jinja2
 import jinja2
 from aiohttp import web
 
-from ami_bridge.bridge import Bridge
 from casework.steps import Steps
 from channels import outbox
 from hotline import links
@@ -36,7 +35,7 @@ from web import (
     switches,
     worklist,
 )
-from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, ctx, secure
+from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, Shared, ctx, secure
 from web.errors import answer, form_data, refuse
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
@@ -111,15 +110,18 @@ async def _security_headers(request: web.Request, response: web.StreamResponse) 
         response.headers.setdefault("Strict-Transport-Security", "max-age=31536000")
 
 
-def build_app(settings: Settings, bridge: Bridge) -> web.Application:
+def build_app(settings: Settings, shared: Shared) -> web.Application:
     app = web.Application(middlewares=[security], client_max_size=MOST_BODY)
     today = Today(ZoneInfo(settings.site.timezone), settings.web.service_level_seconds)
     app[CONTEXT] = Context(
         settings,
-        bridge,
-        bridge.db,
+        shared.db,
+        shared.numbers,
+        shared.ami,
+        shared.board,
+        shared.writer,
         today,
-        Broadcaster(bridge.board, today, bridge.db, bridge.ami.connected.is_set),
+        Broadcaster(shared.board, today, shared.db, shared.ami.connected.is_set),
         # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).
         Steps(tell_citizen=outbox.answer_message),
     )
@@ -162,9 +164,11 @@ def build_app(settings: Settings, bridge: Bridge) -> web.Application:
 async def _start(app: web.Application) -> None:
     c = app[CONTEXT]
     await c.today.load(c.db)
-    c.bridge.writer.on_written = c.today.add
+    c.writer.subscribe(c.today.add)
     c.live.start()
 
 
 async def _stop(app: web.Application) -> None:
-    await app[CONTEXT].live.stop()
+    c = app[CONTEXT]
+    c.writer.unsubscribe(c.today.add)
+    await c.live.stop()

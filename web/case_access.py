@@ -90,6 +90,6 @@ def may_see(principal: Principal, case: Case, c: Context) -> bool:
         return True
     if case.agent and case.agent == principal.extension:
         return True
-    agent = c.bridge.board.agents.get(principal.extension)
-    live = c.bridge.calls.get(agent.call) if agent and agent.call else None
+    agent = c.board.agents.get(principal.extension)
+    live = c.board.calls.get(agent.call) if agent and agent.call else None
     return live is not None and live.linkedid == case.linkedid

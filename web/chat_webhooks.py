@@ -40,9 +40,7 @@ async def _take(c: Context, messages: list[chat.ChatMessage], topic: str) -> lis
             automatic="" if m.sender and m.says_something else "nothing a person wrote",
         )
         taken.append(
-            await intake.take(
-                c.settings, c.db, c.bridge.writer.numbers, c.settings.request_files_path, message, topic
-            )
+            await intake.take(c.settings, c.db, c.numbers, c.settings.request_files_path, message, topic)
         )
     return taken
 

@@ -1,19 +1,23 @@
-"""What every handler works with: the app's context (settings, bridge, database, today's counters, the
-live board's broadcaster), who is asking, and a page rendered in the reader's language."""
+"""What every handler works with: the app's context (settings, the parts it shares with the rest of the
+process, today's counters, the live board's broadcaster), who is asking, and a page rendered in the reader's
+language."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 from zoneinfo import ZoneInfo
 
 import aiohttp_jinja2
 from aiohttp import web
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami_bridge.bridge import Bridge
+from ami_bridge.case_writer import CaseWriter
+from ami_bridge.live import LiveBoard
+from ami_bridge.session import AMISession
 from casework.steps import Steps
+from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 from web import i18n, proxies
 from web.auth import Principal
@@ -28,11 +32,30 @@ CHART_JS = Path("/usr/share/javascript/chart.js")
 HAVE_CHART_JS = CHART_JS.is_dir()
 
 
+class Shared(Protocol):
+    """What the web app takes from the process it runs in (shell/service.py builds them once for the
+    bridge, the FastAGI server and the web app alike)."""
+
+    @property
+    def db(self) -> async_sessionmaker[AsyncSession]: ...
+    @property
+    def numbers(self) -> NumberAllocator: ...
+    @property
+    def ami(self) -> AMISession: ...
+    @property
+    def board(self) -> LiveBoard: ...
+    @property
+    def writer(self) -> CaseWriter: ...
+
+
 @dataclass
 class Context:
     settings: Settings
-    bridge: Bridge
     db: async_sessionmaker[AsyncSession]
+    numbers: NumberAllocator  # the process's one allocator: requests take their numbers from it
+    ami: AMISession  # agents' log-in, pause and the supervisors' listening in; it may be away
+    board: LiveBoard
+    writer: CaseWriter  # its counters and dead letters
     today: Today
     live: Broadcaster
     steps: Steps

@@ -28,8 +28,8 @@ class BoardCollector(Collector):
 
     def collect(self) -> Iterator[Metric]:
         c = self.context
-        c.bridge.board.refresh()
-        snap = c.bridge.board.snapshot()
+        c.board.refresh()
+        snap = c.board.snapshot()
         waiting = GaugeMetricFamily(
             "hotline_queue_waiting_callers", "Callers waiting in the queue", labels=["queue"]
         )
@@ -56,16 +56,16 @@ class BoardCollector(Collector):
             for kind in ("offered", "answered", "abandoned"):
                 today.add_metric([name, kind], view[kind])
         written = GaugeMetricFamily("hotline_cases_written", "Case writes by this process since start")
-        written.add_metric([], c.bridge.writer.written)
+        written.add_metric([], c.writer.written)
         yield from self.store_health()
         ami = GaugeMetricFamily("hotline_ami_connected", "1 when the bridge is connected to Asterisk")
-        ami.add_metric([], 1 if c.bridge.ami.connected.is_set() else 0)
+        ami.add_metric([], 1 if c.ami.connected.is_set() else 0)
         yield from (waiting, longest, members, agents, calls, today, written, ami)
 
     def store_health(self) -> Iterator[Metric]:
         """What could make a case late or lost: the writer's backlog and failures, dead letters, the
         journal, recordings that should exist and do not, and the free space left for them."""
-        writer = self.context.bridge.writer
+        writer = self.context.writer
         gauges = (
             ("hotline_case_backlog", "Calls whose newest state is not in the database yet", writer.backlog),
             ("hotline_dead_letters", "Calls the database refused, waiting for a fix", len(writer.dead)),

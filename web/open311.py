@@ -299,7 +299,7 @@ async def new_request(request: web.Request) -> web.StreamResponse:
         )
         media = clean(str(form.get("media_url", "")), 512)
         now = datetime.now(UTC)
-        number = await c.bridge.writer.numbers.next_number(wait=5)
+        number = await c.numbers.next_number(wait=5)
         opened = wf.open_request(
             number,
             wf.Actor(principal.name, principal.role),

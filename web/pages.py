@@ -267,7 +267,7 @@ async def parked_messages_send_again(request: web.Request) -> web.StreamResponse
 @routes.route("POST", "/dead-letters/retry", Role.ADMIN)
 async def dead_letters_retry(request: web.Request) -> web.StreamResponse:
     c = ctx(request)
-    count = await c.bridge.writer.retry_dead_letters()
+    count = await c.writer.retry_dead_letters()
     await audit(c, who(request), "retry_dead_letters", "", count=count)
     raise web.HTTPSeeOther(f"/dead-letters?retried={count}")
 

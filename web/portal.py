@@ -223,7 +223,7 @@ async def _keep(
 ) -> str:
     now = datetime.now(UTC)
     citizen = wf.Actor(f"citizen@{address}", None)
-    number = await c.bridge.writer.numbers.next_number(wait=5)
+    number = await c.numbers.next_number(wait=5)
     request = wf.open_request(
         number, citizen, now, channel="web", consent=c.settings.portal.consent, **fields
     )

@@ -176,7 +176,7 @@ async def open_request(request: web.Request) -> web.StreamResponse:
             ):
                 raise bad("this call already belongs to a request: link it, do not open another")
             contact.setdefault("contact_phone", case.caller)
-        number = case.number if case is not None else await c.bridge.writer.numbers.next_number(wait=5)
+        number = case.number if case is not None else await c.numbers.next_number(wait=5)
         if await session.scalar(select(CitizenRequest.id).where(CitizenRequest.number == number)):
             raise bad(f"request {number} exists already")
         try:

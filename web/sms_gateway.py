@@ -33,7 +33,7 @@ async def inbound(request: web.Request) -> web.StreamResponse:
         taken = await sms_in.take(
             c.settings,
             c.db,
-            c.bridge.writer.numbers,
+            c.numbers,
             c.settings.request_files_path,
             q.get("from", ""),
             q.get("text", ""),

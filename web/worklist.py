@@ -140,7 +140,7 @@ async def call_back(request: web.Request) -> web.StreamResponse:
         # Asterisk dials only once the try is on record: a call back is never made that nobody can see.
     try:
         await actions.originate(
-            c.bridge.ami,
+            c.ami,
             Channel=f"PJSIP/{endpoint(principal.extension)}",
             Context="hotline-worklist",
             Exten="s",

@@ -12,14 +12,14 @@ from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from sqlalchemy import select
 
-from ami_bridge.bridge import Bridge
 from hotline.db.models import User
+from shell.service import Hotline
 from web import auth
 
 PASSWORD = "mật-khẩu-thử-nghiệm"
 
 
-async def add_users(bridge: Bridge) -> None:
+async def add_users(bridge: Hotline) -> None:
     names = {"giamsat": ("supervisor", "103"), "canbo101": ("agent", "101"), "quantri": ("admin", "")}
     async with bridge.db() as session, session.begin():
         for user in list(await session.scalars(select(User).where(User.username.in_(list(names))))):

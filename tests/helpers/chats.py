@@ -14,10 +14,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
-from ami_bridge.bridge import Bridge
 from channels import chat
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
+from shell.service import Hotline
 from tests.conftest import TEST_SETTINGS
 from tests.helpers.files import PNG
 from web.app import build_app
@@ -88,7 +88,7 @@ class Platforms:
     stand_in: StandIn
     stand_in_url: str
     settings: site_settings.Settings
-    bridge: Bridge
+    hotline: Hotline
 
 
 @pytest.fixture
@@ -124,14 +124,14 @@ async def platforms(tmp_path: Path) -> AsyncIterator[Platforms]:
         },
     )
     await upgrade_async(settings.database_url)
-    bridge = Bridge(settings)
-    client = TestClient(TestServer(build_app(settings, bridge)))
+    hotline = Hotline.build(settings)
+    client = TestClient(TestServer(build_app(settings, hotline)))
     await client.start_server()
     try:
-        yield Platforms(client, stand_in, base, settings, bridge)
+        yield Platforms(client, stand_in, base, settings, hotline)
     finally:
         await client.close()
-        await bridge.engine.dispose()
+        await hotline.engine.dispose()
         await server.close()
 
 

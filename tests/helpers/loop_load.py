@@ -17,10 +17,9 @@ from pathlib import Path
 from aiohttp.test_utils import TestServer
 
 from agi_scripts.ivr_app import build_server
-from ami_bridge.bridge import Bridge
 from hotline import settings as site_settings
 from hotline.db.migrate import upgrade_async
-from shell.service import freeze_startup_objects
+from shell.service import Hotline, freeze_startup_objects
 from tests.agi_peer import KeyScript, environment, free_port, run_session
 from tests.conftest import TEST_SETTINGS
 from web import auth
@@ -116,10 +115,10 @@ async def year_of_calls(folder: Path) -> AsyncIterator[tuple[str, int, str]]:
     )
     await upgrade_async(url)
     await asyncio.to_thread(fill_a_year, folder / "year.db")
-    bridge = Bridge(settings)  # not connected to Asterisk: the web app reads cases and signs people in
-    await auth.add_user(bridge.db, "sup", "mật-khẩu-đủ-dài", "supervisor", "103")
-    token = await auth.add_token(bridge.db, "stall-test", "supervisor")
-    app = build_app(settings, bridge)
+    hotline = Hotline.build(settings)  # never connected: the app reads cases, signs in
+    await auth.add_user(hotline.db, "sup", "mật-khẩu-đủ-dài", "supervisor", "103")
+    token = await auth.add_token(hotline.db, "stall-test", "supervisor")
+    app = build_app(settings, hotline)
     # Every guess is checked here (no growing delays, no lockout): the hashing is the load being measured.
     app[CONTEXT].throttle = Throttle(free_tries=10**9)
     auth.LOCK_AFTER, lock_after = 10**9, auth.LOCK_AFTER
@@ -138,7 +137,7 @@ async def year_of_calls(folder: Path) -> AsyncIterator[tuple[str, int, str]]:
         gc.unfreeze()
         await agi.close()
         await web_server.close()
-        await bridge.engine.dispose()
+        await hotline.engine.dispose()
 
 
 async def start_load(base: str, token: str, seconds: float) -> asyncio.subprocess.Process:

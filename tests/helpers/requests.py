@@ -22,8 +22,8 @@ async def as_user(site: Site, name: str) -> dict[str, str]:
 
 
 async def add_agency_users(site: Site) -> None:
-    await auth.add_user(site.bridge.db, "soyte", PASSWORD, "agency", agency="so_y_te")
-    await auth.add_user(site.bridge.db, "quan1", PASSWORD, "agency", agency="quan_1")
+    await auth.add_user(site.hotline.db, "soyte", PASSWORD, "agency", agency="so_y_te")
+    await auth.add_user(site.hotline.db, "quan1", PASSWORD, "agency", agency="quan_1")
 
 
 async def step(site: Site, headers: dict[str, str], number: str, **body: object) -> dict[str, object]:
