@@ -1,6 +1,6 @@
 """Chasing due times: requests whose agency has let the accept or answer time pass are escalated once to
 the center's supervisors (their request lists show them first, flagged; mail goes out once the site has
-it configured). Run every minute by `hotline serve`."""
+it configured: shell/housekeeping.py sends it). Run every minute by `hotline serve`."""
 
 from __future__ import annotations
 
@@ -10,7 +10,6 @@ from sqlalchemy import or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from sqlalchemy.orm import selectinload
 
-from casework import notices
 from casework import workflow as wf
 from hotline.db.models import AuditEntry, CitizenRequest, RequestStatus
 from hotline.settings import Settings
@@ -19,8 +18,7 @@ from hotline.settings import Settings
 async def escalate_overdue(
     settings: Settings, db: async_sessionmaker[AsyncSession], at: datetime
 ) -> list[CitizenRequest]:
-    """Escalate what became overdue since the last run, and e-mail the supervisors and the agencies when
-    the site has a relay; returns the requests escalated."""
+    """Escalate what became overdue since the last run; returns the requests escalated."""
     async with db() as session, session.begin():
         candidates = list(
             await session.scalars(
@@ -48,6 +46,4 @@ async def escalate_overdue(
                     detail={"agency": request.agency, "status": request.status},
                 )
             )
-        messages = [m for m in (notices.escalation(settings, r) for r in escalated) if m is not None]
-    await notices.send(settings, messages)
     return escalated

@@ -6,8 +6,11 @@ apart from what a person wrote."""
 
 from __future__ import annotations
 
+import contextlib
 import html
+import logging
 import re
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from email import policy
@@ -19,13 +22,15 @@ from email.utils import format_datetime, getaddresses, make_msgid
 
 import aiosmtplib
 
-from casework import notices
+from hotline import secrets
 from hotline.db.numbers import is_valid
 from hotline.settings import Settings
 from hotline.values import clean
 
 NUMBER_IN_SUBJECT = re.compile(r"#(\d{8})\b")
 TEXT_LIMIT = 20_000
+log = logging.getLogger(__name__)
+
 SUBJECT_LIMIT = 255
 # A message id as RFC 5322 writes it: <left@right>, no space, no control character, no angle inside.
 MESSAGE_ID = re.compile(r"<[^<>\s@\x00-\x1f\x7f]{1,200}@[^<>\s@\x00-\x1f\x7f]{1,200}>")
@@ -46,12 +51,8 @@ def message_ids(value: str) -> list[str]:
     return MESSAGE_ID.findall(value)[:20]
 
 
-def domain(settings: Settings) -> str:
-    return notices.mail_domain(settings)
-
-
 def thread_root(settings: Settings, number: str) -> str:
-    return f"<request.{number}@{domain(settings)}>"
+    return f"<request.{number}@{mail_domain(settings)}>"
 
 
 _THREAD_ROOT = re.compile(r"<request\.(\d{8})@([^<>\s]+)>")
@@ -69,7 +70,7 @@ def compose(
     if len(message["To"].addresses) != 1 or not message["To"].addresses[0].domain:
         raise Unsendable(f"not one e-mail address: {header_text(to, 80)!r}")
     message["Subject"] = header_text(subject)
-    message["Message-ID"] = make_msgid(domain=domain(settings))
+    message["Message-ID"] = make_msgid(domain=mail_domain(settings))
     message["Date"] = format_datetime(datetime.now(UTC))
     root = thread_root(settings, number)
     replied = (message_ids(in_reply_to) or [""])[0]
@@ -83,6 +84,57 @@ def compose(
     return message
 
 
+def mail_domain(settings: Settings) -> str:
+    """The domain of [mail] sender: what the hotline's Message-IDs end in."""
+    address = getaddresses([settings.mail.sender])[0][1] if settings.mail.sender else ""
+    return address.rpartition("@")[2] or "hotline.invalid"
+
+
+def stamped(settings: Settings, message: EmailMessage) -> EmailMessage:
+    """The message with the Date and Message-ID RFC 5322 requires, when it has none yet: a relay does not
+    add them for a client that is not its own, and receivers score mail without them as spam."""
+    if message["Date"] is None:
+        message["Date"] = format_datetime(datetime.now(UTC))
+    if message["Message-ID"] is None:
+        message["Message-ID"] = make_msgid(domain=mail_domain(settings))
+    return message
+
+
+@contextlib.asynccontextmanager
+async def _relay(settings: Settings) -> AsyncIterator[aiosmtplib.SMTP]:
+    """Connected to [mail]'s relay, signed in when it asks for it (aiosmtplib errors and OSError raised)."""
+    mail = settings.mail
+    password = secrets.value(settings, secrets.MAIL_PASSWORD) if mail.username else None
+    async with aiosmtplib.SMTP(
+        hostname=mail.host, port=mail.port, start_tls=mail.starttls, timeout=30
+    ) as smtp:
+        if mail.username:
+            await smtp.login(mail.username, password or "")
+        yield smtp
+
+
+async def send_all(settings: Settings, messages: list[EmailMessage]) -> int:
+    """Send over one connection to the relay (the escalations of a round); returns how many went. Failures
+    are logged, not raised: the requests are escalated on their pages whether or not the mail went."""
+    if not settings.mail.host or not messages:
+        return 0
+    mail = settings.mail
+    sent = 0
+    try:
+        async with _relay(settings) as smtp:
+            for message in messages:
+                try:
+                    await smtp.send_message(stamped(settings, message))
+                    sent += 1
+                except aiosmtplib.SMTPException as exc:
+                    log.error("the relay refused the mail %r: %s", message["Subject"], exc)
+    except (aiosmtplib.SMTPException, OSError) as exc:
+        log.error(
+            "could not send %d mail(s) through %s:%s: %s", len(messages) - sent, mail.host, mail.port, exc
+        )
+    return sent
+
+
 class MailNotSent(Exception):
     """The relay is not configured, cannot be reached, or refused the message."""
 
@@ -93,8 +145,8 @@ async def send(settings: Settings, message: EmailMessage) -> str:
     if not mail.host:
         raise MailNotSent("no SMTP relay: set [mail] host and sender")
     try:
-        async with notices.relay(settings) as smtp:
-            await smtp.send_message(notices.stamped(settings, message))
+        async with _relay(settings) as smtp:
+            await smtp.send_message(stamped(settings, message))
     except (aiosmtplib.SMTPException, OSError) as exc:
         raise MailNotSent(f"{mail.host}:{mail.port}: {exc}") from None
     return str(message["Message-ID"])

@@ -84,7 +84,7 @@ async def take(
     raw: bytes,
 ) -> Taken:
     incoming = email.parse(raw, settings.mailbox.address, settings.mailbox.trusted_authserv_id)
-    number = incoming.number(email.domain(settings))
+    number = incoming.number(email.mail_domain(settings))
     message = Message(
         channel="email",
         external_id=incoming.message_id or "sha256:" + hashlib.sha256(raw).hexdigest(),

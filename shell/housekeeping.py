@@ -14,8 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.actions import Actions
 from ami_bridge.connection import AMIConnection
-from casework import deadlines
+from casework import deadlines, notices
+from channels import email
 from hotline import retention, secrets
+from hotline.db.models import CitizenRequest
 from hotline.errors import HotlineError
 from hotline.settings import Settings
 
@@ -73,13 +75,24 @@ async def nightly(settings: Settings, db: async_sessionmaker[AsyncSession], ami:
             log.exception("the nightly retention run failed; it runs again tomorrow")
 
 
+async def escalate_overdue(
+    settings: Settings, db: async_sessionmaker[AsyncSession], at: datetime
+) -> list[CitizenRequest]:
+    """Escalate what became overdue, then e-mail the supervisors and the agencies when the site has a
+    relay (a relay that fails loses the mail, never the escalation)."""
+    escalated = await deadlines.escalate_overdue(settings, db, at)
+    messages = [m for m in (notices.escalation(settings, r) for r in escalated) if m is not None]
+    await email.send_all(settings, messages)
+    return escalated
+
+
 async def chase_deadlines(
     settings: Settings, db: async_sessionmaker[AsyncSession], every: float = 60.0
 ) -> None:
     """Every minute: escalate the requests that became overdue. A failed round is logged and retried."""
     while True:
         try:
-            escalated = await deadlines.escalate_overdue(settings, db, datetime.now(UTC))
+            escalated = await escalate_overdue(settings, db, datetime.now(UTC))
             if escalated:
                 log.warning(
                     "overdue, escalated to the supervisors: %s", ", ".join(r.number for r in escalated)

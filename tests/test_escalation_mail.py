@@ -13,12 +13,12 @@ from pathlib import Path
 
 import pytest
 
-from casework import deadlines
 from casework import workflow as wf
 from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.settings import Settings
+from shell import housekeeping
 from tests.agi_peer import free_port
 from tests.conftest import TEST_SETTINGS
 from tests.helpers.requests import AGENT, at, new_request
@@ -77,7 +77,7 @@ async def overdue_request(site: Settings) -> list[str]:
             request = new_request()
             session.add(request)
             wf.forward(site, request, AGENT, "so_y_te", at(23, 9))
-        return [r.number for r in await deadlines.escalate_overdue(site, db, at(24, 10))]
+        return [r.number for r in await housekeeping.escalate_overdue(site, db, at(24, 10))]
     finally:
         await engine.dispose()
 
