@@ -18,7 +18,7 @@ from shell.sandbox.runner import Sandbox
 from shell.service import Hotline
 from tests.helpers.cases import final_case
 from tests.services import in_process
-from web.menu_stats import menu_report
+from web.staff.menu_stats import menu_report
 
 pytestmark = pytest.mark.asterisk
 

@@ -150,7 +150,7 @@ async def test_three_discovers_posts_and_reads_back(site: Site, three: ModuleTyp
 
 
 def test_what_xml_cannot_carry_is_left_out_and_the_document_still_parses() -> None:
-    from web.open311_format import to_xml
+    from web.integrations.open311_format import to_xml
 
     document = to_xml(
         "service_requests", [{"status_notes": 'Đã xử lý\x00\x0b\ud800 <xong> & "hết"\t', "lat": None}]

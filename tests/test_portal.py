@@ -20,7 +20,7 @@ from tests.helpers.files import PNG, jpeg_with_gps
 from tests.helpers.portal import answered, solve
 from tests.helpers.requests import add_agency_users, as_user, step
 from tests.web_site import Site, site
-from web import portal
+from web.citizens import portal
 
 __all__ = ["site"]  # the fixture
 
@@ -224,7 +224,7 @@ async def test_a_check_question_is_used_up_by_a_wrong_answer(site: Site) -> None
 
 
 def test_every_form_of_the_question_is_answered_by_its_reader_and_only_right_answers_pass() -> None:
-    from web import challenge
+    from web.citizens import challenge
 
     answers = challenge.Answers()
     seen = set()

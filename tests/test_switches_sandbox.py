@@ -27,7 +27,7 @@ from shell.callsim import CallRequest, CallResult, place_call
 from shell.sandbox.runner import Sandbox
 from tests.helpers.ivr import agi_commands, failed_media
 from web import auth
-from web.switches import save_sound
+from web.staff.switches import save_sound
 
 pytestmark = pytest.mark.asterisk
 SETTLE = 2.5  # the IVR reads the switches at most this long after they change (its cache)

@@ -19,7 +19,7 @@ from hotline.values import mask_number
 from tests.conftest import ROOT, TEST_SETTINGS
 from tests.web_site import PASSWORD, Site, post_login, sign_in, site, wav
 from web import auth, routing
-from web.openapi import document
+from web.integrations.openapi import document
 
 __all__ = ["site"]  # the fixture
 

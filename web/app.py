@@ -16,29 +16,14 @@ from channels import outbox
 from hotline import links
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import (
-    api,
-    auth,
-    chat_webhooks,
-    follow,
-    menu_stats,
-    metrics,
-    open311,
-    openapi,
-    pages,
-    portal,
-    proxies,
-    requests_api,
-    requests_pages,
-    requests_stats,
-    sms_gateway,
-    switches,
-    worklist,
-)
+from web import auth, proxies
+from web.citizens import follow, portal
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, Shared, ctx, secure
 from web.errors import answer, form_data, refuse
+from web.integrations import chat_webhooks, metrics, open311, openapi, sms_gateway
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
+from web.staff import api, menu_stats, pages, requests_api, requests_pages, requests_stats, switches, worklist
 from web.stats import Today
 
 log = logging.getLogger(__name__)

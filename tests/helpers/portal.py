@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 
-from web.challenge import WORDS
+from web.citizens.challenge import WORDS
 
 
 def solve(question: str) -> int:

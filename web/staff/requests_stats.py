@@ -12,10 +12,10 @@ from casework.statistics import Figures, Statistics, statistics
 from hotline.cases import csv_text, day_bounds
 from hotline.db.models import Role
 from web.audit import audit
-from web.case_access import day_param
 from web.context import ctx, render, who
 from web.errors import bad
 from web.routing import RouteTable
+from web.staff.case_access import day_param
 
 routes = RouteTable()
 PERIOD = (

@@ -17,9 +17,12 @@ from hotline import queued_callbacks
 from hotline.asterisk.naming import endpoint
 from hotline.db.models import AuditEntry, Case, CitizenRequest, Role, Status
 from hotline.errors import AMIActionRefused, AMIError, HotlineError
-from web import recordings, requests_api
 from web.audit import audit
-from web.case_access import (
+from web.context import ctx, own_origin, who
+from web.errors import answer, bad, forbidden, json_object, not_found
+from web.routing import RouteTable
+from web.staff import recordings, requests_api
+from web.staff.case_access import (
     SEARCH_PARAMS,
     count_param,
     day_param,
@@ -29,9 +32,6 @@ from web.case_access import (
     search_filters,
     sees_full_numbers,
 )
-from web.context import ctx, own_origin, who
-from web.errors import answer, bad, forbidden, json_object, not_found
-from web.routing import RouteTable
 from web.stats import report
 
 routes = RouteTable()

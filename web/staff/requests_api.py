@@ -9,8 +9,6 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Select, select
-from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import selectinload
 
 from casework import steps
 from casework import workflow as wf
@@ -20,10 +18,11 @@ from hotline.db.models import Case, CitizenRequest, RequestContact, RequestStatu
 from hotline.values import clean, mask_actor, number_forms
 from web.audit import audit
 from web.auth import Principal
-from web.case_access import count_param
 from web.context import Context, ctx, who
 from web.errors import bad, forbidden, json_object, not_found
+from web.request_lookup import load_request
 from web.routing import RouteTable
+from web.staff.case_access import count_param
 
 routes = RouteTable()
 # What a request holds of the citizen's, and its bounds: text from a form or an agent is cut, never refused.
@@ -114,22 +113,6 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             for f in request.files
         ]
     return out
-
-
-async def load_request(session: AsyncSession, number: str) -> CitizenRequest:
-    request = await session.scalar(
-        select(CitizenRequest)
-        .where(CitizenRequest.number == number)
-        .options(
-            selectinload(CitizenRequest.events),
-            selectinload(CitizenRequest.contacts),
-            selectinload(CitizenRequest.files),
-            selectinload(CitizenRequest.assignments),
-        )
-    )
-    if request is None:
-        raise not_found("no such request")
-    return request
 
 
 def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:

@@ -26,8 +26,8 @@ from web.audit import audit
 from web.auth import token_principal
 from web.context import Context, ctx
 from web.errors import UNREADABLE_FORM, form_data
-from web.open311_format import FORMATS, respond
-from web.open311_format import error as error_document
+from web.integrations.open311_format import FORMATS, respond
+from web.integrations.open311_format import error as error_document
 from web.routing import RouteTable
 
 routes = RouteTable()

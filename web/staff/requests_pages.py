@@ -19,8 +19,9 @@ from web.audit import audit, playback
 from web.context import Context, ctx, render, who
 from web.errors import posted_form, refuse
 from web.page_messages import carried, shown
-from web.requests_api import actor, due_first, load_request, may_open, view
+from web.request_lookup import load_request
 from web.routing import RouteTable
+from web.staff.requests_api import actor, due_first, may_open, view
 
 routes = RouteTable()
 # The steps a request's page has a form for (sharing a call's recording has its own list of calls).

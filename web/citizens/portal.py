@@ -23,12 +23,12 @@ from casework import attachments, file_worker
 from casework import workflow as wf
 from hotline import contact_channels
 from hotline.values import clean, contact_key
-from web import challenge, i18n
+from web import i18n
 from web.audit import audit
+from web.citizens import challenge
+from web.citizens.follow import follow_link
 from web.context import Context, ctx, language, render
 from web.errors import posted_form
-from web.follow import follow_link
-from web.requests_pages import files_path
 from web.routing import RouteTable
 from web.throttle import RateLimit
 
@@ -227,7 +227,7 @@ async def _keep(
     request = wf.open_request(
         number, citizen, now, channel="web", consent=c.settings.portal.consent, **fields
     )
-    folder = files_path(c)
+    folder = c.settings.request_files_path
     kept = []
     try:
         for checked in files:

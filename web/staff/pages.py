@@ -19,10 +19,10 @@ from hotline.db.models import CitizenRequest, DeadLetter, OutboxMessage, OutboxS
 from hotline.values import mask_number, same_secret
 from web import auth, devices
 from web.audit import audit
-from web.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
 from web.context import PRINCIPAL, ctx, language, render, secure, who
 from web.errors import posted_form, refuse
 from web.routing import RouteTable
+from web.staff.case_access import load_case, may_see, search_cases, search_filters, sees_full_numbers
 
 routes = RouteTable()
 log = logging.getLogger(__name__)

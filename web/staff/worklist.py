@@ -18,12 +18,12 @@ from hotline.asterisk.naming import endpoint
 from hotline.db.models import Case, MissedCall, MissedStatus, Role
 from hotline.errors import AMIError
 from hotline.values import mask_number
-from web import recordings
 from web.audit import audit
-from web.case_access import sees_full_numbers
 from web.context import ctx, render, who
 from web.errors import answer, bad, json_object, not_found
 from web.routing import RouteTable
+from web.staff import recordings
+from web.staff.case_access import sees_full_numbers
 
 routes = RouteTable()
 ENTRY = (("id", "path", "the worklist entry"),)

@@ -16,10 +16,10 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from hotline import menu_steps
 from hotline.cases import csv_text, day_bounds
 from hotline.db.models import Case, Outcome, Role
-from web.case_access import day_param
 from web.context import ctx
 from web.errors import bad
 from web.routing import RouteTable
+from web.staff.case_access import day_param
 
 routes = RouteTable()
 PERIOD = (

@@ -33,7 +33,7 @@ from hotline.values import contact_key, same_secret
 from web.audit import audit
 from web.context import Context, ctx, render, secure
 from web.errors import posted_form
-from web.requests_api import load_request
+from web.request_lookup import load_request
 from web.routing import RouteTable
 
 routes = RouteTable()
