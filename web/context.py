@@ -63,7 +63,7 @@ class Context:
     # Wrong pairs on the public follow page: per request number (its three digits cannot be guessed), and per
     # address with more free tries (a mobile carrier puts many citizens behind one address).
     follow_numbers: Throttle = field(default_factory=Throttle)
-    follow_key: bytes = b""  # the site's key for follow links (web/follow.py), from the secrets file
+    follow_key: bytes = b""  # the site's key for follow links (web/citizens/follow.py), from the secrets file
     follow_addresses: Throttle = field(default_factory=lambda: Throttle(free_tries=ADDRESS_FREE_TRIES))
     # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
     played: set[tuple[str, str, int]] = field(default_factory=set)

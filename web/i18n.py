@@ -267,7 +267,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "status_new": ("Mới", "New"),
     "status_in_progress": ("Đang xử lý", "In progress"),
     "status_resolved": ("Đã giải quyết", "Resolved"),
-    # The citizen's side (web/follow.py): plain words, no office jargon.
+    # The citizen's side (web/citizens/follow.py): plain words, no office jargon.
     "follow": ("Tra cứu kết quả", "Follow your request"),
     "follow_help": (
         "Nhập mã số tổng đài đã đọc cho bạn và số điện thoại bạn đã dùng để gọi hoặc gửi.",
@@ -325,7 +325,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "public_answers": ("Các câu trả lời đã công khai", "Published answers"),
     "all_topics": ("Tất cả chủ đề", "All topics"),
     "no_public_answers": ("Chưa có câu trả lời nào được công khai.", "No answer is published yet."),
-    # Requests' statistics (web/requests_stats.py).
+    # Requests' statistics (web/staff/requests_stats.py).
     "request_stats": ("Thống kê xử lý yêu cầu", "Requests: answers on time"),
     "per_agency": ("Theo cơ quan", "Per agency"),
     "received": ("Tiếp nhận", "Received"),
@@ -350,7 +350,7 @@ TEXTS: dict[str, tuple[str, str]] = {
         "The question (no names, numbers or addresses)",
     ),
     "published": ("Đã công khai", "Published"),
-    # The public form (web/portal.py).
+    # The public form (web/citizens/portal.py).
     "report": ("Gửi phản ánh, kiến nghị", "Write to the hotline"),
     "report_help": (
         "Bạn không cần tài khoản. Sau khi gửi, bạn nhận mã số và đường dẫn để theo dõi kết quả.",
