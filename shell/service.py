@@ -13,7 +13,7 @@ import gc
 import logging
 import signal
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
 
@@ -108,14 +108,12 @@ class Running:
 
     settings: Settings
     hotline: Hotline
-    agi: FastAGIServer | None
-    bridge: Bridge | None
-    web: aioweb.AppRunner | None
-    housekeeping: asyncio.Task[None] | None = None
-    deadlines: asyncio.Task[None] | None = None
-    outbox: asyncio.Task[None] | None = None
-    mailbox: asyncio.Task[None] | None = None
-    callbacks: asyncio.Task[None] | None = None
+    agi: FastAGIServer | None = None
+    bridge: Bridge | None = None
+    web: aioweb.AppRunner | None = None
+    # The request side's work in the background: retention, deadlines, the outbox, the mailbox, the
+    # queued callbacks' dispatcher.
+    background: list[asyncio.Task[None]] = field(default_factory=list)
 
     def require_bridge(self) -> Bridge:
         if self.bridge is None:
@@ -141,85 +139,85 @@ async def services(
     for tree in (settings.state_path, settings.recordings_path):
         if tree.is_dir():
             await asyncio.to_thread(files.tighten, tree, (settings.sounds_path,))
-    hotline = Hotline.build(settings)
-    running = Running(settings, hotline, None, None, None)
+    running = Running(settings, Hotline.build(settings))
     try:
         if agi:
-            running.agi = build_server(settings, hotline.db, hotline.numbers)
-            host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
-            await running.agi.start(host, int(port))
-            log.debug("FastAGI server on %s:%s (IVR flow %s)", host, port, flow_path(settings))
+            await _start_agi(running, agi_listen)
         if bridge:
-            running.bridge = hotline.bridge
-            await hotline.start(wait=None)
-        if web and running.bridge is not None:
-            running.web = aioweb.AppRunner(build_app(settings, hotline), access_log=None)
-            await running.web.setup()
-            await aioweb.TCPSite(running.web, settings.web.host, settings.web.port).start()
-            log.debug("web app on http://%s/", settings.web.address)
-        if running.bridge is not None:
-            try:
-                await running.bridge.ami.wait_connected(ami_wait)
-                log.debug("AMI bridge connected to %s", settings.ami.address)
-            except AMIError as exc:
-                # Nothing on the request side needs Asterisk: with the web app, the hotline serves the
-                # portal, the citizens' pages, Open311, the webhooks, the mailbox and the outbox from the
-                # start, and the session goes on trying; the calls are picked up (and those that ended
-                # meanwhile completed from queue_log) when AMI answers. A refused login is a
-                # configuration error, and a bridge alone has nothing to serve without AMI.
-                if not web or isinstance(exc, AMILoginRefused):
-                    raise
-                log.warning("%s: the request side serves meanwhile, the calls once AMI answers", exc)
-        if running.bridge is not None:
-            running.housekeeping = asyncio.create_task(
-                housekeeping.nightly(settings, hotline.db, hotline.ami), name="retention"
-            )
-            running.deadlines = asyncio.create_task(
-                housekeeping.chase_deadlines(settings, hotline.db), name="deadlines"
-            )
-            running.outbox = asyncio.create_task(
-                messaging.send_outbox(settings, hotline.db, hotline.ami), name="outbox"
-            )
-            if settings.queued_callbacks.enabled:
-                dispatcher = Dispatcher(
-                    settings, hotline.db, hotline.ami, partial(open_now, settings, Cached(hotline.db))
-                )
-                hotline.ami.subscribe(dispatcher.handle)  # after the bridge: it acts on what the board knows
-                running.callbacks = asyncio.create_task(dispatcher.run(), name="queued-callbacks")
-            if settings.mailbox.host:
-                running.mailbox = asyncio.create_task(
-                    messaging.read_mailbox(
-                        settings, hotline.db, hotline.numbers, settings.request_files_path
-                    ),
-                    name="mailbox",
-                )
+            running.bridge = running.hotline.bridge
+            await running.hotline.start(wait=None)
+            if web:
+                await _start_web(running)
+            await _wait_for_asterisk(running, ami_wait, serving=web)
+            running.background = _start_background(settings, running.hotline)
         yield running
     finally:
-        background = [
-            task
-            for task in (
-                running.housekeeping,
-                running.deadlines,
-                running.outbox,
-                running.mailbox,
-                running.callbacks,
-            )
-            if task is not None
-        ]
-        for task in background:
-            task.cancel()
-        # Each lets go of its database connection before the bridge disposes of the engine: a task
-        # cancelled in the middle of a transaction and left running could hold the shutdown up.
-        if background:
-            await asyncio.wait(background, timeout=grace)
-        if running.web is not None:
-            await running.web.cleanup()
-        file_worker.WORKER.close()
-        if running.agi is not None:
-            await running.agi.close(grace=grace)
-        if running.bridge is not None:
-            await running.bridge.stop()
-        await hotline.engine.dispose()
+        await _stop(running, grace)
+
+
+async def _start_agi(running: Running, listen: str | None) -> None:
+    settings, hotline = running.settings, running.hotline
+    running.agi = build_server(settings, hotline.db, hotline.numbers)
+    host, _, port = (listen or settings.agi.listen_address).rpartition(":")
+    await running.agi.start(host, int(port))
+    log.debug("FastAGI server on %s:%s (IVR flow %s)", host, port, flow_path(settings))
+
+
+async def _start_web(running: Running) -> None:
+    settings = running.settings
+    running.web = aioweb.AppRunner(build_app(settings, running.hotline), access_log=None)
+    await running.web.setup()
+    await aioweb.TCPSite(running.web, settings.web.host, settings.web.port).start()
+    log.debug("web app on http://%s/", settings.web.address)
+
+
+async def _wait_for_asterisk(running: Running, wait: float, serving: bool) -> None:
+    try:
+        await running.hotline.ami.wait_connected(wait)
+        log.debug("AMI bridge connected to %s", running.settings.ami.address)
+    except AMIError as exc:
+        # Nothing on the request side needs Asterisk: with the web app, the hotline serves the portal,
+        # the citizens' pages, Open311, the webhooks, the mailbox and the outbox from the start, and the
+        # session goes on trying; the calls are picked up (and those that ended meanwhile completed from
+        # queue_log) when AMI answers. A refused login is a configuration error, and a bridge alone has
+        # nothing to serve without AMI.
+        if not serving or isinstance(exc, AMILoginRefused):
+            raise
+        log.warning("%s: the request side serves meanwhile, the calls once AMI answers", exc)
+
+
+def _start_background(settings: Settings, hotline: Hotline) -> list[asyncio.Task[None]]:
+    db, ami = hotline.db, hotline.ami
+    tasks = [
+        asyncio.create_task(housekeeping.nightly(settings, db, ami), name="retention"),
+        asyncio.create_task(housekeeping.chase_deadlines(settings, db), name="deadlines"),
+        asyncio.create_task(messaging.send_outbox(settings, db, ami), name="outbox"),
+    ]
+    if settings.queued_callbacks.enabled:
+        dispatcher = Dispatcher(settings, db, ami, partial(open_now, settings, Cached(db)))
+        ami.subscribe(dispatcher.handle)  # after the bridge: it acts on what the board knows
+        tasks.append(asyncio.create_task(dispatcher.run(), name="queued-callbacks"))
+    if settings.mailbox.host:
+        reading = messaging.read_mailbox(settings, db, hotline.numbers, settings.request_files_path)
+        tasks.append(asyncio.create_task(reading, name="mailbox"))
+    return tasks
+
+
+async def _stop(running: Running, grace: float) -> None:
+    for task in running.background:
+        task.cancel()
+    # Each lets go of its database connection before the engine is disposed of: a task cancelled in the
+    # middle of a transaction and left running could hold the shutdown up.
+    if running.background:
+        await asyncio.wait(running.background, timeout=grace)
+    if running.web is not None:
+        await running.web.cleanup()
+    file_worker.WORKER.close()
+    if running.agi is not None:
+        await running.agi.close(grace=grace)
+    if running.bridge is not None:
+        await running.bridge.stop()
+    await running.hotline.engine.dispose()
 
 
 def freeze_startup_objects() -> None:
