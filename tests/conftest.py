@@ -25,9 +25,9 @@ from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, connect_ami, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
+from tests.space import ROOT, TEST_SETTINGS
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
+__all__ = ["ROOT", "TEST_SETTINGS"]
 ARTIFACTS = ROOT / "test-artifacts"
 
 Caller = Callable[..., Awaitable[CallResult]]

@@ -11,9 +11,9 @@ from pathlib import Path
 
 from hotline.settings import Settings
 from shell.service import Hotline, services
+from tests.space import ROOT, TEST_SETTINGS
 
-ROOT = Path(__file__).resolve().parent.parent
-TEST_SETTINGS = ROOT / "tests" / "hotline.test.toml"
+__all__ = ["ROOT", "TEST_SETTINGS"]
 _READERS: set[asyncio.Task[None]] = set()  # keep the output readers alive until their process ends
 
 

@@ -11,13 +11,13 @@ from hotline import secrets
 from hotline import settings as site_settings
 from hotline.asterisk import config as asterisk_config
 from hotline.settings import Settings
-from tests.services import ROOT, TEST_SETTINGS
+from tests.space import TEST_SETTINGS, TEST_VAR
 
 
 def site_on(url: str, folder: Path) -> Path:
     """A second site on the test's Asterisk: its cases on `url`, its own state folder (journal, queue_log
     position) with the same secrets, the same recordings and queue_log."""
-    shared = ROOT / "var" / "test"
+    shared = TEST_VAR
     text = TEST_SETTINGS.read_text(encoding="utf-8").replace("../var/test", str(shared))
     text = text.replace(f'state_dir = "{shared}"', f'state_dir = "{folder / "state"}"')
     text = text.replace(f'url = "sqlite+aiosqlite:///{shared}/hotline.db"', f'url = "{url}"')

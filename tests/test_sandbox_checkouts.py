@@ -34,7 +34,8 @@ HOTLINE = ROOT / ".venv" / "bin" / "hotline"
 
 
 def _site_text(offset: int) -> str:
-    """The test site's settings with the folders of a checkout (the example's layout) and ports of its own."""
+    """The test site's settings with the folders of a checkout (the example's layout) and ports of its own,
+    below the kernel's ephemeral range (32768 and up), where no outgoing connection can be holding one."""
     text = TEST_SETTINGS.read_text(encoding="utf-8")
     for old, new in (
         ('state_dir = "../var/test"', 'state_dir = "var"'),
@@ -42,13 +43,13 @@ def _site_text(offset: int) -> str:
         ('dir = "../var/test/recordings"', 'dir = "recordings"'),
         ("sqlite+aiosqlite:///../var/test/hotline.db", "sqlite+aiosqlite:///var/hotline.db"),
         ('sounds_dir = "../var/test/sounds"', 'sounds_dir = "ivr/prompts/sounds"'),
-        ("port = 15038", f"port = {35038 + offset}"),
-        ("port = 14573", f"port = {34573 + offset}"),
-        ('bind = "127.0.0.1:15060"', f'bind = "127.0.0.1:{35060 + offset}"'),
+        ("port = 15038", f"port = {25038 + offset}"),
+        ("port = 14573", f"port = {24573 + offset}"),
+        ('bind = "127.0.0.1:15060"', f'bind = "127.0.0.1:{25060 + offset}"'),
         ("rtp_start = 12000", f"rtp_start = {14000 + offset * 100}"),
         ("rtp_end = 12999", f"rtp_end = {14099 + offset * 100}"),
-        ("phone_port_base = 15070", f"phone_port_base = {35070 + offset * 10}"),
-        ("control_port_base = 14440", f"control_port_base = {34440 + offset * 10}"),
+        ("phone_port_base = 15070", f"phone_port_base = {25070 + offset * 10}"),
+        ("control_port_base = 14440", f"control_port_base = {24440 + offset * 10}"),
     ):
         assert old in text, old
         text = text.replace(old, new)
