@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 from dataclasses import dataclass, field
 from functools import partial
 from pathlib import Path
@@ -41,6 +41,10 @@ from shell import housekeeping, messaging
 from web.app import build_app
 
 log = logging.getLogger(__name__)
+
+# Seconds a part may take to stop beyond its own grace; the case writer's own flush bound.
+STOP_MARGIN = 15.0
+WRITER_STOP = 10.0
 
 
 # The other records an ended call's case is written with, in its transaction (hotline.closed_calls).
@@ -204,6 +208,9 @@ def _start_background(settings: Settings, hotline: Hotline) -> list[asyncio.Task
 
 
 async def _stop(running: Running, grace: float) -> None:
+    """Each step has a bound: one that hangs (a browser that never closes its WebSocket, a peer that never
+    answers) is logged with what was still running and left behind, so that the case writer still writes
+    what is queued and the journal keeps the rest."""
     for task in running.background:
         task.cancel()
     # Each lets go of its database connection before the engine is disposed of: a task cancelled in the
@@ -211,13 +218,27 @@ async def _stop(running: Running, grace: float) -> None:
     if running.background:
         await asyncio.wait(running.background, timeout=grace)
     if running.web is not None:
-        await running.web.cleanup()
+        await _within("the web app", running.web.cleanup(), grace + STOP_MARGIN)
     file_worker.WORKER.close()
     if running.agi is not None:
-        await running.agi.close(grace=grace)
+        await _within("the FastAGI server", running.agi.close(grace=grace), grace + STOP_MARGIN)
     if running.bridge is not None:
-        await running.bridge.stop()
-    await running.hotline.engine.dispose()
+        await _within("the bridge", running.bridge.stop(), WRITER_STOP + STOP_MARGIN)
+    await _within("the database engine", running.hotline.engine.dispose(), STOP_MARGIN)
+
+
+async def _within(part: str, stopping: Awaitable[None], seconds: float) -> None:
+    try:
+        await asyncio.wait_for(stopping, seconds)
+    except TimeoutError:
+        pending = sorted(
+            f"{task.get_name()} at {task.get_stack(limit=1)[-1:] or '?'}"
+            for task in asyncio.all_tasks()
+            if task is not asyncio.current_task()
+        )
+        log.error(
+            "stopping: %s did not stop within %.0f s; going on (still running: %s)", part, seconds, pending
+        )
 
 
 def freeze_startup_objects() -> None:

@@ -41,7 +41,7 @@ async def test_a_from_with_encoded_line_breaks_is_one_clean_complete_case(
     with sandbox.caller_phone(DISPLAY_NAME, FROM_USER) as phone:
         await phone.dial(f"sip:1022@{site.sip.bind}")
         linkedid = await _linkedid_of_citizen_call(hotline)
-        await asyncio.sleep(16)  # past the greeting, into the menu
+        await _in_the_menu(hotline, linkedid)
         await phone.hangup()
     case = await final_case(site, linkedid)
     # Asterisk's own linkedid, not the smuggled "x"; the caller ID without line breaks.
@@ -62,6 +62,18 @@ async def test_a_from_with_encoded_line_breaks_is_one_clean_complete_case(
     added = queue_log.read_bytes()[start:].decode("utf-8", "replace").splitlines()
     ours = [line for line in added if f"|{linkedid}|" in line]
     assert ours and all(line.count("|") >= 4 for line in added), added
+
+
+async def _in_the_menu(bridge: Hotline, linkedid: str, timeout: float = 30.0) -> None:
+    """Past the greeting: the IVR has entered the main menu (the node it sets on the channel)."""
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + timeout
+    while loop.time() < deadline:
+        call = bridge.calls.get(linkedid)
+        if call is not None and call.ivr_node == "main_menu":
+            return
+        await asyncio.sleep(0.2)
+    raise AssertionError("the caller never reached the main menu")
 
 
 async def _linkedid_of_citizen_call(bridge: Hotline, timeout: float = 10.0) -> str:
