@@ -43,7 +43,6 @@ def recording_paths(stream: bytes) -> set[str]:
 async def serve(port: int, path: Path, count: int, recordings: Path) -> None:
     stream = copies(load_messages(path), count, recordings)
     events = stream.count(b"Event: ")
-    print(f"ready {events}", flush=True)
 
     async def client(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         writer.write(b"Asterisk Call Manager/9.0.0\r\n")
@@ -69,6 +68,8 @@ async def serve(port: int, path: Path, count: int, recordings: Path) -> None:
             await writer.drain()
 
     server = await asyncio.start_server(client, "127.0.0.1", port)
+    # Only once it listens: a client that connects on this word must find it (panoramisk does not retry).
+    print(f"ready {events}", flush=True)
     async with server:
         await server.serve_forever()
 
