@@ -505,6 +505,71 @@ class Sandbox(Strict):
     softphone: Name | Literal[""] = "citizen"
     phone_port_base: int = Field(5070, ge=1024, le=65000)
     control_port_base: int = Field(4440, ge=1024, le=65000)
+    # With [[nodes]]: the sandbox's own network, where the edge, the nodes and the carrier get their
+    # addresses and this machine (the center, where the hotline runs) the first one.
+    network: str = "10.201.0.0/24"
+    # The address of a host that plays the carrier (SIPp in the tests, placing calls to the edge); empty:
+    # none.
+    carrier: str = ""
+
+
+class Node(Strict):
+    """One Asterisk of several behind the SIP edge (docs/high-availability.md). Every node is rendered
+    from the same settings; they differ only in where they listen."""
+
+    name: Name
+    address: str  # where the edge, the phones and the center reach this node (SIP, AMI)
+    sip_port: int = Field(5060, ge=1, le=65535)
+    ami_port: int = Field(5038, ge=1, le=65535)
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        ipaddress.ip_address(value)  # ValueError: pydantic names the setting
+        return value
+
+    @property
+    def sip_address(self) -> str:
+        return f"{self.address}:{self.sip_port}"
+
+
+class Edge(Strict):
+    """Kamailio in front of the nodes: the carrier's trunk points at it, and it sends each new call to the
+    first node that answers its probes (the nodes in the order of [[nodes]]: the first one holds every
+    queue's callers while it lives, so no two nodes hold callers of one queue)."""
+
+    address: str = ""  # where the carrier sends calls; empty: no edge (one node, reached directly)
+    port: int = Field(5060, ge=1, le=65535)
+    # Kamailio's dispatcher sends OPTIONS to every node this often; a node that misses `probe_failures`
+    # answers in a row is out until it answers again.
+    probe_seconds: int = Field(2, ge=1, le=60)
+    probe_failures: int = Field(2, ge=1, le=10)
+    # A new call that a node does not answer at all (no 100 Trying) within this many seconds goes to the
+    # next node: the first call after a node died waits this long, not the probes' time.
+    answer_seconds: int = Field(2, ge=1, le=30)
+    # Where Kamailio takes its control commands ('kamcmd'): a UNIX socket.
+    control_socket: str = ""  # empty: <state_dir>/kamailio/ctl.sock
+    # The addresses or networks new calls may come from (the carrier's); empty: [trunk] match, or its
+    # host. Calls from anywhere else get 403.
+    carriers: list[str] = []
+
+    @field_validator("address")
+    @classmethod
+    def _an_address(cls, value: str) -> str:
+        if value:
+            ipaddress.ip_address(value)
+        return value
+
+    @field_validator("carriers")
+    @classmethod
+    def _networks(cls, values: list[str]) -> list[str]:
+        for value in values:
+            ipaddress.ip_network(value, strict=False)
+        return values
+
+    @property
+    def sip_address(self) -> str:
+        return f"{self.address}:{self.port}"
 
 
 class Settings(Strict):
@@ -540,11 +605,16 @@ class Settings(Strict):
     privacy: Privacy = Privacy()
     retention: Retention = Retention()
     sandbox: Sandbox = Sandbox()
+    # Several Asterisk nodes behind the edge; none: one Asterisk at [sip] bind and [ami] (one machine).
+    nodes: list[Node] = []
+    edge: Edge = Edge()
     state_dir: str = "var"
     config_dir: str = "config/asterisk"
 
     # Where relative paths are anchored: the folder of the settings file.
     base_dir: Path = Path(".")
+    # The node these settings were narrowed to (`for_node`): its Asterisk's own folders and addresses.
+    node: str = ""
 
     @model_validator(mode="after")
     def _cross_checks(self) -> Settings:
@@ -571,6 +641,7 @@ class Settings(Strict):
         if self.sip.rtp_start >= self.sip.rtp_end:
             raise ValueError("sip.rtp_start must be lower than sip.rtp_end")
         _no_duplicates("agencies[].name", [a.name for a in self.agencies])
+        self._check_nodes()
         _no_duplicates("topics[].name", [t.name for t in self.topics])
         for priority in ("normal", "urgent"):
             if not any(d.topic == "" and d.priority == priority for d in self.deadlines):
@@ -579,6 +650,54 @@ class Settings(Strict):
                     "(the deadline of every topic without one of its own)"
                 )
         return self
+
+    def _check_nodes(self) -> None:
+        if not self.nodes:
+            return
+        _no_duplicates("nodes[].name", [n.name for n in self.nodes])
+        _no_duplicates("nodes[].address:sip_port", [n.sip_address for n in self.nodes])
+        if not self.edge.address:
+            raise ValueError(
+                "edge.address: several [[nodes]] need the SIP edge (Kamailio) the carrier sends calls to; "
+                "give its address, or remove [[nodes]] to run one Asterisk"
+            )
+        if self.edge.address in {n.address for n in self.nodes}:
+            raise ValueError("edge.address: the edge must not share an address with a node")
+
+    def for_node(self, name: str) -> Settings:
+        """These settings as one node's Asterisk sees them: its addresses, its own rendered config and
+        state folders; the rest (queues, agents, secrets, the database) is the site's."""
+        node = next((n for n in self.nodes if n.name == name), None)
+        if node is None:
+            raise KeyError(name)
+        return self.model_copy(
+            update={
+                "node": name,
+                "config_dir": str(self.config_path / "nodes" / name),
+                "ami": self.ami.model_copy(update={"host": node.address, "port": node.ami_port}),
+                "sip": self.sip.model_copy(update={"bind": node.sip_address, "external_host": node.address}),
+            }
+        )
+
+    @property
+    def node_names(self) -> list[str]:
+        """The nodes in their fail-over order; [""] on one machine (the one Asterisk)."""
+        return [n.name for n in self.nodes] or [""]
+
+    @property
+    def node_state_path(self) -> Path:
+        """What belongs to this node's Asterisk alone (its folders, its sandbox, the bridge's place in its
+        queue_log); the site's state folder on one machine."""
+        return self.state_path / "nodes" / self.node if self.node else self.state_path
+
+    @property
+    def asterisk_state_path(self) -> Path:
+        """Asterisk's database, logs, spool and control socket (asterisk.conf [directories])."""
+        return self.node_state_path / "asterisk"
+
+    @property
+    def sandbox_state_path(self) -> Path:
+        return self.node_state_path / "sandbox"
 
     def deadline(self, topic: str, priority: str) -> Deadline:
         """The most specific deadline for a topic: its own, its first part's, or the default."""
@@ -642,7 +761,7 @@ class Settings(Strict):
         peers = ["127.0.0.1/32", "::1/128"]
         with contextlib.suppress(ValueError):  # a host name: list its address in [agi] allow
             peers.append(str(ipaddress.ip_network(self.ami.host)))
-        return peers
+        return peers + [f"{n.address}/{ipaddress.ip_address(n.address).max_prefixlen}" for n in self.nodes]
 
     @property
     def asterisk_log_path(self) -> Path:
@@ -654,7 +773,7 @@ class Settings(Strict):
         return (
             self.path(self.ami.queue_log)
             if self.ami.queue_log
-            else self.state_path / "asterisk/log/queue_log"
+            else self.asterisk_state_path / "log/queue_log"
         )
 
     @property
@@ -718,6 +837,8 @@ def load(path: str | Path | None = None, overrides: dict[str, object] | None = N
         raise SettingsError(f"{file}: not valid TOML: {exc}; fix the syntax at that line") from None
     if "base_dir" in raw:
         raise SettingsError(f"{file}: base_dir is not a setting (paths are relative to the settings file)")
+    if "node" in raw:
+        raise SettingsError(f"{file}: node is not a setting (each node of [[nodes]] gets its own view)")
     raw["base_dir"] = file.parent
     if url := os.environ.get(ENV_DATABASE_URL):
         _set_dotted(raw, "database.url", url)  # deployments keep database credentials out of the file

@@ -25,6 +25,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade, upgrade_async
 from hotline.db.models import AuditEntry, User
 from hotline.errors import HotlineError
+from hotline.kamailio import config as kamailio_config
 from ivr import flow as flow_file
 from ivr import show, validate
 from ivr.flow import FlowError
@@ -33,6 +34,7 @@ from ivr.prompts import build, catalog
 from shell import housekeeping, service
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox import rootfs
+from shell.sandbox.cluster import ClusterSandbox
 from shell.sandbox.runner import Sandbox
 from web import auth
 
@@ -80,6 +82,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox_down)
     sb.add_parser("status", help="show what runs").set_defaults(func=cmd_sandbox_status)
     p = sb.add_parser("cli", help="run an Asterisk CLI command in the sandbox")
+    p.add_argument("--node", default="", help="with [[nodes]]: the node's Asterisk (default: the first)")
     p.add_argument("command", nargs="+")
     p.set_defaults(func=cmd_sandbox_cli)
 
@@ -233,14 +236,27 @@ def build_parser() -> argparse.ArgumentParser:
 
 def cmd_render(args: argparse.Namespace) -> int:
     site = settings.load(args.settings)
-    for path in asterisk_config.render(site, Path(args.out) if args.out else None):
+    for path in render_site(site, Path(args.out) if args.out else None):
         print(path)
     return 0
 
 
-def _sandbox(args: argparse.Namespace) -> Sandbox:
+def render_site(site: settings.Settings, out: Path | None = None, sandbox: bool = False) -> list[Path]:
+    """The one Asterisk's configuration; with [[nodes]], each node's (in nodes/NAME) and the edge's
+    (in kamailio/)."""
+    if not site.nodes:
+        return asterisk_config.render(site, out, sandbox=sandbox)
+    written = []
+    for name in site.node_names:
+        node = site.for_node(name)
+        written += asterisk_config.render(node, out / "nodes" / name if out else None, sandbox=sandbox)
+    return written + kamailio_config.render(site, out / "kamailio" if out else None)
 
-    return Sandbox(settings.load(args.settings))
+
+def _sandbox(args: argparse.Namespace) -> Sandbox | ClusterSandbox:
+    """The one-node sandbox, or with [[nodes]] in the settings the nodes behind the edge."""
+    site = settings.load(args.settings)
+    return ClusterSandbox(site) if site.nodes else Sandbox(site)
 
 
 def cmd_sandbox_build(args: argparse.Namespace) -> int:
@@ -256,6 +272,9 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
     box = _sandbox(args)
     box.up()
     site = box.settings
+    if isinstance(box, ClusterSandbox):
+        print(f"edge (Kamailio) at {site.edge.sip_address}; nodes: {json.dumps(box.dispatcher())}")
+        return 0
     if site.sandbox.softphone:
         account = site.sandbox.softphone
         print(
@@ -266,7 +285,11 @@ def cmd_sandbox_up(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_down(args: argparse.Namespace) -> int:
-    _sandbox(args).down(force=args.force)
+    box = _sandbox(args)
+    if isinstance(box, ClusterSandbox):
+        box.down()
+    else:
+        box.down(force=args.force)
     return 0
 
 
@@ -277,7 +300,10 @@ def cmd_sandbox_status(args: argparse.Namespace) -> int:
 
 
 def cmd_sandbox_cli(args: argparse.Namespace) -> int:
-    print(_sandbox(args).cli(" ".join(args.command)), end="")
+    box = _sandbox(args)
+    if isinstance(box, ClusterSandbox):
+        box = box.node(args.node or box.settings.node_names[0])
+    print(box.cli(" ".join(args.command)), end="")
     return 0
 
 

@@ -84,8 +84,9 @@ def namespace_command(mounts: list[Mount], root: Path, program: list[str]) -> li
 
 
 def enter_command(pid: int, root: Path, program: list[str]) -> list[str]:
-    """A command that runs `program` chrooted into the root inside pid's mount namespace."""
-    return ["nsenter", f"--target={pid}", "--mount", "--", "chroot", str(root), *program]
+    """A command that runs `program` chrooted into the root inside pid's mount and network namespaces
+    (a node's Asterisk has a network of its own; its phones and CLI share it)."""
+    return ["nsenter", f"--target={pid}", "--mount", "--net", "--", "chroot", str(root), *program]
 
 
 def inside(pid: int) -> list[str]:

@@ -19,6 +19,7 @@ class PhoneSpec:
     sip_port: int
     control_port: int
     registrar: str  # host:port of Asterisk's SIP transport
+    host: str = "127.0.0.1"  # where the phone listens (SIP and control)
     auto_answer: bool = True
     # A caller's phone rather than an agent's: the From it presents (display name, user part, each as
     # it goes on the wire) and no registration; it authenticates as `account`.
@@ -30,10 +31,10 @@ def write_config(folder: Path, phone: PhoneSpec) -> None:
     """One config folder per phone, as `baresip -f FOLDER` expects."""
     folder.mkdir(parents=True, exist_ok=True)
     lines = [
-        f"sip_listen 127.0.0.1:{phone.sip_port}",
+        f"sip_listen {phone.host}:{phone.sip_port}",
         "module_path /usr/lib/baresip/modules",
         *(f"module {m}" for m in MODULES),
-        f"ctrl_tcp_listen 127.0.0.1:{phone.control_port}",
+        f"ctrl_tcp_listen {phone.host}:{phone.control_port}",
         # No sound card in a sandbox: the phone "speaks" a 440 Hz tone and discards what it hears.
         "audio_player aufile,/dev/null",
         "audio_source ausine,440",

@@ -32,7 +32,7 @@ from hotline.errors import SandboxError
 from hotline.settings import Settings
 from ivr.prompts import build, catalog
 from shell.callsim import connect_ami
-from shell.sandbox import mounts, phones, rootfs
+from shell.sandbox import mounts, network, phones, rootfs
 from shell.sandbox.processes import alive, in_root, shares_mount_namespace, stop
 
 Log = Callable[[str], None]
@@ -71,11 +71,15 @@ class SandboxState:
 
 
 class Sandbox:
-    def __init__(self, settings: Settings, log: Log = print) -> None:
+    """One Asterisk and its phones: the site's, or with `host` one node's, in that host's network (its
+    own addresses; the phones beside it)."""
+
+    def __init__(self, settings: Settings, log: Log = print, host: network.Host | None = None) -> None:
         self.settings = settings
         self.log = log
+        self.host = host
         self.root = Path(settings.sandbox.root)
-        self.state_file = settings.state_path / "sandbox" / "state.json"
+        self.state_file = settings.sandbox_state_path / "state.json"
 
     # -- public --------------------------------------------------------------------------------
     def up(self) -> SandboxState:
@@ -190,7 +194,7 @@ class Sandbox:
         return names
 
     def phone_control(self, account: str) -> phones.PhoneControl:
-        return phones.PhoneControl(self._phone_ports(account)[1])
+        return phones.PhoneControl(self._phone_ports(account)[1], self.phone_host)
 
     @contextlib.contextmanager
     def caller_phone(self, display_name: str, from_user: str) -> Iterator[phones.PhoneControl]:
@@ -202,24 +206,25 @@ class Sandbox:
         sb = self.settings.sandbox
         sip_port = sb.phone_port_base + len(self.settings.agents) + 1
         control_port = sb.control_port_base + len(self.settings.agents) + 1
-        folder = self.settings.state_path / "sandbox" / "phones" / account
+        folder = self.phones_path / account
         spec = phones.PhoneSpec(
             account=account,
             password=site_secrets.sip_secret(self.settings, account),
             sip_port=sip_port,
             control_port=control_port,
             registrar=_registrar(self.settings.sip.bind),
+            host=self.phone_host,
             auto_answer=False,
             display_name=display_name,
             from_user=from_user,
         )
         proc = self._launch_phone(folder, spec, self._running_asterisk())
         try:
-            control = phones.PhoneControl(control_port)
+            control = phones.PhoneControl(control_port, self.phone_host)
             deadline = time.monotonic() + 10
             while True:  # until its control port answers
                 try:
-                    with socket.create_connection(("127.0.0.1", control_port), 0.5):
+                    with socket.create_connection((self.phone_host, control_port), 0.5):
                         break
                 except OSError:
                     if time.monotonic() > deadline or proc.poll() is not None:
@@ -233,12 +238,22 @@ class Sandbox:
 
     @property
     def log_file(self) -> Path:
-        return self.settings.state_path / "asterisk" / "log" / "messages.log"
+        return self.settings.asterisk_state_path / "log" / "messages.log"
 
     @property
     def console_file(self) -> Path:
         """What Asterisk prints before its logger runs (an unwritable folder, a bad asterisk.conf)."""
-        return self.settings.state_path / "asterisk" / "log" / "console.log"
+        return self.settings.asterisk_state_path / "log" / "console.log"
+
+    @property
+    def phones_path(self) -> Path:
+        return self.settings.sandbox_state_path / "phones"
+
+    @property
+    def phone_host(self) -> str:
+        """Where the phones listen: beside their Asterisk, at its address in a host of its own (so the
+        center reaches their control ports), else on the loopback."""
+        return self.host.address if self.host else "127.0.0.1"
 
     # -- steps ---------------------------------------------------------------------------------
     def _cli(self, pid: int, command: str, check: bool, timeout: float) -> str:
@@ -268,7 +283,7 @@ class Sandbox:
         nothing of it runs. Another live site's sandbox in the same root is left alone. True if anything
         was cleared."""
         config = str(self.settings.config_path / "asterisk.conf")
-        phones_dir = f"{self.settings.state_path / 'sandbox' / 'phones'}/"
+        phones_dir = f"{self.phones_path}/"
         cleared = False
         for proc in in_root(self.root):
             if proc.program not in ("asterisk", "baresip"):
@@ -305,6 +320,8 @@ class Sandbox:
             self.log(f"sandbox: warning: {warning}")
 
     def _check_ports_free(self) -> None:
+        if self.host is not None:
+            return  # a host of its own, made for this run: nothing else listens there
         s = self.settings
         busy = []
         ports = [("tcp", s.ami.host, s.ami.port), ("udp", *_split(s.sip.bind))]
@@ -338,11 +355,18 @@ class Sandbox:
         """Asterisk runs as its own user inside; the uid means nothing on the host, so set owners by
         number."""
         state = self.settings.state_path
+        own = self.settings.node_state_path
         asterisk_dirs = ("asterisk", "asterisk/db", "asterisk/log", "asterisk/spool", "asterisk/run")
         for sub in (*asterisk_dirs, "sandbox/phones"):
-            (state / sub).mkdir(parents=True, exist_ok=True)
+            (own / sub).mkdir(parents=True, exist_ok=True)
         for sub in asterisk_dirs:
-            os.chown(state / sub, uid, gid)
+            os.chown(own / sub, uid, gid)
+        # A node's folders lie deeper (nodes/NAME, in the state and in the config folder): Asterisk passes
+        # through the folders on the way by its group too.
+        config = self.settings.config_path
+        for top, folder in ((state, own), (config.parents[1] if self.settings.node else config, config)):
+            for step in (folder, *folder.relative_to(top).parents):
+                os.chown(top / step, 0, gid)
         recordings = self.settings.recordings_path
         recordings.mkdir(parents=True, exist_ok=True)
         os.chown(recordings, uid, gid)
@@ -357,9 +381,10 @@ class Sandbox:
     def _start_asterisk(self, plan: list[mounts.Mount]) -> subprocess.Popen[bytes]:
         conf = self.settings.config_path / "asterisk.conf"
         program = ["asterisk", "-f", "-U", "asterisk", "-G", "asterisk", "-C", str(conf)]
+        command = mounts.namespace_command(plan, self.root, program)
         with self.console_file.open("ab") as console:
             proc = subprocess.Popen(
-                mounts.namespace_command(plan, self.root, program),
+                self.host.command(command) if self.host else command,
                 stdin=subprocess.DEVNULL,
                 stdout=console,  # also what a failed mount says
                 stderr=subprocess.STDOUT,
@@ -420,13 +445,14 @@ class Sandbox:
     def _start_phone(self, extension: str, asterisk_pid: int) -> int:
         account = endpoint(extension)
         sip_port, control_port = self._phone_ports(account)
-        folder = self.settings.state_path / "sandbox" / "phones" / account
+        folder = self.phones_path / account
         spec = phones.PhoneSpec(
             account=account,
             password=site_secrets.sip_secret(self.settings, account),
             sip_port=sip_port,
             control_port=control_port,
             registrar=_registrar(self.settings.sip.bind),
+            host=self.phone_host,
         )
         return self._launch_phone(folder, spec, asterisk_pid).pid
 
@@ -453,7 +479,7 @@ class Sandbox:
             if missing:
                 time.sleep(0.3)
         if missing:
-            folder = self.settings.state_path / "sandbox" / "phones"
+            folder = self.phones_path
             raise SandboxError(
                 f"phones did not register in {REGISTER_TIMEOUT:.0f} s: {', '.join(sorted(missing))}; "
                 f"see {folder}/<account>/baresip.log and {self.log_file}"
