@@ -12,22 +12,18 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime
-from pathlib import Path
 
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ami_bridge import open_cases
+from ami_bridge import node_loss, open_cases
 from ami_bridge.calls import Call, CallTracker
 from ami_bridge.case_writer import CaseWriter
 from ami_bridge.connection import AMIConnection
-from ami_bridge.journal import Journal
 from ami_bridge.live import LiveBoard
 from ami_bridge.message import AMIMessage
 from ami_bridge.queue_log import CallRecord, QueueLogReader
 from ami_bridge.session import AMISession
 from hotline.asterisk.channel_vars import RESYNC
-from hotline.db.migrate import upgrade_async
-from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -37,48 +33,74 @@ OPEN_CASES_WAIT = 5.0  # seconds a reconnect waits for the database to give the 
 
 
 class Bridge:
-    """Subscribes to `ami` and keeps `board` (both owned by the process that hands them in, shell/service.py)
-    and the case writer, which takes its numbers from `numbers` and writes through `db`."""
+    """Follows one Asterisk: subscribes to `ami`, keeps its live calls in `calls` and hands them to
+    `writer`, and feeds `board`. The session, the writer and the board are owned by the process that hands
+    them in (shell/service.py): with several nodes, one bridge follows each, into the one writer and
+    board."""
 
     def __init__(
         self,
         settings: Settings,
         *,
         db: async_sessionmaker[AsyncSession],
-        numbers: NumberAllocator,
+        writer: CaseWriter,
         ami: AMISession,
         board: LiveBoard,
-        journal_dir: Path | None = None,
+        calls: dict[str, Call],
     ) -> None:
         self.settings = settings
         self._db = db
-        self.writer = CaseWriter(db, numbers, journal=Journal(journal_dir or settings.state_path / "journal"))
+        self.writer = writer
         self.board = board
-        self.tracker = CallTracker(on_update=self.writer.submit, calls=board.calls)
+        self.tracker = CallTracker(on_update=self.writer.submit, calls=calls)
         self.ami = ami
         ami.when_connected(self._resync)
         ami.subscribe(self._on_event)
-        self.records = QueueLogReader(settings.queue_log_path, settings.state_path / "queue_log.position")
+        position = settings.node_state_path / "queue_log.position"
+        self.records = QueueLogReader(settings.queue_log_path, position)
         self._unreconciled: dict[str, CallRecord] = {}
         self._live: set[str] = set()
         self._reconciler: asyncio.Task[None] | None = None
         self._unseen_since: datetime | None = None
         self._heartbeat: asyncio.Task[None] | None = None
+        # The calls ended when this node was declared lost: hung up on it should it come back with them.
+        self._lost: set[str] = set()
+
+    def lose(self, at: datetime) -> list[Call]:
+        """The node is lost (ami_bridge/node_loss.py): end its calls with what was seen of them."""
+        callbacks = self.settings.queued_callbacks.enabled
+        ended = node_loss.lose_calls(self.tracker.calls, self.settings.node, at, callbacks)
+        self._lost.update(call.linkedid for call in ended)
+        for call in ended:
+            self.writer.submit(call)
+        self.board.refresh()
+        return ended
+
+    async def _fence(self, conn: AMIConnection, channels: list[AMIMessage]) -> list[AMIMessage]:
+        """Hang up what a returning node still holds of the calls closed when it was lost (its link was
+        cut, not its process): those callers were already told nothing more would come of this call, and
+        their cases are written; the rest of the node's channels are followed as usual."""
+        stale = [c for c in channels if str(c.Linkedid) in self._lost]
+        for channel in stale:
+            await conn.action("Hangup", Channel=str(channel.Channel), Cause="16")
+        if stale:
+            log.warning(
+                "node %s came back with %d channel(s) of calls closed when it was lost: hung up",
+                self.settings.node,
+                len(stale),
+            )
+        self._lost.clear()
+        return [c for c in channels if str(c.Linkedid) not in {str(s.Linkedid) for s in stale}]
+
+    def take_in(self, call: Call) -> None:
+        """A live call an earlier run left in the journal: the resynchronisation goes on following it (or
+        ends it) with its whole history."""
+        self.tracker.calls.setdefault(call.linkedid, call)
 
     async def start(self, wait: float | None = 15.0) -> None:
-        """Take in what an earlier run left, start writing cases, and connect to Asterisk's AMI: AMIError
-        when it does not answer within `wait` seconds (the session goes on trying in the background,
-        the case writer keeps running; `stop` ends both). With `wait` None, return at once: the caller
-        waits with `self.ami.wait_connected`."""
-        await upgrade_async(self.settings.database_url)
-        await self.writer.load_dead_letters()
-        # What an earlier run (killed, or stopped while the database was away) left unwritten. The calls
-        # that were still live go back to the tracker: the resynchronisation then goes on following them
-        # (or ends them) with their whole history.
-        for call in self.writer.replay():
-            if call.ended_at is None and call.in_hotline:
-                self.tracker.calls.setdefault(call.linkedid, call)
-        self.writer.start()
+        """Connect to Asterisk's AMI (the writer runs already): AMIError when it does not answer within
+        `wait` seconds (the session goes on trying in the background; `stop` ends it). With `wait` None,
+        return at once: the caller waits with `self.ami.wait_connected`."""
         self._heartbeat = asyncio.create_task(self._beat(), name="following-heartbeat")
         await self.ami.start(wait=wait)
 
@@ -117,7 +139,9 @@ class Bridge:
             return
 
     async def _close_ended(self, records: dict[str, CallRecord], since: datetime | None) -> None:
-        calls = await open_cases.ended_while_away(self._db, self._live, records, self.writer.has, since)
+        calls = await open_cases.ended_while_away(
+            self._db, self._live, records, self.writer.has, since, node=self.settings.node
+        )
         for call in calls:
             self.writer.submit(call)
         if calls:
@@ -133,7 +157,6 @@ class Bridge:
             with contextlib.suppress(OSError):
                 self.records.following(datetime.now(UTC))
         await self.ami.stop()
-        await self.writer.stop()
 
     @property
     def calls(self) -> dict[str, Call]:
@@ -164,6 +187,8 @@ class Bridge:
     async def _resync(self, conn: AMIConnection) -> None:
         listing = await conn.action_list("CoreShowChannels")
         channels = [m for m in listing if m.get("Event") == "CoreShowChannel"]
+        if self._lost:
+            channels = await self._fence(conn, channels)
         variables: dict[str, dict[str, str]] = {}
         for linkedid in {str(c.Linkedid) for c in channels}:
             first = next((c for c in channels if str(c.Uniqueid) == linkedid), None)

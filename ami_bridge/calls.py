@@ -74,6 +74,7 @@ class Call:
     talk_seconds: float | None = None
     abandoned: bool = False
     hangup_cause: str = ""
+    lost_node: str = ""  # the node whose loss ended the call (ami_bridge/node_loss.py)
     ended_at: datetime | None = None
     note: str = ""
     timeline: list[tuple[datetime, str, dict[str, Any]]] = field(default_factory=list)

@@ -355,7 +355,8 @@ class CaseWriter:
                 await session.execute(insert(EVENTS), events)
             for call in calls:
                 if call.ended_at:
-                    closed = _closed(ids[call.linkedid], call, rows[call.linkedid])
+                    number = numbers.get(call.linkedid) or call.number
+                    closed = _closed(ids[call.linkedid], call, rows[call.linkedid], number)
                     for hook in self._closed_hooks:
                         await hook(session, closed)
         self._remember(calls, ids, columns, stamp)
@@ -524,7 +525,7 @@ async def _update_cases(
     await session.execute(UPDATE_CASE, changed)
 
 
-def _closed(case_id: int, call: Call, row: dict[str, Any]) -> ClosedCall:
+def _closed(case_id: int, call: Call, row: dict[str, Any], number: str) -> ClosedCall:
     assert call.ended_at is not None
     return ClosedCall(
         case_id=case_id,
@@ -534,6 +535,11 @@ def _closed(case_id: int, call: Call, row: dict[str, Any]) -> ClosedCall:
         started_at=call.started_at,
         ended_at=call.ended_at,
         request_number=row.get("request_number", ""),
+        linkedid=call.linkedid,
+        case_number=number,
+        queue=call.queue,
+        queued_at=call.queued_at,
+        lost_node=call.lost_node,
     )
 
 

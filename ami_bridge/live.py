@@ -4,7 +4,7 @@ shows. Handlers only update memory; listeners are told that something changed an
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
@@ -92,7 +92,7 @@ class LiveBoard:
     """Queues and agents as a supervisor sees them. `calls` is the tracker's live calls (shared, read
     only here) so a caller waiting in a queue is one object whichever list shows it."""
 
-    def __init__(self, settings: Settings, calls: dict[str, Call]) -> None:
+    def __init__(self, settings: Settings, calls: Mapping[str, Call]) -> None:
         self.calls = calls
         at = now()
         self.queues = {q.name: QueueState(q.name, q.label, q.wrapup_seconds) for q in settings.queues}

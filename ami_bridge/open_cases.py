@@ -15,6 +15,7 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 
 from ami_bridge.calls import CARRIED, Call, complete_from_record
 from ami_bridge.queue_log import CallRecord
+from hotline.asterisk.naming import node_of
 from hotline.db.models import Case, table
 
 log = logging.getLogger(__name__)
@@ -40,6 +41,7 @@ async def ended_while_away(
     records: dict[str, CallRecord],
     waiting: Callable[[str], bool],
     unseen_since: datetime | None = None,
+    node: str = "",
 ) -> list[Call]:
     """The calls that ended while no bridge followed them, ended: cases left open (a bridge killed or
     crashed) and calls that never got a case (they started and ended while the bridge was down).
@@ -48,13 +50,16 @@ async def ended_while_away(
     writing the result twice changes nothing. A call gets a new case from its record only if it started
     after `unseen_since` (when a bridge last followed Asterisk, with a few seconds' margin): any earlier
     call was followed, so it has a case or is in the journal. Without it (the first start ever) no case
-    is made from a record: older calls are not this bridge's to take in."""
+    is made from a record: older calls are not this bridge's to take in. With several nodes, a bridge
+    closes only the open cases of its own `node` (the others' calls live on elsewhere)."""
     wanted = {lid for lid in records if lid not in live and not waiting(lid)}
     async with db() as session:
         left_open = {
             case.linkedid: case
             for case in await session.scalars(select(Case).where(Case.ended_at.is_(None)))
-            if case.linkedid not in live and not waiting(case.linkedid)
+            if case.linkedid not in live
+            and not waiting(case.linkedid)
+            and (not node or node_of(case.linkedid) == node)
         }
         closed: set[str] = set()
         if wanted:

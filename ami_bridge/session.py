@@ -10,7 +10,7 @@ import contextlib
 import logging
 import random
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Protocol
 
 from ami_bridge.connection import AMIConnection
 from ami_bridge.message import AMIMessage as Message
@@ -20,6 +20,28 @@ log = logging.getLogger(__name__)
 
 OnConnect = Callable[[AMIConnection], Awaitable[None]]
 OnEvent = Callable[[Message], None]
+
+
+class AMIService(Protocol):
+    """What the parts above the bridge use of Asterisk's AMI: one node's session (AMISession), or every
+    node's seen as one (ami_bridge/nodes.py)."""
+
+    connected: asyncio.Event
+
+    @property
+    def connects(self) -> int: ...
+
+    async def action(self, name: str, **fields: Any) -> Message: ...
+
+    async def action_list(self, name: str, **fields: Any) -> list[Message]: ...
+
+    def subscribe(self, listener: OnEvent) -> None: ...
+
+    def unsubscribe(self, listener: OnEvent) -> None: ...
+
+    def when_connected(self, hook: OnConnect) -> None: ...
+
+    async def wait_connected(self, wait: float) -> None: ...
 
 
 class Backoff:
@@ -63,6 +85,7 @@ class AMISession:
         self.connection: AMIConnection | None = None
         self.connected = asyncio.Event()
         self.connects = 0
+        self._watchers: list[Callable[[AMISession], None]] = []
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
 
@@ -78,6 +101,15 @@ class AMISession:
         """Run `hook` after every (re)connect, before any new event is handed to the subscribers: it reads
         Asterisk's state on the connection it is given."""
         self._connect_hooks.append(hook)
+
+    def watch(self, watcher: Callable[[AMISession], None]) -> None:
+        """Call `watcher` with this session whenever it has connected (and resynchronised) or lost its
+        connection."""
+        self._watchers.append(watcher)
+
+    def _changed(self) -> None:
+        for watcher in list(self._watchers):
+            watcher(self)
 
     def _dispatch(self, event: Message) -> None:
         for listener in list(self._listeners):
@@ -139,10 +171,13 @@ class AMISession:
             except Exception as exc:  # any failure means: reconnect
                 problem = f"failed ({exc.__class__.__name__}: {exc})"
             finally:
+                was = self.connected.is_set()
                 self.connected.clear()
                 await conn.close()
                 if self.connection is conn and self.on_disconnect is not None:
                     self.on_disconnect()
+                if was:
+                    self._changed()
             if not self._stopping:
                 delay = self.backoff.next()
                 log.warning(
@@ -165,6 +200,7 @@ class AMISession:
         self.connects += 1
         self.backoff.reset()
         self.connected.set()
+        self._changed()
         log.info("AMI connected to %s:%s (Manager protocol %s)", self.host, self.port, conn.version)
         while not conn.closed.is_set():
             try:

@@ -53,8 +53,10 @@ CALLBACK_NAME = "Goi lai"  # what the agent's phone shows as the caller's name, 
 
 
 class AMI(Protocol):
-    connects: int
     connected: asyncio.Event
+
+    @property
+    def connects(self) -> int: ...
 
     async def action(self, name: str, **fields: Any) -> Any: ...
 
@@ -220,7 +222,8 @@ class Dispatcher:
         for callback_id, channels in self.fresh.items():
             live.setdefault(callback_id, set()).update(channels & self.live.get(callback_id, set()))
         self.live = {callback_id: channels for callback_id, channels in live.items() if channels}
-        self.reports[:0] = await asyncio.to_thread(reports_in_log, self.settings.queue_log_path)
+        for path in self.settings.queue_log_paths:
+            self.reports[:0] = await asyncio.to_thread(reports_in_log, path)
         await self.apply()
         # Taken by an agent, gone, and no report of it: the try was lost with Asterisk.
         now = datetime.now(UTC)

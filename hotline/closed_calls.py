@@ -19,6 +19,11 @@ class ClosedCall:
     started_at: datetime
     ended_at: datetime
     request_number: str  # the request an agent called the citizen back about, or ""
+    linkedid: str = ""
+    case_number: str = ""
+    queue: str = ""  # the queue the caller waited in, if any
+    queued_at: datetime | None = None  # when they joined it
+    lost_node: str = ""  # the node whose loss ended the call (ami_bridge/node_loss.py), or ""
 
 
 # Runs in the case's transaction: what it writes and the case are written together, or neither is.

@@ -521,6 +521,9 @@ class Node(Strict):
     address: str  # where the edge, the phones and the center reach this node (SIP, AMI)
     sip_port: int = Field(5060, ge=1, le=65535)
     ami_port: int = Field(5038, ge=1, le=65535)
+    # Where the center reads this node's queue_log (a mount of the node's /var/log/asterisk); empty: the
+    # sandbox's (<state_dir>/nodes/<name>/asterisk/log/queue_log).
+    queue_log: str = ""
 
     @field_validator("address")
     @classmethod
@@ -547,6 +550,10 @@ class Edge(Strict):
     # A new call that a node does not answer at all (no 100 Trying) within this many seconds goes to the
     # next node: the first call after a node died waits this long, not the probes' time.
     answer_seconds: int = Field(2, ge=1, le=30)
+    # The center takes a node for lost when its AMI has been away this long (a killed Asterisk is seen at
+    # once, a cut link within two AMI pings): its calls end with what was seen of them, and the callers who
+    # waited in its queues are called back at their place (docs/high-availability.md).
+    node_lost_seconds: int = Field(5, ge=1, le=300)
     # Where Kamailio takes its control commands ('kamcmd'): a UNIX socket.
     control_socket: str = ""  # empty: <state_dir>/kamailio/ctl.sock
     # The addresses or networks new calls may come from (the carrier's); empty: [trunk] match, or its
@@ -674,7 +681,9 @@ class Settings(Strict):
             update={
                 "node": name,
                 "config_dir": str(self.config_path / "nodes" / name),
-                "ami": self.ami.model_copy(update={"host": node.address, "port": node.ami_port}),
+                "ami": self.ami.model_copy(
+                    update={"host": node.address, "port": node.ami_port, "queue_log": node.queue_log}
+                ),
                 "sip": self.sip.model_copy(update={"bind": node.sip_address, "external_host": node.address}),
             }
         )
@@ -775,6 +784,13 @@ class Settings(Strict):
             if self.ami.queue_log
             else self.asterisk_state_path / "log/queue_log"
         )
+
+    @property
+    def queue_log_paths(self) -> list[Path]:
+        """Every Asterisk's queue_log: the one's, or each node's."""
+        if self.nodes and not self.node:
+            return [self.for_node(n.name).queue_log_path for n in self.nodes]
+        return [self.queue_log_path]
 
     @property
     def sounds_path(self) -> Path:

@@ -12,8 +12,9 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
@@ -22,14 +23,19 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.ivr_app import build_server
+from ami_bridge import node_loss
 from ami_bridge.bridge import Bridge
 from ami_bridge.calls import Call
 from ami_bridge.case_writer import CaseWriter
+from ami_bridge.journal import Journal
 from ami_bridge.live import LiveBoard
-from ami_bridge.session import AMISession
+from ami_bridge.node_loss import NodeWatch
+from ami_bridge.nodes import MergedCalls, NodeSessions
+from ami_bridge.session import AMIService, AMISession
 from casework import call_contacts, file_worker
 from channels.queued_callbacks import Dispatcher, open_now
 from hotline import files, loop_watch, secrets, worklist
+from hotline.asterisk.naming import node_of
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import NumberAllocator
@@ -51,58 +57,101 @@ WRITER_STOP = 10.0
 CLOSED_CALL_HOOKS = (call_contacts.note_call_back, worklist.note_closed_call)
 
 
-def with_closed_call_hooks(writer: CaseWriter) -> CaseWriter:
+def with_closed_call_hooks(writer: CaseWriter, settings: Settings | None = None) -> CaseWriter:
+    """The hooks every writer has; with the site's settings also those that depend on them (the callbacks
+    of callers who waited on a lost node)."""
     for hook in CLOSED_CALL_HOOKS:
         writer.when_closed(hook)
+    if settings is not None:
+        writer.when_closed(node_loss.call_back_lost_wait(settings.queued_callbacks))
     return writer
 
 
 @dataclass
 class Hotline:
     """What the services share in one process. The engine is the process's only one; the allocator hands
-    out case and request numbers to the IVR, the case writer and the web app from the same block."""
+    out case and request numbers to the IVR, the case writer and the web app from the same block. One
+    bridge follows each Asterisk (the one, or each of [[nodes]]) into the one case writer and live board;
+    `ami` is the one session, or every node's seen as one."""
 
     settings: Settings
     engine: AsyncEngine
     db: async_sessionmaker[AsyncSession]
     numbers: NumberAllocator
-    ami: AMISession
+    ami: AMIService
     board: LiveBoard
-    bridge: Bridge
+    writer: CaseWriter
+    bridges: dict[str, Bridge]  # by node name ("" on one machine), in fail-over order
+    watch: NodeWatch | None = None  # with several nodes: which are lost
 
     @classmethod
     def build(cls, settings: Settings, journal_dir: Path | None = None) -> Hotline:
-        """Nothing connects yet: the engine on first use, the AMI session on `start`."""
+        """Nothing connects yet: the engine on first use, the AMI sessions on `start`."""
         engine = make_engine(settings.database_url)
         db = sessions(engine)
         numbers = NumberAllocator(db)
-        ami = AMISession(
-            settings.ami.host,
-            settings.ami.port,
-            settings.ami.username,
-            secrets.ami_secret(settings),
-            ping_seconds=settings.ami.ping_seconds,
+        writer = CaseWriter(db, numbers, journal=Journal(journal_dir or settings.state_path / "journal"))
+        with_closed_call_hooks(writer, settings)
+        calls = {name: dict[str, Call]() for name in settings.node_names}
+        board = LiveBoard(settings, calls[""] if "" in calls else MergedCalls(list(calls.values())))
+        bridges = {}
+        for name in settings.node_names:
+            node = settings.for_node(name) if name else settings
+            session = AMISession(
+                node.ami.host,
+                node.ami.port,
+                node.ami.username,
+                secrets.ami_secret(settings),
+                ping_seconds=node.ami.ping_seconds,
+            )
+            bridges[name] = Bridge(node, db=db, writer=writer, ami=session, board=board, calls=calls[name])
+        ami: AMIService = (
+            bridges[""].ami if "" in bridges else NodeSessions({n: b.ami for n, b in bridges.items()})
         )
-        board = LiveBoard(settings, {})
-        bridge = Bridge(settings, db=db, numbers=numbers, ami=ami, board=board, journal_dir=journal_dir)
-        with_closed_call_hooks(bridge.writer)
-        return cls(settings, engine, db, numbers, ami, board, bridge)
+        hotline = cls(settings, engine, db, numbers, ami, board, writer, bridges)
+        if settings.nodes:
+            followed = {name: bridge.ami for name, bridge in bridges.items()}
+            hotline.watch = NodeWatch(followed, settings.edge.node_lost_seconds, hotline.lose)
+        return hotline
+
+    def lose(self, node: str) -> None:
+        """A node is lost: its bridge ends the calls it held (ami_bridge/node_loss.py)."""
+        ended = self.bridges[node].lose(datetime.now(UTC))
+        log.error("node %s lost: %d call(s) ended with what was seen of them", node, len(ended))
 
     @property
-    def writer(self) -> CaseWriter:
-        return self.bridge.writer
-
-    @property
-    def calls(self) -> dict[str, Call]:
+    def calls(self) -> Mapping[str, Call]:
         return self.board.calls
 
     async def start(self, wait: float | None = 15.0) -> None:
-        """Start the bridge (see Bridge.start)."""
-        await self.bridge.start(wait=wait)
+        """Take in what an earlier run left, start writing cases, and start following every Asterisk:
+        AMIError when none answers within `wait` seconds (the sessions go on trying). With `wait` None,
+        return at once (`ami.wait_connected` waits)."""
+        await upgrade_async(self.settings.database_url)
+        await self.writer.load_dead_letters()
+        # What an earlier run (killed, or stopped while the database was away) left unwritten. The calls
+        # that were still live go back to the bridge of their node.
+        for call in self.writer.replay():
+            if call.ended_at is None and call.in_hotline:
+                bridge = self.bridges.get(node_of(call.linkedid)) or next(iter(self.bridges.values()))
+                bridge.take_in(call)
+        self.writer.start()
+        for bridge in self.bridges.values():
+            await bridge.start(wait=None)
+        if wait is not None:
+            await self.ami.wait_connected(wait)
+
+    async def stop_following(self) -> None:
+        """Stop the bridges, then the writer (it writes what is queued)."""
+        if self.watch is not None:
+            self.watch.stop()
+        for bridge in self.bridges.values():
+            await bridge.stop()
+        await self.writer.stop()
 
     async def stop(self) -> None:
-        """Stop the bridge (it writes what is queued), then let go of the database."""
-        await self.bridge.stop()
+        """Stop following, then let go of the database."""
+        await self.stop_following()
         await self.engine.dispose()
 
 
@@ -113,16 +162,18 @@ class Running:
     settings: Settings
     hotline: Hotline
     agi: FastAGIServer | None = None
-    bridge: Bridge | None = None
+    following: bool = False  # the bridges run
     web: aioweb.AppRunner | None = None
     # The request side's work in the background: retention, deadlines, the outbox, the mailbox, the
     # queued callbacks' dispatcher.
     background: list[asyncio.Task[None]] = field(default_factory=list)
 
-    def require_bridge(self) -> Bridge:
-        if self.bridge is None:
+    def require_bridge(self, node: str = "") -> Bridge:
+        """The bridge of a node (the first, or the one Asterisk's, by default)."""
+        if not self.following:
             raise RuntimeError("the bridge was not started")
-        return self.bridge
+        bridges = self.hotline.bridges
+        return bridges[node] if node else next(iter(bridges.values()))
 
 
 @contextlib.asynccontextmanager
@@ -148,7 +199,7 @@ async def services(
         if agi:
             await _start_agi(running, agi_listen)
         if bridge:
-            running.bridge = running.hotline.bridge
+            running.following = True
             await running.hotline.start(wait=None)
             if web:
                 await _start_web(running)
@@ -222,8 +273,8 @@ async def _stop(running: Running, grace: float) -> None:
     file_worker.WORKER.close()
     if running.agi is not None:
         await _within("the FastAGI server", running.agi.close(grace=grace), grace + STOP_MARGIN)
-    if running.bridge is not None:
-        await _within("the bridge", running.bridge.stop(), WRITER_STOP + STOP_MARGIN)
+    if running.following:
+        await _within("the bridge", running.hotline.stop_following(), WRITER_STOP + STOP_MARGIN)
     await _within("the database engine", running.hotline.engine.dispose(), STOP_MARGIN)
 
 
@@ -262,12 +313,12 @@ async def run(
         if running.agi is not None:
             host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             print(f"FastAGI server on {host}:{port} (IVR flow {flow_path(settings)})", flush=True)
-        if running.bridge is not None and running.bridge.ami.connected.is_set():
+        if running.following and running.hotline.ami.connected.is_set():
             print(
                 f"AMI bridge connected to {settings.ami.address}; cases in {settings.database_url}",
                 flush=True,
             )
-        elif running.bridge is not None:
+        elif running.following:
             print(
                 f"AMI bridge waiting for Asterisk at {settings.ami.address} (the request side serves"
                 f" meanwhile); cases in {settings.database_url}",

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.case_writer import CaseWriter
 from ami_bridge.live import LiveBoard
-from ami_bridge.session import AMISession
+from ami_bridge.session import AMIService
 from casework.steps import Steps
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
@@ -41,7 +41,7 @@ class Shared(Protocol):
     @property
     def numbers(self) -> NumberAllocator: ...
     @property
-    def ami(self) -> AMISession: ...
+    def ami(self) -> AMIService: ...
     @property
     def board(self) -> LiveBoard: ...
     @property
@@ -53,7 +53,7 @@ class Context:
     settings: Settings
     db: async_sessionmaker[AsyncSession]
     numbers: NumberAllocator  # the process's one allocator: requests take their numbers from it
-    ami: AMISession  # agents' log-in, pause and the supervisors' listening in; it may be away
+    ami: AMIService  # agents' log-in, pause and the supervisors' listening in; it may be away
     board: LiveBoard
     writer: CaseWriter  # its counters and dead letters
     today: Today

@@ -24,3 +24,10 @@ def queue_id(name: str) -> str:
 def queue_name(queue: str) -> str:
     """The site's queue name for Asterisk's queue id (`q-health` -> `health`)."""
     return queue.removeprefix(QUEUE_PREFIX)
+
+
+def node_of(uniqueid: str) -> str:
+    """The node a uniqueid or linkedid comes from: the `systemname` each node's asterisk.conf sets, which
+    Asterisk puts before the time ("a-1733312345.12"); "" for a single Asterisk, which sets none."""
+    head, dash, _ = uniqueid.partition("-")
+    return head if dash else ""

@@ -65,6 +65,40 @@ def scenario(plan: CallPlan) -> str:
     )
 
 
+@dataclass
+class PlacedCall:
+    """A call SIPp is placing (or has placed)."""
+
+    process: subprocess.Popen[bytes]
+    log: Path
+    started: float
+
+    def wait(self, timeout: float) -> CallResult:
+        try:
+            self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.drop()
+            return CallResult(False, "", time.monotonic() - self.started, f"no end within {timeout} s")
+        return self.result()
+
+    def drop(self) -> None:
+        """The carrier lets go of the call without a word (as when its own side fails)."""
+        if self.process.poll() is None:
+            self.process.kill()
+        self.process.wait()
+
+    def result(self) -> CallResult:
+        seconds = time.monotonic() - self.started
+        text = self.log.read_text(errors="replace") if self.log.exists() else ""
+        found = re.search(r"answered by ([0-9a-fA-F.:]+)", text)
+        node = found[1] if found else ""
+        if self.process.returncode == ALL_SUCCEEDED:
+            return CallResult(True, node, seconds)
+        errors = self.log.with_suffix(".errors")
+        said = errors.read_text(errors="replace")[-500:] if errors.exists() else ""
+        return CallResult(bool(node), node, seconds, f"sipp exited {self.process.returncode}: {said.strip()}")
+
+
 class Carrier:
     def __init__(self, host: Host, edge: str, folder: Path) -> None:
         if shutil.which("sipp") is None:
@@ -75,17 +109,10 @@ class Carrier:
 
     def call(self, plan: CallPlan, timeout: float = 60.0) -> CallResult:
         """Place one call and wait for its end."""
-        proc, log, started = self.start(plan)
-        try:
-            proc.wait(timeout)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
-            return CallResult(False, "", time.monotonic() - started, f"no end within {timeout} s")
-        return self.result(proc, log, started)
+        return self.start(plan).wait(timeout)
 
-    def start(self, plan: CallPlan) -> tuple[subprocess.Popen[bytes], Path, float]:
-        """Place one call and return at once: (the SIPp process, its log, when it started)."""
+    def start(self, plan: CallPlan) -> PlacedCall:
+        """Place one call and return at once."""
         self._calls += 1
         name = f"call-{self._calls}"
         xml = self.folder / f"{name}.xml"
@@ -118,19 +145,7 @@ class Carrier:
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
-        return proc, log, started
-
-    @staticmethod
-    def result(proc: subprocess.Popen[bytes], log: Path, started: float) -> CallResult:
-        seconds = time.monotonic() - started
-        text = log.read_text(errors="replace") if log.exists() else ""
-        found = re.search(r"answered by ([0-9a-fA-F.:]+)", text)
-        node = found[1] if found else ""
-        if proc.returncode == ALL_SUCCEEDED:
-            return CallResult(True, node, seconds)
-        errors = log.with_suffix(".errors")
-        said = errors.read_text(errors="replace")[-500:] if errors.exists() else ""
-        return CallResult(bool(node), node, seconds, f"sipp exited {proc.returncode}: {said.strip()}")
+        return PlacedCall(proc, log, started)
 
 
 def _digits(value: str) -> str:
