@@ -12,11 +12,13 @@ import logging
 import wave
 from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import String, bindparam, delete, func, insert, select, update
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
+from ami_bridge import wav_repair
 from ami_bridge.calls import CARRIED, RECALLED, Call, from_record, to_record
 from ami_bridge.journal import Journal
 from ami_bridge.session import Backoff
@@ -482,6 +484,10 @@ class CaseWriter:
             if not path:
                 continue
             found[path] = inspect_recording(path)
+            # Its Asterisk died before closing the file (ami_bridge/node_loss.py).
+            unclosed = call.lost_node and not (found[path] or (0.0, False))[0]
+            if unclosed and await asyncio.to_thread(wav_repair.repair_sizes, Path(path)):
+                found[path] = inspect_recording(path)
             waited = 0.0
             # Missing, or a header not yet finalised (0 frames): Asterisk is still closing the file.
             while must_exist and not (found[path] or (0.0, False))[0] and waited < self.settle_seconds:

@@ -14,7 +14,7 @@ from ami_bridge.calls import Call, CallState, now
 from ami_bridge.message import AMIMessage as Message
 from hotline.asterisk.channel_vars import QCB_LINKEDID_PREFIX
 from hotline.asterisk.events import AGENT_STATE_EVENTS, SCREEN_EVENTS
-from hotline.asterisk.naming import extension_of, queue_name
+from hotline.asterisk.naming import extension_of, node_of, queue_name
 from hotline.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -98,6 +98,8 @@ class LiveBoard:
         self.queues = {q.name: QueueState(q.name, q.label, q.wrapup_seconds) for q in settings.queues}
         self.agents = {a.extension: AgentState(a.extension, a.name, since=at) for a in settings.agents}
         self.version = 0
+        # With several nodes: each one's state and since when (node_state).
+        self.nodes: dict[str, tuple[str, datetime]] = {n.name: ("away", at) for n in settings.nodes}
         self._listeners: list[Callable[[], None]] = []
         self.handlers: dict[str, Callable[[Message], None]] = {
             name.removeprefix("_on_"): getattr(self, name) for name in dir(self) if name.startswith("_on_")
@@ -115,6 +117,12 @@ class LiveBoard:
                 listener()
             except Exception:  # a broken screen must not stop event handling
                 log.exception("live board listener failed")
+
+    def node_state(self, name: str, state: str) -> None:
+        """A node is up, away or lost (shell/service.py hears it from its session and the node watch)."""
+        if self.nodes.get(name, ("", now()))[0] != state:
+            self.nodes[name] = (state, now())
+            self.changed()
 
     # -- events ---------------------------------------------------------------------------------------
     def handle(self, event: Message) -> None:
@@ -302,6 +310,17 @@ class LiveBoard:
             "queues": queues,
             "agents": agents,
             "calls": calls,
+            "nodes": [
+                {
+                    "name": name,
+                    "state": state,
+                    "for_seconds": _seconds_since(since, at),
+                    "calls": sum(
+                        1 for c in self.calls.values() if c.in_hotline and node_of(c.linkedid) == name
+                    ),
+                }
+                for name, (state, since) in self.nodes.items()
+            ],
         }
 
 
@@ -354,6 +373,16 @@ class AgentView(TypedDict):
     call: CallView | None
 
 
+class NodeView(TypedDict):
+    """An Asterisk node as the center follows it: up, away (its AMI is not answering) or lost (away for
+    longer than [edge] node_lost_seconds: its calls were ended)."""
+
+    name: str
+    state: str
+    for_seconds: int
+    calls: int
+
+
 class BoardSnapshot(TypedDict):
     """Everything a wallboard draws, JSON-ready (the web app adds today's figures and its push times)."""
 
@@ -362,6 +391,7 @@ class BoardSnapshot(TypedDict):
     queues: list[QueueView]
     agents: list[AgentView]
     calls: list[CallView]
+    nodes: list[NodeView]  # none on one machine
 
 
 def _seconds_since(then: datetime | None, at: datetime) -> int:

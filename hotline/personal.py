@@ -193,7 +193,7 @@ NOT_PERSONAL: dict[str, frozenset[str]] = {
 # keys, agencies and deadlines only.
 STAFF_TABLES = frozenset(
     {"users", "web_sessions", "api_tokens", "switches", "case_number_counter", "request_assignments"}
-    | {"missed_call_cases"}
+    | {"missed_call_cases", "agent_presence"}
 )
 
 BY_MODEL: dict[type[Base], Table] = {t.model: t for t in TABLES}

@@ -554,8 +554,9 @@ class Edge(Strict):
     # once, a cut link within two AMI pings): its calls end with what was seen of them, and the callers who
     # waited in its queues are called back at their place (docs/high-availability.md).
     node_lost_seconds: int = Field(5, ge=1, le=300)
-    # Where Kamailio takes its control commands ('kamcmd'): a UNIX socket.
-    control_socket: str = ""  # empty: <state_dir>/kamailio/ctl.sock
+    # Where Kamailio takes control commands (kamcmd's form: unix:/path or tcp:ADDRESS:PORT), for
+    # 'hotline node drain' and the center's view of the nodes; empty: unix:<state_dir>/kamailio/ctl.sock.
+    control: str = Field("", pattern=r"^$|^(unix:/\S+|tcp:[^\s:]+:[0-9]{1,5})$")
     # The addresses or networks new calls may come from (the carrier's); empty: [trunk] match, or its
     # host. Calls from anywhere else get 403.
     carriers: list[str] = []

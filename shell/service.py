@@ -31,6 +31,7 @@ from ami_bridge.journal import Journal
 from ami_bridge.live import LiveBoard
 from ami_bridge.node_loss import NodeWatch
 from ami_bridge.nodes import MergedCalls, NodeSessions
+from ami_bridge.presence import PresenceKeeper
 from ami_bridge.session import AMIService, AMISession
 from casework import call_contacts, file_worker
 from channels.queued_callbacks import Dispatcher, open_now
@@ -83,6 +84,7 @@ class Hotline:
     writer: CaseWriter
     bridges: dict[str, Bridge]  # by node name ("" on one machine), in fail-over order
     watch: NodeWatch | None = None  # with several nodes: which are lost
+    presence: PresenceKeeper | None = None  # with several nodes: agents' log-in and pause, kept here
 
     @classmethod
     def build(cls, settings: Settings, journal_dir: Path | None = None) -> Hotline:
@@ -112,10 +114,14 @@ class Hotline:
         if settings.nodes:
             followed = {name: bridge.ami for name, bridge in bridges.items()}
             hotline.watch = NodeWatch(followed, settings.edge.node_lost_seconds, hotline.lose)
+            hotline.presence = PresenceKeeper(settings, db, followed)
+            for name, session in followed.items():
+                session.watch(partial(_show_node, board, name))
         return hotline
 
     def lose(self, node: str) -> None:
         """A node is lost: its bridge ends the calls it held (ami_bridge/node_loss.py)."""
+        self.board.node_state(node, "lost")
         ended = self.bridges[node].lose(datetime.now(UTC))
         log.error("node %s lost: %d call(s) ended with what was seen of them", node, len(ended))
 
@@ -136,6 +142,8 @@ class Hotline:
                 bridge = self.bridges.get(node_of(call.linkedid)) or next(iter(self.bridges.values()))
                 bridge.take_in(call)
         self.writer.start()
+        if self.presence is not None:
+            await self.presence.start()
         for bridge in self.bridges.values():
             await bridge.start(wait=None)
         if wait is not None:
@@ -145,6 +153,8 @@ class Hotline:
         """Stop the bridges, then the writer (it writes what is queued)."""
         if self.watch is not None:
             self.watch.stop()
+        if self.presence is not None:
+            await self.presence.stop()
         for bridge in self.bridges.values():
             await bridge.stop()
         await self.writer.stop()
@@ -153,6 +163,14 @@ class Hotline:
         """Stop following, then let go of the database."""
         await self.stop_following()
         await self.engine.dispose()
+
+
+def _show_node(board: LiveBoard, name: str, session: AMISession) -> None:
+    """The wallboard's view of a node: up while its session is; away when not (until it is lost)."""
+    if session.connected.is_set():
+        board.node_state(name, "up")
+    elif board.nodes.get(name, ("",))[0] != "lost":
+        board.node_state(name, "away")
 
 
 @dataclass

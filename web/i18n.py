@@ -371,6 +371,10 @@ TEXTS: dict[str, tuple[str, str]] = {
     "report_name": ("Họ và tên", "Name"),
     "report_phone": ("Số điện thoại", "Phone"),
     "report_email": ("Thư điện tử", "E-mail"),
+    "nodes": ("Máy tổng đài (trạng thái · thời gian · cuộc gọi):", "Nodes (state · for · calls):"),
+    "node_up": ("hoạt động", "up"),
+    "node_away": ("mất kết nối", "away"),
+    "node_lost": ("đã hỏng, cuộc gọi đã chuyển", "lost, calls ended"),
     "asterisk_away": (
         "Tổng đài chưa kết nối được Asterisk: các cuộc gọi chưa hiện ở đây; yêu cầu, cổng thông tin và tin"
         " nhắn vẫn hoạt động.",

@@ -611,6 +611,20 @@ class SiteSwitch(Base):
     set_at: Mapped[datetime]
 
 
+class AgentPresence(Base):
+    """An agent's log-in and pause as the center keeps them, so they follow the agent to whichever node
+    rings them (ami_bridge/presence.py): not in one node's astdb, which dies with it."""
+
+    __tablename__ = "agent_presence"
+
+    extension: Mapped[str] = mapped_column(String(8), primary_key=True)
+    queues: Mapped[str] = mapped_column(String(512), default="")  # the queues logged in to, comma-separated
+    paused: Mapped[bool] = mapped_column(default=False)
+    reason: Mapped[str] = mapped_column(String(64), default="")
+    changed_at: Mapped[datetime]
+    node: Mapped[str] = mapped_column(String(32), default="")  # where the change was made
+
+
 def table(model: type[Base]) -> Table:
     """A model's Core table, for bulk statements (SQLAlchemy types `__table__` as any FromClause)."""
     found = model.__table__

@@ -20,12 +20,15 @@ def config_path(settings: Settings) -> Path:
     return settings.config_path / "kamailio"
 
 
-def control_socket(settings: Settings) -> Path:
-    return (
-        settings.path(settings.edge.control_socket)
-        if settings.edge.control_socket
-        else (settings.state_path / "kamailio" / "ctl.sock")
-    )
+def control(settings: Settings) -> str:
+    """Where Kamailio takes control commands, as kamcmd names it (unix:/path or tcp:ADDRESS:PORT)."""
+    return settings.edge.control or f"unix:{settings.state_path / 'kamailio' / 'ctl.sock'}"
+
+
+def control_socket(settings: Settings) -> Path | None:
+    """The control's UNIX socket (the edge makes it at start); None when it listens on TCP."""
+    where = control(settings)
+    return Path(where.removeprefix("unix:")) if where.startswith("unix:") else None
 
 
 def dispatcher_list(settings: Settings) -> str:
@@ -73,7 +76,7 @@ def render(settings: Settings, target: Path | None = None) -> list[Path]:
         target / "kamailio.cfg": env.get_template("kamailio.cfg.j2").render(
             banner=BANNER,
             e=settings.edge,
-            control_socket=str(control_socket(settings)),
+            control=control(settings),
             dispatcher_list=str(listing.resolve()),
             carriers=carriers(settings),
         ),

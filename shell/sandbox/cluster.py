@@ -20,6 +20,7 @@ from pathlib import Path
 from hotline.errors import SandboxError
 from hotline.kamailio import config as kamailio_config
 from hotline.settings import Settings
+from shell.edge import EdgeControl
 from shell.sandbox import network, rootfs
 from shell.sandbox.processes import alive, stop
 from shell.sandbox.runner import Sandbox
@@ -68,6 +69,7 @@ class ClusterSandbox:
             for name in settings.node_names
         }
         self.edge_path = settings.state_path / "kamailio"
+        self.edge = EdgeControl(settings)
         self.state_file = settings.state_path / "sandbox" / "cluster.json"
 
     # -- public --------------------------------------------------------------------------------
@@ -124,18 +126,8 @@ class ClusterSandbox:
         return self.network.hosts[name]
 
     def dispatcher(self) -> dict[str, str]:
-        """Each node's state as the edge sees it: Kamailio's dispatcher flags by node name ("AP": active
-        and probed; "IP": inactive; "DX": disabled)."""
-        out = self.kamcmd("dispatcher.list")
-        states: dict[str, str] = {}
-        uri = ""
-        for line in out.splitlines():
-            key, _, value = line.strip().partition(":")
-            if key == "URI":
-                uri = value.strip()
-            elif key == "FLAGS" and uri:
-                states[self._node_of(uri)] = value.strip()
-        return states
+        """Each node's state as the edge sees it (shell/edge.py)."""
+        return self.edge.states()
 
     def wait_edge(self, active: list[str], timeout: float = EDGE_READY_TIMEOUT) -> float:
         """Until the edge takes exactly the `active` nodes for alive; the seconds it took."""
@@ -148,15 +140,6 @@ class ClusterSandbox:
                 return time.monotonic() - started
             time.sleep(0.2)
         raise SandboxError(f"the edge did not see {sorted(wanted)} alive in {timeout:.0f} s: {seen}")
-
-    def kamcmd(self, *command: str) -> str:
-        socket = kamailio_config.control_socket(self.settings)
-        proc = subprocess.run(
-            ["kamcmd", "-s", f"unix:{socket}", *command], capture_output=True, text=True, timeout=10
-        )
-        if proc.returncode != 0:
-            raise SandboxError(f"kamcmd {' '.join(command)}: {proc.stderr.strip() or proc.stdout.strip()}")
-        return proc.stdout
 
     @property
     def edge_log(self) -> Path:
@@ -186,6 +169,8 @@ class ClusterSandbox:
         self.edge_path.mkdir(parents=True, exist_ok=True)
         config = kamailio_config.render(self.settings)[-1]
         control = kamailio_config.control_socket(self.settings)
+        if control is None:
+            raise SandboxError("[edge] control: the sandbox's edge takes its commands on a UNIX socket")
         control.parent.mkdir(parents=True, exist_ok=True)
         control.unlink(missing_ok=True)
         program = ["kamailio", "-f", str(config), "-DD", "-E", "-Y", str(self.edge_path)]
@@ -209,9 +194,3 @@ class ClusterSandbox:
             time.sleep(0.1)
         self.log(f"sandbox: kamailio at {self.settings.edge.sip_address} (pid {proc.pid})")
         return proc.pid
-
-    def _node_of(self, uri: str) -> str:
-        for node in self.settings.nodes:
-            if uri == f"sip:{node.sip_address}":
-                return node.name
-        return uri

@@ -1,6 +1,7 @@
 """The multi-node layout on the sandbox: two Asterisk nodes behind Kamailio, a carrier placing calls with
 SIPp, each on its own address in network namespaces the sandbox makes and removes (shell/sandbox/cluster.py).
-The site is the tests' own, with its state in var/cluster."""
+The site is the tests' own, with its state in var/cluster (the benchmark's in a folder and network of its
+own)."""
 
 from __future__ import annotations
 
@@ -12,36 +13,49 @@ from shell.sandbox.carrier import CallPlan, Carrier
 from shell.sandbox.cluster import CARRIER, ClusterSandbox
 from tests.space import TEST_SETTINGS
 
-NETWORK = "10.201.0.0/24"
-CENTER = "10.201.0.1"
-EDGE = "10.201.0.10"
-NODES = {"a": "10.201.0.11", "b": "10.201.0.12"}
-CARRIER_ADDRESS = "10.201.0.20"
-
-OVERRIDES: dict[str, object] = {
-    "state_dir": "../var/cluster",
-    "config_dir": "../var/cluster/asterisk-config",
-    "database.url": "sqlite+aiosqlite:///../var/cluster/hotline.db",
-    "recordings.dir": "../var/cluster/recordings",
-    "nodes": [{"name": name, "address": address} for name, address in NODES.items()],
-    "edge": {"address": EDGE, "carriers": [CARRIER_ADDRESS]},
-    "sandbox.network": NETWORK,
-    "sandbox.carrier": CARRIER_ADDRESS,
-    "ami.permit": NETWORK,
-    "agi.host": CENTER,
-}
+NODE_NAMES = ("a", "b")
 
 
-def cluster_site(**more: object) -> Settings:
-    return settings.load(TEST_SETTINGS, overrides={**OVERRIDES, **more})
+def addresses(prefix: str = "10.201.0") -> dict[str, str]:
+    """The center (the network's first address), the edge, each node and the carrier."""
+    return {
+        "center": f"{prefix}.1",
+        "edge": f"{prefix}.10",
+        "a": f"{prefix}.11",
+        "b": f"{prefix}.12",
+        "carrier": f"{prefix}.20",
+    }
+
+
+NODES = {name: addresses()[name] for name in NODE_NAMES}
+
+
+def cluster_site(prefix: str = "10.201.0", state: str = "../var/cluster", **more: object) -> Settings:
+    where = addresses(prefix)
+    overrides: dict[str, object] = {
+        "state_dir": state,
+        "config_dir": f"{state}/asterisk-config",
+        "database.url": f"sqlite+aiosqlite:///{state}/hotline.db",
+        "recordings.dir": f"{state}/recordings",
+        "nodes": [{"name": name, "address": where[name]} for name in NODE_NAMES],
+        "edge": {"address": where["edge"], "carriers": [where["carrier"]]},
+        "sandbox.network": f"{prefix}.0/24",
+        "sandbox.carrier": where["carrier"],
+        "ami.permit": f"{prefix}.0/24",
+        "agi.host": where["center"],
+        # A cut link shows as unanswered pings: within two of them.
+        "ami.ping_seconds": 2.0,
+    }
+    return settings.load(TEST_SETTINGS, overrides={**overrides, **more})
 
 
 def carrier(cluster: ClusterSandbox, folder: Path) -> Carrier:
     return Carrier(cluster.host(CARRIER), cluster.settings.edge.sip_address, folder)
 
 
-def node_named(address: str) -> str:
-    return next((name for name, known in NODES.items() if known == address), address)
+def node_named(address: str, prefix: str = "10.201.0") -> str:
+    known = addresses(prefix)
+    return next((name for name in NODE_NAMES if known[name] == address), address)
 
 
 __all__ = ["CallPlan", "carrier", "cluster_site", "node_named"]

@@ -88,9 +88,21 @@
     for (const [ext, row] of rows) if (!seen.has(ext)) { row.remove(); rows.delete(ext); }
   }
 
+  // Several Asterisk nodes: each one's state as the center follows it, and the calls it holds.
+  const nodesEl = document.getElementById("nodes");
+  function renderNodes(board) {
+    const nodes = board.nodes || [];
+    nodesEl.hidden = nodes.length === 0;
+    nodesEl.replaceChildren(el("span", {}, nodesEl.dataset.tNodes), ...nodes.map((n) =>
+      el("span", { class: "node " + n.state, "data-node": n.name },
+        `${n.name}: ${nodesEl.dataset["tNode" + n.state[0].toUpperCase() + n.state.slice(1)] || n.state}` +
+        ` ${clock(n.for_seconds)} · ${n.calls}`)));
+  }
+
   Hotline.connect((board) => {
     window.lastBoard = board;
     document.getElementById("asterisk-banner").hidden = board.asterisk !== false;
+    renderNodes(board);
     renderQueues(board);
     renderAgents(board);
   }, (s) => { document.getElementById("status").textContent = s ? T.tLost : ""; });
