@@ -76,7 +76,7 @@ def call_back_lost_wait(settings: QueuedCallbacks) -> ClosedCallHook:
 
 class NodeWatch:
     """Declares a node lost once its session has been away `lost_after` seconds, and calls `on_lost`
-    with the node's name (once per loss: again only after the node came back and was lost again)."""
+    with the node's name: once per loss (a node that comes back can be lost again)."""
 
     def __init__(
         self, sessions: dict[str, AMISession], lost_after: float, on_lost: Callable[[str], None]
@@ -95,6 +95,8 @@ class NodeWatch:
             timer.cancel()
         if session.connected.is_set():
             self._seen.add(name)
+            if self.lost.pop(name, None) is not None:
+                log.warning("node %s is back", name)
             return
         if name in self._seen and name not in self.lost:
             loop = asyncio.get_running_loop()
@@ -107,10 +109,6 @@ class NodeWatch:
         self.lost[name] = now()
         log.error("node %s lost: no AMI for %.0f s; ending its calls", name, self.lost_after)
         self.on_lost(name)
-
-    def returned(self, name: str) -> datetime | None:
-        """The node came back: when it had been declared lost (None if it was not)."""
-        return self.lost.pop(name, None)
 
     def stop(self) -> None:
         for timer in self._timers.values():

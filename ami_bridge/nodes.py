@@ -22,8 +22,8 @@ from hotline.errors import AMIError, AMILoginRefused
 # What an agent's membership and pause are made of (ami_bridge/agents.py): sent to every node.
 MEMBER_ACTIONS = frozenset({"QueueAdd", "QueueRemove", "QueuePause", "QueuePenalty"})
 # Actions on a channel by its name, which says nothing of its node: sent to every node, the one that has
-# the channel answers Success.
-CHANNEL_ACTIONS = frozenset({"Hangup"})
+# the channel answers Success. Rotating the logs is every node's too.
+CHANNEL_ACTIONS = frozenset({"Hangup", "LoggerRotate"})
 # Lists of what every node holds: the channels (a queued callback's stand-in may live on any node).
 MERGED_LISTS = frozenset({"CoreShowChannels"})
 

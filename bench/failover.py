@@ -14,11 +14,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 import random
 import signal
 import statistics
-import tempfile
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
@@ -168,7 +168,12 @@ async def _callbacks_done(hotline: Hotline, callers: list[str]) -> None:
 
 
 async def main(rounds: int) -> None:
-    state = Path(tempfile.mkdtemp(prefix="failover-", dir=Path(__file__).resolve().parent.parent / "var"))
+    logging.basicConfig(level=logging.ERROR)  # the table, not the bridges' reconnect messages
+    # One folder for every run: its name tags the sandbox's namespaces, so a run that was killed is
+    # cleaned up by the next.
+    state = Path(__file__).resolve().parent.parent / "var" / "bench-failover"
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "hotline.db").unlink(missing_ok=True)
     site = cluster_site(PREFIX, str(state))
     cluster = ClusterSandbox(site, log=lambda _: None)
     cluster.up()

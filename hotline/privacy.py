@@ -204,7 +204,9 @@ async def erase(
         await _anonymise_rows(settings, session, theirs, own, actor, now, done)
         await _delete_rows(settings, session, person, theirs, done)
         anywhere = await _scrub_history(session, person, theirs, own, done)
-        done.log_lines = _scrub_logs(settings.asterisk_log_path, anywhere, include_live_logs)
+        done.log_lines = sum(
+            _scrub_logs(folder, anywhere, include_live_logs) for folder in settings.asterisk_log_paths
+        )
         detail = json.loads(json.dumps(done.__dict__))
         session.add(
             AuditEntry(

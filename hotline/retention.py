@@ -158,7 +158,7 @@ async def apply(
     recordings, messages = expired_audio(
         settings.recordings_path, today, keep.recordings, keep.voice_messages
     )
-    logs = expired_logs(settings.asterisk_log_path, now, keep.asterisk_logs)
+    logs = {folder: expired_logs(folder, now, keep.asterisk_logs) for folder in settings.asterisk_log_paths}
 
     def cutoff(model: type[Base]) -> datetime:
         """Before this, the rows of a table of personal data are kept no longer."""
@@ -178,13 +178,13 @@ async def apply(
             report.recordings, report.voice_messages, report.log_files = (
                 len(recordings),
                 len(messages),
-                len(logs),
+                sum(len(files) for files in logs.values()),
             )
         else:
             removed = remove_files(recordings, settings.recordings_path)
             removed_messages = remove_files(messages, settings.recordings_path)
             report.recordings, report.voice_messages = len(removed), len(removed_messages)
-            report.log_files = len(remove_files(logs, settings.asterisk_log_path))
+            report.log_files = sum(len(remove_files(files, folder)) for folder, files in logs.items())
             report.deleted_files = [*removed, *removed_messages]
             await forget_audio(session, "recording", removed, "recording_deleted", "retention", now)
             await forget_audio(

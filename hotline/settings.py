@@ -787,6 +787,11 @@ class Settings(Strict):
         )
 
     @property
+    def asterisk_log_paths(self) -> list[Path]:
+        """Every Asterisk's log folder: the one's, or each node's."""
+        return [path.parent for path in self.queue_log_paths]
+
+    @property
     def queue_log_paths(self) -> list[Path]:
         """Every Asterisk's queue_log: the one's, or each node's."""
         if self.nodes and not self.node:

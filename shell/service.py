@@ -331,14 +331,14 @@ async def run(
         if running.agi is not None:
             host, _, port = (agi_listen or settings.agi.listen_address).rpartition(":")
             print(f"FastAGI server on {host}:{port} (IVR flow {flow_path(settings)})", flush=True)
+        where = (
+            ", ".join(f"{n.name} {n.address}:{n.ami_port}" for n in settings.nodes) or settings.ami.address
+        )
         if running.following and running.hotline.ami.connected.is_set():
-            print(
-                f"AMI bridge connected to {settings.ami.address}; cases in {settings.database_url}",
-                flush=True,
-            )
+            print(f"AMI bridge connected to {where}; cases in {settings.database_url}", flush=True)
         elif running.following:
             print(
-                f"AMI bridge waiting for Asterisk at {settings.ami.address} (the request side serves"
+                f"AMI bridge waiting for Asterisk at {where} (the request side serves"
                 f" meanwhile); cases in {settings.database_url}",
                 flush=True,
             )

@@ -22,8 +22,8 @@ class FakeAMI:
         self.server: asyncio.Server | None = None
         self.port = 0
 
-    async def start(self) -> FakeAMI:
-        self.server = await asyncio.start_server(self._session, "127.0.0.1", 0)
+    async def start(self, port: int = 0) -> FakeAMI:
+        self.server = await asyncio.start_server(self._session, "127.0.0.1", port)
         self.port = self.server.sockets[0].getsockname()[1]
         return self
 

@@ -16,6 +16,7 @@ import json
 import os
 import re
 import socket
+import stat
 import subprocess
 import time
 from collections.abc import Callable, Coroutine, Iterator
@@ -366,7 +367,7 @@ class Sandbox:
         config = self.settings.config_path
         for top, folder in ((state, own), (config.parents[1] if self.settings.node else config, config)):
             for step in (folder, *folder.relative_to(top).parents):
-                os.chown(top / step, 0, gid)
+                _group_passes(top / step, gid)
         recordings = self.settings.recordings_path
         recordings.mkdir(parents=True, exist_ok=True)
         os.chown(recordings, uid, gid)
@@ -374,7 +375,7 @@ class Sandbox:
             os.chown(conf, 0, gid)
         # Asterisk reaches its folders through the group: nobody else may (personal data lives here).
         for shared in (state, self.settings.config_path):
-            os.chown(shared, 0, gid)
+            _group_passes(shared, gid)
         for tree in (state, self.settings.config_path, recordings):
             files.tighten(tree, skip=(self.settings.sounds_path,))
 
@@ -498,6 +499,13 @@ class Sandbox:
         ]
         if errors:
             raise SandboxError("Asterisk reported errors while starting:\n" + "\n".join(errors[-10:]))
+
+
+def _group_passes(folder: Path, gid: int) -> None:
+    """Asterisk's group owns the folder and may read and pass through it (a folder made 0700, as mktemp
+    makes them, would keep Asterisk out of its own state)."""
+    os.chown(folder, 0, gid)
+    os.chmod(folder, stat.S_IMODE(folder.stat().st_mode) | stat.S_IRGRP | stat.S_IXGRP)
 
 
 def _orphan(args: tuple[str, ...]) -> bool:
