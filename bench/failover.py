@@ -117,9 +117,22 @@ async def _round(
     seconds = time.monotonic() - started
     for call in placed:
         call.drop()
+
+    async def closed() -> bool:
+        async with hotline.db() as session:
+            count = await session.scalar(
+                select(func.count()).where(Case.caller.in_(callers), Case.ended_at.is_not(None))
+            )
+        return count == len(callers)
+
     if fault == "drain":
+        # The calls in progress go on on the drained node; the carrier ends them (SIPp, stopped, cannot).
+        await _hang_up(hotline, callers)
+        await _until(closed, "every call's case closed", timeout=90)
         await asyncio.to_thread(EdgeControl(site).resume, "a")
     else:
+        # Node a stays down (or cut off) until the center took it for lost and closed its calls.
+        await _until(closed, "every call's case closed", timeout=90)
         if fault == "link cut":
             cluster.network.mend("a")
         else:
@@ -130,15 +143,6 @@ async def _round(
         return all(b.ami.connected.is_set() for b in hotline.bridges.values())
 
     await _until(followed, "both nodes followed")
-
-    async def closed() -> bool:
-        async with hotline.db() as session:
-            count = await session.scalar(
-                select(func.count()).where(Case.caller.in_(callers), Case.ended_at.is_not(None))
-            )
-        return count == len(callers)
-
-    await _until(closed, "every call's case closed", timeout=90)
     async with hotline.db() as session:
         rows = await session.execute(
             select(Case.caller, func.count()).where(Case.caller.in_(callers)).group_by(Case.caller)
@@ -148,6 +152,13 @@ async def _round(
     wrong = sum(per_caller.get(caller) != 1 for caller in callers)
     await _callbacks_done(hotline, callers)
     return Round(seconds, failed, len(callers) - 3, wrong, int(asked or 0))
+
+
+async def _hang_up(hotline: Hotline, callers: list[str]) -> None:
+    listing = await hotline.ami.action_list("CoreShowChannels")
+    for channel in listing:
+        if channel.get("Event") == "CoreShowChannel" and str(channel.get("CallerIDNum", "")) in callers:
+            await hotline.ami.action("Hangup", Channel=str(channel.get("Channel", "")), Cause="16")
 
 
 async def _callbacks_done(hotline: Hotline, callers: list[str]) -> None:

@@ -15,6 +15,8 @@ from functools import partial
 from pathlib import Path
 
 import pytest
+from selenium import webdriver
+from selenium.webdriver.common.by import By
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import selectinload
 
@@ -30,6 +32,7 @@ from shell.sandbox.carrier import CallPlan, CallResult, Carrier, PlacedCall
 from shell.sandbox.cluster import ClusterSandbox
 from shell.sandbox.runner import SandboxState
 from shell.service import Hotline
+from tests.helpers.browser import add_users, browser, run, sign_in, until
 from tests.helpers.cluster import NODES, carrier, cluster_site, node_named
 from tests.processes import eventually
 from tests.services import in_process
@@ -65,9 +68,22 @@ async def hotline(site: Settings, cluster: ClusterSandbox) -> AsyncIterator[Hotl
             cluster.node(name).up()
     cluster.wait_edge(active=list(NODES))
     await _no_callbacks_left(site)
-    async with in_process(site) as running:
+    async with in_process(site, web=True) as running:
         await eventually(_all_connected(running), "the center following every node", timeout=30)
         yield running
+
+
+@pytest.fixture
+async def wallboard(hotline: Hotline, site: Settings, chromium: str) -> AsyncIterator[webdriver.Chrome]:
+    """A supervisor's browser on the wallboard."""
+    await add_users(hotline)
+    supervisor = await run(browser, chromium)
+    try:
+        await run(sign_in, supervisor, site.web.base_url, "giamsat", "/wallboard")
+        await until(lambda: supervisor.find_elements(By.CSS_SELECTOR, "#nodes [data-node=a]"), "the nodes")
+        yield supervisor
+    finally:
+        await run(supervisor.quit)
 
 
 async def _no_callbacks_left(site: Settings) -> None:
@@ -126,8 +142,9 @@ async def _cases(hotline: Hotline, callers: list[str]) -> dict[str, list[Case]]:
     return found
 
 
+@pytest.mark.browser
 async def test_a_node_killed_while_callers_wait_and_talk(
-    site: Settings, cluster: ClusterSandbox, hotline: Hotline, tmp_path: Path
+    site: Settings, cluster: ClusterSandbox, hotline: Hotline, wallboard: webdriver.Chrome, tmp_path: Path
 ) -> None:
     phone = carrier(cluster, tmp_path / "carrier")
     talker, first, second, later = (_number() for _ in range(4))
@@ -157,6 +174,17 @@ async def test_a_node_killed_while_callers_wait_and_talk(
     assert any(e.kind == "node_lost" for e in spoken.events)
     shown = {n["name"]: n for n in hotline.board.snapshot()["nodes"]}
     assert (shown["a"]["state"], shown["a"]["calls"], shown["b"]["state"]) == ("lost", 0, "up")
+    # The supervisor sees it on the wallboard.
+    await until(
+        lambda: (
+            "lost"
+            in (wallboard.find_element(By.CSS_SELECTOR, "#nodes [data-node=a]").get_attribute("class") or "")
+        ),
+        "node a shown lost on the wallboard",
+    )
+    assert "up" in (
+        wallboard.find_element(By.CSS_SELECTOR, "#nodes [data-node=b]").get_attribute("class") or ""
+    )
 
     # The callers who waited are called back on node b, in the order they joined: agent 102 takes the
     # first one's stand-in, the citizen is dialled and answers; the second waits its turn.

@@ -60,7 +60,16 @@ class BoardCollector(Collector):
         yield from self.store_health()
         ami = GaugeMetricFamily("hotline_ami_connected", "1 when the bridge is connected to Asterisk")
         ami.add_metric([], 1 if c.ami.connected.is_set() else 0)
-        yield from (waiting, longest, members, agents, calls, today, written, ami)
+        nodes = GaugeMetricFamily(
+            "hotline_node_up", "With several nodes: 1 while the center follows the node", labels=["node"]
+        )
+        lost = GaugeMetricFamily(
+            "hotline_node_lost", "1 when the node was lost and has not come back", labels=["node"]
+        )
+        for node in snap["nodes"]:
+            nodes.add_metric([node["name"]], 1 if node["state"] == "up" else 0)
+            lost.add_metric([node["name"]], 1 if node["state"] == "lost" else 0)
+        yield from (waiting, longest, members, agents, calls, today, written, ami, nodes, lost)
 
     def store_health(self) -> Iterator[Metric]:
         """What could make a case late or lost: the writer's backlog and failures, dead letters, the
