@@ -60,6 +60,11 @@ class PresenceKeeper:
             session.subscribe(partial(self._on_event, name))
             session.watch(self._on_connect)
 
+    @property
+    def settled(self) -> bool:
+        """Every node up is as the center keeps the agents, and the center's rows are saved."""
+        return self.loaded and not self._unapplied and not self._unsaved
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="agent-presence")
 
@@ -74,8 +79,11 @@ class PresenceKeeper:
     # -- what the nodes say -----------------------------------------------------------------------
     def _on_event(self, node: str, event: AMIMessage) -> None:
         name = str(event.get("Event", ""))
-        if name not in MEMBER_EVENTS or not self.loaded or node in self._unapplied:
-            return  # a node not yet brought to the center's word speaks of its own astdb
+        # Before the rows are read there is no word of the center's to compare with: the node is brought
+        # to them once they are. A node's member events are changes made on it now (its astdb's state at
+        # boot comes before any AMI session), even while it is being brought to the rows.
+        if name not in MEMBER_EVENTS or not self.loaded:
+            return
         extension = extension_of(str(event.get("Interface", "") or event.get("StateInterface", "")))
         if extension not in self.agents:
             return
@@ -106,6 +114,10 @@ class PresenceKeeper:
     # -- the work ---------------------------------------------------------------------------------
     async def _run(self) -> None:
         while True:
+            if not self.loaded and not any(s.connected.is_set() for s in self.sessions.values()):
+                await self._wake.wait()  # a node's connect wakes it
+                self._wake.clear()
+                continue
             try:
                 if not self.loaded:
                     await self._load()

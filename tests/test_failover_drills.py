@@ -353,7 +353,9 @@ async def test_a_node_cut_off_the_network_is_lost_and_fenced_when_it_returns(
 async def test_an_agents_pause_is_kept_by_the_center_and_follows_them_to_every_node(
     site: Settings, cluster: ClusterSandbox, hotline: Hotline
 ) -> None:
-    assert hotline.presence is not None
+    presence = hotline.presence
+    assert presence is not None
+    await eventually(lambda: _async(presence.settled), "the agents as the center keeps them", 20)
     # The agent pauses with the feature code on their phone, which reaches node a.
     await cluster.node("a").phone_control("agent101").dial("*47")
     await eventually(partial(_paused_on, hotline, "b", "101", True), "agent 101 paused on node b too", 20)
