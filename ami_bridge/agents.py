@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ami_bridge.actions import Actions
+from ami_bridge.message import AMIMessage
 from hotline.asterisk.naming import endpoint, queue_id
 from hotline.errors import AMIError, SettingsError
 from hotline.settings import Agent, Settings
@@ -17,20 +18,29 @@ def agent(settings: Settings, extension: str) -> Agent:
     )
 
 
+async def join(ami: Actions, a: Agent, queue: str) -> AMIMessage:
+    """The agent's phone a member of one queue, as *45 makes it; Asterisk's reply."""
+    interface = f"PJSIP/{endpoint(a.extension)}"
+    return await ami.action(
+        "QueueAdd",
+        Queue=queue_id(queue),
+        Interface=interface,
+        Penalty=a.penalty,
+        MemberName=a.name,
+        StateInterface=interface,
+    )
+
+
+async def leave(ami: Actions, a: Agent, queue: str) -> AMIMessage:
+    return await ami.action("QueueRemove", Queue=queue_id(queue), Interface=f"PJSIP/{endpoint(a.extension)}")
+
+
 async def login(ami: Actions, settings: Settings, extension: str) -> list[str]:
     """Add the agent to each of their queues; returns the queues joined now (already there is fine)."""
     a = agent(settings, extension)
-    interface = f"PJSIP/{endpoint(a.extension)}"
     joined = []
     for name in a.queues:
-        reply = await ami.action(
-            "QueueAdd",
-            Queue=queue_id(name),
-            Interface=interface,
-            Penalty=a.penalty,
-            MemberName=a.name,
-            StateInterface=interface,
-        )
+        reply = await join(ami, a, name)
         if reply.response == "Success":
             joined.append(name)
         elif "Already there" not in reply.message:
@@ -42,9 +52,7 @@ async def logout(ami: Actions, settings: Settings, extension: str) -> list[str]:
     a = agent(settings, extension)
     left = []
     for name in a.queues:
-        reply = await ami.action(
-            "QueueRemove", Queue=queue_id(name), Interface=f"PJSIP/{endpoint(a.extension)}"
-        )
+        reply = await leave(ami, a, name)
         if reply.response == "Success":
             left.append(name)
         elif "Not there" not in reply.message:

@@ -23,7 +23,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ami_bridge import agents as member_actions
 from ami_bridge.message import AMIMessage
 from ami_bridge.session import AMISession
-from hotline.asterisk.naming import endpoint, extension_of, queue_id, queue_name
+from hotline.asterisk.naming import extension_of, queue_name
 from hotline.db.models import AgentPresence
 from hotline.errors import AMIError
 from hotline.settings import Settings
@@ -193,23 +193,13 @@ class PresenceKeeper:
             if want.same(have):
                 continue
             changed += 1
-            interface = f"PJSIP/{endpoint(extension)}"
             agent = member_actions.agent(self.settings, extension)
             for queue in sorted(want.queues - have.queues):
-                await ami.action(
-                    "QueueAdd",
-                    Queue=queue_id(queue),
-                    Interface=interface,
-                    Penalty=agent.penalty,
-                    MemberName=agent.name,
-                    StateInterface=interface,
-                )
+                await member_actions.join(ami, agent, queue)
             for queue in sorted(have.queues - want.queues):
-                await ami.action("QueueRemove", Queue=queue_id(queue), Interface=interface)
+                await member_actions.leave(ami, agent, queue)
             if want.queues and (want.paused, want.reason) != (have.paused, have.reason):
-                await ami.action(
-                    "QueuePause", Interface=interface, Paused=str(want.paused).lower(), Reason=want.reason
-                )
+                await member_actions.pause(ami, self.settings, extension, want.paused, want.reason)
         if changed:
             log.info(
                 "node %s: %d agent(s) brought to their log-in and pause as the center keeps them",

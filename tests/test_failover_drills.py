@@ -10,21 +10,18 @@ import random
 import signal
 import time
 from collections.abc import AsyncIterator, Callable, Iterator
-from datetime import UTC, datetime
 from functools import partial
 from pathlib import Path
 
 import pytest
 from selenium import webdriver
 from selenium.webdriver.common.by import By
-from sqlalchemy import func, select, update
+from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
 from ami_bridge import agents
 from hotline.asterisk.naming import node_of
-from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
-from hotline.db.models import ACTIVE_CALLBACK, AgentPresence, Case, QueuedCallback
+from hotline.db.models import AgentPresence, Case, QueuedCallback
 from hotline.settings import Settings
 from shell import node_commands
 from shell.edge import EdgeControl
@@ -33,6 +30,7 @@ from shell.sandbox.cluster import ClusterSandbox
 from shell.sandbox.runner import SandboxState
 from shell.service import Hotline
 from tests.helpers.browser import add_users, browser, run, sign_in, until
+from tests.helpers.callbacks import expire_active
 from tests.helpers.cluster import NODES, carrier, cluster_site, node_named
 from tests.processes import eventually
 from tests.services import in_process
@@ -67,7 +65,7 @@ async def hotline(site: Settings, cluster: ClusterSandbox) -> AsyncIterator[Hotl
         if not cluster.node(name).status().get("ready"):
             cluster.node(name).up()
     cluster.wait_edge(active=list(NODES))
-    await _no_callbacks_left(site)
+    await expire_active(site)  # a drill that failed halfway left them
     async with in_process(site, web=True) as running:
         await eventually(_all_connected(running), "the center following every node", timeout=30)
         yield running
@@ -84,21 +82,6 @@ async def wallboard(hotline: Hotline, site: Settings, chromium: str) -> AsyncIte
         yield supervisor
     finally:
         await run(supervisor.quit)
-
-
-async def _no_callbacks_left(site: Settings) -> None:
-    """A drill that failed halfway leaves callbacks waiting: they would take the agents of the next."""
-    await upgrade_async(site.database_url)
-    engine = make_engine(site.database_url)
-    try:
-        async with sessions(engine)() as session, session.begin():
-            await session.execute(
-                update(QueuedCallback)
-                .where(QueuedCallback.status.in_(ACTIVE_CALLBACK))
-                .values(status="expired", closed_at=datetime.now(UTC))
-            )
-    finally:
-        await engine.dispose()
 
 
 def _all_connected(hotline: Hotline):  # type: ignore[no-untyped-def]

@@ -8,22 +8,20 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
-from datetime import UTC, datetime
 from pathlib import Path
 
 import pytest
-from sqlalchemy import select, update
+from sqlalchemy import select
 
 from ami_bridge.message import AMIMessage
 from channels.queued_callbacks import LINKEDID_PREFIX
-from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
-from hotline.db.models import ACTIVE_CALLBACK, MissedCall, QueuedCallback
+from hotline.db.models import MissedCall, QueuedCallback
 from hotline.settings import Settings
 from shell.callsim import CallRequest, CallResult, connect_ami, place_call
 from shell.sandbox.phones import PhoneControl
 from shell.sandbox.runner import Sandbox
 from shell.service import Hotline
+from tests.helpers.callbacks import expire_active
 from tests.helpers.cases import final_case
 from tests.processes import eventually
 from tests.services import in_process
@@ -38,17 +36,7 @@ async def no_callbacks_left(site: Settings, sandbox: Sandbox) -> AsyncIterator[N
     none after."""
 
     async def close_all() -> None:
-        await upgrade_async(site.database_url)
-        engine = make_engine(site.database_url)
-        try:
-            async with sessions(engine)() as session, session.begin():
-                await session.execute(
-                    update(QueuedCallback)
-                    .where(QueuedCallback.status.in_(ACTIVE_CALLBACK))
-                    .values(status="expired", closed_at=datetime.now(UTC))
-                )
-        finally:
-            await engine.dispose()
+        await expire_active(site)
         conn = await connect_ami(site)
         try:
             for entry in await conn.action_list("CoreShowChannels"):
