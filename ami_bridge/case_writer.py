@@ -111,6 +111,55 @@ class CaseWriter:
         # Numbers taken for calls whose case is not inserted yet: a retry reuses them.
         self._numbers: dict[str, str] = {}
         self._task: asyncio.Task[None] | None = None
+        # Set while this writer writes; clear on a standby center, which keeps the newest snapshot of each
+        # call it follows (journaled) and drops those the active center wrote (`drop_written`), so that it
+        # can take over with nothing lost (shell/centers.py).
+        self.active = asyncio.Event()
+        self.active.set()
+
+    def stand_by(self) -> None:
+        """Stop writing (after the batch in hand): another center writes the cases now."""
+        self.active.clear()
+
+    async def take_over(self) -> None:
+        """Write from now on. What this writer remembers of cases is another writer's past: every call is
+        looked up afresh, and the calls the other center already closed are dropped first, so that their
+        closed-call hooks do not run twice."""
+        self._fresh.clear()
+        self._open.clear()
+        self._closed.clear()
+        try:
+            await self.drop_written()
+        except Exception as exc:  # the database away: the writes below retry, looking every call up
+            log.warning("could not check which calls the other center wrote (%s)", exc)
+        self.active.set()
+
+    async def drop_written(self) -> int:
+        """On a standby: forget the ended calls whose case the database has closed (the active center
+        wrote them), telling the listeners as if this writer had; returns how many."""
+        ended = [c for c in self._pending.values() if c.ended_at is not None]
+        dropped = 0
+        for start in range(0, len(ended), BATCH):
+            chunk = {c.linkedid: c for c in ended[start : start + BATCH]}
+            async with self.sessions() as session:
+                closed = set(
+                    await session.scalars(
+                        select(CASES.c.linkedid).where(
+                            CASES.c.linkedid.in_(list(chunk)), CASES.c.ended_at.is_not(None)
+                        )
+                    )
+                )
+            for linkedid in closed:
+                if self._pending.get(linkedid) is chunk[linkedid]:  # no newer snapshot came meanwhile
+                    del self._pending[linkedid]
+                    dropped += 1
+                    for listener in list(self._listeners):
+                        listener(chunk[linkedid])
+        self._checkpoint()  # a standby's journal would otherwise only grow
+        if dropped and not self._pending and not self._writing:
+            self._wake.clear()
+            self._idle.set()
+        return dropped
 
     def submit(self, call: Call) -> None:
         """Called from event handling: a copy of the call now, so later events do not change it."""
@@ -172,7 +221,7 @@ class CaseWriter:
         if self._task is None:
             return
         try:
-            await self.flush(timeout)
+            await self.flush(timeout if self.active.is_set() else 0)
         except TimeoutError:
             log.warning(
                 "stopping with %d case(s) not yet in the database; the journal keeps them for the next start",
@@ -189,6 +238,7 @@ class CaseWriter:
     async def _run(self) -> None:
         while True:
             await self._wake.wait()
+            await self.active.wait()
             if len(self._pending) < BATCH:
                 await asyncio.sleep(self.window)  # a backlog is written at once, without waiting
             batch = self._writing

@@ -10,7 +10,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import callback, chat, email, sms, texts
@@ -25,6 +25,10 @@ log = logging.getLogger(__name__)
 # After the first try: a minute, five, half an hour, two hours, then every six hours; nine tries in all.
 RETRY_AFTER = (60, 300, 1800, 7200, 21600, 21600, 21600, 21600)
 BATCH = 50
+# A message is claimed before it is sent: no other round (another center's, during a lease's hand-over)
+# takes it for this long. A sender killed between the gateway's acceptance and the record of it leaves the
+# message to be sent again after this: at least once, never lost.
+CLAIM_SECONDS = 120
 
 
 class NoGateway(Exception):
@@ -209,6 +213,8 @@ async def deliver(
             )
         ).all()
     for message, number in due:
+        if not await _claim(db, message.id, now):
+            continue
         try:
             if message.channel == "phone":
                 await _call_back(settings, db, message, now, ami)
@@ -220,6 +226,21 @@ async def deliver(
             log.exception("message %d: sending failed unexpectedly", message.id)
             await _failed_try(db, message.id, now, f"{type(exc).__name__}: {exc}")
     return sent
+
+
+async def _claim(db: async_sessionmaker[AsyncSession], message_id: int, now: datetime) -> bool:
+    """Take the message for this round, or learn that another round took it (False)."""
+    async with db() as session, session.begin():
+        taken = await session.execute(
+            update(OutboxMessage)
+            .where(
+                OutboxMessage.id == message_id,
+                OutboxMessage.status == OutboxStatus.PENDING.value,
+                OutboxMessage.next_at <= now,
+            )
+            .values(next_at=now + timedelta(seconds=CLAIM_SECONDS))
+        )
+        return bool(getattr(taken, "rowcount", 0))
 
 
 async def _deliver_one(

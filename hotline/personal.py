@@ -188,6 +188,11 @@ NOT_PERSONAL: dict[str, frozenset[str]] = {
     "request_events": frozenset({"id", "request_id", "at", "kind"}),
     "request_files": frozenset({"id", "request_id", "purpose", "content_type", "size", "at"}),
     "missed_call_tries": frozenset({"id", "missed_call_id", "at", "by", "phone", "result"}),
+    # The public limits' counts: keyed hashes of who tried (web/throttle.py), gone within an hour of the
+    # last try; and the form's questions answered, by their random nonce.
+    "throttle_marks": frozenset({"scope", "key", "failures", "last_at", "closed_until"}),
+    "rate_marks": frozenset({"id", "scope", "key", "at"}),
+    "used_challenges": frozenset({"nonce", "until"}),
 }
 # Staff accounts, sessions, tokens and switches are the center's; assignments and the worklist's links hold
 # keys, agencies and deadlines only.

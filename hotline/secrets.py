@@ -57,6 +57,9 @@ FACEBOOK_VERIFY_TOKEN = Declared(
 FOLLOW_LINKS = Declared("web.follow_links", "the key that signs the citizens' follow links", generated=True)
 PAGE_MESSAGES = Declared("web.page_messages", "the key that signs messages carried to the next page", True)
 DEVICE_COOKIES = Declared("web.device_cookies", "the key that signs the browsers staff signed in from", True)
+PUBLIC_LIMITS = Declared(
+    "web.public_limits", "the key that signs the form's questions and hides who the limits count", True
+)
 
 
 def sip_account(account: str) -> Declared:
@@ -142,7 +145,7 @@ def used_by(settings: Settings) -> list[Declared]:
         used += [ZALO_SECRET_KEY, ZALO_ACCESS_TOKEN]
     if settings.facebook.page_id:
         used += [FACEBOOK_APP_SECRET, FACEBOOK_PAGE_TOKEN, FACEBOOK_VERIFY_TOKEN]
-    used += [FOLLOW_LINKS, PAGE_MESSAGES, DEVICE_COOKIES]
+    used += [FOLLOW_LINKS, PAGE_MESSAGES, DEVICE_COOKIES, PUBLIC_LIMITS]
     return used
 
 

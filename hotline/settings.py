@@ -536,6 +536,14 @@ class Node(Strict):
         return f"{self.address}:{self.sip_port}"
 
 
+class Center(Strict):
+    """This process among several centers on the site's one database (docs/high-availability.md): each
+    serves everything, and each piece of background work runs on one of them at a time."""
+
+    # Its name (logs, /metrics, its own case journal under <state_dir>/centers/<name>); empty: the only one.
+    name: str = Field("", pattern=r"^[a-z0-9][a-z0-9-]{0,15}$|^$")
+
+
 class Edge(Strict):
     """Kamailio in front of the nodes: the carrier's trunk points at it, and it sends each new call to the
     first node that answers its probes (the nodes in the order of [[nodes]]: the first one holds every
@@ -616,6 +624,7 @@ class Settings(Strict):
     # Several Asterisk nodes behind the edge; none: one Asterisk at [sip] bind and [ami] (one machine).
     nodes: list[Node] = []
     edge: Edge = Edge()
+    center: Center = Center()
     state_dir: str = "var"
     config_dir: str = "config/asterisk"
 
@@ -748,6 +757,13 @@ class Settings(Strict):
     @property
     def state_path(self) -> Path:
         return self.path(self.state_dir)
+
+    @property
+    def journal_path(self) -> Path:
+        """The case writer's journal: each center's own (what it followed and has not seen written)."""
+        if self.center.name:
+            return self.state_path / "centers" / self.center.name / "journal"
+        return self.state_path / "journal"
 
     @property
     def request_files_path(self) -> Path:

@@ -45,6 +45,7 @@ from hotline.settings import Settings
 from hotline.switches import Cached
 from ivr.flows import flow_path
 from shell import housekeeping, messaging
+from shell.centers import Center
 from web.app import build_app
 
 log = logging.getLogger(__name__)
@@ -92,7 +93,7 @@ class Hotline:
         engine = make_engine(settings.database_url)
         db = sessions(engine)
         numbers = NumberAllocator(db)
-        writer = CaseWriter(db, numbers, journal=Journal(journal_dir or settings.state_path / "journal"))
+        writer = CaseWriter(db, numbers, journal=Journal(journal_dir or settings.journal_path))
         with_closed_call_hooks(writer, settings)
         calls = {name: dict[str, Call]() for name in settings.node_names}
         board = LiveBoard(settings, calls[""] if "" in calls else MergedCalls(list(calls.values())))
@@ -183,8 +184,9 @@ class Running:
     following: bool = False  # the bridges run
     web: aioweb.AppRunner | None = None
     # The request side's work in the background: retention, deadlines, the outbox, the mailbox, the
-    # queued callbacks' dispatcher.
+    # queued callbacks' dispatcher; each while this center holds its lease.
     background: list[asyncio.Task[None]] = field(default_factory=list)
+    center: Center | None = None  # the leases this process holds (shell/centers.py)
 
     def require_bridge(self, node: str = "") -> Bridge:
         """The bridge of a node (the first, or the one Asterisk's, by default)."""
@@ -218,11 +220,13 @@ async def services(
             await _start_agi(running, agi_listen)
         if bridge:
             running.following = True
+            running.center = Center(settings.database_url)
+            running.center.follow_writer(running.hotline.writer)
             await running.hotline.start(wait=None)
             if web:
                 await _start_web(running)
             await _wait_for_asterisk(running, ami_wait, serving=web)
-            running.background = _start_background(settings, running.hotline)
+            running.background = _start_background(settings, running.hotline, running.center)
         yield running
     finally:
         await _stop(running, grace)
@@ -259,21 +263,32 @@ async def _wait_for_asterisk(running: Running, wait: float, serving: bool) -> No
         log.warning("%s: the request side serves meanwhile, the calls once AMI answers", exc)
 
 
-def _start_background(settings: Settings, hotline: Hotline) -> list[asyncio.Task[None]]:
+def _start_background(settings: Settings, hotline: Hotline, center: Center) -> list[asyncio.Task[None]]:
+    """Each piece of work on the one center that holds its lease (on one machine: here)."""
     db, ami = hotline.db, hotline.ami
     tasks = [
-        asyncio.create_task(housekeeping.nightly(settings, db, ami), name="retention"),
-        asyncio.create_task(housekeeping.chase_deadlines(settings, db), name="deadlines"),
-        asyncio.create_task(messaging.send_outbox(settings, db, ami), name="outbox"),
+        center.run("retention", partial(housekeeping.nightly, settings, db, ami)),
+        center.run("deadlines", partial(housekeeping.chase_deadlines, settings, db)),
+        center.run("outbox", partial(messaging.send_outbox, settings, db, ami)),
     ]
     if settings.queued_callbacks.enabled:
-        dispatcher = Dispatcher(settings, db, ami, partial(open_now, settings, Cached(db)))
-        ami.subscribe(dispatcher.handle)  # after the bridge: it acts on what the board knows
-        tasks.append(asyncio.create_task(dispatcher.run(), name="queued-callbacks"))
+        tasks.append(center.run("queued-callbacks", partial(_dispatch_queued_callbacks, settings, hotline)))
     if settings.mailbox.host:
-        reading = messaging.read_mailbox(settings, db, hotline.numbers, settings.request_files_path)
-        tasks.append(asyncio.create_task(reading, name="mailbox"))
+        reading = partial(messaging.read_mailbox, settings, db, hotline.numbers, settings.request_files_path)
+        tasks.append(center.run("mailbox", reading))
     return tasks
+
+
+async def _dispatch_queued_callbacks(settings: Settings, hotline: Hotline) -> None:
+    """A dispatcher of its own each time this center takes the lease: it reads where every callback stands
+    from Asterisk and queue_log before it places anything."""
+    db = hotline.db
+    dispatcher = Dispatcher(settings, db, hotline.ami, partial(open_now, settings, Cached(db)))
+    hotline.ami.subscribe(dispatcher.handle)  # after the bridge: it acts on what the board knows
+    try:
+        await dispatcher.run()
+    finally:
+        hotline.ami.unsubscribe(dispatcher.handle)
 
 
 async def _stop(running: Running, grace: float) -> None:
@@ -293,6 +308,8 @@ async def _stop(running: Running, grace: float) -> None:
         await _within("the FastAGI server", running.agi.close(grace=grace), grace + STOP_MARGIN)
     if running.following:
         await _within("the bridge", running.hotline.stop_following(), WRITER_STOP + STOP_MARGIN)
+    if running.center is not None:
+        await _within("the leases", running.center.stop(), STOP_MARGIN)
     await _within("the database engine", running.hotline.engine.dispose(), STOP_MARGIN)
 
 

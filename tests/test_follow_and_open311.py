@@ -13,7 +13,6 @@ from hotline.db.models import AuditEntry, CitizenRequest
 from tests.helpers.requests import WORDS, add_agency_users, answered_request, as_user, step
 from tests.web_site import Site, site
 from web.context import CONTEXT
-from web.throttle import Throttle
 
 __all__ = ["site"]  # the fixture
 
@@ -85,7 +84,7 @@ async def test_a_wrong_pair_is_refused_and_many_in_a_row_are_throttled(site: Sit
         )
     assert refused is not None and refused.actor.startswith("citizen@")
     # From one address, many numbers: after twenty wrong pairs, the address waits too.
-    site.client.app[CONTEXT].follow_numbers = Throttle()  # the number's own delay forgotten
+    await site.client.app[CONTEXT].follow_numbers.succeeded(number)  # the number's own delay forgotten
     assert await follow(site, number, "0912000111") == f"/follow/{number}"
     for n in range(16):
         await follow(site, f"1234567{n % 10}", "0912000000", expect=404)

@@ -6,7 +6,7 @@ not take (the citizen is told it was not sent)."""
 
 from __future__ import annotations
 
-import time
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 from aiohttp import FormData
@@ -14,6 +14,8 @@ from PIL import Image
 from sqlalchemy import func, select
 from sqlalchemy.orm import selectinload
 
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, OutboxMessage
 from tests.helpers.faults import sqlite_locked
 from tests.helpers.files import PNG, jpeg_with_gps
@@ -129,7 +131,7 @@ async def test_refused_submissions_say_why_and_store_nothing(site: Site) -> None
     refused = await site.client.post("/report", data=submission(await fresh_form(site)))
     assert refused.status == 429
     limit = site.client.server.app[portal.ADDRESSES]
-    limit._clock = lambda: time.monotonic() + 3600  # an hour later
+    limit._clock = lambda: datetime.now(UTC) + timedelta(hours=1)  # an hour later
     # A challenge answered once cannot be replayed.
     challenge = await fresh_form(site)
     assert (await site.client.post("/report", data=submission(challenge))).status == 201
@@ -223,19 +225,33 @@ async def test_a_check_question_is_used_up_by_a_wrong_answer(site: Site) -> None
     assert await stored(site) == (0, [])
 
 
-def test_every_form_of_the_question_is_answered_by_its_reader_and_only_right_answers_pass() -> None:
+async def test_every_form_of_the_question_is_answered_by_its_reader_and_only_right_answers_pass(
+    tmp_path: Path,
+) -> None:
     from web.citizens import challenge
 
-    answers = challenge.Answers()
+    url = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
+    await upgrade_async(url)
+    engine = make_engine(url)
+    key = b"the site's key"
+    # Two centers with the site's one key and database: a question one asked, the other checks, once.
+    here, there = challenge.Answers(sessions(engine), key), challenge.Answers(sessions(engine), key)
     seen = set()
-    for _ in range(300):
-        question = challenge.ask()
-        seen.add(question.text.split()[0])
-        right = solve(question.text)
-        assert 0 <= right <= 25
-        wrong = challenge.ask()
-        assert not answers.check(wrong.token, str(solve(wrong.text) + 1))
-        assert answers.check(question.token, str(right))
-        assert not answers.check(question.token, str(right))  # once
-    assert len(seen) >= 5  # the forms vary
-    assert not answers.check("1.2.3.4", "5") and not answers.check("x" * 5000, "5")
+    try:
+        for n in range(300):
+            question = challenge.ask(key)
+            seen.add(question.text.split()[0])
+            right = solve(question.text)
+            assert 0 <= right <= 25
+            wrong = challenge.ask(key)
+            assert not await here.check(wrong.token, str(solve(wrong.text) + 1))
+            first, second = (here, there) if n % 2 else (there, here)
+            assert await first.check(question.token, str(right))
+            assert not await second.check(question.token, str(right))  # once, on any center
+        assert len(seen) >= 5  # the forms vary
+        assert not await here.check("1.2.3.4", "5") and not await here.check("x" * 5000, "5")
+        # A question signed with another key is nobody's.
+        forged = challenge.ask(b"another key")
+        assert not await here.check(forged.token, str(solve(forged.text)))
+    finally:
+        await engine.dispose()

@@ -34,11 +34,19 @@ __all__ = ["site"]  # the fixture
 
 
 class Clock:
+    """Seconds from a fixed moment, moved by the test."""
+
     def __init__(self) -> None:
         self.now = 1000.0
 
-    def __call__(self) -> float:
-        return self.now
+    def __call__(self) -> datetime:
+        return datetime(2026, 12, 1, tzinfo=UTC) + timedelta(seconds=self.now)
+
+
+def clocked(site: Site, clock: Clock) -> Throttle:
+    """The sign-in throttle on the test's clock (the one in the database the site's centers share)."""
+    c = context(site)
+    return Throttle(c.db, "sign_in", c.limits_key, clock=clock)
 
 
 def context(site: Site) -> Context:
@@ -74,7 +82,7 @@ async def add_case(site: Site, linkedid: str, caller: str, agent: str, **fields:
 # -- sign-in ----------------------------------------------------------------------------------------
 async def test_wrong_passwords_slow_down_then_lock_the_account_until_an_admin_unlocks_it(site: Site) -> None:
     clock = Clock()
-    context(site).throttle = Throttle(clock=clock)
+    context(site).throttle = clocked(site, clock)
     for attempt in range(1, auth.LOCK_AFTER + 1):
         reply = await post_login(site.client, "sup", f"wrong guess {attempt}")
         assert reply.status == 401, attempt
@@ -98,7 +106,7 @@ async def test_wrong_passwords_slow_down_then_lock_the_account_until_an_admin_un
 
 
 async def test_guesses_from_one_address_slow_down_whatever_the_account(site: Site) -> None:
-    context(site).throttle = Throttle(clock=Clock())
+    context(site).throttle = clocked(site, Clock())
     for name in ("nobody", "admin", "an", "sup"):
         assert (await post_login(site.client, name, "not the password")).status == 401
     # The fourth wrong try from this address closed it for a while, for every account.
@@ -368,7 +376,7 @@ async def test_the_sites_privacy_notice_is_on_every_page_and_the_greeting_says_c
 async def test_behind_a_trusted_proxy_each_client_has_its_own_limits_and_nobody_else_can_pick_one(
     site: Site,
 ) -> None:
-    context(site).throttle = Throttle(clock=Clock())
+    context(site).throttle = clocked(site, Clock())
     # Without a trusted proxy the header is nobody's word: the address written into it is not taken.
     forged = await post_login(site.client, "an", "sai", headers={"X-Forwarded-For": "192.0.2.1"})
     assert forged.status == 401
@@ -390,7 +398,7 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_limits_and_nobody_
 
 async def test_guessing_from_many_addresses_locks_the_guessers_out_never_the_person(site: Site) -> None:
     clock = Clock()
-    context(site).throttle = Throttle(clock=clock)
+    context(site).throttle = clocked(site, clock)
     site.settings.web.trusted_proxies.append("127.0.0.1")
     # The supervisor signs in at their desk once: that browser is known from then on.
     assert (await post_login(site.client, "sup", PASSWORD)).status == 303

@@ -13,7 +13,7 @@ from aiohttp import web
 
 from casework.steps import Steps
 from channels import outbox
-from hotline import links
+from hotline import links, secrets
 from hotline.db.models import Role
 from hotline.settings import Settings
 from web import auth, proxies
@@ -109,8 +109,9 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         Broadcaster(shared.board, today, shared.db, shared.ami.connected.is_set),
         # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).
         Steps(tell_citizen=outbox.answer_message),
+        follow_key=links.site_key(settings),
+        limits_key=secrets.value(settings, secrets.PUBLIC_LIMITS).encode(),
     )
-    app[CONTEXT].follow_key = links.site_key(settings)
     portal.setup(app, app[CONTEXT])
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(

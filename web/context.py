@@ -59,14 +59,24 @@ class Context:
     today: Today
     live: Broadcaster
     steps: Steps
-    throttle: Throttle = field(default_factory=Throttle)  # wrong passwords
-    # Wrong pairs on the public follow page: per request number (its three digits cannot be guessed), and per
+    follow_key: bytes  # the site's key for follow links (web/citizens/follow.py), from the secrets file
+    # The site's key for the public limits and the form's questions (web/throttle.py), from the same file.
+    limits_key: bytes
+    # Kept in the database (web/throttle.py), so every center counts the same tries: wrong passwords; wrong
+    # pairs on the public follow page, per request number (its three digits cannot be guessed), and per
     # address with more free tries (a mobile carrier puts many citizens behind one address).
-    follow_numbers: Throttle = field(default_factory=Throttle)
-    follow_key: bytes = b""  # the site's key for follow links (web/citizens/follow.py), from the secrets file
-    follow_addresses: Throttle = field(default_factory=lambda: Throttle(free_tries=ADDRESS_FREE_TRIES))
+    throttle: Throttle = field(init=False)
+    follow_numbers: Throttle = field(init=False)
+    follow_addresses: Throttle = field(init=False)
     # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
     played: set[tuple[str, str, int]] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
+        self.throttle = Throttle(self.db, "sign_in", self.limits_key)
+        self.follow_numbers = Throttle(self.db, "follow_number", self.limits_key)
+        self.follow_addresses = Throttle(
+            self.db, "follow_address", self.limits_key, free_tries=ADDRESS_FREE_TRIES
+        )
 
     @property
     def tz(self) -> ZoneInfo:

@@ -625,6 +625,42 @@ class AgentPresence(Base):
     node: Mapped[str] = mapped_column(String(32), default="")  # where the change was made
 
 
+class ThrottleMark(Base):
+    """Wrong tries counted for one key (an account, an address, a request number), shared by every center
+    so that spreading guesses over them gains nothing (web/throttle.py). The key is a keyed hash: the
+    table says how often, never who."""
+
+    __tablename__ = "throttle_marks"
+
+    scope: Mapped[str] = mapped_column(String(16), primary_key=True)
+    key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    failures: Mapped[int] = mapped_column(default=0)
+    last_at: Mapped[datetime] = mapped_column(index=True)
+    closed_until: Mapped[datetime]
+
+
+class RateMark(Base):
+    """One counted event (a form submitted) for a key within a limit's window (web/throttle.py)."""
+
+    __tablename__ = "rate_marks"
+    __table_args__ = (Index("ix_rate_marks_scope_key_at", "scope", "key", "at"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(16))
+    key: Mapped[str] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(index=True)
+
+
+class UsedChallenge(Base):
+    """A question of the citizens' form already answered (web/citizens/challenge.py): used up on every
+    center, kept until it would have expired anyway."""
+
+    __tablename__ = "used_challenges"
+
+    nonce: Mapped[str] = mapped_column(String(32), primary_key=True)
+    until: Mapped[datetime] = mapped_column(index=True)
+
+
 def table(model: type[Base]) -> Table:
     """A model's Core table, for bulk statements (SQLAlchemy types `__table__` as any FromClause)."""
     found = model.__table__

@@ -104,6 +104,10 @@ class TestNetwork:
     def mend(self, name: str) -> None:
         _ip("link", "set", self.hosts[name].link, "up")
 
+    def kill_inside(self, name: str) -> None:
+        """The host dies: every process in its namespace is killed with -9."""
+        _kill_inside(self.hosts[name].namespace, None)
+
 
 def _ip(*args: str, check: bool = True) -> None:
     proc = subprocess.run(["ip", *args], capture_output=True, text=True, timeout=10)

@@ -14,12 +14,18 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
+from sqlalchemy import delete
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from hotline.db.models import UsedChallenge
 from hotline.values import same_secret
 
 WORDS = ("không", "một", "hai", "ba", "bốn", "năm", "sáu", "bảy", "tám", "chín", "mười")
 LIFETIME = 3600.0
-_KEY = secrets.token_bytes(32)  # per process: a question outlives no restart, which costs a reload
+PRUNE_EVERY = 256  # answers between two sweeps of the questions that expired
 
 
 @dataclass(frozen=True)
@@ -62,36 +68,55 @@ def _next() -> tuple[str, int]:
 FORMS: tuple[Callable[[], tuple[str, int]], ...] = (_sum, _difference, _product, _larger, _next)
 
 
-def _mac(body: str) -> str:
-    return hmac.new(_KEY, body.encode(), hashlib.sha256).hexdigest()[:32]
+def _mac(key: bytes, body: str) -> str:
+    return hmac.new(key, f"challenge:{body}".encode(), hashlib.sha256).hexdigest()[:32]
 
 
-def ask(now: float | None = None) -> Question:
+def ask(key: bytes, now: float | None = None) -> Question:
+    """A question signed with the site's key (from the secrets file every center shares): any center
+    checks the answer."""
     text, answer = FORMS[_n(len(FORMS))]()
     until = int((now if now is not None else time.time()) + LIFETIME)
     nonce = secrets.token_hex(8)
     # Two signatures: one says the token is ours (so any answer uses it up), one says which answer is right.
-    token = f"{until}.{nonce}.{_mac(f'token.{until}.{nonce}')}.{_mac(f'{answer}.{until}.{nonce}')}"
+    token = f"{until}.{nonce}.{_mac(key, f'token.{until}.{nonce}')}.{_mac(key, f'{answer}.{until}.{nonce}')}"
     return Question(text[0].upper() + text[1:], token)
 
 
 class Answers:
-    """Checks answers; remembers the questions answered until they would have expired anyway."""
+    """Checks answers; a question is used up in the database (every center's), until it would have expired
+    anyway."""
 
-    def __init__(self) -> None:
-        self._used: dict[str, float] = {}
+    def __init__(self, db: async_sessionmaker[AsyncSession], key: bytes) -> None:
+        self.db, self.key = db, key
+        self._checks = 0
 
-    def check(self, token: str, answer: str, now: float | None = None) -> bool:
+    async def check(self, token: str, answer: str, now: float | None = None) -> bool:
         now = now if now is not None else time.time()
         parts = token.split(".")
         if len(parts) != 4 or not parts[0].isdigit() or len(parts[0]) > 12:
             return False
         until, nonce, ours, right = int(parts[0]), parts[1], parts[2], parts[3]
-        if not same_secret(ours, _mac(f"token.{until}.{nonce}")) or now > until or nonce in self._used:
+        if not same_secret(ours, _mac(self.key, f"token.{until}.{nonce}")) or now > until:
             return False
-        self._used = {n: t for n, t in self._used.items() if t >= now}
-        self._used[nonce] = until  # used up, whatever the answer
+        if not await self._use_up(nonce[:32], datetime.fromtimestamp(until, UTC), now):
+            return False
         given = answer.strip()
         if not (given.isascii() and given.isdigit() and len(given) <= 4):
             return False
-        return same_secret(right, _mac(f"{int(given)}.{until}.{nonce}"))
+        return same_secret(right, _mac(self.key, f"{int(given)}.{until}.{nonce}"))
+
+    async def _use_up(self, nonce: str, until: datetime, now: float) -> bool:
+        """True the first time a question is answered (whatever the answer), on any center."""
+        self._checks += 1
+        try:
+            async with self.db() as session, session.begin():
+                session.add(UsedChallenge(nonce=nonce, until=until))
+                await session.flush()
+                if self._checks % PRUNE_EVERY == 1:
+                    await session.execute(
+                        delete(UsedChallenge).where(UsedChallenge.until < datetime.fromtimestamp(now, UTC))
+                    )
+        except IntegrityError:
+            return False
+        return True

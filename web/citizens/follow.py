@@ -114,7 +114,7 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
     number = str(form.get("number", "")).strip()[:16]
     phone = str(form.get("phone", "")).strip()[: MOST_PHONE + 1]
     address = request.remote or ""
-    wait = max(c.follow_numbers.wait([number]), c.follow_addresses.wait([address]))
+    wait = max(await c.follow_numbers.wait([number]), await c.follow_addresses.wait([address]))
     if wait > 0:
         response = render(
             "follow.html.j2", request, {"error": "follow_throttled", "r": None, "number": number}, status=429
@@ -128,13 +128,13 @@ async def follow_check(request: web.Request) -> web.StreamResponse:
     if found is None or found.erased_at is not None or not same_phone(phone, found.contact_phone):
         # A number that is no request's costs the address only: junk cannot crowd out real numbers' delays.
         if is_valid(number):
-            c.follow_numbers.failed([number])
-        c.follow_addresses.failed([address])
+            await c.follow_numbers.failed([number])
+        await c.follow_addresses.failed([address])
         await audit(c, f"citizen@{address}", "follow.refused", number, address=address)
         return render(
             "follow.html.j2", request, {"error": "follow_not_found", "r": None, "number": number}, status=404
         )
-    c.follow_numbers.succeeded(number)
+    await c.follow_numbers.succeeded(number)
     await audit(c, f"citizen@{address}", "follow.view", number, address=address)
     raise _opening(request, number)
 

@@ -64,14 +64,16 @@ class Refused(Exception):
 
 
 def setup(app: web.Application, c: Context) -> None:
-    app[ANSWERS] = challenge.Answers()
-    app[ADDRESSES] = RateLimit(c.settings.portal.per_address_hour, HOUR)
-    app[CONTACTS] = RateLimit(c.settings.portal.per_contact_hour, HOUR)
+    """The form's limits and questions, in the database and signed with the site's key: the same on every
+    center."""
+    app[ANSWERS] = challenge.Answers(c.db, c.limits_key)
+    app[ADDRESSES] = RateLimit(c.db, "form_address", c.limits_key, c.settings.portal.per_address_hour, HOUR)
+    app[CONTACTS] = RateLimit(c.db, "form_contact", c.limits_key, c.settings.portal.per_contact_hour, HOUR)
 
 
 def _page(request: web.Request, values: dict[str, str], error: str = "", status: int = 200) -> web.Response:
     c = ctx(request)
-    question = challenge.ask()
+    question = challenge.ask(c.limits_key)
     return render(
         "report.html.j2",
         request,
@@ -174,13 +176,12 @@ async def report(request: web.Request) -> web.StreamResponse:
     form = await posted_form(request)
     v = _values(form)
     try:
-        wait = request.app[ADDRESSES].wait(address)
+        # Looked at and counted in one step as it starts: submissions sent at once, to one center or to
+        # several, cannot all pass before the first is counted.
+        wait = await request.app[ADDRESSES].take(address)
         if wait > 0:
             raise Refused("report_address_limit", 429, wait)
-        # Counted as it starts (nothing awaited between the look and the count): submissions sent at once
-        # cannot all pass before the first is counted.
-        request.app[ADDRESSES].add(address)
-        if not request.app[ANSWERS].check(
+        if not await request.app[ANSWERS].check(
             str(form.get("challenge_token", "")), str(form.get("challenge", ""))
         ):
             raise Refused("report_bad_challenge")
@@ -188,16 +189,19 @@ async def report(request: web.Request) -> web.StreamResponse:
         files = await _files(c, form)
         # Once the submission will be kept: what the contact is sent counts, not a form refused for a file.
         contact = contact_key(fields["contact_phone"], fields["contact_email"])
-        wait = request.app[CONTACTS].wait(contact)
+        wait = await request.app[CONTACTS].take(contact)
         if wait > 0:
             raise Refused("report_contact_limit", 429, wait)
-        request.app[CONTACTS].add(contact)
     except Refused as refused:
         message = i18n.translate(language(request), refused.key).format(**refused.params)
         response = _page(request, v, message, refused.status)
         if refused.retry_after:
             response.headers["Retry-After"] = str(math.ceil(refused.retry_after))
         return response
+    except (SQLAlchemyError, OSError, TimeoutError):
+        # The limits live in the database: without it nothing can be counted, nor kept.
+        log.exception("the web form's limits could not be read")
+        return _unavailable(request, v)
     if form.get("share_place") == "yes" and "latitude" not in fields:
         place = next((f.position for f in files if f.position), None)
         if place:
@@ -205,10 +209,8 @@ async def report(request: web.Request) -> web.StreamResponse:
     try:
         number = await _keep(c, fields, files, address)
     except (SQLAlchemyError, OSError, TimeoutError):
-        # Nothing was kept: say so plainly, with what they wrote still in the form.
         log.exception("a request from the web form could not be kept")
-        message = i18n.translate(language(request), "report_unavailable")
-        return _page(request, v, message, 503)
+        return _unavailable(request, v)
     await audit(c, f"citizen@{address}", "request.open", number, channel="web", files=len(files))
     return render(
         "report_done.html.j2",
@@ -216,6 +218,11 @@ async def report(request: web.Request) -> web.StreamResponse:
         {"number": number, "link": follow_link(c, number), "notify_by": fields["notify_by"]},
         status=201,
     )
+
+
+def _unavailable(request: web.Request, values: dict[str, str]) -> web.Response:
+    """Nothing was kept: say so plainly, with what they wrote still in the form."""
+    return _page(request, values, i18n.translate(language(request), "report_unavailable"), 503)
 
 
 async def _keep(

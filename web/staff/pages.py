@@ -82,7 +82,7 @@ async def login(request: web.Request) -> web.StreamResponse:
     # From the user's own browser, wrong tries slow down that browser only; from elsewhere, the account
     # and the address (so guessing from many places locks the guessers out, not the person).
     keys = [f"device:{device}"] if device else [f"user:{username.casefold()}", f"address:{address}"]
-    wait = c.throttle.wait(keys)
+    wait = await c.throttle.wait(keys)
     if wait > 0:
         log.warning(
             "sign-in as %r from %s refused for %.0f s more: too many wrong passwords", username, address, wait
@@ -101,7 +101,7 @@ async def login(request: web.Request) -> web.StreamResponse:
         known_device=bool(device),
     )
     if signed.result is not auth.SignInResult.OK or signed.principal is None:
-        c.throttle.failed(keys)
+        await c.throttle.failed(keys)
         action = "sign_in.locked_out" if signed.just_locked else f"sign_in.{signed.result.value}"
         await audit(c, f"anonymous@{address}", action, username, address=address)
         error = {
@@ -110,7 +110,7 @@ async def login(request: web.Request) -> web.StreamResponse:
             auth.SignInResult.NO_SECOND_FACTOR: "no_second_factor",
         }.get(signed.result, "bad_login")
         return login_page(request, error, target, status=401)
-    c.throttle.succeeded(keys[0])
+    await c.throttle.succeeded(keys[0])
     principal, token = signed.principal, signed.token
     await audit(c, principal, "sign_in", principal.name, address=address)
     response = web.HTTPSeeOther(target)
