@@ -25,10 +25,11 @@ log = logging.getLogger(__name__)
 # After the first try: a minute, five, half an hour, two hours, then every six hours; nine tries in all.
 RETRY_AFTER = (60, 300, 1800, 7200, 21600, 21600, 21600, 21600)
 BATCH = 50
-# A message is claimed before it is sent: no other round (another center's, during a lease's hand-over)
-# takes it for this long. A sender killed between the gateway's acceptance and the record of it leaves the
-# message to be sent again after this: at least once, never lost.
-CLAIM_SECONDS = 120
+# A message is claimed before it is sent: no other round takes it for this long. Rounds run under the
+# outbox's lease (shell/centers.py), so two overlap only while a lease changes hands (seconds); a sender
+# killed between the gateway's acceptance and the record of it leaves the message to be sent again after
+# this: at least once, never lost.
+CLAIM_SECONDS = 30
 
 
 class NoGateway(Exception):

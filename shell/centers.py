@@ -62,8 +62,9 @@ class Center:
             writer.stand_by()
         self.tasks.append(asyncio.create_task(_writer_role(lease, writer), name="cases-role"))
 
-    def held(self) -> list[str]:
-        return sorted(name for name, lease in self.leases.items() if lease.held.is_set())
+    def holding(self) -> dict[str, bool]:
+        """Each lease this center tries for, and whether it holds it now (for /metrics)."""
+        return {name: lease.held.is_set() for name, lease in sorted(self.leases.items())}
 
     async def stop(self) -> None:
         """Cancel the work, then let go of the leases (their sessions end with the engine)."""

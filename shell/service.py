@@ -12,7 +12,7 @@ import contextlib
 import gc
 import logging
 import signal
-from collections.abc import AsyncIterator, Awaitable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from functools import partial
@@ -86,6 +86,8 @@ class Hotline:
     bridges: dict[str, Bridge]  # by node name ("" on one machine), in fail-over order
     watch: NodeWatch | None = None  # with several nodes: which are lost
     presence: PresenceKeeper | None = None  # with several nodes: agents' log-in and pause, kept here
+    # The background work's leases and whether this center holds each now (shell/centers.py).
+    leases: Callable[[], dict[str, bool]] = dict
 
     @classmethod
     def build(cls, settings: Settings, journal_dir: Path | None = None) -> Hotline:
@@ -221,6 +223,7 @@ async def services(
         if bridge:
             running.following = True
             running.center = Center(settings.database_url)
+            running.hotline.leases = running.center.holding
             running.center.follow_writer(running.hotline.writer)
             await running.hotline.start(wait=None)
             if web:

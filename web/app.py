@@ -105,6 +105,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         shared.ami,
         shared.board,
         shared.writer,
+        shared.leases,
         today,
         Broadcaster(shared.board, today, shared.db, shared.ami.connected.is_set),
         # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).

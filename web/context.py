@@ -4,6 +4,7 @@ language."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -46,6 +47,8 @@ class Shared(Protocol):
     def board(self) -> LiveBoard: ...
     @property
     def writer(self) -> CaseWriter: ...
+    @property
+    def leases(self) -> Callable[[], dict[str, bool]]: ...
 
 
 @dataclass
@@ -56,6 +59,7 @@ class Context:
     ami: AMIService  # agents' log-in, pause and the supervisors' listening in; it may be away
     board: LiveBoard
     writer: CaseWriter  # its counters and dead letters
+    leases: Callable[[], dict[str, bool]]  # the background work this center holds (shell/centers.py)
     today: Today
     live: Broadcaster
     steps: Steps

@@ -85,9 +85,12 @@ class TestNetwork:
             found = True
             _kill_inside(namespace, log)
             _ip("netns", "del", namespace, check=False)
-        if Path(f"/sys/class/net/{self.bridge}").exists():
-            found = True
-            _ip("link", "del", self.bridge, check=False)
+        # The kernel destroys a deleted namespace (and the veth ends in it) in the background: the host ends
+        # go now, so that an `up` right after finds their names free.
+        for link in [host.link for host in self.hosts.values()] + [self.bridge]:
+            if Path(f"/sys/class/net/{link}").exists():
+                found = True
+                _ip("link", "del", link, check=False)
         return found
 
     def namespaces(self) -> list[str]:

@@ -21,6 +21,7 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hotline.errors import SandboxError
 from shell.sandbox.network import TestNetwork, tag_for
@@ -41,6 +42,16 @@ def _bin_dir() -> Path:
     if not found:
         raise SandboxError("PostgreSQL's programs are missing; scripts/test installs Debian's postgresql")
     return Path(found[-1])
+
+
+def _get_json(url: str) -> dict[str, Any]:
+    """A JSON object from a REST API inside the test network ({} when it does not answer)."""
+    try:
+        with urllib.request.urlopen(url, timeout=2) as reply:
+            found = json.loads(reply.read())
+    except (OSError, urllib.error.URLError, ValueError):
+        return {}
+    return found if isinstance(found, dict) else {}
 
 
 @dataclass
@@ -128,11 +139,7 @@ class PatroniCluster:
     # -- state -----------------------------------------------------------------------------------
     def role(self, member: str) -> str:
         """'primary', 'replica', or '' when its Patroni does not answer (from its REST API)."""
-        try:
-            with urllib.request.urlopen(f"http://{self.address(member)}:{REST_PORT}/patroni", timeout=2) as r:
-                state = json.loads(r.read())
-        except (OSError, urllib.error.URLError, ValueError):
-            return ""
+        state = self._state(member)
         role = str(state.get("role", "")) if state.get("state") == "running" else ""
         return "primary" if role == "master" else role  # Patroni 3.0 still says master
 
@@ -150,22 +157,19 @@ class PatroniCluster:
         raise SandboxError(f"no PostgreSQL primary within {seconds:.0f} s; see {self.folder}/*/patroni.log")
 
     def wait_for_streaming(self, member: str, seconds: float) -> None:
+        """Until `member` is the synchronous standby in etcd's word (a commit waits for it, and only it may
+        be promoted)."""
         deadline = time.monotonic() + seconds
         while time.monotonic() < deadline:
-            try:
-                url = f"http://{self.address(member)}:{REST_PORT}/patroni"
-                with urllib.request.urlopen(url, timeout=2) as r:
-                    state = json.loads(r.read())
-                if (
-                    state.get("role") == "replica"
-                    and state.get("replication_state", "streaming") == "streaming"
-                ):
-                    if self._psql(member, "SELECT 1", "postgres") == "1":
-                        return
-            except (OSError, urllib.error.URLError, ValueError):
-                pass
+            cluster = _get_json(f"http://{self.address(member)}:{REST_PORT}/cluster")
+            for peer in cluster.get("members", []):
+                if peer.get("name") == member and peer.get("role") == "sync_standby":
+                    return
             time.sleep(0.3)
-        raise SandboxError(f"{member} is not a streaming standby within {seconds:.0f} s")
+        raise SandboxError(f"{member} is not the primary's synchronous standby within {seconds:.0f} s")
+
+    def _state(self, member: str) -> dict[str, Any]:
+        return _get_json(f"http://{self.address(member)}:{REST_PORT}/patroni") if member else {}
 
     # -- the parts -------------------------------------------------------------------------------
     def _start_etcd(self) -> None:
@@ -189,10 +193,13 @@ class PatroniCluster:
         )
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
-            with contextlib.suppress(OSError, urllib.error.URLError):
-                with urllib.request.urlopen(f"http://{me}:{ETCD_PORT}/health", timeout=2) as reply:
-                    if json.loads(reply.read()).get("health") == "true":
-                        return
+            health = f"http://{me}:{ETCD_PORT}/health"
+            with (
+                contextlib.suppress(OSError, urllib.error.URLError),
+                urllib.request.urlopen(health, timeout=2) as r,
+            ):
+                if json.loads(r.read()).get("health") == "true":
+                    return
             time.sleep(0.2)
         raise SandboxError(f"etcd did not start; see {self.folder}/etcd.log")
 

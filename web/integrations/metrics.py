@@ -69,7 +69,14 @@ class BoardCollector(Collector):
         for node in snap["nodes"]:
             nodes.add_metric([node["name"]], 1 if node["state"] == "up" else 0)
             lost.add_metric([node["name"]], 1 if node["state"] == "lost" else 0)
-        yield from (waiting, longest, members, agents, calls, today, written, ami, nodes, lost)
+        leases = GaugeMetricFamily(
+            "hotline_lease_held",
+            "With several centers: 1 while this center runs the background work of the lease",
+            labels=["lease"],
+        )
+        for name, held in c.leases().items():
+            leases.add_metric([name], 1 if held else 0)
+        yield from (waiting, longest, members, agents, calls, today, written, ami, nodes, lost, leases)
 
     def store_health(self) -> Iterator[Metric]:
         """What could make a case late or lost: the writer's backlog and failures, dead letters, the
