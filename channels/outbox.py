@@ -5,6 +5,7 @@ citizen another way. Each message sent is in the request's history."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
@@ -15,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from channels import callback, chat, email, sms, texts
 from hotline import contact_channels
+from hotline.db.errors import is_transient
 from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
 from hotline.errors import AMIError
 from hotline.links import follow_url
@@ -26,10 +28,14 @@ log = logging.getLogger(__name__)
 RETRY_AFTER = (60, 300, 1800, 7200, 21600, 21600, 21600, 21600)
 BATCH = 50
 # A message is claimed before it is sent: no other round takes it for this long. Rounds run under the
-# outbox's lease (shell/centers.py), so two overlap only while a lease changes hands (seconds); a sender
-# killed between the gateway's acceptance and the record of it leaves the message to be sent again after
-# this: at least once, never lost.
-CLAIM_SECONDS = 30
+# outbox's lease (shell/centers.py), so two overlap only while a lease changes hands; the claim outlasts a
+# database fail-over's write outage (measured: docs/high-availability.md), during which the record of a
+# message sent just before waits. A sender killed between the gateway's acceptance and that record leaves
+# the message to be sent again after the claim: at least once, never lost.
+CLAIM_SECONDS = 60
+# How long a message the gateway took waits for the database to record it (a fail-over takes seconds).
+RECORD_SECONDS = 120.0
+_RECORDING: set[asyncio.Future[int]] = set()  # records in flight, kept alive past a cancelled round
 
 
 class NoGateway(Exception):
@@ -259,22 +265,48 @@ async def _deliver_one(
         external, error = "", str(exc)[:2000]
     except email.Unsendable as exc:
         external, error, hopeless = "", str(exc)[:2000], True
-    async with db() as session, session.begin():
-        kept = await session.get(OutboxMessage, message.id)
-        if kept is None:
-            return 0
-        if not error:
-            kept.attempts += 1
-            kept.status, kept.sent_at, kept.external_id, kept.error = (
-                OutboxStatus.SENT.value,
-                now,
-                external,
-                "",
-            )
-            _history(session, kept, now, "message_sent")
-            return 1
-        _count_failure(session, kept, now, error, hopeless)
-    return 0
+    if error:
+        async with db() as session, session.begin():
+            kept = await session.get(OutboxMessage, message.id)
+            if kept is not None:
+                _count_failure(session, kept, now, error, hopeless)
+        return 0
+    # Shielded: a lease lost meanwhile (a database fail-over ends the lease's session) cancels the round,
+    # never the record of what the gateway took, which then lands before the claim ends.
+    recording = asyncio.ensure_future(_record_sent(db, message.id, external, now))
+    _RECORDING.add(recording)
+    recording.add_done_callback(_RECORDING.discard)
+    return await asyncio.shield(recording)
+
+
+async def _record_sent(
+    db: async_sessionmaker[AsyncSession], message_id: int, external: str, now: datetime
+) -> int:
+    """The gateway took the message: say so, waiting out a database that is away (a fail-over takes
+    seconds). Were it given up, the message would be sent again once its claim ends."""
+    waited, delay = 0.0, 0.5
+    while True:
+        try:
+            async with db() as session, session.begin():
+                kept = await session.get(OutboxMessage, message_id)
+                if kept is None:
+                    return 0
+                kept.attempts += 1
+                kept.status, kept.sent_at, kept.external_id, kept.error = (
+                    OutboxStatus.SENT.value,
+                    now,
+                    external,
+                    "",
+                )
+                _history(session, kept, now, "message_sent")
+                return 1
+        except Exception as exc:
+            if not is_transient(exc) or waited >= RECORD_SECONDS:
+                raise
+            log.warning("message %d sent; recording it waits for the database (%s)", message_id, exc)
+        await asyncio.sleep(delay)
+        waited += delay
+        delay = min(delay * 2, 5.0)
 
 
 async def _failed_try(

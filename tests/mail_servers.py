@@ -11,8 +11,10 @@ import shutil
 import subprocess
 import tempfile
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass
+from email import message_from_bytes, policy
 from pathlib import Path
 
 import pytest
@@ -79,6 +81,14 @@ class MailServers:
         box.login(user, PASSWORD)
         box.select("INBOX")
         return box
+
+    def subjects(self, user: str) -> Counter[str]:
+        """How many messages of each subject arrived in the user's mailbox."""
+        box = self.maildir(user)
+        return Counter(
+            str(message_from_bytes(box.get_bytes(key), policy=policy.default)["Subject"])
+            for key in box.iterkeys()
+        )
 
     def deliver(self, user: str, raw: bytes) -> None:
         """A message arrives in the user's INBOX (over IMAP, as a delivery agent would put it)."""

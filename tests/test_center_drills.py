@@ -12,10 +12,7 @@ import os
 import re
 import signal
 import time
-from collections import Counter
 from collections.abc import AsyncIterator
-from datetime import UTC, datetime
-from email import message_from_bytes, policy
 from pathlib import Path
 
 import aiohttp
@@ -26,6 +23,7 @@ from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, InboundMessage, OutboxMessage, OutboxStatus
 from tests.agi_peer import free_port
+from tests.helpers.outbox import SUBJECT, queue_messages
 from tests.mail_servers import PASSWORD, MailServers, mail_servers
 from tests.processes import eventually
 from tests.services import TEST_SETTINGS, start_hotline
@@ -120,25 +118,7 @@ async def test_a_center_killed_while_it_reads_the_mailbox_and_sends_the_outbox(
     engine = make_engine(fresh_postgres_url)
     db = sessions(engine)
     token = await auth.add_token(db, "metrics", "supervisor")
-    now = datetime.now(UTC)
-    async with db() as session, session.begin():
-        for n in range(MESSAGES):
-            session.add(
-                OutboxMessage(
-                    channel="email",
-                    kind="answer",
-                    to=CITIZEN,
-                    subject=f"drill message {n}",
-                    body=f"Trả lời số {n}",
-                    in_reply_to="",
-                    status=OutboxStatus.PENDING.value,
-                    attempts=0,
-                    created_at=now,
-                    next_at=now,
-                    error="",
-                    external_id="",
-                )
-            )
+    await queue_messages(db, MESSAGES)
 
     async def counts() -> tuple[int, int]:
         async with db() as session:
@@ -184,17 +164,13 @@ async def test_a_center_killed_while_it_reads_the_mailbox_and_sends_the_outbox(
                     taken, sent = await counts()
                     return taken == MAILS and sent == MESSAGES + MAILS
 
-                await eventually(all_done, "every mail taken and every message sent", timeout=90, every=0.5)
+                await eventually(all_done, "every mail taken and every message sent", timeout=150, every=0.5)
         async with db() as session:
             requests = await session.scalar(select(func.count()).select_from(CitizenRequest))
         assert at_kill[0] < MAILS and at_kill[1] < MESSAGES + MAILS, "the kill came in the middle"
         assert requests == MAILS, "each mail became one request"
-        box = mail_servers.maildir("citizen")
-        subjects = Counter(
-            str(message_from_bytes(box.get_bytes(key), policy=policy.default)["Subject"])
-            for key in box.iterkeys()
-        )
-        drill = {s: c for s, c in subjects.items() if s.startswith("drill message")}
+        subjects = mail_servers.subjects("citizen")
+        drill = {s: c for s, c in subjects.items() if s.startswith(SUBJECT)}
         assert len(drill) == MESSAGES, "every message arrived"
         twice = [s for s, c in drill.items() if c > 1]
         # At least once: only a message in the relay's hands at the kill may arrive twice.

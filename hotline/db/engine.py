@@ -1,5 +1,6 @@
 """Engines and sessions. SQLite gets WAL and a busy timeout so the IVR's case numbers and the bridge's
-case writes can share one file; PostgreSQL needs nothing special."""
+case writes can share one file; PostgreSQL as a primary with standbys (a multi-host URL) gets the
+connector of hotline/db/pg_connect.py."""
 
 from __future__ import annotations
 
@@ -9,6 +10,8 @@ from sqlalchemy import event, make_url
 from sqlalchemy.engine.interfaces import DBAPIConnection
 from sqlalchemy.ext.asyncio import AsyncEngine, async_sessionmaker, create_async_engine
 from sqlalchemy.pool import ConnectionPoolEntry, NullPool
+
+from hotline.db import pg_connect
 
 # No database call may hang: a PostgreSQL that accepts connections and never answers, or a lock held
 # elsewhere, turns into an error after these, which the callers retry or work around.
@@ -23,14 +26,18 @@ def make_engine(url: str, pooled: bool = True) -> AsyncEngine:
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": CONNECT_SECONDS})
     else:
-        # asyncpg spends one timeout on all the hosts of a multi-host URL (a standby and a primary, the
-        # writer found by target_session_attrs): each gets its own share, so an unreachable first host
-        # cannot use up the time of the one that answers.
-        hosts = make_url(url).query.get("host", ())
-        share = CONNECT_SECONDS * max(1, len(hosts) if isinstance(hosts, tuple) else 1)
+        parsed = make_url(url)
+        # A multi-host URL (a primary and standbys): our own connector, which gives each host its own
+        # timeout and watches for a member that vanishes (hotline/db/pg_connect.py).
+        several = bool(pg_connect.hosts_of(parsed))
         engine = create_async_engine(
             url,
-            connect_args={"timeout": share, "command_timeout": STATEMENT_SECONDS},
+            connect_args={"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS},
+            **(
+                {"async_creator": pg_connect.creator(parsed, CONNECT_SECONDS, STATEMENT_SECONDS)}
+                if several
+                else {}
+            ),
             **(
                 {"pool_pre_ping": True, "pool_timeout": POOL_WAIT_SECONDS}
                 if pooled

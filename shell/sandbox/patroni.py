@@ -245,6 +245,8 @@ class PatroniCluster:
                 "data_dir": str(home / "data"),
                 "bin_dir": str(_bin_dir()),
                 "pgpass": str(home / "pgpass"),
+                # A new standby's copy starts at once, not after a checkpoint spread over minutes.
+                "basebackup": [{"checkpoint": "fast"}],
                 "authentication": {
                     "replication": {"username": "replicator", "password": "replicator"},
                     "superuser": {"username": "postgres", "password": "postgres"},
@@ -274,6 +276,26 @@ class PatroniCluster:
             subprocess.run([*command, f'CREATE DATABASE "{self.database}"'], capture_output=True, timeout=15)
             time.sleep(0.3)
         raise SandboxError(f"could not create the database {self.database} on {leader}")
+
+    def writable_inside(self, member: str) -> bool | None:
+        """Whether the member's PostgreSQL takes writes, asked from inside its own host (which a cut
+        link does not keep from it); None when it does not answer."""
+        command = [
+            "psql",
+            "-qAtX",
+            "-d",
+            self.member_url(member, "postgres"),
+            "-c",
+            "SELECT pg_is_in_recovery()",
+        ]
+        try:
+            proc = subprocess.run(
+                self.net.hosts[member].command(command), capture_output=True, text=True, timeout=3
+            )
+        except subprocess.TimeoutExpired:
+            return None
+        answer = proc.stdout.strip()
+        return None if proc.returncode or answer not in ("t", "f") else answer == "f"
 
     def sql(self, member: str, statement: str) -> str:
         """A statement on one member (its answer, '' if it failed): what the drills look at."""
