@@ -11,6 +11,7 @@ from hotline import secrets
 from hotline import settings as site_settings
 from hotline.asterisk import config as asterisk_config
 from hotline.settings import Settings
+from tests.agi_peer import free_port
 from tests.space import TEST_SETTINGS, TEST_VAR
 
 
@@ -38,3 +39,17 @@ def site_on(url: str, folder: Path) -> Path:
 def not_ours(site: Settings) -> None:
     """The calls the second site made are not the test site's: its next bridge must not take them in."""
     QueueLogReader(site.queue_log_path, site.state_path / "queue_log.position").following(datetime.now(UTC))
+
+
+def without_asterisk(folder: Path, state: Path) -> tuple[str, int]:
+    """The test site's settings text with its files in `folder` and its state in `state`, free ports for
+    the web app and the FastAGI server, and an AMI port nothing listens on (the request side needs no
+    Asterisk); and the web port."""
+    web_port, ami_port, agi_port = free_port(), free_port(), free_port()
+    text = TEST_SETTINGS.read_text(encoding="utf-8")
+    text = text.replace('state_dir = "../var/test"', f'state_dir = "{state}"')
+    text = text.replace("../var/test", str(folder))
+    text = text.replace("[ami]\nport = 15038", f"[ami]\nport = {ami_port}")
+    text = text.replace("[agi]\nport = 14573", f"[agi]\nport = {agi_port}")
+    text = text.replace("[web]\nport = 18080", f"[web]\nport = {web_port}")
+    return text, web_port

@@ -22,11 +22,11 @@ from sqlalchemy import func, select
 from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, InboundMessage, OutboxMessage, OutboxStatus
-from tests.agi_peer import free_port
 from tests.helpers.outbox import SUBJECT, queue_messages
 from tests.mail_servers import PASSWORD, MailServers, mail_servers
 from tests.processes import eventually
-from tests.services import TEST_SETTINGS, start_hotline
+from tests.services import start_hotline
+from tests.sites import without_asterisk
 from web import auth
 
 __all__ = ["mail_servers"]  # the fixture
@@ -41,13 +41,7 @@ MESSAGES = 60
 def center_settings(folder: Path, name: str, state: Path, servers: MailServers) -> tuple[Path, int]:
     """A center's settings file: its own name and ports, the site's shared state folder (secrets) and
     mail servers; an AMI port nothing listens on (the request side needs no Asterisk)."""
-    web_port, ami_port, agi_port = free_port(), free_port(), free_port()
-    text = TEST_SETTINGS.read_text(encoding="utf-8")
-    text = text.replace('state_dir = "../var/test"', f'state_dir = "{state}"')
-    text = text.replace("../var/test", str(folder))
-    text = text.replace("[ami]\nport = 15038", f"[ami]\nport = {ami_port}")
-    text = text.replace("[agi]\nport = 14573", f"[agi]\nport = {agi_port}")
-    text = text.replace("[web]\nport = 18080", f"[web]\nport = {web_port}")
+    text, web_port = without_asterisk(folder, state)
     text += f"""
 [center]
 name = "{name}"

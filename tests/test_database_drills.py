@@ -31,7 +31,7 @@ from shell.sandbox.carrier import CallPlan, CallResult, Carrier
 from shell.sandbox.cluster import ClusterSandbox
 from shell.sandbox.patroni import PatroniCluster
 from shell.service import services
-from tests.helpers.cluster import carrier, cluster_site
+from tests.helpers.cluster import carrier, cluster_site, running_cluster
 from tests.helpers.outbox import queue_messages
 from tests.helpers.portal import answered
 from tests.mail_servers import MailServers, mail_servers
@@ -68,12 +68,8 @@ def nodes_site(database: PatroniCluster) -> Settings:
 
 @pytest.fixture(scope="module")
 def nodes(nodes_site: Settings) -> Iterator[ClusterSandbox]:
-    box = ClusterSandbox(nodes_site)
-    box.up()
-    try:
+    with running_cluster(nodes_site) as box:
         yield box
-    finally:
-        box.down()
 
 
 @pytest.fixture

@@ -31,7 +31,7 @@ from shell.sandbox.runner import SandboxState
 from shell.service import Hotline
 from tests.helpers.browser import add_users, browser, run, sign_in, until
 from tests.helpers.callbacks import expire_active
-from tests.helpers.cluster import NODES, carrier, cluster_site, node_named
+from tests.helpers.cluster import NODES, carrier, cluster_site, node_named, running_cluster
 from tests.processes import eventually
 from tests.services import in_process
 
@@ -51,12 +51,8 @@ def site() -> Settings:
 
 @pytest.fixture(scope="module")
 def cluster(site: Settings) -> Iterator[ClusterSandbox]:
-    box = ClusterSandbox(site)
-    box.up()
-    try:
+    with running_cluster(site) as box:
         yield box
-    finally:
-        box.down()
 
 
 @pytest.fixture

@@ -13,22 +13,16 @@ from pathlib import Path
 
 import aiohttp
 
-from tests.agi_peer import free_port
 from tests.helpers.portal import answered
-from tests.services import TEST_SETTINGS, start_hotline
+from tests.services import start_hotline
+from tests.sites import without_asterisk
 
 VERIFY = "verify-without-asterisk"
 
 
 def site_without_asterisk(folder: Path) -> tuple[Path, int]:
     """The test site in `folder`, its AMI port one nothing listens on; the settings file and the web port."""
-    web_port, ami_port, agi_port = free_port(), free_port(), free_port()
-    text = TEST_SETTINGS.read_text(encoding="utf-8")
-    text = text.replace('state_dir = "../var/test"', f'state_dir = "{folder / "state"}"')
-    text = text.replace("../var/test", str(folder))
-    text = text.replace("[ami]\nport = 15038", f"[ami]\nport = {ami_port}")
-    text = text.replace("[agi]\nport = 14573", f"[agi]\nport = {agi_port}")
-    text = text.replace("[web]\nport = 18080", f"[web]\nport = {web_port}")
+    text, web_port = without_asterisk(folder, folder / "state")
     text += '\n[facebook]\npage_id = "page1"\n'
     (folder / "state").mkdir()
     (folder / "state" / "secrets.toml").write_text(

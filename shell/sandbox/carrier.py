@@ -8,6 +8,7 @@ is read from the Contact of its 200 OK.
 
 from __future__ import annotations
 
+import contextlib
 import re
 import shutil
 import subprocess
@@ -22,6 +23,7 @@ from shell.sandbox.network import Host
 PCAPS = Path("/usr/share/sip-tester")
 KEY_PCAPS = {**{str(d): f"dtmf_2833_{d}.pcap" for d in range(10)}, "*": "dtmf_2833_star.pcap"}
 KEY_PCAPS["#"] = "dtmf_2833_pound.pcap"
+VOICE_PCAP = "g711a.pcap"  # about 7 s of speech, PCMA
 # What SIPp's exit status says (its manual: 0 every call succeeded, 1 at least one failed).
 ALL_SUCCEEDED = 0
 
@@ -54,15 +56,63 @@ def scenario(plan: CallPlan) -> str:
     for index, key in enumerate(plan.keys):
         gap = plan.first_key_ms if index == 0 else plan.key_gap_ms
         steps.append(f'  <pause milliseconds="{gap}"/>')
-        pcap = escape(str(PCAPS / KEY_PCAPS[key]), {'"': "&quot;"})
-        steps.append(f'  <nop><action><exec play_pcap_audio="{pcap}"/></action></nop>')
+        steps.append(f'  <nop><action><exec play_pcap_audio="{_pcap(KEY_PCAPS[key])}"/></action></nop>')
     steps.append(f'  <pause milliseconds="{plan.hold_ms}"/>')
     return _SCENARIO.format(
         number=_digits(plan.number),
         caller=_digits(plan.caller),
         answer_ms=plan.answer_ms,
         steps="\n".join(steps),
+        timed="",
+        timed_end="",
     )
+
+
+@dataclass(frozen=True)
+class LoadPlan:
+    """Calls placed at a steady rate by one SIPp, each as a citizen who reaches a queue and talks: RTP
+    both ways (SIPp plays a recorded voice), so Asterisk records real audio."""
+
+    rate: float  # new calls per second
+    calls: int
+    caller_prefix: str = "0915"  # each call's number: the prefix and SIPp's call number
+    keys: str = "0"  # the operator queue
+    first_key_ms: int = 2500
+    hold_ms: int = 8000  # after the voice starts, before the citizen hangs up
+    most_at_once: int = 3000
+
+
+@dataclass(frozen=True)
+class LoadResult:
+    succeeded: int
+    failed: int
+    answer_ms: list[float]  # INVITE to 200 OK of each answered call
+    callers: list[str]  # the number of every call placed
+
+
+def load_scenario(plan: LoadPlan) -> str:
+    """The SIPp scenario of one call of a load: timed from INVITE to 200 (SIPp's response-time 1)."""
+    _digits(plan.caller_prefix)
+    steps = []
+    for index, key in enumerate(plan.keys):
+        gap = plan.first_key_ms if index == 0 else 1500
+        steps.append(f'  <pause milliseconds="{gap}"/>')
+        steps.append(f'  <nop><action><exec play_pcap_audio="{_pcap(KEY_PCAPS[key])}"/></action></nop>')
+    steps.append('  <pause milliseconds="600"/>')
+    steps.append(f'  <nop><action><exec play_pcap_audio="{_pcap(VOICE_PCAP)}"/></action></nop>')
+    steps.append(f'  <pause milliseconds="{plan.hold_ms}"/>')
+    return _SCENARIO.format(
+        number="1022",
+        caller=f"{plan.caller_prefix}[call_number]",
+        answer_ms=30_000,
+        steps="\n".join(steps),
+        timed=' start_rtd="1"',
+        timed_end=' rtd="1"',
+    )
+
+
+def _pcap(name: str) -> str:
+    return escape(str(PCAPS / name), {'"': "&quot;"})
 
 
 @dataclass
@@ -107,9 +157,51 @@ class Carrier:
         folder.mkdir(parents=True, exist_ok=True)
         self._calls = 0
 
+    def _sipp(
+        self, scenario_file: Path, calls: list[str], traces: list[str], errors: Path
+    ) -> subprocess.Popen[bytes]:
+        """SIPp on the carrier's host, calling the edge: the scenario, how many calls, what it writes."""
+        command = ["sipp", self.edge, "-sf", str(scenario_file), "-i", self.host.address, *calls]
+        command += ["-nostdin", *traces, "-trace_err", "-error_file", str(errors)]
+        return subprocess.Popen(
+            self.host.command(command),
+            cwd=self.folder,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
     def call(self, plan: CallPlan, timeout: float = 60.0) -> CallResult:
         """Place one call and wait for its end."""
         return self.start(plan).wait(timeout)
+
+    def load(self, plan: LoadPlan, timeout: float) -> LoadResult:
+        """Place the calls of `plan` and wait for them all to end (or `timeout`)."""
+        self._calls += 1
+        name = f"load-{self._calls}"
+        xml = self.folder / f"{name}.xml"
+        xml.write_text(load_scenario(plan))
+        stats, rtt = self.folder / f"{name}.csv", self.folder / f"{name}_rtt.csv"
+        for stale in (stats, rtt):
+            stale.unlink(missing_ok=True)
+        proc = self._sipp(
+            xml,
+            ["-r", f"{plan.rate:g}", "-m", str(plan.calls), "-l", str(plan.most_at_once)],
+            ["-trace_stat", "-stf", str(stats), "-fd", "1", "-trace_rtt", "-rtt_freq", "1"],
+            self.folder / f"{name}.errors",
+        )
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        # SIPp names the response-time file after the scenario and its pid.
+        rtt = next(iter(sorted(self.folder.glob(f"{name}_*_rtt.csv"))), rtt)
+        return LoadResult(
+            *_load_counts(stats),
+            _response_times(rtt),
+            [f"{plan.caller_prefix}{n}" for n in range(1, plan.calls + 1)],
+        )
 
     def start(self, plan: CallPlan) -> PlacedCall:
         """Place one call and return at once."""
@@ -120,32 +212,35 @@ class Carrier:
         log = self.folder / f"{name}.log"
         for stale in (log, log.with_suffix(".errors")):
             stale.unlink(missing_ok=True)
-        command = [
-            "sipp",
-            self.edge,
-            "-sf",
-            str(xml),
-            "-i",
-            self.host.address,
-            "-m",
-            "1",
-            "-nostdin",
-            "-trace_logs",
-            "-log_file",
-            str(log),
-            "-trace_err",
-            "-error_file",
-            str(log.with_suffix(".errors")),
-        ]
         started = time.monotonic()
-        proc = subprocess.Popen(
-            self.host.command(command),
-            cwd=self.folder,
-            stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
+        proc = self._sipp(
+            xml, ["-m", "1"], ["-trace_logs", "-log_file", str(log)], log.with_suffix(".errors")
         )
         return PlacedCall(proc, log, started)
+
+
+def _load_counts(stats: Path) -> tuple[int, int]:
+    """(successful, failed) calls from the last line of SIPp's statistics file."""
+    if not stats.exists():
+        return 0, 0
+    lines = [line for line in stats.read_text(errors="replace").splitlines() if line.strip()]
+    if len(lines) < 2:
+        return 0, 0
+    head, last = lines[0].split(";"), lines[-1].split(";")
+    row = dict(zip(head, last, strict=False))
+    return int(row.get("SuccessfulCall(C)", 0) or 0), int(row.get("FailedCall(C)", 0) or 0)
+
+
+def _response_times(rtt: Path) -> list[float]:
+    """Milliseconds of each timed response ("date_ms;response_time_ms;rtd_no" lines)."""
+    if not rtt.exists():
+        return []
+    found = []
+    for line in rtt.read_text(errors="replace").splitlines():
+        parts = line.split(";")
+        with contextlib.suppress(IndexError, ValueError):
+            found.append(float(parts[1]))
+    return found
 
 
 def _digits(value: str) -> str:
@@ -156,7 +251,7 @@ def _digits(value: str) -> str:
 
 _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
 <scenario name="a citizen calls the hotline">
-  <send retrans="500">
+  <send retrans="500"{timed}>
     <![CDATA[
       INVITE sip:{number}@[remote_ip]:[remote_port] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
@@ -184,7 +279,7 @@ _SCENARIO = """<?xml version="1.0" encoding="ISO-8859-1" ?>
   <recv response="100" optional="true"/>
   <recv response="180" optional="true"/>
   <recv response="183" optional="true"/>
-  <recv response="200" rrs="true" timeout="{answer_ms}">
+  <recv response="200" rrs="true"{timed_end} timeout="{answer_ms}">
     <action>
       <ereg regexp="Contact: *&lt;?sip:([^@&gt;]*@)?([0-9.]+)" search_in="msg" assign_to="whole,user,node"/>
       <log message="answered by [$node]"/>

@@ -5,6 +5,8 @@ own)."""
 
 from __future__ import annotations
 
+import contextlib
+from collections.abc import Iterator
 from pathlib import Path
 
 from hotline import settings
@@ -49,6 +51,17 @@ def cluster_site(prefix: str = "10.201.0", state: str = "../var/cluster", **more
     return settings.load(TEST_SETTINGS, overrides={**overrides, **more})
 
 
+@contextlib.contextmanager
+def running_cluster(site: Settings) -> Iterator[ClusterSandbox]:
+    """The nodes and the edge up for a module of tests; down after it."""
+    box = ClusterSandbox(site)
+    box.up()
+    try:
+        yield box
+    finally:
+        box.down()
+
+
 def carrier(cluster: ClusterSandbox, folder: Path) -> Carrier:
     return Carrier(cluster.host(CARRIER), cluster.settings.edge.sip_address, folder)
 
@@ -58,4 +71,4 @@ def node_named(address: str, prefix: str = "10.201.0") -> str:
     return next((name for name in NODE_NAMES if known[name] == address), address)
 
 
-__all__ = ["CallPlan", "carrier", "cluster_site", "node_named"]
+__all__ = ["CallPlan", "carrier", "cluster_site", "node_named", "running_cluster"]
