@@ -28,6 +28,7 @@ from shell.sandbox.runner import Sandbox
 Log = Callable[[str], None]
 EDGE_READY_TIMEOUT = 20.0
 CARRIER = "carrier"
+EDGE = "edge"
 
 
 @dataclass
@@ -58,7 +59,7 @@ class ClusterSandbox:
             raise SandboxError("the settings have no [[nodes]]: use the one-node sandbox")
         self.settings = settings
         self.log = log
-        hosts = {"edge": settings.edge.address, **{n.name: n.address for n in settings.nodes}}
+        hosts = {EDGE: settings.edge.address, **{n.name: n.address for n in settings.nodes}}
         if settings.sandbox.carrier:
             hosts[CARRIER] = settings.sandbox.carrier
         self.network = network.TestNetwork(
@@ -181,7 +182,7 @@ class ClusterSandbox:
             raise SandboxError(f"{config} is not valid for Kamailio:\n{check.stderr.strip()[-2000:]}")
         with self.edge_log.open("ab") as log:
             proc = subprocess.Popen(
-                self.network.hosts["edge"].command(program),
+                self.network.hosts[EDGE].command(program),
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

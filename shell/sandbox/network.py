@@ -107,6 +107,10 @@ class TestNetwork:
     def mend(self, name: str) -> None:
         _ip("link", "set", self.hosts[name].link, "up")
 
+    def pids(self, name: str) -> list[int]:
+        """Every process running in a host's namespace (a program and the workers it forked)."""
+        return _pids_in(self.hosts[name].namespace)
+
     def kill_inside(self, name: str) -> None:
         """The host dies: every process in its namespace is killed with -9."""
         _kill_inside(self.hosts[name].namespace, None)
