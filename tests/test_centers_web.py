@@ -5,6 +5,7 @@ attacker who spreads over the centers gets no more tries than from one."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -14,6 +15,7 @@ from aiohttp import FormData
 from aiohttp.test_utils import TestClient, TestServer
 
 from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
 from hotline.db.migrate import upgrade_async
 from hotline.db.numbers import case_number
 from hotline.settings import Settings
@@ -23,7 +25,7 @@ from tests.helpers.portal import answered
 from tests.web_site import post_login
 from web import auth
 from web.app import build_app
-from web.throttle import FREE_TRIES
+from web.throttle import FREE_TRIES, RateLimit
 
 pytestmark = pytest.mark.postgres
 
@@ -133,3 +135,16 @@ async def test_the_forms_question_and_limits_hold_across_centers(centers: Center
         challenge = answered(await (await client.get("/report")).text())
         refused = await client.post("/report", data=_form(challenge, "0912 000 999"))
         assert refused.status == 429 and int(refused.headers["Retry-After"]) > 0
+
+
+async def test_a_burst_spread_over_two_centers_passes_the_limit_exactly(fresh_postgres_url: str) -> None:
+    await upgrade_async(fresh_postgres_url)
+    engines = [make_engine(fresh_postgres_url), make_engine(fresh_postgres_url)]
+    limits = [RateLimit(sessions(e), "form_address", b"key", 10, 3600) for e in engines]
+    try:
+        waits = await asyncio.gather(*(limits[n % 2].take("203.0.113.7") for n in range(30)))
+        assert sum(1 for wait in waits if wait == 0) == 10
+        assert await limits[0].take("198.51.100.9") == 0  # another key is not held up
+    finally:
+        for engine in engines:
+            await engine.dispose()

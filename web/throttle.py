@@ -14,6 +14,7 @@ pruned as new ones are written, so a flood of distinct keys costs rows for an ho
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import hmac
 from collections.abc import Callable
@@ -40,8 +41,14 @@ def _now() -> datetime:
 class _Keyed:
     def __init__(self, db: async_sessionmaker[AsyncSession], scope: str, secret: bytes, clock: Clock) -> None:
         self.db, self.scope, self._secret, self._clock = db, scope, secret, clock
-        # One process's concurrent requests for a key go one at a time (SQLite has no row locks to do it).
-        self._serial = asyncio.Lock()
+        bind = db.kw.get("bind")
+        self._postgres = bind is not None and bind.dialect.name == "postgresql"
+        # On SQLite (one process, no row locks) this process's looks and counts go one at a time; on
+        # PostgreSQL each key's transaction takes an advisory lock instead (`_lock`), which holds across
+        # centers and leaves other keys alone.
+        self._serial: contextlib.AbstractAsyncContextManager[object] = (
+            contextlib.nullcontext() if self._postgres else asyncio.Lock()
+        )
         self._writes = 0
 
     def hidden(self, key: str) -> str:
@@ -49,7 +56,7 @@ class _Keyed:
 
     async def _lock(self, session: AsyncSession, key: str) -> None:
         """Across centers: one transaction at a time per key (PostgreSQL; SQLite has one writer anyway)."""
-        if session.bind.dialect.name == "postgresql":
+        if self._postgres:
             await session.execute(text("SELECT pg_advisory_xact_lock(:k)"), {"k": lock_key(key)})
 
     def _due_for_pruning(self) -> bool:
