@@ -4,6 +4,7 @@ answers each command with a scripted result, records the commands it received.""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import re
 import socket
 from collections.abc import Callable
@@ -14,9 +15,19 @@ Responder = Callable[[str], str]
 
 def free_port() -> int:
     """A TCP port on the loopback nobody listens on now."""
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
+    return free_ports(1)[0]
+
+
+def free_ports(count: int) -> list[int]:
+    """`count` different TCP ports on the loopback nobody listens on now: each is held until all are
+    chosen (ports taken one after another may come back the same)."""
+    with contextlib.ExitStack() as held:
+        ports = []
+        for _ in range(count):
+            s = held.enter_context(socket.socket())
+            s.bind(("127.0.0.1", 0))
+            ports.append(int(s.getsockname()[1]))
+        return ports
 
 
 def environment(

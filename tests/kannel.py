@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-from tests.agi_peer import free_port
+from tests.agi_peer import free_ports
 from tests.processes import wait_for_port
 
 FAKESMSC = Path("/usr/lib/kannel/test/fakesmsc")
@@ -152,8 +152,8 @@ def running_kannel(root: Path, inbound_url: str) -> Iterator[Kannel]:
                 f"{program} is missing; scripts/test installs Debian's kannel and kannel-extras"
             )
     root.mkdir(parents=True, exist_ok=True)
-    kannel = Kannel(root, free_port(), free_port())
-    smsbox_port, admin = free_port(), free_port()
+    sendsms, fake_smsc, smsbox_port, admin = free_ports(4)
+    kannel = Kannel(root, sendsms, fake_smsc)
     conf = root / "kannel.conf"
     conf.write_text(
         CONF.format(

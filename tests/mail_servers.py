@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.agi_peer import free_port
+from tests.agi_peer import free_ports
 from tests.processes import wait_for_port
 
 PASSWORD = "hop-thu-1022-thu-nghiem"  # imaplib logs in with ASCII
@@ -119,7 +119,7 @@ def mail_servers() -> Iterator[MailServers]:
         "".join(f"{user}:{{PLAIN}}{PASSWORD}::::::\n" for user in ("hotline", "citizen")), encoding="utf-8"
     )
     os.chmod(root / "users", 0o600)
-    servers = MailServers(root, free_port(), free_port())
+    servers = MailServers(root, *free_ports(2))
     conf = root / "dovecot.conf"
     conf.write_text(DOVECOT_CONF.format(root=root, port=servers.imap_port), encoding="utf-8")
     dovecot = subprocess.Popen(

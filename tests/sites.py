@@ -11,7 +11,7 @@ from hotline import secrets
 from hotline import settings as site_settings
 from hotline.asterisk import config as asterisk_config
 from hotline.settings import Settings
-from tests.agi_peer import free_port
+from tests.agi_peer import free_ports
 from tests.space import TEST_SETTINGS, TEST_VAR
 
 
@@ -45,7 +45,7 @@ def without_asterisk(folder: Path, state: Path) -> tuple[str, int]:
     """The test site's settings text with its files in `folder` and its state in `state`, free ports for
     the web app and the FastAGI server, and an AMI port nothing listens on (the request side needs no
     Asterisk); and the web port."""
-    web_port, ami_port, agi_port = free_port(), free_port(), free_port()
+    web_port, ami_port, agi_port = free_ports(3)
     text = TEST_SETTINGS.read_text(encoding="utf-8")
     text = text.replace('state_dir = "../var/test"', f'state_dir = "{state}"')
     text = text.replace("../var/test", str(folder))
