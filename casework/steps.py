@@ -104,6 +104,13 @@ async def _forward(t: Taking) -> RequestEvent:
     return wf.forward(t.settings, t.request, t.actor, t.text("agency", 32), t.at, t.text("instructions"))
 
 
+async def _place(t: Taking) -> RequestEvent:
+    places, ward = t.settings.places(), t.text("ward", 8)
+    if places.ward(ward) is None:
+        raise StepInputError(f"{ward!r} is not a ward's code of the site's province: pick one from the list")
+    return wf.place(t.request, t.actor, t.at, places, ward)
+
+
 async def _accept(t: Taking) -> RequestEvent:
     return wf.accept(t.request, t.actor, t.at)
 
@@ -159,6 +166,7 @@ TABLE: dict[str, Step] = {
     s.name: s
     for s in (
         Step("forward", lambda r, a: _received(r) and a.center, _forward, ("agency", "instructions")),
+        Step("place", lambda r, a: a.center and not _ended(r), _place, ("ward",)),
         Step("accept", lambda r, a: _status(S.FORWARDED)(r) and _agency_of(r, a), _accept),
         Step("return", lambda r, a: _with_agency(r) and _agency_of(r, a), _return, ("reason",)),
         Step("answer", lambda r, a: _status(S.ACCEPTED)(r) and _agency_of(r, a), _answer, ("text",)),

@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from casework import public_text
+from casework import placing, public_text
 from casework.calendar import WorkingCalendar
 from hotline import contact_channels
 from hotline.db.models import (
@@ -36,6 +36,7 @@ from hotline.db.models import (
     Role,
 )
 from hotline.errors import HotlineError
+from hotline.places import Places
 from hotline.settings import Settings
 
 S = RequestStatus
@@ -135,10 +136,14 @@ def open_request(
     channel: str = "call",
     case_id: int | None = None,
     consent: str = "",
+    places: Places | None = None,
+    ward: str = "",
     **contact: Any,
 ) -> CitizenRequest:
     """A new request, received by the center from a call (its case) or a message; `contact` holds the
-    citizen's contact and place (contact_phone, contact_name, contact_email, address, district, ...)."""
+    citizen's contact and place (contact_phone, contact_name, contact_email, address, district, ...).
+    With the site's `places`, it is placed in a ward: `ward` when one was picked, else the one its place,
+    position or words name."""
     if priority not in (p.value for p in Priority):
         raise StepRefused(f"priority {priority!r}: normal or urgent")
     if contact.get("notify_by") not in (None, "", *NOTIFY_CHANNELS):
@@ -167,9 +172,21 @@ def open_request(
         public_question="",
         **{k: v for k, v in contact.items() if v is not None},
     )
+    if places is not None:
+        placing.place(request, places, ward)
     # The consent the citizen gave, word for word, is kept with the request (Decree 13/2023).
     _step(request, actor, at, "received", channel=channel, consent=consent)
     return request
+
+
+def place(request: CitizenRequest, actor: Actor, at: datetime, places: Places, ward: str) -> RequestEvent:
+    """The center says which ward it happened in (the one found was wrong, or none was)."""
+    _needs_center(actor)
+    if places.ward(ward) is None:
+        raise StepRefused(f"{ward!r} is not a ward's code of the site's province")
+    previous = request.ward_code
+    request.ward_code, request.ward_basis = ward, "picked"
+    return _step(request, actor, at, "placed", ward=ward, previous=previous)
 
 
 def link_call(

@@ -143,6 +143,7 @@ async def take(
                     channel=message.channel,
                     contact_name=message.name,
                     notify_by=message.channel,
+                    places=settings.places(),
                     **_contact(message),
                 )
                 if refused:

@@ -136,7 +136,8 @@ TABLES: tuple[Table, ...] = (
 )
 
 # Every other column of those tables: keys, times, counts, the menu, queue, agent, agency and outcome, what
-# the reports count. A request's district (the ward) stays: it places the matter, not the person, in the
+# the reports count. A request's district (the place as said) and ward stay: they place the matter, not the
+# person, in the
 # statistics. tests/test_personal_data.py checks that every column is here or declared above.
 NOT_PERSONAL: dict[str, frozenset[str]] = {
     "audit_log": frozenset({"id", "at", "action"}),
@@ -172,7 +173,7 @@ NOT_PERSONAL: dict[str, frozenset[str]] = {
             "rating",
             "rated_at",
         }
-        | {"public", "erased_at"}
+        | {"public", "erased_at", "ward_code", "ward_basis"}
     ),
     "case_events": frozenset({"id", "case_id", "at", "kind"}),
     "inbound_messages": frozenset({"id", "channel", "request_id", "at", "outcome"}),

@@ -18,6 +18,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from hotline import places
 from hotline.errors import SettingsError
 
 ENV_SETTINGS = "HOTLINE_SETTINGS"
@@ -39,6 +40,9 @@ class Site(Strict):
     name: str = "Tổng đài 1022"
     timezone: str = "Asia/Ho_Chi_Minh"
     language: Literal["vi", "en"] = "vi"
+    # The province the hotline serves, by its code on the 2025 list ("38": Thanh Hóa): requests are placed
+    # in its wards. "": any ward of the country ('hotline places provinces' lists the codes).
+    province: str = Field("", pattern=r"^([0-9]{2})?$")
 
 
 class Number(Strict):
@@ -149,6 +153,9 @@ class Agency(Strict):
     name: Name
     label: str
     topics: list[str] = []  # the topics (or their first part) it usually answers: suggested on forwarding
+    # The wards it answers for, by code ('hotline places wards NAME'): a commune's People's Committee. Its
+    # topics then narrow what it answers there ([]: all); without wards it is a province-wide department.
+    wards: list[str] = []
     email: str = ""  # where escalations and new requests are announced, when mail is configured
     calendar: Calendar | None = None  # its own working time, if it differs from the site's
 
@@ -658,6 +665,7 @@ class Settings(Strict):
         if self.sip.rtp_start >= self.sip.rtp_end:
             raise ValueError("sip.rtp_start must be lower than sip.rtp_end")
         _no_duplicates("agencies[].name", [a.name for a in self.agencies])
+        self._check_places()
         self._check_nodes()
         _no_duplicates("topics[].name", [t.name for t in self.topics])
         for priority in ("normal", "urgent"):
@@ -667,6 +675,25 @@ class Settings(Strict):
                     "(the deadline of every topic without one of its own)"
                 )
         return self
+
+    def _check_places(self) -> None:
+        if not self.site.province and not any(a.wards for a in self.agencies):
+            return
+        try:
+            known = self.places()
+        except KeyError:
+            raise ValueError(
+                f"site.province: {self.site.province!r} is not a province's code on the 2025 list "
+                "('hotline places provinces' lists them)"
+            ) from None
+        for i, agency in enumerate(self.agencies):
+            unknown = [w for w in agency.wards if known.ward(w) is None]
+            if unknown:
+                where = f"in {known.province.name}" if known.province else "on the 2025 list"
+                raise ValueError(
+                    f"agencies[{i}].wards: {', '.join(unknown)} of {agency.name} are not wards' codes "
+                    f"{where} ('hotline places wards NAME' finds a ward's code)"
+                )
 
     def _check_nodes(self) -> None:
         if not self.nodes:
@@ -736,9 +763,20 @@ class Settings(Strict):
         labels = {t.name: t.label for t in self.request_topics}
         return labels.get(topic) or labels.get(topic.split(".")[0]) or topic
 
-    def suggested_agencies(self, topic: str) -> list[str]:
-        """The agencies that usually answer a topic (its own or its first part's), by name."""
-        return [a.name for a in self.agencies if any(_within(topic, t) for t in a.topics)]
+    def suggested_agencies(self, topic: str, ward: str = "") -> list[str]:
+        """The agencies that usually answer a topic (its own or its first part's) in a ward, by name: those
+        bound to the ward first, then the province-wide departments of the topic."""
+        local = [
+            a.name
+            for a in self.agencies
+            if ward and ward in a.wards and (not a.topics or any(_within(topic, t) for t in a.topics))
+        ]
+        wide = [a.name for a in self.agencies if not a.wards and any(_within(topic, t) for t in a.topics)]
+        return local + wide
+
+    def places(self) -> places.Places:
+        """The wards of the site's province, and the pre-2025 names that lead to them."""
+        return places.for_province(self.site.province)
 
     def agency(self, name: str) -> Agency:
         for a in self.agencies:

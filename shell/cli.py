@@ -31,7 +31,7 @@ from ivr import show, validate
 from ivr.flow import FlowError
 from ivr.flows import DEFAULT_FLOW
 from ivr.prompts import build, catalog
-from shell import housekeeping, node_commands, service
+from shell import housekeeping, node_commands, place_commands, service
 from shell.callsim import CallRequest, connect_ami, place_call
 from shell.sandbox import rootfs
 from shell.sandbox.cluster import ClusterSandbox
@@ -87,6 +87,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_sandbox_cli)
 
     node_commands.add_parser(sub)
+    place_commands.add_parser(sub)
 
     fl = sub.add_parser("flows", help="IVR menu trees").add_subparsers(metavar="ACTION")
     p = fl.add_parser("check", help="validate flow files (default: the shipped hotline flow)")

@@ -33,7 +33,7 @@ from ami_bridge.node_loss import NodeWatch
 from ami_bridge.nodes import MergedCalls, NodeSessions
 from ami_bridge.presence import PresenceKeeper
 from ami_bridge.session import AMIService, AMISession
-from casework import call_contacts, file_worker
+from casework import call_contacts, file_worker, placing
 from channels.queued_callbacks import Dispatcher, open_now
 from hotline import files, loop_watch, secrets, worklist
 from hotline.asterisk.naming import node_of
@@ -273,6 +273,7 @@ def _start_background(settings: Settings, hotline: Hotline, center: Center) -> l
         center.run("retention", partial(housekeeping.nightly, settings, db, ami)),
         center.run("deadlines", partial(housekeeping.chase_deadlines, settings, db)),
         center.run("outbox", partial(messaging.send_outbox, settings, db, ami)),
+        center.run("places", partial(_place_unplaced, settings, db)),
     ]
     if settings.queued_callbacks.enabled:
         tasks.append(center.run("queued-callbacks", partial(_dispatch_queued_callbacks, settings, hotline)))
@@ -280,6 +281,11 @@ def _start_background(settings: Settings, hotline: Hotline, center: Center) -> l
         reading = partial(messaging.read_mailbox, settings, db, hotline.numbers, settings.request_files_path)
         tasks.append(center.run("mailbox", reading))
     return tasks
+
+
+async def _place_unplaced(settings: Settings, db: async_sessionmaker[AsyncSession]) -> None:
+    """Requests kept before the 2025 wards (or before the site named its province) are placed once."""
+    await placing.place_unplaced(db, settings.places())
 
 
 async def _dispatch_queued_callbacks(settings: Settings, hotline: Hotline) -> None:

@@ -1,5 +1,6 @@
-"""The public form in Chromium at a phone's size: a citizen picks the topic, writes, attaches two photos,
-answers the check question and sends; the page gives the number and the link, which opens the request."""
+"""The public form in Chromium at a phone's size: a citizen picks the topic, writes, types the pre-2025
+name of their ward and picks the 2025 ward it offers, attaches two photos, answers the check question and
+sends; the page gives the number and the link, which opens the request."""
 
 from __future__ import annotations
 
@@ -36,7 +37,24 @@ async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
             phone.get(str(site.client.make_url("/report")))
             Select(phone.find_element(By.NAME, "topic")).select_by_value("violation")
             phone.find_element(By.NAME, "words").send_keys("Lấn chiếm vỉa hè trước cổng trường")
-            phone.find_element(By.NAME, "district").send_keys("Quận 1")
+            phone.find_element(By.NAME, "district").send_keys("dien bien")
+
+        await run(fill)
+        offered = await until(
+            lambda: [
+                o.get_attribute("value")
+                for o in phone.find_elements(By.CSS_SELECTOR, "#district-wards option")
+                if "Hạc Thành" in (o.get_attribute("value") or "")
+            ],
+            "the ward offered for the old name",
+        )
+        assert offered == ["Phường Hạc Thành (Phường Điện Biên, Thành phố Thanh Hóa)"]
+
+        def pick_and_send() -> None:
+            district = phone.find_element(By.NAME, "district")
+            district.clear()
+            district.send_keys(offered[0])
+            assert phone.find_element(By.NAME, "ward").get_attribute("value") == "14797"
             phone.find_element(By.NAME, "share_place").click()
             phone.find_element(By.NAME, "phone").send_keys("0912 345 678")
             phone.find_element(By.NAME, "files").send_keys("\n".join(str(p) for p in photos))
@@ -46,7 +64,7 @@ async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
             phone.find_element(By.NAME, "challenge").send_keys(str(solve(question)))
             phone.find_element(By.CSS_SELECTOR, "#report-form button[type=submit]").click()
 
-        await run(fill)
+        await run(pick_and_send)
         number = await until(lambda: phone.find_element(By.ID, "request-number").text, "the number")
         # The form fits the phone: nothing wider than the screen.
         wide, screen = await run(
@@ -71,3 +89,6 @@ async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
             .options(selectinload(CitizenRequest.files))
         )
     assert request is not None and len(request.files) == 2 and request.latitude == 10.7769
+    # The ward picked, not the photo's position (elsewhere), and the place as the citizen typed it.
+    assert (request.ward_code, request.ward_basis) == ("14797", "picked")
+    assert request.district.startswith("Phường Hạc Thành (Phường Điện Biên")

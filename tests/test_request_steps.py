@@ -82,7 +82,7 @@ async def test_each_step_offers_the_next_and_approving_tells_the_citizen_once(
             )
         )
     assert await take(db, "forward", CENTER, agency="quan_1", instructions="Kiểm tra") == [
-        "share",
+        "place,share",
         "accept,return,extension",
         "",
     ]
@@ -95,7 +95,7 @@ async def test_each_step_offers_the_next_and_approving_tells_the_citizen_once(
         await take(db, "answer", DISTRICT, text=["not", "text"])
     assert (await take(db, "answer", DISTRICT, text="Đã lập biên bản, tháo dỡ"))[
         0
-    ] == "approve,send_back,share"
+    ] == "place,approve,send_back,share"
     assert await take(db, "approve", CENTER) == ["reopen,share,publish", "", "reopen,rate"]
     async with made() as session:
         (told,) = list(await session.scalars(select(OutboxMessage)))

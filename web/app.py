@@ -17,7 +17,7 @@ from hotline import links, secrets
 from hotline.db.models import Role
 from hotline.settings import Settings
 from web import auth, proxies
-from web.citizens import follow, portal
+from web.citizens import follow, places, portal
 from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, Shared, ctx, secure
 from web.errors import answer, form_data, refuse
 from web.integrations import chat_webhooks, metrics, open311, openapi, sms_gateway
@@ -130,6 +130,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         worklist.routes,
         switches.routes,
         follow.routes,
+        places.routes,
         open311.routes,
         portal.routes,
         sms_gateway.routes,

@@ -278,6 +278,7 @@ class CitizenRequest(Base):
         Index("ix_requests_agency_due_at", "agency", "due_at"),
         # The requests a period received (the figures, Open311's date filters).
         Index("ix_requests_created_at_status", "created_at", "status"),
+        Index("ix_requests_ward_code_created_at", "ward_code", "created_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -294,7 +295,12 @@ class CitizenRequest(Base):
     # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": as they came).
     notify_by: Mapped[str] = mapped_column(String(16), default="")
     address: Mapped[str] = mapped_column(String(255), default="")
-    district: Mapped[str] = mapped_column(String(64), default="")
+    # The place as the citizen or the agent said it ("Phường Điện Biên, TP Thanh Hóa"), kept as said.
+    district: Mapped[str] = mapped_column(String(128), default="")
+    # The ward of the 2025 map it is in (hotline/places), by code; "" when none could be told, and how it
+    # was found: said, old_name, position, words, picked ("" not yet looked for; none: looked, not found).
+    ward_code: Mapped[str] = mapped_column(String(8), default="", server_default="")
+    ward_basis: Mapped[str] = mapped_column(String(16), default="", server_default="")
     latitude: Mapped[float | None]
     longitude: Mapped[float | None]
     agency: Mapped[str] = mapped_column(String(32), default="")  # the agency it is with, by name

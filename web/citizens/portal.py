@@ -43,6 +43,7 @@ FIELDS = (
     "words",
     "address",
     "district",
+    "ward",
     "latitude",
     "longitude",
     "name",
@@ -147,7 +148,8 @@ def _validated(c: Context, v: dict[str, str], form: Any) -> dict[str, Any]:
         "contact_email": email,
         "contact_name": clean(v.get("name", ""), 128),
         "address": clean(v.get("address", ""), 255),
-        "district": clean(v.get("district", ""), 64),
+        "district": clean(v.get("district", ""), 128),
+        "ward": clean(v.get("ward", ""), 8),
         "notify_by": notify_by,
         **position,
     }
@@ -232,7 +234,13 @@ async def _keep(
     citizen = wf.Actor(f"citizen@{address}", None)
     number = await c.numbers.next_number(wait=5)
     request = wf.open_request(
-        number, citizen, now, channel="web", consent=c.settings.portal.consent, **fields
+        number,
+        citizen,
+        now,
+        channel="web",
+        consent=c.settings.portal.consent,
+        places=c.settings.places(),
+        **fields,
     )
     folder = c.settings.request_files_path
     kept = []

@@ -313,6 +313,9 @@ async def new_request(request: web.Request) -> web.StreamResponse:
             address=address,
             latitude=lat if long is not None else None,
             longitude=long if lat is not None else None,
+            places=c.settings.places(),
+            # The jurisdiction's own address identifier: here, a ward's code on the 2025 list.
+            ward=clean(str(form.get("address_id", "")), 8),
         )
         if media:
             opened.contacts[0].note = f"media_url: {media}"

@@ -31,7 +31,7 @@ CONTACT_FIELDS = {
     "contact_name": 128,
     "contact_email": 254,
     "address": 255,
-    "district": 64,
+    "district": 128,
 }
 REQUEST_SCHEMA: dict[str, Any] = {"type": "object"}
 
@@ -90,6 +90,7 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
         for value in (getattr(request, name),)
     }
     out["due"] = wf.due_state(c.settings, request, at).value
+    out |= place_view(c, request)
     if principal.role is Role.AGENCY:
         # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them.
         out = personal.masked(CitizenRequest, out)
@@ -113,6 +114,23 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             for f in request.files
         ]
     return out
+
+
+def place_view(c: Context, request: CitizenRequest) -> dict[str, Any]:
+    """The ward it is in, by code and name, how it was found, and the pre-2025 name it was found by."""
+    places = c.settings.places()
+    ward = places.ward(request.ward_code)
+    old = ""
+    if request.ward_basis == "old_name" and ward is not None:
+        found = places.find(request.district or "", request.address or "")
+        old = f"{found.old.name}, {found.old.district}" if found and found.old else ""
+    return {
+        "ward_code": request.ward_code,
+        "ward": places.label(request.ward_code),
+        "ward_basis": request.ward_basis,
+        "ward_position": [ward.latitude, ward.longitude] if ward else None,
+        "old_place": old,
+    }
 
 
 def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
@@ -172,6 +190,8 @@ async def open_request(request: web.Request) -> web.StreamResponse:
                 priority=str(data.get("priority", "normal")),
                 channel="call" if case is not None else "center",
                 case_id=case.id if case is not None else None,
+                places=c.settings.places(),
+                ward=_text(data, "ward", 8),
                 **contact,
             )
         except wf.StepRefused as exc:

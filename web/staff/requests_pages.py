@@ -68,7 +68,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
             "tz": c.tz,
             "steps": c.steps.offered(found, actor(principal), PAGE_STEPS),
             "agencies": c.settings.agencies,
-            "suggested": c.settings.suggested_agencies(body["topic"]),
+            "suggested": c.settings.suggested_agencies(body["topic"], found.ward_code),
             "error": shown(c.settings, request.query),
             "shareable": [n for n in recorded if n not in body["recordings"]],
         },

@@ -9,6 +9,7 @@
     navigator.geolocation.getCurrentPosition((p) => {
       document.querySelector("[name=latitude]").value = p.coords.latitude.toFixed(6);
       document.querySelector("[name=longitude]").value = p.coords.longitude.toFixed(6);
+      button.form.dispatchEvent(new Event("position"));
     });
   });
 })();
