@@ -9,23 +9,17 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import async_sessionmaker
 
-from hotline.db.models import Case, CitizenRequest, RequestStatus
+from casework import citizen_status
+from hotline.db.models import Case, CitizenRequest
 from hotline.db.numbers import NumberAllocator, is_valid
 from ivr.channel import CallInfo
 
 REMEMBERED_CALLS = 10_000
 # The longest a caller may wait for a case number: past it they hear none (their case still gets one).
 NUMBER_WAIT_SECONDS = 1.5
-# A request's status as the caller hears it (prompt case_status_<word>): with the agency whether it has
-# accepted it yet or not, and an answer the center has not approved is not an answer yet.
-REQUEST_STATUS_WORDS = {
-    RequestStatus.RECEIVED: "request_received",
-    RequestStatus.FORWARDED: "request_with_agency",
-    RequestStatus.ACCEPTED: "request_with_agency",
-    RequestStatus.ANSWERED: "request_with_agency",
-    RequestStatus.CLOSED: "request_closed",
-    RequestStatus.REJECTED: "request_rejected",
-}
+# A request's status is heard as its prompt case_status_request_<status as the citizen is told it>
+# (casework/citizen_status.py).
+REQUEST_PROMPT = "request_{}"
 
 
 class DatabaseCaseDesk:
@@ -53,10 +47,8 @@ class DatabaseCaseDesk:
         if not is_valid(number):
             return None
         async with self.sessions() as session:
-            request = await session.scalar(
-                select(CitizenRequest.status).where(CitizenRequest.number == number)
-            )
-            if request:
-                return REQUEST_STATUS_WORDS[RequestStatus(request)]
+            request = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+            if request is not None:
+                return REQUEST_PROMPT.format(citizen_status.shown(request).value)
             status = await session.scalar(select(Case.status).where(Case.number == number))
         return str(status) if status else None

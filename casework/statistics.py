@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy import and_, case, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
+from casework.workflow import END_NOT_FIXABLE, END_RETURNED
 from hotline.db.models import CitizenRequest, RequestAssignment, RequestStatus
 from hotline.db.sql import epoch_seconds
 
@@ -35,6 +36,8 @@ class Figures:
     answer_seconds: float | None  # average, over the answered
     ratings: int
     rating: float | None  # average
+    in_progress: int = 0  # accepted and not answered yet (overdue or not)
+    not_fixable: int = 0  # answered, approved, as "it cannot be done"
 
     @property
     def pending(self) -> int:
@@ -53,6 +56,8 @@ class Figures:
             "overdue_now": self.overdue_now,
             "pending": self.pending,
             "returned": self.returned,
+            "in_progress": self.in_progress,
+            "not_fixable": self.not_fixable,
             "share_on_time": None if self.share_on_time is None else round(self.share_on_time, 4),
             "average_answer_hours": None
             if self.answer_seconds is None
@@ -74,9 +79,13 @@ class _Sums:
     took: float = 0.0
     ratings: int = 0
     rating_sum: float = 0.0
+    in_progress: int = 0
+    not_fixable: int = 0
 
     def add(self, row: Any) -> None:
-        received, on_time, late, overdue, returned, took, ratings, rating_sum = row
+        received, on_time, late, overdue, returned, took, ratings, rating_sum, in_progress, not_fixable = row
+        self.in_progress += int(in_progress or 0)
+        self.not_fixable += int(not_fixable or 0)
         self.received += int(received or 0)
         self.on_time += int(on_time or 0)
         self.late += int(late or 0)
@@ -98,6 +107,8 @@ class _Sums:
             self.took / answered if answered else None,
             self.ratings,
             self.rating_sum / self.ratings if self.ratings else None,
+            self.in_progress,
+            self.not_fixable,
         )
 
 
@@ -117,10 +128,12 @@ def _columns(now: datetime, dialect: str) -> list[Any]:
         count(and_(answered, A.answered_at <= A.answer_due_at)),
         count(and_(answered, A.answered_at > A.answer_due_at)),
         count(overdue),
-        count(A.end == "returned"),
+        count(A.end == END_RETURNED),
         func.sum(case((answered, took), else_=None)),
         func.count(A.rating),
         func.sum(A.rating),
+        count(and_(still_open, A.accepted_at.is_not(None))),
+        count(A.end == END_NOT_FIXABLE),
     ]
 
 

@@ -13,8 +13,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import selectinload
 
 from casework import workflow as wf
 from hotline.db.models import Base, Case, CitizenRequest, RequestEvent, Role
@@ -24,7 +25,7 @@ from hotline.settings import Settings
 from hotline.values import clean
 
 # The statuses of a request someone still works on: the lists' default, what a new message joins.
-OPEN_STATUSES = (S.RECEIVED, S.FORWARDED, S.ACCEPTED, S.ANSWERED)
+OPEN_STATUSES = wf.OPEN
 OPEN = tuple(s.value for s in OPEN_STATUSES)
 
 
@@ -34,6 +35,8 @@ class StepInputError(HotlineError):
 
 # The approved answer as a message to the citizen on their channel, or None when nothing is to be sent.
 TellCitizen = Callable[[Settings, CitizenRequest, datetime, bool], Base | None]
+# To the citizen of a request merged into another: its number, which they follow from now on.
+TellMerged = Callable[[Settings, CitizenRequest, datetime], Base | None]
 
 
 @dataclass(frozen=True)
@@ -120,7 +123,23 @@ async def _return(t: Taking) -> RequestEvent:
 
 
 async def _answer(t: Taking) -> RequestEvent:
-    return wf.answer(t.request, t.actor, t.at, t.text("text"))
+    return wf.answer(t.request, t.actor, t.at, t.text("text"), fixable=not t.flag("not_fixable"))
+
+
+async def _merge(t: Taking) -> RequestEvent:
+    number = t.text("into", 16)
+    into = await t.session.scalar(
+        select(CitizenRequest)
+        .where(CitizenRequest.number == number)
+        .options(selectinload(CitizenRequest.contacts), selectinload(CitizenRequest.events))
+    )
+    if into is None:
+        raise StepInputError(f"no request {number!r} to merge into")
+    event = wf.merge(t.request, into, t.actor, t.at)
+    # Requests merged into this one before follow it to the one it joins.
+    earlier = CitizenRequest.merged_into == t.request.number
+    await t.session.execute(update(CitizenRequest).where(earlier).values(merged_into=number))
+    return event
 
 
 async def _approve(t: Taking) -> RequestEvent:
@@ -162,17 +181,19 @@ async def _decide(t: Taking) -> RequestEvent:
 
 _received, _with_agency = _status(S.RECEIVED), _status(S.FORWARDED, S.ACCEPTED)
 _answered, _ended = _status(S.ANSWERED), _status(S.CLOSED, S.REJECTED)
+_accepted = _status(S.ACCEPTED)
 TABLE: dict[str, Step] = {
     s.name: s
     for s in (
         Step("forward", lambda r, a: _received(r) and a.center, _forward, ("agency", "instructions")),
-        Step("place", lambda r, a: a.center and not _ended(r), _place, ("ward",)),
+        Step("place", lambda r, a: a.center and S(r.status) in OPEN_STATUSES, _place, ("ward",)),
         Step("accept", lambda r, a: _status(S.FORWARDED)(r) and _agency_of(r, a), _accept),
         Step("return", lambda r, a: _with_agency(r) and _agency_of(r, a), _return, ("reason",)),
-        Step("answer", lambda r, a: _status(S.ACCEPTED)(r) and _agency_of(r, a), _answer, ("text",)),
+        Step("answer", lambda r, a: _accepted(r) and _agency_of(r, a), _answer, ("text", "not_fixable")),
         Step("approve", lambda r, a: _answered(r) and a.supervisor, _approve, ("by_agent",)),
         Step("send_back", lambda r, a: _answered(r) and a.supervisor, _send_back, ("remark",)),
         Step("reject", lambda r, a: _received(r) and a.supervisor, _reject, ("reason",)),
+        Step("merge", lambda r, a: _received(r) and a.center, _merge, ("into",)),
         Step("reopen", lambda r, a: _ended(r) and (a.center or a.citizen), _reopen, ("why",)),
         Step(
             "extension",
@@ -199,8 +220,8 @@ STAFF_STEPS = tuple(n for n in NAMES if n != "rate")  # rating is the citizen's 
 class Steps:
     """The table with the application's way of telling the citizen."""
 
-    def __init__(self, tell_citizen: TellCitizen) -> None:
-        self._tell = tell_citizen
+    def __init__(self, tell_citizen: TellCitizen, tell_merged: TellMerged) -> None:
+        self._tell, self._tell_merged = tell_citizen, tell_merged
 
     def offered(self, request: CitizenRequest, actor: wf.Actor, shown: tuple[str, ...] = NAMES) -> list[str]:
         """The steps of `shown` this person could take now, in the table's order."""
@@ -212,8 +233,21 @@ class Steps:
         if name not in TABLE:
             raise StepInputError(f"step must be one of {', '.join(NAMES)}")
         event = await TABLE[name].take(taking)
+        told: list[Base | None] = []
         if name == "approve":
-            message = self._tell(taking.settings, taking.request, taking.at, taking.flag("by_agent"))
-            if message is not None:
-                taking.session.add(message)
+            told.append(self._tell(taking.settings, taking.request, taking.at, taking.flag("by_agent")))
+            # The citizens whose requests were merged into this one are told its answer too, each on theirs.
+            for merged in await taking.session.scalars(
+                select(CitizenRequest)
+                .where(
+                    CitizenRequest.merged_into == taking.request.number,
+                    CitizenRequest.status == S.MERGED.value,
+                )
+                .options(selectinload(CitizenRequest.events))
+            ):
+                wf.share_answer(merged, taking.request, taking.at)
+                told.append(self._tell(taking.settings, merged, taking.at, False))
+        elif name == "merge":
+            told.append(self._tell_merged(taking.settings, taking.request, taking.at))
+        taking.session.add_all(m for m in told if m is not None)
         return event

@@ -27,6 +27,7 @@ from casework import placing, public_text
 from casework.calendar import WorkingCalendar
 from hotline import contact_channels
 from hotline.db.models import (
+    AnswerOutcome,
     CitizenRequest,
     Priority,
     RequestAssignment,
@@ -41,6 +42,12 @@ from hotline.settings import Settings
 
 S = RequestStatus
 CENTER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
+# The statuses of a request someone still works on: the lists' default, what a new message joins, what a
+# duplicate may be merged into.
+OPEN = (S.RECEIVED, S.FORWARDED, S.ACCEPTED, S.ANSWERED)
+# How a forwarding ends (RequestAssignment.end): its answer approved (as fixed, or as not fixable), or the
+# request returned as not the agency's.
+END_APPROVED, END_NOT_FIXABLE, END_RETURNED = "approved", "not_fixable", "returned"
 
 
 class StepRefused(HotlineError):
@@ -317,21 +324,28 @@ def return_to_center(request: CitizenRequest, actor: Actor, at: datetime, reason
     if not reason.strip():
         raise StepRefused("say why it is not your agency's, so the center can find the right one")
     agency = request.agency
-    _end_assignment(request, at, "returned")
-    request.status, request.agency = S.RECEIVED.value, ""
+    _end_assignment(request, at, END_RETURNED)
+    request.status, request.agency, request.returned_by = S.RECEIVED.value, "", agency
     request.accept_due_at = request.answer_due_at = None
     return _step(request, actor, at, "returned", agency=agency, reason=reason)
 
 
-def answer(request: CitizenRequest, actor: Actor, at: datetime, text: str) -> RequestEvent:
+def answer(
+    request: CitizenRequest, actor: Actor, at: datetime, text: str, fixable: bool = True
+) -> RequestEvent:
+    """The agency's answer; `fixable` False when it says the problem cannot be dealt with (and why), so
+    the request closes as not fixed rather than as solved."""
     _needs(request, S.ACCEPTED)
     _needs_its_agency(request, actor)
     if not text.strip():
         raise StepRefused("an answer needs its text")
     request.status, request.answer, request.answered_at = S.ANSWERED.value, text, at
+    request.outcome = (AnswerOutcome.FIXED if fixable else AnswerOutcome.NOT_FIXABLE).value
     if (current := assignment(request)) is not None:
         current.answered_at = at
-    return _step(request, actor, at, "answered", late=_late(request.answer_due_at, at))
+    return _step(
+        request, actor, at, "answered", late=_late(request.answer_due_at, at), outcome=request.outcome
+    )
 
 
 def approve(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
@@ -340,8 +354,36 @@ def approve(request: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent
     _needs_supervisor(actor)
     request.status, request.closed_at = S.CLOSED.value, at
     request.rating = request.rated_at = None
-    _end_assignment(request, at, "approved")
-    return _step(request, actor, at, "closed")
+    fixed = request.outcome != AnswerOutcome.NOT_FIXABLE
+    _end_assignment(request, at, END_APPROVED if fixed else END_NOT_FIXABLE)
+    return _step(request, actor, at, "closed", outcome=request.outcome)
+
+
+def merge(request: CitizenRequest, into: CitizenRequest, actor: Actor, at: datetime) -> RequestEvent:
+    """One problem, one request: a request the center has not forwarded yet joins an open one about the
+    same matter. Its citizen becomes a contact of that one and is told its answer; it ends here."""
+    _needs(request, S.RECEIVED)
+    _needs_center(actor)
+    if into.number == request.number:
+        raise StepRefused("a request cannot be merged into itself")
+    if into.status not in OPEN:
+        raise StepRefused(f"request {into.number} is {into.status}: merge into an open request")
+    request.status, request.merged_into, request.closed_at = S.MERGED.value, into.number, at
+    call = next((k.case_id for k in request.contacts if k.case_id), None)
+    linked = {k.case_id for k in into.contacts}
+    channel = request.contacts[0].channel if request.contacts else "center"
+    note = f"merged {request.number}"
+    case_id = call if call not in linked else None
+    into.contacts.append(RequestContact(case_id=case_id, channel=channel, at=at, note=note))
+    _step(into, actor, at, "merged_in", duplicate=request.number)
+    return _step(request, actor, at, "merged", into=into.number)
+
+
+def share_answer(request: CitizenRequest, answered: CitizenRequest, at: datetime) -> RequestEvent:
+    """The answer of the request it was merged into, for its own citizen."""
+    request.answer, request.agency, request.outcome = answered.answer, answered.agency, answered.outcome
+    request.answered_at = at
+    return _step(request, SYSTEM, at, "answer_shared", answered=answered.number)
 
 
 def send_back(request: CitizenRequest, actor: Actor, at: datetime, remark: str) -> RequestEvent:
@@ -413,7 +455,7 @@ def rate(request: CitizenRequest, actor: Actor, at: datetime, stars: int) -> Req
     if stars not in RATINGS:
         raise StepRefused("a rating is 1 to 5")
     request.rating, request.rated_at = stars, at
-    approved = [a for a in request.assignments if a.end == "approved"]
+    approved = [a for a in request.assignments if a.end in (END_APPROVED, END_NOT_FIXABLE)]
     if approved:
         approved[-1].rating = stars
     return _step(request, actor, at, "rated", stars=stars)

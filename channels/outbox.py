@@ -102,6 +102,24 @@ def answer_message(
     )
 
 
+def merged_message(settings: Settings, request: CitizenRequest, at: datetime) -> OutboxMessage | None:
+    """To the citizen of a request merged into another: the number they will be told the answer of. Not
+    by phone: a call for this alone would cost more than it tells; the answer's call will say it."""
+    way = channel_for(request)
+    if way is None or way[0] == "phone":
+        return None
+    channel, to = way
+    return queue(
+        request,
+        "merged",
+        channel,
+        to,
+        texts.subject(request, request.words.split("\n", 1)[0][:120] if channel == "email" else ""),
+        texts.merged(settings, request, follow_url(settings, request.number)),
+        at,
+    )
+
+
 async def _send_email(settings: Settings, message: OutboxMessage, number: str) -> str:
     mail = email.compose(settings, number, message.to, message.subject, message.body, message.in_reply_to)
     return await email.send(settings, mail)

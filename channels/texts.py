@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from casework.citizen_status import Shown, citizen_status
 from channels import sms
 from hotline.db.models import CitizenRequest
 from hotline.settings import Settings
@@ -60,12 +61,28 @@ def received_sms(settings: Settings, request: CitizenRequest, follow_url: str) -
 
 
 def answer(settings: Settings, request: CitizenRequest, follow_url: str) -> str:
-    agency = settings.agency_label(request.agency)
+    """The answer, said as what it is: solved, or closed without being fixed (the answer says why); for a
+    request merged into another, that one's answer."""
+    status = citizen_status(settings, request)
+    agency = f" của {status.agency}" if status.agency else ""
+    if status.shown is Shown.NOT_FIXED:
+        head = f"Yêu cầu mã số {request.number} đã kết thúc, không thể giải quyết được theo trả lời{agency}"
+    elif status.shown is Shown.MERGED:
+        head = (
+            f"Yêu cầu mã số {request.number} (đã gộp vào yêu cầu số {request.merged_into}) "
+            f"đã có kết quả trả lời{agency}"
+        )
+    else:
+        head = f"Yêu cầu mã số {request.number} đã có kết quả trả lời{agency}"
+    return f"{head}:\n\n{request.answer}\n\nĐánh giá câu trả lời hoặc đề nghị xem xét lại: {follow_url}\n"
+
+
+def merged(settings: Settings, request: CitizenRequest, follow_url: str) -> str:
+    """To a citizen whose request joined another about the same problem."""
     return (
-        f"Yêu cầu mã số {request.number} đã có kết quả trả lời"
-        + (f" của {agency}" if agency else "")
-        + f":\n\n{request.answer}\n\n"
-        f"Đánh giá câu trả lời hoặc đề nghị xem xét lại: {follow_url}\n"
+        f"Yêu cầu mã số {request.number} của bạn cùng nội dung với yêu cầu số {request.merged_into} "
+        f"{settings.site.name} đã tiếp nhận, nên được gộp vào yêu cầu đó. Bạn sẽ được báo kết quả. "
+        f"Theo dõi: {follow_url}"
     )
 
 

@@ -345,6 +345,29 @@ class Requests(Strict):
     # How long after its closing a request's follow link (sent by e-mail and SMS) still opens it; the
     # number and the phone's last digits open it for as long as it is kept.
     link_days: int = Field(90, ge=1, le=3650)
+    # One problem, one request: a new request is shown the open requests of its topic opened within these
+    # days of it, in its ward or within these metres of its position, whose words are at least this alike
+    # (0 to 1: the share of the shorter text's words and word pairs the other holds; docs/benchmarks.md
+    # has the precision and recall these give on a generated set).
+    duplicate_days: float = Field(7, gt=0, le=90)
+    duplicate_meters: float = Field(300, ge=0, le=5000)
+    duplicate_words: float = Field(0.35, ge=0, le=1)
+
+
+class MapTiles(Strict):
+    """The maps of requests by ward draw the wards from their centres and areas, with no tile server (no
+    internet needed); a site with a tile server of its own names it here, as Leaflet's URL template."""
+
+    tiles: str = Field("", pattern=r"^(https?://[^\s{}]+(\{[xyzs]\}[^\s{}]*)+)?$")  # …/{z}/{x}/{y}.png
+    attribution: str = ""  # shown on the map, as the tiles' licence asks
+
+    @property
+    def tiles_origin(self) -> str:
+        """scheme://host[:port] of the tile server, for the pages' Content-Security-Policy."""
+        if not self.tiles:
+            return ""
+        scheme, _, rest = self.tiles.partition("://")
+        return f"{scheme}://{rest.split('/', 1)[0]}"
 
 
 class Portal(Strict):
@@ -608,6 +631,7 @@ class Settings(Strict):
     topics: list[Topic] = []
     deadlines: list[Deadline] = Field(default_factory=_default_deadlines)
     requests: Requests = Requests()
+    map: MapTiles = MapTiles()
     portal: Portal = Portal()
     mail: Mail = Mail()
     mailbox: Mailbox = Mailbox()

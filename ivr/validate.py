@@ -15,10 +15,15 @@ ENGINE_PROMPTS = {
         "case_status_new",
         "case_status_in_progress",
         "case_status_resolved",
+        # One per status as the citizen is told it (casework/citizen_status.py: Shown).
         "case_status_request_received",
-        "case_status_request_with_agency",
-        "case_status_request_closed",
+        "case_status_request_forwarded",
+        "case_status_request_in_progress",
+        "case_status_request_not_ours",
+        "case_status_request_answered",
+        "case_status_request_not_fixed",
         "case_status_request_rejected",
+        "case_status_request_merged",
     ],
 }
 

@@ -34,9 +34,9 @@ apt_install() {
 
 system_packages() {
   # python3-venv: the virtual environment; debootstrap: the sandbox root; espeak-ng, ffmpeg, sox: prompts;
-  # libjs-chart.js: the charts of the web app's reports.
+  # libjs-chart.js: the charts of the web app's reports; libjs-leaflet: its maps of requests by ward.
   apt_install python3 python3-venv python3-dev gcc debootstrap ca-certificates espeak-ng ffmpeg sox \
-    util-linux procps libjs-chart.js
+    util-linux procps libjs-chart.js libjs-leaflet
 }
 
 python_env() {

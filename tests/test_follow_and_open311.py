@@ -209,7 +209,7 @@ async def test_open311_requests_by_number_and_filters_and_no_get_leaks_personal_
     assert one["service_request_id"] == number and one["status"] == "closed"
     assert one["agency_responsible"] == "UBND Quận 1" and one["service_code"] == "violation"
     assert one["requested_datetime"].endswith("+07:00") and one["expected_datetime"] is None
-    assert one["status_notes"] == "Đã có kết quả trả lời"  # not the answer: it is not published
+    assert one["status_notes"] == "Đã có kết quả trả lời của UBND Quận 1."  # not the answer: not published
     fields = {
         "service_request_id",
         "status",

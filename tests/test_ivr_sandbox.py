@@ -236,7 +236,7 @@ async def test_key_9_reads_the_status_of_the_request_under_the_number(
     calls: dict[str, asyncio.Task[CallResult]],
 ) -> None:
     heard = agi_commands(await calls["known-request"])
-    assert any(c.startswith("STREAM FILE hotline/case_status_request_with_agency") for c in heard), heard
+    assert any(c.startswith("STREAM FILE hotline/case_status_request_forwarded") for c in heard), heard
 
 
 # -- one at a time: these need the FastAGI port for themselves --------------------------------------------

@@ -48,7 +48,7 @@ async def take(
     """Take the step on request 10000016; the steps offered afterwards to the center, the district and
     the citizen."""
     settings, made = db
-    table = steps.Steps(tell_citizen=outbox.answer_message)
+    table = steps.Steps(tell_citizen=outbox.answer_message, tell_merged=outbox.merged_message)
     async with made() as session, session.begin():
         request = await session.scalar(
             select(CitizenRequest)

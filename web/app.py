@@ -18,12 +18,34 @@ from hotline.db.models import Role
 from hotline.settings import Settings
 from web import auth, proxies
 from web.citizens import follow, places, portal
-from web.context import CHART_JS, CONTEXT, HAVE_CHART_JS, HERE, PRINCIPAL, Context, Shared, ctx, secure
+from web.context import (
+    CHART_JS,
+    CONTEXT,
+    HAVE_CHART_JS,
+    HAVE_LEAFLET,
+    HERE,
+    LEAFLET,
+    PRINCIPAL,
+    Context,
+    Shared,
+    ctx,
+    secure,
+)
 from web.errors import answer, form_data, refuse
 from web.integrations import chat_webhooks, metrics, open311, openapi, sms_gateway
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
-from web.staff import api, menu_stats, pages, requests_api, requests_pages, requests_stats, switches, worklist
+from web.staff import (
+    api,
+    menu_stats,
+    pages,
+    requests_api,
+    requests_map,
+    requests_pages,
+    requests_stats,
+    switches,
+    worklist,
+)
 from web.stats import Today
 
 log = logging.getLogger(__name__)
@@ -80,15 +102,23 @@ SECURITY_HEADERS = {
     "X-Content-Type-Options": "nosniff",
     "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin",
-    "Content-Security-Policy": "default-src 'self'; img-src 'self' data:; media-src 'self'; "
-    "connect-src 'self'; frame-ancestors 'none'",
 }
+HEADERS = web.AppKey("security_headers", dict[str, str])
+
+
+def content_policy(settings: Settings) -> str:
+    """Everything from the site itself; the maps' tiles from the site's tile server too, when it has one."""
+    tiles = f" {settings.map.tiles_origin}" if settings.map.tiles_origin else ""
+    return (
+        f"default-src 'self'; img-src 'self' data:{tiles}; media-src 'self'; connect-src 'self'; "
+        "frame-ancestors 'none'"
+    )
 
 
 async def _security_headers(request: web.Request, response: web.StreamResponse) -> None:
     """On every response, redirects, errors and static files included (a middleware sees only what
     handlers return)."""
-    for name, value in SECURITY_HEADERS.items():
+    for name, value in request.app[HEADERS].items():
         response.headers.setdefault(name, value)
     if secure(request):
         # Only over HTTPS: a browser told this over plain HTTP by a proxy-less test would lock itself out.
@@ -109,7 +139,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         today,
         Broadcaster(shared.board, today, shared.db, shared.ami.connected.is_set),
         # Whoever approves an answer, the citizen is told on their channel (channels/outbox.py).
-        Steps(tell_citizen=outbox.answer_message),
+        Steps(tell_citizen=outbox.answer_message, tell_merged=outbox.merged_message),
         follow_key=links.site_key(settings),
         limits_key=secrets.value(settings, secrets.PUBLIC_LIMITS).encode(),
     )
@@ -126,6 +156,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         pages.routes,
         requests_pages.routes,
         requests_stats.routes,
+        requests_map.routes,
         menu_stats.routes,
         worklist.routes,
         switches.routes,
@@ -143,6 +174,9 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
     app.router.add_static("/static/", HERE / "static")
     if HAVE_CHART_JS:
         app.router.add_static("/static/chart.js/", CHART_JS)
+    if HAVE_LEAFLET:
+        app.router.add_static("/static/leaflet/", LEAFLET)
+    app[HEADERS] = {**SECURITY_HEADERS, "Content-Security-Policy": content_policy(settings)}
     app.on_response_prepare.append(_security_headers)
     app.on_startup.append(_start)
     app.on_cleanup.append(_stop)

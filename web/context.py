@@ -31,6 +31,9 @@ HERE = Path(__file__).resolve().parent
 ADDRESS_FREE_TRIES = 20
 CHART_JS = Path("/usr/share/javascript/chart.js")
 HAVE_CHART_JS = CHART_JS.is_dir()
+# Debian's libjs-leaflet, for the maps of requests by ward (installed beside chart.js).
+LEAFLET = Path("/usr/share/javascript/leaflet")
+HAVE_LEAFLET = LEAFLET.is_dir()
 
 
 class Shared(Protocol):
@@ -112,6 +115,7 @@ def render(name: str, request: web.Request, values: dict[str, Any], status: int 
             "me": request.get(PRINCIPAL),
             "site": ctx(request).settings.site,
             "chart_js": HAVE_CHART_JS,
+            "leaflet": HAVE_LEAFLET,
             "privacy_notice": ctx(request).settings.privacy.notice,
             **values,
         },

@@ -256,6 +256,14 @@ class RequestStatus(StrEnum):
     ANSWERED = "answered"
     CLOSED = "closed"
     REJECTED = "rejected"
+    MERGED = "merged"  # one problem, one request: it joined the request named in merged_into
+
+
+class AnswerOutcome(StrEnum):
+    """What the agency's answer says of the problem."""
+
+    FIXED = "fixed"
+    NOT_FIXABLE = "not_fixable"  # it cannot be done (the answer says why): closed without being fixed
 
 
 class Priority(StrEnum):
@@ -308,6 +316,11 @@ class CitizenRequest(Base):
     answer: Mapped[str] = mapped_column(Text, default="")
     remark: Mapped[str] = mapped_column(Text, default="")  # the center's, when it sends an answer back
     reason: Mapped[str] = mapped_column(Text, default="")  # why it was rejected (the citizen reads it)
+    outcome: Mapped[str] = mapped_column(String(16), default="", server_default="")  # AnswerOutcome
+    # The last agency that returned it as not theirs (the citizen reads who, and where it went next).
+    returned_by: Mapped[str] = mapped_column(String(32), default="", server_default="")
+    # The request it was merged into (status merged): its citizen is told that one's answer.
+    merged_into: Mapped[str] = mapped_column(String(16), default="", server_default="", index=True)
     created_at: Mapped[datetime]
     created_by: Mapped[str] = mapped_column(String(80), default="")
     forwarded_at: Mapped[datetime | None]

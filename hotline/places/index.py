@@ -46,7 +46,7 @@ class _Hits:
     old: list[OldWard] = field(default_factory=list)
 
 
-def _radius_km(ward: Ward) -> float:
+def radius_km(ward: Ward) -> float:
     """The radius of a disc of the ward's area: how far from its centre it reaches, roughly."""
     return math.sqrt(max(ward.area_km2, 0.01) / math.pi)
 
@@ -198,11 +198,11 @@ class Places:
         nearest: tuple[float, Ward] | None = None
         for ward in self.wards.values():
             d = distance_km(latitude, longitude, ward.latitude, ward.longitude)
-            depth = d / _radius_km(ward)
+            depth = d / radius_km(ward)
             if depth <= 1.0 and (best is None or depth < best[0]):
                 best = (depth, ward)
-            if nearest is None or d - _radius_km(ward) < nearest[0]:
-                nearest = (d - _radius_km(ward), ward)
+            if nearest is None or d - radius_km(ward) < nearest[0]:
+                nearest = (d - radius_km(ward), ward)
         if best is not None:
             return best[1]
         if nearest is not None and nearest[0] <= OUTSIDE_KM:

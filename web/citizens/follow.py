@@ -26,15 +26,17 @@ from sqlalchemy import func, select
 
 from casework import steps
 from casework import workflow as wf
+from casework.citizen_status import citizen_status
 from hotline.db.models import CitizenRequest, RequestStatus
 from hotline.db.numbers import is_valid
 from hotline.links import follow_path, link_code
 from hotline.values import contact_key, same_secret
 from web.audit import audit
-from web.context import Context, ctx, render, secure
+from web.context import Context, ctx, language, render, secure
 from web.errors import posted_form
 from web.request_lookup import load_request
 from web.routing import RouteTable
+from web.ward_map import period
 
 routes = RouteTable()
 COOKIE = "hotline_follow"
@@ -79,21 +81,30 @@ def _local(c: Context, at: datetime | None) -> str:
     return at.astimezone(c.tz).strftime("%d/%m/%Y %H:%M") if at else ""
 
 
-def citizen_view(c: Context, r: CitizenRequest, now: datetime) -> dict[str, Any]:
+def citizen_view(
+    c: Context, r: CitizenRequest, now: datetime, language: str = "vi", joined: CitizenRequest | None = None
+) -> dict[str, Any]:
     """What the citizen may read of their request: no contact data, not even their own words (a page
-    that leaks them to whoever learns the pair would be worse than none)."""
+    that leaks them to whoever learns the pair would be worse than none). A request merged into another
+    shows that one (`joined`): its number and where it stands."""
     status = RequestStatus(r.status)
     with_agency = status in (RequestStatus.FORWARDED, RequestStatus.ACCEPTED, RequestStatus.ANSWERED)
     agency = c.settings.agency_label(r.agency)
+    told = citizen_status(c.settings, r)
+    answered = status is RequestStatus.CLOSED or (status is RequestStatus.MERGED and bool(r.answer))
     return {
         "number": r.number,
         "status": status.value,
+        "shown": told.shown.value,
+        "sentence": told.sentence(language),
+        "merged_into": r.merged_into,
+        "joined": citizen_status(c.settings, joined).sentence(language) if joined is not None else "",
         "topic": c.settings.topic_label(r.topic),
-        "agency": agency if with_agency or status is RequestStatus.CLOSED else "",
+        "agency": agency if with_agency or answered else "",
         "received": _local(c, r.created_at),
         "answer_due": _local(c, r.answer_due_at) if with_agency else "",
         "closed": _local(c, r.closed_at),
-        "answer": r.answer if status is RequestStatus.CLOSED else "",
+        "answer": r.answer if answered else "",
         "reason": r.reason if status is RequestStatus.REJECTED else "",
         "rating": r.rating,
         "may_rate": status is RequestStatus.CLOSED and bool(r.answer),
@@ -191,10 +202,15 @@ async def follow_page(request: web.Request) -> web.StreamResponse:
     c, number = ctx(request), _opened(request)
     async with c.db() as session:
         found = await session.scalar(select(CitizenRequest).where(CitizenRequest.number == number))
+        joined = (
+            await session.scalar(select(CitizenRequest).where(CitizenRequest.number == found.merged_into))
+            if found is not None and found.merged_into
+            else None
+        )
     if found is None or found.erased_at is not None:  # deleted or erased since
         raise web.HTTPSeeOther("/follow")
     values = {
-        "r": citizen_view(c, found, datetime.now(UTC)),
+        "r": citizen_view(c, found, datetime.now(UTC), language(request), joined),
         "token": request.cookies.get(COOKIE, ""),
         # Only the follow page's own messages (a code of ours): never text from the address.
         "error": error if (error := request.query.get("error", "")) in FOLLOW_ERRORS else "",
@@ -244,6 +260,7 @@ async def reopen(request: web.Request) -> web.StreamResponse:
 async def public_answers(request: web.Request) -> web.StreamResponse:
     """The answers the center published, newest first, by topic."""
     c = ctx(request)
+    first, last, _, _ = period(request, c)
     topic = request.query.get("topic", "")[:64]
     page = int(p) if (p := request.query.get("page", "1")).isdigit() and 0 < int(p) < 10_000 else 1
     stmt = select(CitizenRequest).where(
@@ -280,5 +297,9 @@ async def public_answers(request: web.Request) -> web.StreamResponse:
             "topic": topic,
             "page": page,
             "pages": max(1, math.ceil(total / ANSWERS_PAGE)),
+            # The map of the last 30 days' requests by ward (web/ward_map.py).
+            "source": "/answers/map.json",
+            "first": first.isoformat(),
+            "last": last.isoformat(),
         },
     )

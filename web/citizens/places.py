@@ -13,6 +13,7 @@ from hotline.places import Places, Suggestion
 from web.context import ctx
 from web.errors import bad
 from web.routing import RouteTable
+from web.ward_map import map_data
 
 routes = RouteTable()
 MOST_ANSWERS = 10
@@ -54,3 +55,9 @@ async def nearest(request: web.Request) -> web.StreamResponse:
     if ward is None:
         return web.json_response(None)
     return web.json_response(suggestion_view(places, Suggestion(ward)))
+
+
+@routes.route("GET", "/answers/map.json", None, "The requests of a period by ward, for everyone (counts)")
+async def public_map(request: web.Request) -> web.StreamResponse:
+    """Counts only: no number, words or person, so a ward's figures say nothing of anyone."""
+    return web.json_response(await map_data(ctx(request), request))

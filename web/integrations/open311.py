@@ -19,9 +19,9 @@ from aiohttp import web
 from sqlalchemy import func, or_, select
 
 from casework import workflow as wf
+from casework.citizen_status import citizen_status
 from hotline.db.models import CitizenRequest, RequestEvent, RequestStatus, Role
 from hotline.values import clean
-from web import i18n
 from web.audit import audit
 from web.auth import token_principal
 from web.context import Context, ctx
@@ -35,7 +35,7 @@ BASE = "/open311/v2"
 MOST_RECORDS = 1000
 DEFAULT_DAYS = 90
 DESCRIPTION_LIMIT = 4000
-ENDED = (RequestStatus.CLOSED.value, RequestStatus.REJECTED.value)
+ENDED = (RequestStatus.CLOSED.value, RequestStatus.REJECTED.value, RequestStatus.MERGED.value)
 
 
 class Open311Error(Exception):
@@ -131,12 +131,10 @@ async def service_definition(request: web.Request) -> web.StreamResponse:
 def _record(c: Context, r: CitizenRequest, updated: datetime | None) -> dict[str, Any]:
     status = RequestStatus(r.status)
     ended = r.status in ENDED
-    if status is RequestStatus.CLOSED and r.public:
-        notes = r.public_answer
-    elif status is RequestStatus.REJECTED:
-        notes = i18n.translate("vi", "citizen_rejected")
-    else:
-        notes = i18n.translate("vi", f"citizen_{status.value}")
+    # GeoReport v2 has open or closed and a free text: the text is the status as the citizen is told it
+    # (merged: which request it joined), or the answer the center published.
+    told = citizen_status(c.settings, r)
+    notes = r.public_answer if status is RequestStatus.CLOSED and r.public else told.sentence("vi")
     return {
         "service_request_id": r.number,
         "status": "closed" if ended else "open",

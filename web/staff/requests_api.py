@@ -9,8 +9,9 @@ from typing import Any
 
 from aiohttp import web
 from sqlalchemy import Select, select
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from casework import steps
+from casework import duplicates, steps
 from casework import workflow as wf
 from casework.steps import OPEN_STATUSES
 from hotline import personal
@@ -86,6 +87,9 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             "public",
             "public_question",
             "public_answer",
+            "outcome",
+            "returned_by",
+            "merged_into",
         )
         for value in (getattr(request, name),)
     }
@@ -131,6 +135,28 @@ def place_view(c: Context, request: CitizenRequest) -> dict[str, Any]:
         "ward_position": [ward.latitude, ward.longitude] if ward else None,
         "old_place": old,
     }
+
+
+async def duplicates_view(
+    c: Context, session: AsyncSession, request: CitizenRequest, principal: Principal
+) -> list[dict[str, Any]]:
+    """The open requests this one may repeat, for the center while it has not forwarded it."""
+    if principal.role is Role.AGENCY or request.status != RequestStatus.RECEIVED.value:
+        return []
+    return [
+        {
+            "number": d.request.number,
+            "status": d.request.status,
+            "topic": d.request.topic,
+            "words": d.request.words[:300],
+            "ward": c.settings.places().label(d.request.ward_code),
+            "created_at": d.request.created_at.isoformat(),
+            "alike": round(d.words, 2),
+            "metres": None if d.metres is None else round(d.metres),
+            "same_ward": d.same_ward,
+        }
+        for d in await duplicates.candidates(session, c.settings, request)
+    ]
 
 
 def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
@@ -199,6 +225,7 @@ async def open_request(request: web.Request) -> web.StreamResponse:
         session.add(opened)
         await session.flush()
         body = view(c, opened, principal, history=True)
+        body["duplicates"] = await duplicates_view(c, session, opened, principal)
     await audit(c, principal, "request.open", number, case=case.number if case is not None else "")
     return web.json_response(body, status=201)
 
@@ -263,6 +290,7 @@ async def request_detail(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             raise not_found("no such request")  # an agency does not learn what other agencies have
         body = view(c, found, principal, history=True)
+        body["duplicates"] = await duplicates_view(c, session, found, principal)
     await audit(c, principal, "request.view", found.number)
     return web.json_response(body)
 

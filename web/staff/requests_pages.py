@@ -21,11 +21,12 @@ from web.errors import posted_form, refuse
 from web.page_messages import carried, shown
 from web.request_lookup import load_request
 from web.routing import RouteTable
-from web.staff.requests_api import actor, due_first, may_open, view
+from web.staff.requests_api import actor, due_first, duplicates_view, may_open, view
 
 routes = RouteTable()
-# The steps a request's page has a form for (sharing a call's recording has its own list of calls).
-PAGE_STEPS = tuple(n for n in steps.STAFF_STEPS if n != "share")
+# The steps a request's page has a form for (sharing a call's recording has its own list of calls, and
+# merging one per possible duplicate).
+PAGE_STEPS = tuple(n for n in steps.STAFF_STEPS if n not in ("share", "merge"))
 
 
 def files_path(c: Context) -> Path:
@@ -53,6 +54,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
         if not may_open(principal, found):
             return refuse(request, 404, "no such request")
         body = view(c, found, principal, history=True)
+        body["duplicates"] = await duplicates_view(c, session, found, principal)
         ids = [k.case_id for k in found.contacts if k.case_id]
         recorded = (
             list(await session.scalars(select(Case.number).where(Case.id.in_(ids), Case.recording != "")))
@@ -71,6 +73,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
             "suggested": c.settings.suggested_agencies(body["topic"], found.ward_code),
             "error": shown(c.settings, request.query),
             "shareable": [n for n in recorded if n not in body["recordings"]],
+            "may_merge": "merge" in c.steps.offered(found, actor(principal), ("merge",)),
         },
     )
 

@@ -29,6 +29,8 @@ FIELDS = [
     "overdue_now",
     "pending",
     "returned",
+    "in_progress",
+    "not_fixable",
     "share_on_time",
     "average_answer_hours",
     "ratings",

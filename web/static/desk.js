@@ -56,6 +56,11 @@
     const link = opened.querySelector("a");
     link.href = `/requests/${r.number}`; link.textContent = r.number;
     opened.hidden = false;
+    // The open requests it may repeat: the agent opens one to merge it there, one problem one request.
+    const same = document.getElementById("request-duplicates");
+    same.replaceChildren(...(r.duplicates || []).map((d) => el("li", { "data-request": d.number },
+      el("a", { href: `/requests/${r.number}#duplicates` }, d.number), ` · ${d.ward} · ${d.words}`)));
+    same.hidden = !(r.duplicates || []).length;
     requestForm.reset();
   };
 
