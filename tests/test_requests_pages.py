@@ -174,7 +174,7 @@ async def test_the_agencies_figures_as_a_page_json_and_csv_for_agencies_too(site
         await site.client.get(f"/api/v1/reports/requests.csv?from={body['from']}&to={body['to']}")
     ).text()
     assert csv.splitlines()[0].startswith("table,rank,key,label,received,on_time")
-    assert csv.splitlines()[1].startswith("per_agency,1,quan_1,UBND Quận 1,2,1,0,0,1,0,1.0")
+    assert csv.splitlines()[1].startswith("per_agency,1,quan_1,UBND Quận 1,2,1,0,0,1,0,0,0,1.0")
     bad = await site.client.get("/api/v1/reports/requests?from=2026-12-01&to=2026-11-01")
     assert bad.status == 400
     site.client.session.cookie_jar.clear()
