@@ -7,6 +7,9 @@ topic, time and place; the words are compared here, on at most a few hundred row
 from __future__ import annotations
 
 import itertools
+import math
+from collections import Counter
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 
@@ -32,6 +35,7 @@ _UNSAID = (
 )
 STOPWORDS = frozenset(_UNSAID.split())
 METRES_PER_DEGREE = 111_320.0
+MOST_FOR_RARITY = 5  # texts nearby below which every term counts alike
 
 
 @dataclass(frozen=True)
@@ -45,16 +49,27 @@ class Candidate:
 def terms(text: str) -> frozenset[str]:
     """A text's meaningful syllables and the pairs they make ("den duong" is a street light, "den" alone
     is not)."""
-    syllables = [w for w in fold(text[:MOST_WORDS]).split() if w not in STOPWORDS and len(w) > 1]
+    syllables = [
+        w for w in fold(text[:MOST_WORDS]).split() if w not in STOPWORDS and (len(w) > 1 or w.isdigit())
+    ]
     return frozenset(syllables) | frozenset(f"{a} {b}" for a, b in itertools.pairwise(syllables))
 
 
-def alike(a: frozenset[str], b: frozenset[str]) -> float:
-    """The share of the smaller text's terms the other holds: a short "đèn đường hỏng ở ngõ 5 Lê Lai"
-    is all in a long account of the same light."""
+def alike(a: frozenset[str], b: frozenset[str], weight: Callable[[str], float] = lambda t: 1.0) -> float:
+    """The share of the smaller text's terms the other holds, each term counted by its weight: a short
+    "đèn đường hỏng ở ngõ 5 Lê Lai" is all in a long account of the same light."""
     if not a or not b:
         return 0.0
-    return len(a & b) / min(len(a), len(b))
+    shared = sum(weight(t) for t in a & b)
+    return shared / min(sum(weight(t) for t in a), sum(weight(t) for t in b))
+
+
+def rarity(texts: list[frozenset[str]]) -> Callable[[str], float]:
+    """How much a term tells among these texts: what every report nearby says ("đèn đường hỏng", when the
+    ward's lights fail) tells less than a street's name or a house number (inverse document frequency)."""
+    counts = Counter(t for terms_of in texts for t in terms_of)
+    n = len(texts)
+    return lambda t: math.log(1 + n / (1 + counts[t])) if n >= MOST_FOR_RARITY else 1.0
 
 
 def _topic_family(topic: str) -> str:
@@ -100,13 +115,16 @@ async def candidates(
         .limit(MOST_LOOKED_AT)
     )
     mine = terms(request.words)
-    found = []
+    nearby = []
     for other in rows:
         metres = _metres(request, other)
         same_ward = bool(request.ward_code) and other.ward_code == request.ward_code
-        if not same_ward and (metres is None or metres > rules.duplicate_meters):
-            continue
-        score = alike(mine, terms(other.words))
+        if same_ward or (metres is not None and metres <= rules.duplicate_meters):
+            nearby.append((other, metres, same_ward, terms(other.words)))
+    weight = rarity([mine, *(t for *_, t in nearby)])
+    found = []
+    for other, metres, same_ward, theirs in nearby:
+        score = alike(mine, theirs, weight)
         if score >= rules.duplicate_words:
             found.append(Candidate(other, score, metres, same_ward))
     found.sort(key=lambda c: (-c.words, c.metres if c.metres is not None else 1e9, c.request.id))
