@@ -14,6 +14,7 @@ import pytest
 from hotline import settings as site_settings
 from hotline.errors import SettingsError
 from hotline.places import for_province
+from shell import cli
 from tests.conftest import TEST_SETTINGS
 
 THANH_HOA, VINH_LONG = "38", "86"
@@ -187,3 +188,17 @@ def test_settings_refuse_unknown_provinces_and_wards() -> None:
     # A ward of another province is not one of this site's.
     with pytest.raises(SettingsError, match="Tỉnh Thanh Hóa"):
         _settings(agencies=[{"name": "x", "label": "X", "wards": ["26734"]}])
+
+
+def test_the_places_command_finds_codes_for_whoever_writes_the_settings(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    settings = str(TEST_SETTINGS)
+    assert cli.main(["--settings", settings, "places", "provinces"]) == 0
+    provinces = capsys.readouterr().out.splitlines()
+    assert len(provinces) == 34 and "38  Tỉnh Thanh Hóa" in provinces
+    assert cli.main(["--settings", settings, "places", "wards", "dien bien"]) == 0
+    assert capsys.readouterr().out.startswith(f"{HAC_THANH}  Phường Hạc Thành  (trước đây Phường Điện Biên")
+    assert cli.main(["--settings", settings, "places", "find", "Thị trấn Bút Sơn, huyện Hoằng Hóa"]) == 0
+    assert capsys.readouterr().out.startswith(f"{HOANG_HOA}  Xã Hoằng Hóa  (old_name from Thị trấn Bút Sơn")
+    assert cli.main(["--settings", settings, "places", "find", "Huyện Quảng Xương"]) == 1

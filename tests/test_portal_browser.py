@@ -92,3 +92,24 @@ async def test_a_citizen_sends_the_form_from_a_phone_with_two_photos(
     # The ward picked, not the photo's position (elsewhere), and the place as the citizen typed it.
     assert (request.ward_code, request.ward_basis) == ("14797", "picked")
     assert request.district.startswith("Phường Hạc Thành (Phường Điện Biên")
+
+
+async def test_a_typed_position_suggests_its_ward(site: Site, chromium: str) -> None:
+    ward = site.settings.places().wards["16522"]  # Phường Quảng Phú
+    phone: webdriver.Chrome = browser(chromium)
+    try:
+
+        def type_position() -> None:
+            phone.get(str(site.client.make_url("/report")))
+            phone.find_element(By.NAME, "latitude").send_keys(str(ward.latitude))
+            phone.find_element(By.NAME, "longitude").send_keys(str(ward.longitude))
+            phone.find_element(By.NAME, "words").click()  # leaving the field: its change
+
+        await run(type_position)
+        said = await until(
+            lambda: phone.find_element(By.NAME, "district").get_attribute("value"), "the ward suggested"
+        )
+        assert said == "Phường Quảng Phú"
+        assert await run(lambda: phone.find_element(By.NAME, "ward").get_attribute("value")) == "16522"
+    finally:
+        phone.quit()
