@@ -703,17 +703,17 @@ class Settings(Strict):
     def _check_places(self) -> None:
         if not self.site.province and not any(a.wards for a in self.agencies):
             return
-        try:
-            known = self.places()
-        except KeyError:
+        codes = places.known_codes()
+        if self.site.province and self.site.province not in codes:
             raise ValueError(
                 f"site.province: {self.site.province!r} is not a province's code on the 2025 list "
                 "('hotline places provinces' lists them)"
-            ) from None
+            )
+        wards = codes[self.site.province] if self.site.province else frozenset().union(*codes.values())
         for i, agency in enumerate(self.agencies):
-            unknown = [w for w in agency.wards if known.ward(w) is None]
+            unknown = [w for w in agency.wards if w not in wards]
             if unknown:
-                where = f"in {known.province.name}" if known.province else "on the 2025 list"
+                where = f"in the province {self.site.province}" if self.site.province else "on the 2025 list"
                 raise ValueError(
                     f"agencies[{i}].wards: {', '.join(unknown)} of {agency.name} are not wards' codes "
                     f"{where} ('hotline places wards NAME' finds a ward's code)"

@@ -7,6 +7,16 @@ matching a place never geocodes over the network as the package's own converter 
 
 from hotline.places.catalogue import OldWard, Province, Ward
 from hotline.places.folding import fold
-from hotline.places.index import Placement, Places, Suggestion, for_province
+from hotline.places.index import Placement, Places, Suggestion, for_province, known_codes
 
-__all__ = ["OldWard", "Placement", "Places", "Province", "Suggestion", "Ward", "fold", "for_province"]
+__all__ = [
+    "OldWard",
+    "Placement",
+    "Places",
+    "Province",
+    "Suggestion",
+    "Ward",
+    "fold",
+    "for_province",
+    "known_codes",
+]

@@ -73,6 +73,19 @@ def data_folder() -> Path:
     return folder
 
 
+def ward_codes(folder: Path | None = None) -> dict[str, frozenset[str]]:
+    """Each province's code with its wards' codes: what the settings check, without building the index
+    (a process that only loads its settings, such as the classic AGI script, pays a few milliseconds)."""
+    db = sqlite3.connect(f"file:{(folder or data_folder()) / 'dataset.db'}?mode=ro&immutable=1", uri=True)
+    try:
+        codes: dict[str, set[str]] = {}
+        for province, ward in db.execute("SELECT provinceCode, wardCode FROM admin_units"):
+            codes.setdefault(province, set()).add(ward)
+        return {province: frozenset(wards) for province, wards in codes.items()}
+    finally:
+        db.close()
+
+
 def read(folder: Path | None = None) -> Catalogue:
     folder = folder or data_folder()
     db = sqlite3.connect(f"file:{folder / 'dataset.db'}?mode=ro&immutable=1", uri=True)

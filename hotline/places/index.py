@@ -10,7 +10,7 @@ import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from hotline.places.catalogue import Catalogue, OldWard, Province, Ward, read
+from hotline.places.catalogue import Catalogue, OldWard, Province, Ward, read, ward_codes
 from hotline.places.folding import fold, fold_address
 
 # The kinds of units, folded, as they stand before a name in an address.
@@ -235,6 +235,12 @@ class Places:
 @functools.cache
 def _catalogue() -> Catalogue:
     return read()
+
+
+@functools.cache
+def known_codes() -> dict[str, frozenset[str]]:
+    """Each province's code with its wards' codes, read once per process."""
+    return ward_codes()
 
 
 @functools.cache
