@@ -122,6 +122,8 @@ async def test_open311_takes_a_wards_code_as_address_id(site: Site) -> None:
     number = (await made.json())[0]["service_request_id"]
     found = await _request(site, number)
     assert (found.ward_code, found.ward_basis) == (HAC_THANH, "picked")
+    (record,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
+    assert (record["address_id"], record["address"]) == (HAC_THANH, None)
 
 
 async def test_the_wards_lookup_answers_briefly_whatever_is_asked(site: Site) -> None:

@@ -148,7 +148,8 @@ def _record(c: Context, r: CitizenRequest, updated: datetime | None) -> dict[str
         "updated_datetime": _when(c, updated or r.created_at),
         "expected_datetime": _when(c, r.answer_due_at) if not ended else None,
         "address": None,
-        "address_id": None,
+        # The ward (its code on the 2025 list), as the public map shows it: never the citizen's address.
+        "address_id": r.ward_code or None,
         "zipcode": None,
         "lat": None,
         "long": None,
