@@ -158,6 +158,7 @@ def open_request(
     request = CitizenRequest(
         number=number,
         status=S.RECEIVED.value,
+        channel=channel,
         topic=topic,
         priority=priority,
         words=words,

@@ -81,7 +81,7 @@ async def test_a_call_becomes_a_request_that_an_agency_answers_and_the_center_ap
 
         def open_request() -> None:
             form = agent.find_element(By.ID, "request-form")
-            form.find_element(By.NAME, "topic").send_keys("violation")
+            Select(form.find_element(By.NAME, "topic")).select_by_value("violation")
             form.find_element(By.NAME, "words").send_keys("Lấn chiếm vỉa hè trước số 12 đường Lê Lợi")
             form.find_element(By.CSS_SELECTOR, "button").click()
 
@@ -207,7 +207,7 @@ async def test_the_agency_returns_a_request_that_is_not_theirs(
     assert "Cơ quan trả lại" in await run(lambda: sup.find_element(By.ID, "history").text)
     await run(lambda: Select(sup.find_element(By.NAME, "agency")).select_by_value("so_y_te"))
     await run(click, sup, "#step-forward button")
-    await until(lambda: sup.find_element(By.ID, "agency").text == "so_y_te", "forwarded to the department")
+    await until(lambda: sup.find_element(By.ID, "agency").text == "Sở Y tế", "forwarded to the department")
 
 
 async def test_a_repeat_callers_open_request_is_on_the_desk_and_the_call_is_linked(

@@ -16,7 +16,7 @@ from channels import outbox
 from hotline import links, secrets
 from hotline.db.models import Role
 from hotline.settings import Settings
-from web import auth, proxies
+from web import auth, proxies, times
 from web.citizens import follow, places, portal
 from web.context import (
     CHART_JS,
@@ -151,6 +151,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         autoescape=jinja2.select_autoescape(["html", "j2"]),
     )
     env.globals["roles"] = Role
+    times.install(env)
     add_routes(
         app,
         pages.routes,

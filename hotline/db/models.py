@@ -302,6 +302,8 @@ class CitizenRequest(Base):
     contact_chat: Mapped[str] = mapped_column(String(128), default="")
     # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": as they came).
     notify_by: Mapped[str] = mapped_column(String(16), default="")
+    # How it came in: call, center, web, email, sms, zalo, facebook, open311 (its first contact's channel).
+    channel: Mapped[str] = mapped_column(String(16), default="", server_default="")
     address: Mapped[str] = mapped_column(String(255), default="")
     # The place as the citizen or the agent said it ("Phường Điện Biên, TP Thanh Hóa"), kept as said.
     district: Mapped[str] = mapped_column(String(128), default="")

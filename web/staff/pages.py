@@ -161,8 +161,12 @@ async def wallboard(request: web.Request) -> web.StreamResponse:
 
 @routes.route("GET", "/desk", Role.AGENT)
 async def desk(request: web.Request) -> web.StreamResponse:
-    topics = [q.name for q in ctx(request).settings.queues if q.name != "operator"]
-    return page("desk.html.j2", request, statuses=[s.value for s in Status], topics=topics)
+    return page(
+        "desk.html.j2",
+        request,
+        statuses=[s.value for s in Status],
+        topics=ctx(request).settings.request_topics,
+    )
 
 
 @routes.route("GET", "/cases", Role.SUPERVISOR)

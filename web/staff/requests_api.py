@@ -94,6 +94,10 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
         for value in (getattr(request, name),)
     }
     out["due"] = wf.due_state(c.settings, request, at).value
+    # What people read: the topic's and the agencies' names, not their codes.
+    out["topic_label"] = c.settings.topic_label(request.topic)
+    out["agency_label"] = c.settings.agency_label(request.agency) if request.agency else ""
+    out["returned_by_label"] = c.settings.agency_label(request.returned_by) if request.returned_by else ""
     out |= place_view(c, request)
     if principal.role is Role.AGENCY:
         # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them.

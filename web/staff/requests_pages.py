@@ -6,22 +6,26 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from aiohttp import web
 from sqlalchemy import select
 
 from casework import attachments, file_worker, steps
 from casework import workflow as wf
-from casework.steps import OPEN_STATUSES
+from hotline.cases import csv_text
 from hotline.db.models import Case, CitizenRequest, RequestFile, Role
 from hotline.retention import under
+from web import times
 from web.audit import audit, playback
+from web.auth import Principal
 from web.context import Context, ctx, render, who
 from web.errors import posted_form, refuse
 from web.page_messages import carried, shown
 from web.request_lookup import load_request
 from web.routing import RouteTable
-from web.staff.requests_api import actor, due_first, duplicates_view, may_open, view
+from web.staff import request_search
+from web.staff.requests_api import actor, duplicates_view, may_open, view
 
 routes = RouteTable()
 # The steps a request's page has a form for (sharing a call's recording has its own list of calls, and
@@ -35,15 +39,92 @@ def files_path(c: Context) -> Path:
 
 @routes.route("GET", "/requests", Role.AGENCY)
 async def request_list(request: web.Request) -> web.StreamResponse:
+    """The list the center lives in (and an agency's portal): searched, filtered, sorted, a page at a time."""
     c, principal = ctx(request), who(request)
-    stmt = select(CitizenRequest).where(CitizenRequest.status.in_([s.value for s in OPEN_STATUSES]))
-    if principal.role is Role.AGENCY:
-        stmt = stmt.where(CitizenRequest.agency == principal.agency)
+    search = request_search.parse(request, principal)
+    now = datetime.now(UTC)
+    stmt = request_search.statement(c, search, now)
     async with c.db() as session:
-        found = list(await session.scalars(due_first(stmt).limit(500)))
-    rows = sorted((view(c, r, principal) for r in found), key=lambda v: v["due"] != "overdue")
-    await audit(c, principal, "request.search", "", on="page", rows=len(rows))
-    return render("requests.html.j2", request, {"rows": rows, "tz": c.tz})
+        total = await session.scalar(request_search.counted(stmt)) or 0
+        found = list(
+            await session.scalars(
+                stmt.offset((search.page - 1) * request_search.PAGE).limit(request_search.PAGE)
+            )
+        )
+    rows = [row_view(c, r, principal) for r in found]
+    await audit(c, principal, "request.search", "", on="page", rows=len(rows), filters=search.query())
+    places = c.settings.places()
+    return render(
+        "requests.html.j2",
+        request,
+        {
+            "rows": rows,
+            "s": search,
+            "total": total,
+            "pages": max(1, -(-total // request_search.PAGE)),
+            "statuses": request_search.STATUSES,
+            "channels": request_search.CHANNELS,
+            "topics": c.settings.request_topics,
+            "agencies": c.settings.agencies,
+            "ward_label": places.label(search.ward) if search.ward else "",
+        },
+    )
+
+
+def row_view(c: Context, r: CitizenRequest, principal: Principal) -> dict[str, Any]:
+    """A request as a line of the list: what it is, where, from whom (masked for an agency), its words
+    begun, and what is due."""
+    out = view(c, r, principal)
+    words = " ".join(r.words.split())
+    out["preview"] = words[:160] + ("…" if len(words) > 160 else "")
+    return out
+
+
+@routes.route(
+    "GET",
+    "/requests.csv",
+    Role.AGENCY,
+    "The requests a search finds, as CSV (the list's filters; an agency's user: their agency's)",
+)
+async def request_export(request: web.Request) -> web.StreamResponse:
+    c, principal = ctx(request), who(request)
+    search = request_search.parse(request, principal)
+    stmt = request_search.statement(c, search, datetime.now(UTC)).limit(request_search.MOST_EXPORTED)
+    async with c.db() as session:
+        found = list(await session.scalars(stmt))
+    rows = [row_view(c, r, principal) for r in found]
+    for row in rows:
+        for name in ("created_at", "due_at", "accept_due_at", "answer_due_at", "closed_at"):
+            row[name] = times.shown(row.get(name), c.tz, "vi")
+    await audit(c, principal, "request.export", "", rows=len(rows), filters=search.query())
+    return web.Response(
+        text=csv_text(EXPORTED, rows),
+        content_type="text/csv",
+        charset="utf-8",
+        headers={"Content-Disposition": 'attachment; filename="requests.csv"'},
+    )
+
+
+EXPORTED = (
+    "number",
+    "created_at",
+    "channel",
+    "topic_label",
+    "priority",
+    "status",
+    "agency_label",
+    "ward",
+    "district",
+    "address",
+    "contact_name",
+    "contact_phone",
+    "contact_email",
+    "due",
+    "accept_due_at",
+    "answer_due_at",
+    "closed_at",
+    "preview",
+)
 
 
 @routes.route("GET", "/requests/{number}", Role.AGENCY)
