@@ -65,7 +65,7 @@ async def _list(site: Site, query: str = "") -> tuple[int, list[str], str]:
     reply = await site.client.get(f"/requests?{query}")
     page = await reply.text()
     assert reply.status == 200, page[:500]
-    total = int(page.split('id="total">', 1)[1].split("<", 1)[0])
+    total = int(page.split('id="total"', 1)[1].split(">", 1)[1].split("<", 1)[0])
     return total, _numbers(page), page
 
 

@@ -26,6 +26,7 @@ R = CitizenRequest
 PAGE = 50
 MOST_PAGES = 2000  # 100,000 rows deep: past that, narrow the search
 MOST_EXPORTED = 50_000
+MOST_COUNTED = 10_000
 SOON = timedelta(hours=24)  # "due soon": what is due from its agency within a day
 WORDS_DAYS = 365  # a search by words looks at a year of requests unless the days are given
 STATUSES = ("open", "all", *(s.value for s in RequestStatus))
@@ -132,7 +133,9 @@ def statement(c: Context, s: Search, now: datetime) -> Select[tuple[CitizenReque
         stmt = stmt.where(R.created_at >= day_bounds(first, c.tz)[0])
     if s.last:
         stmt = stmt.where(R.created_at < day_bounds(s.last, c.tz)[1])
-    if s.sort == "newest":
+    ended = s.status not in ("open", *(x.value for x in wf.OPEN))
+    if s.sort == "newest" or (s.sort == "due" and ended):
+        # Ended requests have nothing due: newest first, which the index on the creation time serves.
         return stmt.order_by(R.created_at.desc(), R.id.desc())
     if s.sort == "oldest":
         return stmt.order_by(R.created_at, R.id)
@@ -141,4 +144,7 @@ def statement(c: Context, s: Search, now: datetime) -> Select[tuple[CitizenReque
 
 
 def counted(stmt: Select[tuple[CitizenRequest]]) -> Select[tuple[int]]:
-    return select(func.count()).select_from(stmt.order_by(None).subquery())
+    """How many it finds, counted up to MOST_COUNTED (a province's years are millions: past that, the list
+    says "more than")."""
+    found = stmt.order_by(None).with_only_columns(R.id).limit(MOST_COUNTED + 1).subquery()
+    return select(func.count()).select_from(found)

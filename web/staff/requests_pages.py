@@ -62,6 +62,7 @@ async def request_list(request: web.Request) -> web.StreamResponse:
             "s": search,
             "total": total,
             "pages": max(1, -(-total // request_search.PAGE)),
+            "more": total > request_search.MOST_COUNTED,
             "statuses": request_search.STATUSES,
             "channels": request_search.CHANNELS,
             "topics": c.settings.request_topics,
