@@ -50,11 +50,21 @@ def three(chromium: str) -> Iterator[dict[str, webdriver.Chrome]]:
 
 
 def click(b: webdriver.Chrome, css: str) -> None:
+    if css.startswith("#step-"):
+        opened(b, css.split()[0].removeprefix("#step-"))
     b.find_element(By.CSS_SELECTOR, css).click()
+
+
+def opened(b: webdriver.Chrome, step: str) -> None:
+    """A step's form, opened as a person opens it: the next step is open, the others a click away."""
+    box = b.find_element(By.ID, f"box-{step}")
+    if box.get_attribute("open") is None:
+        box.find_element(By.TAG_NAME, "summary").click()
 
 
 def take_step(b: webdriver.Chrome, step: str, **fields: str) -> None:
     """Fill a step's form on the request page (text, or a file's path) and send it."""
+    opened(b, step)
     for name, value in fields.items():
         b.find_element(By.CSS_SELECTOR, f"#step-{step} [name={name}]").send_keys(value)
     click(b, f"#step-{step} button")

@@ -90,6 +90,8 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
             "outcome",
             "returned_by",
             "merged_into",
+            "due_at",
+            "channel",
         )
         for value in (getattr(request, name),)
     }

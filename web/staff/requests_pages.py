@@ -31,6 +31,8 @@ routes = RouteTable()
 # The steps a request's page has a form for (sharing a call's recording has its own list of calls, and
 # merging one per possible duplicate).
 PAGE_STEPS = tuple(n for n in steps.STAFF_STEPS if n not in ("share", "merge"))
+# The step a reader most likely came to take, shown open; the others are a click away.
+PRIMARY = ("accept", "answer", "approve", "forward", "decide", "reopen")
 
 
 def files_path(c: Context) -> Path:
@@ -138,24 +140,32 @@ async def request_page(request: web.Request) -> web.StreamResponse:
         body = view(c, found, principal, history=True)
         body["duplicates"] = await duplicates_view(c, session, found, principal)
         ids = [k.case_id for k in found.contacts if k.case_id]
-        recorded = (
-            list(await session.scalars(select(Case.number).where(Case.id.in_(ids), Case.recording != "")))
-            if ids and principal.can_supervise
+        # The calls behind it are the center's: an agency sees that there were calls, not which.
+        calls = (
+            list(await session.scalars(select(Case).where(Case.id.in_(ids)).order_by(Case.started_at)))
+            if ids and principal.role is not Role.AGENCY
             else []
         )
+        recorded = [k.number for k in calls if k.recording] if principal.can_supervise else []
     await audit(c, principal, "request.view", found.number, on="page")
+    offered = c.steps.offered(found, actor(principal), PAGE_STEPS)
     return render(
         "request.html.j2",
         request,
         {
             "r": body,
             "tz": c.tz,
-            "steps": c.steps.offered(found, actor(principal), PAGE_STEPS),
+            "steps": offered,
             "agencies": c.settings.agencies,
             "suggested": c.settings.suggested_agencies(body["topic"], found.ward_code),
             "error": shown(c.settings, request.query),
             "shareable": [n for n in recorded if n not in body["recordings"]],
             "may_merge": "merge" in c.steps.offered(found, actor(principal), ("merge",)),
+            "primary": next((s for s in PRIMARY if s in offered), ""),
+            "calls": [
+                {"number": k.number, "at": k.started_at, "agent": k.agent_name, "recorded": k.recording}
+                for k in calls
+            ],
         },
     )
 
