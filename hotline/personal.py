@@ -174,7 +174,7 @@ NOT_PERSONAL: dict[str, frozenset[str]] = {
             "rated_at",
         }
         | {"public", "erased_at", "ward_code", "ward_basis", "outcome", "returned_by", "merged_into"}
-        | {"channel"}
+        | {"channel", "anonymous"}
     ),
     "case_events": frozenset({"id", "case_id", "at", "kind"}),
     "inbound_messages": frozenset({"id", "channel", "request_id", "at", "outcome"}),

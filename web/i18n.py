@@ -75,6 +75,11 @@ TEXTS: dict[str, tuple[str, str]] = {
     "file_citizen": ("của người dân", "the citizen's"),
     "file_answer": ("kèm trả lời", "with the answer"),
     "linked_calls": ("Cuộc gọi liên quan", "Calls about it"),
+    "report_anonymous": (
+        "Không cho cơ quan xử lý biết tôi là ai (chỉ tổng đài biết, để báo kết quả cho tôi)",
+        "Keep who I am from the agency (only the hotline knows, to tell me the answer)",
+    ),
+    "anonymous_to_agency": ("Ẩn danh với cơ quan xử lý", "Anonymous to the agency"),
     "possible_duplicates": ("Có thể trùng với yêu cầu đang mở", "May be the same problem as open requests"),
     "agency": ("Cơ quan", "Agency"),
     "due": ("Hạn", "Due"),

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import CursorResult, Result
@@ -302,6 +303,9 @@ class CitizenRequest(Base):
     contact_chat: Mapped[str] = mapped_column(String(128), default="")
     # How the citizen wants to be told of the answer: phone, sms, email, zalo, facebook ("": as they came).
     notify_by: Mapped[str] = mapped_column(String(16), default="")
+    # The citizen asked to stay anonymous to the agency (a whistle-blower): the center sees their contact and
+    # tells them the answer; the agency sees no one.
+    anonymous: Mapped[bool] = mapped_column(default=False, server_default=false())
     # How it came in: call, center, web, email, sms, zalo, facebook, open311 (its first contact's channel).
     channel: Mapped[str] = mapped_column(String(16), default="", server_default="")
     address: Mapped[str] = mapped_column(String(255), default="")

@@ -150,6 +150,7 @@ def _validated(c: Context, v: dict[str, str], form: Any) -> dict[str, Any]:
         "address": clean(v.get("address", ""), 255),
         "district": clean(v.get("district", ""), 128),
         "ward": clean(v.get("ward", ""), 8),
+        "anonymous": form.get("anonymous") == "yes",
         "notify_by": notify_by,
         **position,
     }

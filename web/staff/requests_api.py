@@ -35,6 +35,8 @@ CONTACT_FIELDS = {
     "district": 128,
 }
 REQUEST_SCHEMA: dict[str, Any] = {"type": "object"}
+# What an agency does not see of a citizen who asked to stay anonymous to it.
+ANONYMOUS_FIELDS = ("contact_name", "contact_phone", "contact_email", "contact_chat")
 
 
 def due_first(stmt: Select[tuple[CitizenRequest]]) -> Select[tuple[CitizenRequest]]:
@@ -101,19 +103,28 @@ def view(c: Context, request: CitizenRequest, principal: Principal, history: boo
     out["agency_label"] = c.settings.agency_label(request.agency) if request.agency else ""
     out["returned_by_label"] = c.settings.agency_label(request.returned_by) if request.returned_by else ""
     out |= place_view(c, request)
+    hidden = principal.role is Role.AGENCY and request.anonymous
     if principal.role is Role.AGENCY:
-        # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them.
+        # An agency handles the matter, the center talks to the citizen: it sees who, not how to reach them;
+        # and of a citizen who asked to stay anonymous to it, nothing.
         out = personal.masked(CitizenRequest, out)
+        if hidden:
+            out |= dict.fromkeys(ANONYMOUS_FIELDS, "")
+    out["anonymous"] = request.anonymous
     if history:
         # An agency sees who acted as the contact masking shows them (the audit log keeps the whole).
-        shown = mask_actor if principal.role is Role.AGENCY else str
+        def shown(actor: str) -> str:
+            if principal.role is not Role.AGENCY:
+                return actor
+            return "citizen" if hidden and actor.startswith("citizen") else mask_actor(actor)
+
         out["history"] = [
             {"at": e.at.isoformat(), "actor": shown(e.actor), "kind": e.kind, "detail": e.detail}
             for e in request.events
         ]
         # The calls behind it are the center's: an agency sees that there were calls, not which.
         out["contacts"] = [
-            {"at": k.at.isoformat(), "channel": k.channel, "note": k.note}
+            {"at": k.at.isoformat(), "channel": k.channel, "note": "" if hidden else k.note}
             | ({"case_id": k.case_id} if principal.role is not Role.AGENCY else {})
             for k in request.contacts
         ]
@@ -224,6 +235,7 @@ async def open_request(request: web.Request) -> web.StreamResponse:
                 case_id=case.id if case is not None else None,
                 places=c.settings.places(),
                 ward=_text(data, "ward", 8),
+                anonymous=data.get("anonymous") is True,
                 **contact,
             )
         except wf.StepRefused as exc:

@@ -50,7 +50,7 @@
     if (!openCase) return;
     const r = await api("POST", "/api/v1/requests", {
       case: openCase, topic: requestForm.topic.value, priority: requestForm.priority.value, words: requestForm.words.value,
-      district: requestForm.district.value, ward: requestForm.ward.value,
+      district: requestForm.district.value, ward: requestForm.ward.value, anonymous: requestForm.anonymous.checked,
     });
     const opened = document.getElementById("request-opened");
     const link = opened.querySelector("a");
