@@ -189,9 +189,11 @@ async def _start(app: web.Application) -> None:
     await c.today.load(c.db)
     c.writer.subscribe(c.today.add)
     c.live.start()
+    c.suggestions.start(c.db)
 
 
 async def _stop(app: web.Application) -> None:
     c = app[CONTEXT]
     c.writer.unsubscribe(c.today.add)
     await c.live.stop()
+    await c.suggestions.stop()

@@ -24,6 +24,7 @@ from web import i18n, proxies
 from web.auth import Principal
 from web.live import Broadcaster
 from web.stats import Today
+from web.suggestions import Suggestions
 from web.throttle import Throttle
 
 HERE = Path(__file__).resolve().parent
@@ -77,6 +78,8 @@ class Context:
     follow_addresses: Throttle = field(init=False)
     # (who, case, minute) of recording playbacks already audited: one entry per minute, whatever the ranges.
     played: set[tuple[str, str, int]] = field(default_factory=set)
+    # The topic and agency suggested for a request's words, learned from the closed ones (web/suggestions.py).
+    suggestions: Suggestions = field(default_factory=Suggestions)
 
     def __post_init__(self) -> None:
         self.throttle = Throttle(self.db, "sign_in", self.limits_key)

@@ -80,6 +80,8 @@ TEXTS: dict[str, tuple[str, str]] = {
         "Keep who I am from the agency (only the hotline knows, to tell me the answer)",
     ),
     "anonymous_to_agency": ("Ẩn danh với cơ quan xử lý", "Anonymous to the agency"),
+    "suggested_by_past": ("Gợi ý theo các yêu cầu đã giải quyết", "Suggested by the requests answered"),
+    "use_suggestion": ("Dùng gợi ý", "Use it"),
     "possible_duplicates": ("Có thể trùng với yêu cầu đang mở", "May be the same problem as open requests"),
     "agency": ("Cơ quan", "Agency"),
     "due": ("Hạn", "Due"),

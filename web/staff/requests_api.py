@@ -176,6 +176,38 @@ async def duplicates_view(
     ]
 
 
+def suggestions_view(c: Context, words: str, ward: str) -> dict[str, Any]:
+    """The topics and agencies a request's words suggest, with their names and the model's confidence;
+    empty until the center has closed enough requests to learn from."""
+    model = c.suggestions.current
+    if model is None:
+        return {"topics": [], "agencies": [], "learned_from": 0}
+    guess = model.suggest(words, ward)
+    topic, agency = c.settings.topic_label, c.settings.agency_label
+    return {
+        "topics": [{"name": g.name, "label": topic(g.name), "score": g.score} for g in guess.topics],
+        "agencies": [{"name": g.name, "label": agency(g.name), "score": g.score} for g in guess.agencies],
+        "learned_from": model.examples,
+    }
+
+
+@routes.route(
+    "POST",
+    "/api/v1/requests/suggest",
+    Role.AGENT,
+    "The topics and agencies a request's words (and ward) suggest, learned from the closed requests: "
+    "for the operator to confirm",
+    api=True,
+    body={"type": "object", "required": ["words"]},
+)
+async def suggest_for(request: web.Request) -> web.StreamResponse:
+    c = ctx(request)
+    data = await json_object(request)
+    words, ward = _text(data, "words", 4000), _text(data, "ward", 8)
+    # Segmenting and scoring take about a millisecond: no need to leave the loop.
+    return web.json_response(suggestions_view(c, words, ward))
+
+
 def _text(data: dict[str, Any], name: str, limit: int = 20000) -> str:
     value = data.get(name, "")
     if not isinstance(value, str):

@@ -25,7 +25,7 @@ from web.page_messages import carried, shown
 from web.request_lookup import load_request
 from web.routing import RouteTable
 from web.staff import request_search
-from web.staff.requests_api import actor, duplicates_view, may_open, view
+from web.staff.requests_api import actor, duplicates_view, may_open, suggestions_view, view
 
 routes = RouteTable()
 # The steps a request's page has a form for (sharing a call's recording has its own list of calls, and
@@ -72,6 +72,14 @@ async def request_list(request: web.Request) -> web.StreamResponse:
             "ward_label": places.label(search.ward) if search.ward else "",
         },
     )
+
+
+def suggested_agencies(c: Context, found: CitizenRequest, learned: dict[str, Any]) -> list[str]:
+    """Preselected on forwarding: the agencies of its ward and topic by the settings, else the one the
+    closed requests suggest (the operator still chooses and confirms)."""
+    by_rule = c.settings.suggested_agencies(found.topic, found.ward_code)
+    by_words = [a["name"] for a in learned.get("agencies", [])][:1]
+    return by_rule or by_words
 
 
 def row_view(c: Context, r: CitizenRequest, principal: Principal) -> dict[str, Any]:
@@ -149,6 +157,7 @@ async def request_page(request: web.Request) -> web.StreamResponse:
         recorded = [k.number for k in calls if k.recording] if principal.can_supervise else []
     await audit(c, principal, "request.view", found.number, on="page")
     offered = c.steps.offered(found, actor(principal), PAGE_STEPS)
+    learned = suggestions_view(c, found.words, found.ward_code) if "forward" in offered else {}
     return render(
         "request.html.j2",
         request,
@@ -157,7 +166,8 @@ async def request_page(request: web.Request) -> web.StreamResponse:
             "tz": c.tz,
             "steps": offered,
             "agencies": c.settings.agencies,
-            "suggested": c.settings.suggested_agencies(body["topic"], found.ward_code),
+            "suggested": suggested_agencies(c, found, learned),
+            "learned": learned,
             "error": shown(c.settings, request.query),
             "shareable": [n for n in recorded if n not in body["recordings"]],
             "may_merge": "merge" in c.steps.offered(found, actor(principal), ("merge",)),

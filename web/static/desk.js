@@ -45,6 +45,24 @@
       return el("li", { "data-request": r.number }, el("a", { href: `/requests/${r.number}` }, r.number), ` · ${r.topic} · `, button);
     }));
   }
+  // What the words suggest, learned from the requests answered before: shown, never chosen for the agent.
+  const hint = document.getElementById("request-hint");
+  let hintTimer = 0;
+  requestForm.words.addEventListener("input", () => {
+    clearTimeout(hintTimer);
+    hintTimer = setTimeout(async () => {
+      const words = requestForm.words.value.trim();
+      if (words.length < 12) { hint.hidden = true; return; }
+      const s = await api("POST", "/api/v1/requests/suggest", { words, ward: requestForm.ward.value });
+      const topic = (s.topics || [])[0];
+      const agency = (s.agencies || [])[0];
+      if (!topic) { hint.hidden = true; return; }
+      const use = el("button", { type: "button", "data-topic": topic.name }, hint.dataset.tUse);
+      use.onclick = () => { requestForm.topic.value = topic.name; };
+      hint.replaceChildren(`${hint.dataset.tSuggested}: ${topic.label}` + (agency ? ` · ${agency.label}` : "") + " ", use);
+      hint.hidden = false;
+    }, 400);
+  });
   requestForm.onsubmit = async (event) => {
     event.preventDefault();
     if (!openCase) return;
