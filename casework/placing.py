@@ -23,13 +23,18 @@ def place(request: CitizenRequest, places: Places, picked: str = "") -> None:
     if picked and places.ward(picked) is not None:
         request.ward_code, request.ward_basis = picked, "picked"
         return
-    found = places.place(
-        said=request.district or "",
-        address=request.address or "",
-        latitude=request.latitude,
-        longitude=request.longitude,
-        words=request.words or "",
-    )
+    try:
+        found = places.place(
+            said=request.district or "",
+            address=request.address or "",
+            latitude=request.latitude,
+            longitude=request.longitude,
+            words=request.words or "",
+        )
+    except Exception:
+        # A place is a help to the staff, never a reason to lose what a citizen sent: they place it by hand.
+        log.exception("request %s could not be placed", request.number)
+        found = None
     request.ward_code, request.ward_basis = (found.ward.code, found.basis) if found else ("", NOT_FOUND)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import itertools
 from datetime import UTC, datetime
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import selectinload
 
@@ -162,3 +163,16 @@ async def test_requests_kept_before_the_wards_are_placed_once(site: Site) -> Non
         "Xã Quảng Tâm": QUANG_PHU,
     }
     assert await placing.place_unplaced(site.hotline.db, site.settings.places()) == 0
+
+
+async def test_a_place_that_breaks_the_matcher_loses_nothing(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Whatever goes wrong in placing, the request is kept, unplaced, for the staff to place."""
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("a matcher's bug")
+
+    monkeypatch.setattr(type(site.settings.places()), "place", broken)
+    kept = await _report(site, district="Hạc Thành")
+    assert (kept.ward_code, kept.ward_basis) == ("", "none")
