@@ -36,6 +36,7 @@ from web.integrations import chat_webhooks, metrics, open311, openapi, sms_gatew
 from web.live import Broadcaster
 from web.routing import Handler, add_routes, info
 from web.staff import (
+    agent_report,
     api,
     menu_stats,
     pages,
@@ -144,6 +145,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         limits_key=secrets.value(settings, secrets.PUBLIC_LIMITS).encode(),
     )
     portal.setup(app, app[CONTEXT])
+    agent_report.setup(app)
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(
         app,
@@ -168,6 +170,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
         sms_gateway.routes,
         chat_webhooks.routes,
         api.routes,
+        agent_report.routes,
         requests_api.routes,
         metrics.routes,
         openapi.routes,

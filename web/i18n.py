@@ -82,6 +82,8 @@ TEXTS: dict[str, tuple[str, str]] = {
     "anonymous_to_agency": ("Ẩn danh với cơ quan xử lý", "Anonymous to the agency"),
     "suggested_by_past": ("Gợi ý theo các yêu cầu đã giải quyết", "Suggested by the requests answered"),
     "use_suggestion": ("Dùng gợi ý", "Use it"),
+    "paused_today": ("Tạm dừng hôm nay", "Paused today"),
+    "agent_states_csv": ("Trạng thái điện thoại viên (CSV)", "Agents' states (CSV)"),
     "possible_duplicates": ("Có thể trùng với yêu cầu đang mở", "May be the same problem as open requests"),
     "agency": ("Cơ quan", "Agency"),
     "due": ("Hạn", "Due"),

@@ -55,6 +55,18 @@
     return cell;
   }
 
+  // Each agent's time paused today, from Asterisk's queue_log (read by the server every 30 s at most).
+  let today = {};
+  const pausedToday = (ext) => (today[ext] && today[ext].paused ? clock(today[ext].paused) : "");
+  async function readToday() {
+    try {
+      const answer = await fetch("/api/v1/agents/today", { credentials: "same-origin" });
+      if (answer.ok) today = (await answer.json()).agents;
+      for (const [ext, row] of rows) row.cells[6].textContent = pausedToday(ext);
+    } catch (e) { /* the next round */ }
+  }
+  if (agentsEl.dataset.pausedToday === "yes") { readToday(); setInterval(readToday, 60000); }
+
   function renderAgents(board) {
     const body = agentsEl.tBodies[0];
     const seen = new Set();
@@ -63,7 +75,8 @@
       let row = rows.get(a.extension);
       if (!row) {
         row = el("tr", { "data-agent": a.extension }, el("td", {}), el("td", {}), el("td", {}),
-          el("td", { "data-field": "caller" }), el("td", {}), el("td", { class: "actions" }));
+          el("td", { "data-field": "caller" }), el("td", {}), el("td", { class: "actions" }),
+          el("td", { "data-field": "paused-today" }, pausedToday(a.extension)));
         rows.set(a.extension, row);
         body.append(row);
       }
