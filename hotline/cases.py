@@ -45,6 +45,7 @@ FIELDS = (
     "agent_name",
     "recording_seconds",
     "outcome",
+    "rating",
     "hangup_cause",
     "category",
     "notes",

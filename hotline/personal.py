@@ -154,6 +154,7 @@ NOT_PERSONAL: dict[str, frozenset[str]] = {
             "wait_seconds",
         }
         | {"talk_seconds", "agent", "agent_name", "recording_seconds", "outcome", "hangup_cause", "category"}
+        | {"rating"}
         | {"status", "follow_up", "updated_at"}
     ),
     "dead_letters": frozenset({"id", "kind", "key", "attempts", "first_failed_at", "last_failed_at"}),

@@ -305,6 +305,14 @@ class Worklist(Strict):
     tries: int = Field(3, ge=1, le=10)  # an entry no try reached closes after this many
 
 
+class Survey(Strict):
+    """After an ordinary call with an agent, a caller who stays on the line when the agent hangs up rates
+    the call by keypad, 1 to 5 (the case keeps it; the agent and topic reports and the wallboard count it)."""
+
+    enabled: bool = True
+    wait_seconds: int = Field(6, ge=2, le=30)  # for the key, after the question
+
+
 class QueuedCallbacks(Strict):
     """A caller waiting in a queue may press 9 to be called back instead of holding, keeping their
     place: offered `offer_after_seconds` after joining and every `offer_every_seconds`, and on joining
@@ -640,6 +648,7 @@ class Settings(Strict):
     worklist: Worklist = Worklist()
     switches: SwitchSettings = SwitchSettings()
     queued_callbacks: QueuedCallbacks = QueuedCallbacks()
+    survey: Survey = Survey()
     zalo: Zalo = Zalo()
     facebook: Facebook = Facebook()
     ami: AMI = AMI()

@@ -84,6 +84,7 @@ TEXTS: dict[str, tuple[str, str]] = {
     "use_suggestion": ("Dùng gợi ý", "Use it"),
     "paused_today": ("Tạm dừng hôm nay", "Paused today"),
     "agent_states_csv": ("Trạng thái điện thoại viên (CSV)", "Agents' states (CSV)"),
+    "call_rating": ("Người gọi đánh giá", "Callers' rating"),
     "possible_duplicates": ("Có thể trùng với yêu cầu đang mở", "May be the same problem as open requests"),
     "agency": ("Cơ quan", "Agency"),
     "due": ("Hạn", "Due"),

@@ -10,7 +10,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import and_, case, func, select
+from sqlalchemy import Integer, and_, case, cast, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ami_bridge.calls import Call
@@ -19,6 +19,7 @@ from hotline.db.models import Case, Outcome
 from hotline.db.sql import epoch_seconds
 
 ABANDONED = frozenset({Outcome.ABANDONED_QUEUE.value})
+RATINGS = frozenset("12345")
 
 
 @dataclass
@@ -29,10 +30,17 @@ class Tally:
     within_sl: int = 0
     wait_answered: float = 0.0
     talk: float = 0.0
+    ratings: int = 0  # callers who rated their call by keypad after the agent hung up
+    rating_sum: int = 0
 
-    def add(self, outcome: str, queued: bool, wait: float | None, talk: float | None, sl: int) -> None:
+    def add(
+        self, outcome: str, queued: bool, wait: float | None, talk: float | None, sl: int, rating: str = ""
+    ) -> None:
         if not queued:
             return
+        if rating in RATINGS:
+            self.ratings += 1
+            self.rating_sum += int(rating)
         self.offered += 1
         if outcome == Outcome.ANSWERED.value:
             self.answered += 1
@@ -51,6 +59,8 @@ class Tally:
             "service_level": round(100 * self.within_sl / self.answered, 1) if self.answered else None,
             "average_answer": round(self.wait_answered / self.answered, 1) if self.answered else None,
             "average_handle": round(self.talk / self.answered, 1) if self.answered else None,
+            "ratings": self.ratings,
+            "average_rating": round(self.rating_sum / self.ratings, 2) if self.ratings else None,
         }
 
 
@@ -75,12 +85,19 @@ class Today:
         since, until = day_bounds(day, self.tz)
         async with db() as session:
             rows = await session.execute(
-                select(Case.queue, Case.outcome, Case.queued_at, Case.wait_seconds, Case.talk_seconds).where(
-                    Case.started_at >= since, Case.started_at < until, Case.ended_at.is_not(None)
-                )
+                select(
+                    Case.queue,
+                    Case.outcome,
+                    Case.queued_at,
+                    Case.wait_seconds,
+                    Case.talk_seconds,
+                    Case.rating,
+                ).where(Case.started_at >= since, Case.started_at < until, Case.ended_at.is_not(None))
             )
-            for queue, outcome, queued_at, wait, talk in rows:
-                queues[queue].add(outcome, queued_at is not None, wait, talk, self.service_level_seconds)
+            for queue, outcome, queued_at, wait, talk, rating in rows:
+                queues[queue].add(
+                    outcome, queued_at is not None, wait, talk, self.service_level_seconds, rating
+                )
         self.day, self.queues = day, queues
 
     def roll(self) -> None:
@@ -103,6 +120,7 @@ class Today:
             wait,
             call.talk_seconds,
             self.service_level_seconds,
+            call.variable("rating"),
         )
 
     def view(self) -> dict[str, dict[str, Any]]:
@@ -147,11 +165,15 @@ def _tally_columns(sl: int) -> list[Any]:
         func.sum(case((answered, wait), else_=0.0)),
         func.sum(case((answered, func.coalesce(Case.talk_seconds, 0.0)), else_=0.0)),
         func.count(),
+        count(Case.rating.in_(sorted(RATINGS))),
+        func.sum(case((Case.rating.in_(sorted(RATINGS)), cast(Case.rating, Integer)), else_=0)),
     ]
 
 
 def _merge(tally: Tally, row: Any) -> int:
-    offered, answered, abandoned, within, wait, talk, calls = row
+    offered, answered, abandoned, within, wait, talk, calls, ratings, rating_sum = row
+    tally.ratings += int(ratings or 0)
+    tally.rating_sum += int(rating_sum or 0)
     tally.offered += int(offered or 0)
     tally.answered += int(answered or 0)
     tally.abandoned += int(abandoned or 0)

@@ -34,6 +34,8 @@ class Var(StrEnum):
     # On a call back handed to an agent: the request it is about (the agent's desk opens it, the case
     # becomes one of its contacts).
     REQUEST_NO = "HOTLINE_REQUEST_NO"
+    # The caller's keypad rating of the call, 1 to 5, given after the agent hung up ([hotline-survey]).
+    RATING = "HOTLINE_RATING"
     # On an agent's call back from the worklist: the channel Asterisk dials for the citizen once the
     # agent's phone answers.
     DIAL = "HOTLINE_DIAL"
@@ -102,6 +104,7 @@ TRACKED: dict[str, str] = {
     Var.IVR_NODE: "ivr_node",
     Var.IVR_STEPS: "ivr_steps",
     Var.REQUEST_NO: "request_number",
+    Var.RATING: "rating",
     PlaceVar.QCB: "queued_callback",
 }
 

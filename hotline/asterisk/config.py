@@ -169,6 +169,8 @@ def render(settings: Settings, target: Path | None = None, sandbox: bool = False
         "end_event": END_EVENT,
         "qcb": settings.queued_callbacks,
         "qcb_key": CALLBACK_KEY,
+        # t: the agent may transfer; c: with the survey on, a caller whose agent hung up stays, to rate.
+        "queue_options": "tc" if settings.survey.enabled else "t",
         "qcb_event": QCB_EVENT,
         "qcb_log_event": QCB_LOG_EVENT,
         "end_fields": "|".join(f"${{URIENCODE({value})}}" for value in END_RECORD.values()),

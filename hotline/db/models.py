@@ -105,6 +105,8 @@ class Case(Base):
     topic: Mapped[str] = mapped_column(String(64), default="")
     # A call back the center handed to an agent: the request it is about (the call is one of its contacts).
     request_number: Mapped[str] = mapped_column(String(16), default="")
+    # The caller's keypad rating of the call, "1" to "5" ("": none given), as HOTLINE_RATING carried it.
+    rating: Mapped[str] = mapped_column(String(2), default="", server_default="")
     queue: Mapped[str] = mapped_column(String(64), default="")
     wait_seconds: Mapped[float | None]
     talk_seconds: Mapped[float | None]

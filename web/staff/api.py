@@ -388,6 +388,8 @@ async def reports_csv(request: web.Request) -> web.StreamResponse:
         "service_level",
         "average_answer",
         "average_handle",
+        "ratings",
+        "average_rating",
     ]
     rows = [
         {**row, "table": table, "key": row[key]}

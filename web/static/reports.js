@@ -6,11 +6,12 @@
   function table(id, rows, key) {
     const t = document.getElementById(id);
     const head = document.createElement("tr");
-    for (const h of [key, T.tOffered, T.tAnswered, T.tAbandoned, T.tSl, T.tAsa, T.tAht]) head.append(cell("th", h));
+    for (const h of [key, T.tOffered, T.tAnswered, T.tAbandoned, T.tSl, T.tAsa, T.tAht, T.tRating]) head.append(cell("th", h));
     t.replaceChildren(head, ...rows.map((r) => {
       const tr = document.createElement("tr");
       for (const v of [r.name ? `${r.name} (${r.agent})` : r[key], r.offered, r.answered, r.abandoned,
-        r.service_level == null ? null : r.service_level + " %", r.average_answer, r.average_handle]) tr.append(cell("td", v));
+        r.service_level == null ? null : r.service_level + " %", r.average_answer, r.average_handle,
+        r.average_rating == null ? null : `${r.average_rating} (${r.ratings})`]) tr.append(cell("td", v));
       return tr;
     }));
   }
@@ -19,7 +20,8 @@
     const t = data.total;
     for (const [label, value] of [[T.tOffered, t.offered], [T.tAnswered, t.answered], [T.tAbandoned, t.abandoned],
       [T.tSl, t.service_level == null ? "–" : t.service_level + " %"], [T.tAsa, t.average_answer == null ? "–" : t.average_answer + " s"],
-      [T.tAht, t.average_handle == null ? "–" : t.average_handle + " s"]]) {
+      [T.tAht, t.average_handle == null ? "–" : t.average_handle + " s"],
+      [T.tRating, t.average_rating == null ? "–" : `${t.average_rating} / 5 (${t.ratings})`]]) {
       const card = document.createElement("div"); card.className = "card";
       card.append(cell("div", label), cell("strong", String(value)));
       totals.append(card);

@@ -22,7 +22,9 @@
           el("span", {}, T.tAnswered), el("b", {}, String(today.answered ?? 0)),
           el("span", {}, T.tAbandoned), el("b", {}, String(today.abandoned ?? 0)),
           el("span", {}, `${T.tSl} (${T.sl} s)`), el("b", {}, today.service_level == null ? "–" : `${today.service_level} %`),
-          el("span", {}, T.tAsa), el("b", {}, today.average_answer == null ? "–" : `${today.average_answer} s`)),
+          el("span", {}, T.tAsa), el("b", {}, today.average_answer == null ? "–" : `${today.average_answer} s`),
+          el("span", {}, T.tRating), el("b", { "data-field": "rating" },
+            today.average_rating == null ? "–" : `${today.average_rating} / 5 (${today.ratings})`)),
         callers);
     }));
   }
@@ -56,12 +58,12 @@
   }
 
   // Each agent's time paused today, from Asterisk's queue_log (read by the server every 30 s at most).
-  let today = {};
-  const pausedToday = (ext) => (today[ext] && today[ext].paused ? clock(today[ext].paused) : "");
+  let agentsToday = {};
+  const pausedToday = (ext) => (agentsToday[ext] && agentsToday[ext].paused ? clock(agentsToday[ext].paused) : "");
   async function readToday() {
     try {
       const answer = await fetch("/api/v1/agents/today", { credentials: "same-origin" });
-      if (answer.ok) today = (await answer.json()).agents;
+      if (answer.ok) agentsToday = (await answer.json()).agents;
       for (const [ext, row] of rows) row.cells[6].textContent = pausedToday(ext);
     } catch (e) { /* the next round */ }
   }
