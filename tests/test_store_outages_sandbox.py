@@ -45,7 +45,9 @@ async def test_three_calls_that_end_while_sqlite_is_locked_40_s_are_complete(
         with sqlite_locked(database, 40):
             answered, gave_up, in_menu = await asyncio.gather(
                 place_call(site, CallRequest("1022", keys="0", hangup_after=6, caller="0922000001")),
-                place_call(site, CallRequest("1022", keys="1", hangup_after=20, caller="0922000002")),
+                # The menu and the case number take about 19 s before the queue (more on a loaded
+                # machine): 30 s leaves the caller time to reach it, and still ends within the lock.
+                place_call(site, CallRequest("1022", keys="1", hangup_after=30, caller="0922000002")),
                 place_call(site, CallRequest("02371022", keys="4", hangup_after=3, caller="0922000003")),
             )
             assert hotline.writer.failed_writes, "the lock did not hold the writer up"
