@@ -10,11 +10,11 @@ from __future__ import annotations
 from typing import Any
 
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from hotline.db.models import CitizenRequest, OutboxMessage
 from tests.helpers.chats import Platforms, platforms, zalo_event
-from tests.helpers.portal import answered
+from tests.helpers.portal import sent
+from tests.helpers.requests import stored_request
 from tests.web_site import PASSWORD, post_login, write_case
 from web import auth
 
@@ -38,22 +38,7 @@ async def _step(p: Platforms, headers: dict[str, str], number: str, **body: obje
 
 
 async def _form(p: Platforms, words: str, phone: str, district: str) -> str:
-    form = answered(await (await p.client.get("/report")).text())
-    values = {"topic": "violation", "words": words, "phone": phone, "notify_by": "sms", "consent": "yes"}
-    reply = await p.client.post("/report", data={**values, "district": district, **form})
-    assert reply.status == 201, await reply.text()
-    return (await reply.text()).split('id="request-number">', 1)[1].split("<", 1)[0]
-
-
-async def _request(p: Platforms, number: str) -> CitizenRequest:
-    async with p.hotline.db() as session:
-        found = await session.scalar(
-            select(CitizenRequest)
-            .where(CitizenRequest.number == number)
-            .options(selectinload(CitizenRequest.contacts))
-        )
-    assert found is not None
-    return found
+    return await sent(p.client, words=words, phone=phone, district=district)
 
 
 async def test_a_call_a_form_and_a_zalo_message_about_one_light_become_one_request(
@@ -112,7 +97,7 @@ async def test_a_call_a_form_and_a_zalo_message_about_one_light_become_one_reque
     for number in (form, zalo):
         merged = await _step(p, center, number, step="merge", into=call["number"])
         assert (merged["status"], merged["merged_into"]) == ("merged", call["number"])
-    joined = await _request(p, call["number"])
+    joined = await stored_request(p.hotline.db, call["number"])
     assert sorted(k.note for k in joined.contacts if k.note.startswith("merged")) == sorted(
         [f"merged {form}", f"merged {zalo}"]
     )
@@ -137,7 +122,7 @@ async def test_a_call_a_form_and_a_zalo_message_about_one_light_become_one_reque
         answers = [m for m in await session.scalars(select(OutboxMessage)) if m.kind == "answer"]
     assert sorted(m.channel for m in answers) == ["phone", "sms", "zalo"]  # the caller by a call back
     assert all("Đã thay bóng đèn ngày 05/12" in m.body for m in answers)
-    ids = {(await _request(p, n)).id for n in (call["number"], form, zalo)}
+    ids = {(await stored_request(p.hotline.db, n)).id for n in (call["number"], form, zalo)}
     assert {m.request_id for m in answers} == ids
     p.client.session.cookie_jar.clear()
     await p.client.post("/follow", data={"number": form, "phone": "0912000203"})

@@ -10,13 +10,12 @@ from datetime import UTC, datetime
 
 import pytest
 from sqlalchemy import select
-from sqlalchemy.orm import selectinload
 
 from casework import placing
 from casework import workflow as wf
 from hotline.db.models import CitizenRequest
-from tests.helpers.portal import answered
-from tests.helpers.requests import as_user
+from tests.helpers.portal import sent
+from tests.helpers.requests import as_user, stored_request
 from tests.web_site import Site, site
 
 __all__ = ["site"]  # the fixture
@@ -24,32 +23,12 @@ HAC_THANH, QUANG_PHU = "14797", "16522"
 PHONES = itertools.count()
 
 
-async def _request(site: Site, number: str) -> CitizenRequest:
-    async with site.hotline.db() as session:
-        found = await session.scalar(
-            select(CitizenRequest)
-            .where(CitizenRequest.number == number)
-            .options(selectinload(CitizenRequest.events))
-        )
-    assert found is not None
-    return found
-
-
 async def _report(site: Site, **fields: str) -> CitizenRequest:
-    form = answered(await (await site.client.get("/report")).text())
-    values = {
-        "topic": "violation",
-        "words": "Đèn chiếu sáng hỏng cả tuần",
-        "phone": f"0912 345 6{next(PHONES):02d}",  # one each: the form limits what one contact sends
-        "notify_by": "sms",
-        "consent": "yes",
-        **form,
-        **fields,
-    }
-    reply = await site.client.post("/report", data=values)
-    assert reply.status == 201, await reply.text()
-    page = await reply.text()
-    return await _request(site, page.split('id="request-number">', 1)[1].split("<", 1)[0])
+    # One phone each: the form limits what one contact sends.
+    number = await sent(
+        site.client, words="Đèn chiếu sáng hỏng cả tuần", phone=f"0912 345 6{next(PHONES):02d}", **fields
+    )
+    return await stored_request(site.hotline.db, number)
 
 
 async def test_the_form_places_a_request_from_what_the_citizen_gave(site: Site) -> None:
@@ -101,7 +80,7 @@ async def test_the_center_opens_and_corrects_a_requests_ward(site: Site) -> None
         f"/api/v1/requests/{number}/steps", json={"step": "place", "ward": HAC_THANH}, headers=headers
     )
     assert moved.status == 200, await moved.text()
-    found = await _request(site, number)
+    found = await stored_request(site.hotline.db, number)
     assert (found.ward_code, found.ward_basis) == (HAC_THANH, "picked")
     assert found.events[-1].kind == "placed"
     assert found.events[-1].detail == {"ward": HAC_THANH, "previous": QUANG_PHU}
@@ -121,7 +100,7 @@ async def test_open311_takes_a_wards_code_as_address_id(site: Site) -> None:
     )
     assert made.status == 201, await made.text()
     number = (await made.json())[0]["service_request_id"]
-    found = await _request(site, number)
+    found = await stored_request(site.hotline.db, number)
     assert (found.ward_code, found.ward_basis) == (HAC_THANH, "picked")
     (record,) = await (await site.client.get(f"/open311/v2/requests/{number}.json")).json()
     assert (record["address_id"], record["address"]) == (HAC_THANH, None)

@@ -1,8 +1,9 @@
-"""The public form's check question, answered as a person reads it."""
+"""The public form's check question, answered as a person reads it; a form sent as a citizen sends it."""
 
 from __future__ import annotations
 
 import html
+from typing import Any
 
 from web.citizens.challenge import WORDS
 
@@ -28,3 +29,13 @@ def answered(page: str) -> dict[str, str]:
     token = page.split('name="challenge_token" value="', 1)[1].split('"', 1)[0]
     question = page.split("Câu hỏi kiểm tra: ", 1)[1].split("<input", 1)[0].strip()
     return {"challenge_token": token, "challenge": str(solve(html.unescape(question)))}
+
+
+async def sent(client: Any, **fields: str) -> str:
+    """The form fetched, filled in (a violation with the consent, unless `fields` say otherwise) and sent;
+    the number of the request it opened."""
+    form = answered(await (await client.get("/report")).text())
+    values = {"topic": "violation", "notify_by": "sms", "consent": "yes", **fields, **form}
+    reply = await client.post("/report", data=values)
+    assert reply.status == 201, await reply.text()
+    return str((await reply.text()).split('id="request-number">', 1)[1].split("<", 1)[0])

@@ -6,6 +6,10 @@ from __future__ import annotations
 from datetime import datetime
 from zoneinfo import ZoneInfo
 
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import selectinload
+
 from casework import workflow as wf
 from casework.workflow import Actor
 from hotline.db.models import CitizenRequest, Role
@@ -78,3 +82,15 @@ async def answered_request(site: Site, topic: str = "violation") -> str:
 
 
 WORDS = "Nguyễn Văn Tư, 0912000111, 12 Lê Lợi: cống bị tắc"
+
+
+async def stored_request(db: async_sessionmaker[AsyncSession], number: str) -> CitizenRequest:
+    """A request as the database has it, with its history and contacts."""
+    async with db() as session:
+        found = await session.scalar(
+            select(CitizenRequest)
+            .where(CitizenRequest.number == number)
+            .options(selectinload(CitizenRequest.events), selectinload(CitizenRequest.contacts))
+        )
+    assert found is not None
+    return found
