@@ -103,3 +103,51 @@ async def test_the_request_page_puts_the_citizen_and_the_next_step_first(site: S
         assert boxes["approve"] and not boxes["send_back"]
     finally:
         b.quit()
+
+
+async def test_the_list_by_keyboard_with_filters_pages_and_export(site: Site, chromium: str) -> None:
+    now = datetime.now(UTC)
+    async with site.hotline.db() as session, session.begin():
+        for i in range(60):
+            words = "Đèn đường hỏng" if i % 2 else "Nước giếng có mùi"
+            r = wf.open_request(
+                f"8100{i:04d}", AGENT, now - timedelta(hours=i), topic="violation", words=words
+            )
+            session.add(r)
+    base = str(site.client.make_url("")).rstrip("/")
+    b = browser(chromium)
+    try:
+        await run(_sign_in, b, base, "sup", "/requests")
+        await until(lambda: b.find_element(By.ID, "requests"), "the list")
+
+        def rows() -> list[str]:
+            return [
+                r.get_attribute("data-number") or ""
+                for r in b.find_elements(By.CSS_SELECTOR, "#requests tbody tr[data-number]")
+            ]
+
+        assert len(await run(rows)) == 50 and await run(lambda: b.find_element(By.ID, "total").text) == "60"
+        await run(lambda: b.find_element(By.CSS_SELECTOR, "a[rel=next]").click())
+        await until(lambda: len(rows()) == 10, "the second page")
+
+        def search() -> None:
+            b.find_element(By.TAG_NAME, "body").send_keys("/")  # "/" goes to the search box
+            b.switch_to.active_element.send_keys("Đèn đường\n")
+
+        await run(search)
+        await until(lambda: b.find_element(By.ID, "total").text == "30", "the search's 30")
+        # j moves down the rows, Enter opens the one chosen.
+        await run(lambda: b.find_element(By.TAG_NAME, "body").send_keys("jj"))
+        chosen = await run(
+            lambda: b.find_element(By.CSS_SELECTOR, "#requests tr.chosen").get_attribute("data-number")
+        )
+        assert chosen == (await run(rows))[1]
+        await run(lambda: b.switch_to.active_element.send_keys("\n"))
+        await until(
+            lambda: b.find_element(By.ID, "request").get_attribute("data-number") == chosen, "the request"
+        )
+        b.back()
+        export = await run(lambda: b.find_element(By.ID, "export").get_attribute("href"))
+        assert export.startswith(f"{base}/requests.csv?") and "q=" in export
+    finally:
+        b.quit()
