@@ -59,6 +59,8 @@ async def test_counters_start_from_zero_past_the_sites_midnight(tmp_path: Path) 
             "service_level": 100.0,
             "average_answer": 5.0,
             "average_handle": 10.0,
+            "ratings": 0,
+            "average_rating": None,
         }
         # A restart on the new day loads the new day only.
         fresh = Today(SITE, 20, clock=lambda: now[0].astimezone(UTC))
