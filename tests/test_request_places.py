@@ -155,3 +155,13 @@ async def test_a_place_that_breaks_the_matcher_loses_nothing(
     monkeypatch.setattr(type(site.settings.places()), "place", broken)
     kept = await _report(site, district="Hạc Thành")
     assert (kept.ward_code, kept.ward_basis) == ("", "none")
+
+
+async def test_the_public_map_is_one_period_counted_at_most_once_a_minute(site: Site) -> None:
+    """Anyone may ask for it as often as they like: what they ask for changes neither the period nor how
+    often the database counts it."""
+    first = await (await site.client.get("/answers/map.json?from=2020-01-01&to=2026-12-31")).json()
+    assert (datetime.fromisoformat(first["to"]) - datetime.fromisoformat(first["from"])).days == 29
+    await _report(site, district="Hạc Thành")
+    again = await (await site.client.get("/answers/map.json")).json()
+    assert again == first  # the same count within the minute

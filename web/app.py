@@ -146,6 +146,7 @@ def build_app(settings: Settings, shared: Shared) -> web.Application:
     )
     portal.setup(app, app[CONTEXT])
     agent_report.setup(app)
+    places.setup(app)
     metrics.registry(app, app[CONTEXT])
     env = aiohttp_jinja2.setup(
         app,

@@ -20,14 +20,14 @@ MOST_DAYS = 366
 DEFAULT_DAYS = 30
 
 
-def period(request: web.Request, c: Context) -> tuple[date, date, datetime, datetime]:
-    """The days asked for (?from=YYYY-MM-DD&to=…; the last 30 by default), and their bounds."""
+def period(request: web.Request, c: Context, asked: bool = True) -> tuple[date, date, datetime, datetime]:
+    """The days asked for (?from=YYYY-MM-DD&to=…; the last 30 by default, and always without `asked`),
+    and their bounds."""
     today = datetime.now(c.tz).date()
+    query = request.query if asked else {}
     try:
-        first = date.fromisoformat(
-            request.query.get("from", "") or (today - timedelta(DEFAULT_DAYS - 1)).isoformat()
-        )
-        last = date.fromisoformat(request.query.get("to", "") or today.isoformat())
+        first = date.fromisoformat(query.get("from", "") or (today - timedelta(DEFAULT_DAYS - 1)).isoformat())
+        last = date.fromisoformat(query.get("to", "") or today.isoformat())
     except ValueError:
         raise bad("from and to are dates, YYYY-MM-DD") from None
     if last < first or (last - first).days > MOST_DAYS:
@@ -35,8 +35,8 @@ def period(request: web.Request, c: Context) -> tuple[date, date, datetime, date
     return first, last, day_bounds(first, c.tz)[0], day_bounds(last, c.tz)[1]
 
 
-async def map_data(c: Context, request: web.Request, agency: str = "") -> dict[str, Any]:
-    first, last, since, until = period(request, c)
+async def map_data(c: Context, request: web.Request, agency: str = "", asked: bool = True) -> dict[str, Any]:
+    first, last, since, until = period(request, c, asked)
     figures = {f.ward_code: f for f in await by_ward(c.db, since, until, datetime.now(c.tz), agency)}
     places = c.settings.places()
     # A province's every ward, to draw its shape; the whole country's only where something happened.

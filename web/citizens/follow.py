@@ -260,7 +260,7 @@ async def reopen(request: web.Request) -> web.StreamResponse:
 async def public_answers(request: web.Request) -> web.StreamResponse:
     """The answers the center published, newest first, by topic."""
     c = ctx(request)
-    first, last, _, _ = period(request, c)
+    first, last, _, _ = period(request, c, asked=False)  # the public map's one period
     topic = request.query.get("topic", "")[:64]
     page = int(p) if (p := request.query.get("page", "1")).isdigit() and 0 < int(p) < 10_000 else 1
     stmt = select(CitizenRequest).where(

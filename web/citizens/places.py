@@ -5,6 +5,7 @@ from the index in memory, bounded in what is read and what is answered."""
 from __future__ import annotations
 
 import math
+import time
 from typing import Any
 
 from aiohttp import web
@@ -17,6 +18,8 @@ from web.ward_map import map_data
 
 routes = RouteTable()
 MOST_ANSWERS = 10
+PUBLIC_MAP = web.AppKey("public_map", dict[str, Any])
+PUBLIC_MAP_SECONDS = 60.0
 
 
 def suggestion_view(places: Places, s: Suggestion) -> dict[str, Any]:
@@ -57,7 +60,15 @@ async def nearest(request: web.Request) -> web.StreamResponse:
     return web.json_response(suggestion_view(places, Suggestion(ward)))
 
 
-@routes.route("GET", "/answers/map.json", None, "The requests of a period by ward, for everyone (counts)")
+def setup(app: web.Application) -> None:
+    app[PUBLIC_MAP] = {}
+
+
+@routes.route("GET", "/answers/map.json", None, "The last 30 days' requests by ward, for everyone (counts)")
 async def public_map(request: web.Request) -> web.StreamResponse:
-    """Counts only: no number, words or person, so a ward's figures say nothing of anyone."""
-    return web.json_response(await map_data(ctx(request), request))
+    """Counts only: no number, words or person, so a ward's figures say nothing of anyone. Anyone may ask
+    as often as they like, so it is one period (not one a caller picks) counted at most once a minute."""
+    kept = request.app[PUBLIC_MAP]
+    if not kept or time.monotonic() - kept["at"] > PUBLIC_MAP_SECONDS:
+        kept |= {"at": time.monotonic(), "body": await map_data(ctx(request), request, asked=False)}
+    return web.json_response(kept["body"])
