@@ -67,7 +67,9 @@ def callback_route(settings: Settings, db: async_sessionmaker[AsyncSession]) -> 
             log.info("call back %d for request %s: to the %s queue", message_id, what.number, what.queue)
             return
         await ch.play(
-            ["callback_answer_is", f"{callback.ANSWERS}/answer-{message_id}"]
+            # As the SMS and the follow page say it: an answer that fixes nothing is not "the answer".
+            ["callback_answer_not_fixed" if what.not_fixed else "callback_answer_is"]
+            + [f"{callback.ANSWERS}/answer-{message_id}"]
             + (["callback_answer_long"] if what.cut else [])
         )
         stars = await rating(ch)

@@ -26,7 +26,7 @@ from ami_bridge.actions import Actions
 from casework import workflow as wf
 from hotline import files
 from hotline.asterisk.channel_vars import Var
-from hotline.db.models import CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
+from hotline.db.models import AnswerOutcome, CitizenRequest, OutboxMessage, OutboxStatus, RequestEvent
 from hotline.settings import Settings
 from hotline.values import mask_number
 from ivr.prompts.build import Synthesiser, for_asterisk
@@ -183,6 +183,7 @@ class Script:
     cut: bool  # the answer read is only its first part
     queue: str  # "": the answer is read; else the queue whose agent tells it
     to: str  # the citizen's number (the agent's desk and the case know them by it)
+    not_fixed: bool = False  # the agency answered that the problem cannot be fixed (the answer says why)
 
 
 async def script(settings: Settings, db: async_sessionmaker[AsyncSession], message_id: int) -> Script | None:
@@ -192,14 +193,15 @@ async def script(settings: Settings, db: async_sessionmaker[AsyncSession], messa
             return None
         row = (
             await session.execute(
-                select(CitizenRequest.number, CitizenRequest.answer, CitizenRequest.topic).where(
-                    CitizenRequest.id == message.request_id
-                )
+                select(
+                    CitizenRequest.number, CitizenRequest.answer, CitizenRequest.topic, CitizenRequest.outcome
+                ).where(CitizenRequest.id == message.request_id)
             )
         ).first()
     if row is None:
         return None
     number, answer, topic = str(row[0]), str(row[1] or ""), str(row[2] or "")
+    not_fixed = row[3] == AnswerOutcome.NOT_FIXABLE.value
     if by_agent(settings, message.kind, answer):
-        return Script(number, False, agent_queue(settings, topic), message.to)
-    return Script(number, speakable(settings, answer)[1], "", message.to)
+        return Script(number, False, agent_queue(settings, topic), message.to, not_fixed)
+    return Script(number, speakable(settings, answer)[1], "", message.to, not_fixed)
