@@ -27,6 +27,7 @@ from casework import placing, public_text
 from casework.calendar import WorkingCalendar
 from hotline import contact_channels
 from hotline.db.models import (
+    OPEN_STATUSES,
     AnswerOutcome,
     CitizenRequest,
     Priority,
@@ -44,7 +45,7 @@ S = RequestStatus
 CENTER = (Role.AGENT, Role.SUPERVISOR, Role.ADMIN)
 # The statuses of a request someone still works on: the lists' default, what a new message joins, what a
 # duplicate may be merged into.
-OPEN = (S.RECEIVED, S.FORWARDED, S.ACCEPTED, S.ANSWERED)
+OPEN = OPEN_STATUSES
 # How a forwarding ends (RequestAssignment.end): its answer approved (as fixed, or as not fixable), or the
 # request returned as not the agency's.
 END_APPROVED, END_NOT_FIXABLE, END_RETURNED = "approved", "not_fixable", "returned"

@@ -148,12 +148,15 @@ def to_json(cases: Iterable[Case], masked: bool = False) -> str:
     return json.dumps([view(c, masked) for c in cases], ensure_ascii=False, indent=1) + "\n"
 
 
-def csv_text(fieldnames: Iterable[str], rows: Iterable[dict[str, Any]]) -> str:
-    """CSV whose cells a spreadsheet cannot take for formulas."""
+def csv_text(fieldnames: Iterable[str], rows: Iterable[dict[str, Any]], header: bool = True) -> str:
+    """CSV whose cells a spreadsheet cannot take for formulas, of the named fields only (`header` False:
+    the lines that follow an earlier part's, when a long export is sent in parts)."""
+    names = list(fieldnames)
     out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(fieldnames), extrasaction="ignore")
-    writer.writeheader()
-    writer.writerows({k: spreadsheet_cell(v) for k, v in row.items()} for row in rows)
+    writer = csv.writer(out)
+    if header:
+        writer.writerow(names)
+    writer.writerows([spreadsheet_cell(row.get(name, "")) for name in names] for row in rows)
     return out.getvalue()
 
 

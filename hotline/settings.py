@@ -792,8 +792,10 @@ class Settings(Strict):
         return [Topic(name=q.name, label=q.label) for q in self.queues if q.name != "operator"]
 
     def topic_label(self, topic: str) -> str:
-        """The label of a topic, or of its first part, or the topic itself."""
-        labels = {t.name: t.label for t in self.request_topics}
+        """The label of a topic, or of its first part, or the topic itself (called for every line of a list
+        or an export: read from the settings as they are, without building the topics)."""
+        named = self.topics or self.queues
+        labels = {t.name: t.label for t in named if self.topics or t.name != "operator"}
         return labels.get(topic) or labels.get(topic.split(".")[0]) or topic
 
     def suggested_agencies(self, topic: str, ward: str = "") -> list[str]:

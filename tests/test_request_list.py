@@ -11,12 +11,14 @@ import io
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import pytest
 from sqlalchemy import select
 
 from casework import workflow as wf
 from hotline.db.models import AuditEntry, Role
 from tests.helpers.requests import add_agency_users, as_user
 from tests.web_site import Site, site
+from web.staff import requests_pages
 
 __all__ = ["site"]  # the fixture
 HAC_THANH, QUANG_PHU = "14797", "16522"
@@ -103,17 +105,25 @@ async def test_the_list_searches_filters_sorts_and_pages(site: Site) -> None:
     assert (await site.client.get("/requests?q=" + "a" * 5000)).status == 200  # read as its first 100
 
 
-async def test_the_csv_is_what_the_list_found_and_is_audited(site: Site) -> None:
+async def test_the_csv_is_what_the_list_found_and_is_audited(
+    site: Site, monkeypatch: pytest.MonkeyPatch
+) -> None:
     await _requests(site)
     await as_user(site, "sup")
+    monkeypatch.setattr(requests_pages, "EXPORT_PART", 10)  # sent in five parts, one header
     reply = await site.client.get("/requests.csv?status=all&agency=quan_1&sort=newest")
     assert reply.status == 200 and reply.content_type == "text/csv"
-    rows = list(csv.DictReader(io.StringIO(await reply.text())))
+    text = await reply.text()
+    assert text.count("number,created_at,") == 1
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [r["number"] for r in rows] == [f"8{i:07d}" for i in range(0, 130, 3)]
     assert len(rows) == 44 and rows[0]["number"] == "80000000" and rows[0]["agency_label"] == "UBND Quận 1"
     assert rows[0]["contact_phone"] == "0912000000" and rows[0]["ward"] == "Phường Quảng Phú"
     async with site.hotline.db() as session:
         (entry,) = await session.scalars(select(AuditEntry).where(AuditEntry.action == "request.export"))
     assert entry.actor == "sup" and entry.detail["rows"] == 44
+    nothing = await site.client.get("/requests.csv?status=all&q=kh%C3%B4ng+c%C3%B3+g%C3%AC")  # "không có gì"
+    assert (await nothing.text()).splitlines() == [",".join(requests_pages.EXPORTED)]
 
 
 async def test_an_agency_sees_only_its_own_whatever_it_asks(site: Site) -> None:

@@ -4,6 +4,7 @@ so actions that need Asterisk answer 409."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import struct
 import wave
@@ -27,7 +28,7 @@ from hotline.db.models import Case
 from hotline.db.numbers import NumberAllocator
 from hotline.settings import Settings
 from shell.service import Hotline, with_closed_call_hooks
-from tests.conftest import TEST_SETTINGS
+from tests.conftest import TEST_SETTINGS, postgres_database
 from web import auth
 from web.app import build_app
 
@@ -78,7 +79,20 @@ def wav(path: Path) -> Path:
 
 @pytest.fixture
 async def site(tmp_path: Path) -> AsyncIterator[Site]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/web.db"
+    async with running_site(f"sqlite+aiosqlite:///{tmp_path}/web.db", tmp_path) as built:
+        yield built
+
+
+@pytest.fixture
+async def postgres_site(tmp_path: Path) -> AsyncIterator[Site]:
+    """The same site on a PostgreSQL database of its own."""
+    with postgres_database() as url:
+        async with running_site(url, tmp_path) as built:
+            yield built
+
+
+@contextlib.asynccontextmanager
+async def running_site(url: str, tmp_path: Path) -> AsyncIterator[Site]:
     settings = site_settings.load(
         TEST_SETTINGS,
         # Recordings of its own: a day folder made here as root would stop the sandbox Asterisk's MixMonitor

@@ -20,9 +20,12 @@ STATEMENT_SECONDS = 15
 POOL_WAIT_SECONDS = 10
 
 
-def make_engine(url: str, pooled: bool = True) -> AsyncEngine:
+def make_engine(
+    url: str, pooled: bool = True, statement_seconds: float | None = STATEMENT_SECONDS
+) -> AsyncEngine:
     """`pooled` False: every connection is opened for its user and closed after (the leases' own
-    sessions, which must not hold the pool's connections for ever)."""
+    sessions, which must not hold the pool's connections for ever). `statement_seconds` None: no limit
+    on a statement (schema changes, which at a province's millions of rows take minutes)."""
     if url.startswith("sqlite"):
         engine = create_async_engine(url, connect_args={"timeout": CONNECT_SECONDS})
     else:
@@ -32,9 +35,9 @@ def make_engine(url: str, pooled: bool = True) -> AsyncEngine:
         several = bool(pg_connect.hosts_of(parsed))
         engine = create_async_engine(
             url,
-            connect_args={"timeout": CONNECT_SECONDS, "command_timeout": STATEMENT_SECONDS},
+            connect_args={"timeout": CONNECT_SECONDS, "command_timeout": statement_seconds},
             **(
-                {"async_creator": pg_connect.creator(parsed, CONNECT_SECONDS, STATEMENT_SECONDS)}
+                {"async_creator": pg_connect.creator(parsed, CONNECT_SECONDS, statement_seconds)}
                 if several
                 else {}
             ),

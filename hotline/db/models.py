@@ -22,10 +22,12 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     false,
+    literal_column,
     text,
 )
 from sqlalchemy.engine import CursorResult, Result
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
+from sqlalchemy.sql.elements import ColumnElement, TextClause
 from sqlalchemy.types import TypeDecorator
 
 # SQLite only auto-increments INTEGER PRIMARY KEY; PostgreSQL gets a 64-bit key.
@@ -262,6 +264,19 @@ class RequestStatus(StrEnum):
     MERGED = "merged"  # one problem, one request: it joined the request named in merged_into
 
 
+# Not ended: with the center, with an agency, or answered and waiting for the center's approval.
+_S = RequestStatus
+OPEN_STATUSES = (_S.RECEIVED, _S.FORWARDED, _S.ACCEPTED, _S.ANSWERED)
+# As SQL, with the values written out: the partial index on the open requests is declared with it, and a
+# query that says it the same way is one PostgreSQL and SQLite both see the index serves (a parameter, or
+# the values in another order, would hide that from them).
+OPEN_SQL = "status IN (" + ", ".join(f"'{s.value}'" for s in OPEN_STATUSES) + ")"
+
+
+def open_only() -> TextClause:
+    return text(f"requests.{OPEN_SQL}")
+
+
 class AnswerOutcome(StrEnum):
     """What the agency's answer says of the problem."""
 
@@ -290,6 +305,16 @@ class CitizenRequest(Base):
         # The requests a period received (the figures, Open311's date filters).
         Index("ix_requests_created_at_status", "created_at", "status"),
         Index("ix_requests_ward_code_created_at", "ward_code", "created_at"),
+        Index("ix_requests_channel_created_at", "channel", "created_at"),
+        # The center's list: the open requests (a few thousand of a province's millions), what is due
+        # soonest first, which also finds the overdue and those due soon.
+        Index(
+            "ix_requests_open_due_at",
+            "due_at",
+            "created_at",
+            postgresql_where=text(OPEN_SQL),
+            sqlite_where=text(OPEN_SQL),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -369,6 +394,28 @@ class CitizenRequest(Base):
     assignments: Mapped[list[RequestAssignment]] = relationship(
         back_populates="request", order_by="RequestAssignment.id", passive_deletes=True
     )
+
+
+# A search by words looks in the citizen's words, name, address and place as one text, so that on PostgreSQL
+# one trigram index (pg_trgm, migration 0027) serves it whatever the words. That index is optional: where the
+# database's role may not create the extension, the search stays a scan bounded by time, and the schema
+# comparison (`compared`) leaves the index out.
+WORDS_INDEX = "ix_requests_searched_trgm"
+SEARCH_SEPARATOR = "'\n'"  # a line break, as SQL
+
+
+def searched_text() -> ColumnElement[str]:
+    """The expression the trigram index is built on, written as the migration writes it: the separators
+    are literals, not parameters, or PostgreSQL would not match the index; and they are line breaks, which
+    a search never holds (request_search makes them spaces), so no search matches across two columns."""
+    apart = literal_column(SEARCH_SEPARATOR, Text)
+    r = CitizenRequest
+    return r.words + apart + r.contact_name + apart + r.address + apart + r.district
+
+
+def compared(item: object, name: str | None, kind: str, reflected: bool, other: object) -> bool:
+    """Alembic's include_object: what the schema comparison looks at (not the optional trigram index)."""
+    return not (kind == "index" and name == WORDS_INDEX)
 
 
 class RequestEvent(Base):

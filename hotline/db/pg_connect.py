@@ -47,7 +47,7 @@ def hosts_of(url: URL) -> list[tuple[str, int]]:
 
 
 def creator(
-    url: URL, connect_seconds: float, statement_seconds: float
+    url: URL, connect_seconds: float, statement_seconds: float | None
 ) -> Callable[[], Awaitable[asyncpg.Connection]]:
     """An `async_creator` for SQLAlchemy: each host in turn, its own timeout, the writer kept."""
     hosts = hosts_of(url)
