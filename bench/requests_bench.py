@@ -6,6 +6,9 @@ server at $HOTLINE_BENCH_POSTGRES, default the machine's own on 127.0.0.1:5432);
 app's own HTTP API as its users call it:
 
 - an agency's list of its open requests, overdue first (the busiest agency);
+- the center's request list as its staff use it all day: its default (open, due soonest), a deep page,
+  searches by number, phone and words, filters by ward, channel, due, agency and period, an agency's
+  portal, and a month's CSV export;
 - the agencies' figures for one month and for one year (a supervisor);
 
 each against `SELECT count(*) FROM requests` on the same database in the same run. Writes its table into
@@ -16,14 +19,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import functools
 import os
 import statistics
 import tempfile
 import time
 from collections.abc import Awaitable, Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
+from urllib.parse import quote
 
 from aiohttp import ClientSession, CookieJar
 from aiohttp.test_utils import TestServer
@@ -36,9 +41,85 @@ TITLE = "Requests at a province's scale"
 SERVER = "postgresql+asyncpg://postgres@127.0.0.1:5432"
 DATABASE = os.environ.get("HOTLINE_BENCH_DATABASE", "hotline_bench_requests")
 AGENCIES = 40
+PROVINCE = "38"  # Thanh Hóa, as the test settings: the requests are placed in its wards
 DAYS = 3 * 365
 PASSWORD = "mật-khẩu-đo-đạc-dài"
 TOPICS = ("violation", "suggestion", "welfare", "health", "health.testing", "health.vaccination")
+# The citizens' words and names are made of these, so a search by words finds what a province's would: a
+# common problem in thousands of requests, a street in fewer, a name and street together in a handful.
+PROBLEMS = (
+    "Đèn đường không sáng",
+    "Rác thải tồn đọng",
+    "Ống nước bị vỡ",
+    "Ổ gà trên mặt đường",
+    "Cây đổ chắn lối",
+    "Lấn chiếm vỉa hè",
+    "Tiếng ồn karaoke ban đêm",
+    "Xả thải ra kênh",
+    "Cống thoát nước bị tắc",
+    "Biển báo giao thông bị đổ",
+    "Đề nghị hỗ trợ người cao tuổi",
+    "Hỏi về tiêm chủng cho trẻ",
+    "Xây dựng không phép",
+    "Ngập nước sau mưa",
+    "Chó thả rông không rọ mõm",
+    "Đường dây điện võng thấp",
+    "Quán ăn mất vệ sinh",
+    "Bãi đỗ xe trái phép",
+    "Khói bụi từ xưởng gỗ",
+    "Hỏi thủ tục trợ cấp xã hội",
+    "Trường học thu phí sai quy định",
+    "Cầu dân sinh xuống cấp",
+    "Đề nghị lắp camera an ninh",
+)
+STREETS = tuple(
+    f"{kind} {name}"
+    for kind in ("đường", "phố", "ngõ")
+    for name in (
+        "Lê Lợi",
+        "Trần Phú",
+        "Bà Triệu",
+        "Hàm Rồng",
+        "Nguyễn Trãi",
+        "Lê Hoàn",
+        "Quang Trung",
+        "Hạc Thành",
+        "Phan Chu Trinh",
+        "Đội Cung",
+        "Tống Duy Tân",
+        "Lạc Long Quân",
+        "Bến Ngự",
+    )
+)
+FAMILIES = ("Nguyễn", "Trần", "Lê", "Phạm", "Hoàng", "Vũ", "Đỗ", "Bùi", "Đặng", "Ngô", "Dương")
+GIVENS = tuple(
+    f"{middle} {given}"
+    for middle in ("Văn", "Thị", "Đức", "Minh", "Ngọc")
+    for given in (
+        "An",
+        "Bình",
+        "Châu",
+        "Dũng",
+        "Giang",
+        "Hà",
+        "Hùng",
+        "Khánh",
+        "Lan",
+        "Long",
+        "Mai",
+        "Nam",
+        "Oanh",
+        "Phúc",
+        "Quân",
+        "Sơn",
+        "Tâm",
+        "Thảo",
+        "Uyên",
+        "Vinh",
+        "Xuân",
+        "Yến",
+    )
+)
 
 # One statement per table, each row made from its index i by arithmetic (no Python in the loop):
 # created_at spreads the N requests evenly over DAYS days up to now; requests older than 30 days are mostly
@@ -62,8 +143,13 @@ GENERATE = [
     INSERT INTO requests (id, number, status, topic, priority, words, contact_phone, contact_name, contact_email,
         address, district, agency, instructions, answer, remark, reason, created_at, created_by, forwarded_at,
         accept_due_at, accepted_at, answer_due_at, answered_at, closed_at, extension_reason,
-        extension_decision, reopened, due_at, rating, public, public_question)
-    SELECT i, 'C' || i, s.status, c.topic, 'normal', 'Phản ánh số ' || i, c.caller, '', '', '', '',
+        extension_decision, reopened, due_at, rating, public, public_question, channel, ward_code, ward_basis)
+    SELECT i, lpad(i::text, 8, '0'), s.status, c.topic, 'normal',
+        (ARRAY[{problems}])[1 + i % {nproblems}] || ' tại ' || (ARRAY[{streets}])[1 + (i / 7) % {nstreets}]
+            || ', số ' || (1 + i % 199),
+        c.caller,
+        (ARRAY[{families}])[1 + i % {nfamilies}] || ' ' || (ARRAY[{givens}])[1 + (i / 11) % {ngivens}],
+        '', '', '',
         CASE WHEN s.status = 'rejected' THEN '' ELSE 'agency_' || s.agency END, '',
         CASE WHEN s.status IN ('answered', 'closed') THEN 'Đã xử lý' ELSE '' END, '',
         CASE WHEN s.status = 'rejected' THEN 'Không thuộc phạm vi' ELSE '' END,
@@ -74,7 +160,12 @@ GENERATE = [
         CASE s.status WHEN 'forwarded' THEN s.fwd + interval '1 day' WHEN 'accepted' THEN s.fwd + interval '10 days'
         END,
         CASE WHEN s.status = 'closed' AND i % 3 = 0 THEN 1 + (i % 5) END, s.status = 'closed' AND i % 97 = 0,
-        CASE WHEN s.status = 'closed' AND i % 97 = 0 THEN 'Câu hỏi ' || i ELSE '' END
+        CASE WHEN s.status = 'closed' AND i % 97 = 0 THEN 'Câu hỏi ' || i ELSE '' END,
+        CASE WHEN i % 100 < 60 THEN 'call' WHEN i % 100 < 75 THEN 'web' WHEN i % 100 < 80 THEN 'email'
+            WHEN i % 100 < 85 THEN 'sms' WHEN i % 100 < 93 THEN 'zalo' WHEN i % 100 < 97 THEN 'facebook'
+            WHEN i % 100 < 99 THEN 'center' ELSE 'open311' END,
+        (CAST(:wards AS text[]))[1 + floor(power((i * 40503 % 65537) / 65537.0, 1.5) * {nwards})::int],
+        'said'
     FROM cases AS c
     CROSS JOIN LATERAL (SELECT c.id AS i) AS ids
     CROSS JOIN LATERAL (
@@ -96,7 +187,7 @@ GENERATE = [
     """,
     """
     INSERT INTO request_contacts (request_id, case_id, channel, at, note)
-    SELECT id, id, 'call', created_at, '' FROM requests
+    SELECT id, id, channel, created_at, '' FROM requests
     """,
     """
     INSERT INTO request_assignments (request_id, agency, topic, priority, forwarded_at, accept_due_at,
@@ -108,7 +199,18 @@ GENERATE = [
 ]
 
 
-async def _generate(engine: AsyncEngine, n: int) -> dict[str, float]:
+def _quoted(words: tuple[str, ...]) -> str:
+    return ", ".join("'" + w.replace("'", "''") + "'" for w in words)
+
+
+def _vocabulary() -> dict[str, Any]:
+    lists = {"problems": PROBLEMS, "streets": STREETS, "families": FAMILIES, "givens": GIVENS}
+    return {name: _quoted(words) for name, words in lists.items()} | {
+        f"n{name}": len(words) for name, words in lists.items()
+    }
+
+
+async def _generate(engine: AsyncEngine, n: int, wards: list[str]) -> dict[str, float]:
     span = DAYS * 86400
     took: dict[str, float] = {}
     topics = ", ".join(f"'{t}'" for t in TOPICS)
@@ -116,9 +218,16 @@ async def _generate(engine: AsyncEngine, n: int) -> dict[str, float]:
         GENERATE, ("cases", "requests", "request_contacts", "request_assignments"), strict=True
     ):
         started = time.monotonic()
-        statement = text(sql.format(topics=topics, ntopics=len(TOPICS), agencies=AGENCIES))
+        statement = text(
+            sql.format(
+                topics=topics, ntopics=len(TOPICS), agencies=AGENCIES, nwards=len(wards), **_vocabulary()
+            )
+        )
+        values: dict[str, Any] = {"n": n, "span": span} if ":n" in sql else {}
+        if ":wards" in sql:
+            values["wards"] = wards
         async with engine.begin() as conn:
-            await conn.execute(statement, {"n": n, "span": span} if ":n" in sql else {})
+            await conn.execute(statement, values)
         took[table] = time.monotonic() - started
         print(f"  {table}: {took[table]:.0f} s", flush=True)
     async with engine.connect() as conn:
@@ -128,6 +237,52 @@ async def _generate(engine: AsyncEngine, n: int) -> dict[str, float]:
         for table in ("cases", "requests"):  # the ids were given: the sequences go on after them
             await conn.execute(text(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), {n})"))
     return took
+
+
+def _list_rows(today: date, busiest: str, ward: str, phone: str) -> list[tuple[str, str, str, float]]:
+    """The center's list as its staff use it all day (the HTML page: its query, its count to 10,000 and
+    the page drawn): (what, path, who, target p95 in seconds)."""
+    month = f"from={(today - timedelta(days=30)).isoformat()}&to={today.isoformat()}"
+    spaced = f"{phone[:4]} {phone[4:7]} {phone[7:]}"
+    return [
+        ("list: the center's open requests, due soonest (page 1, counted)", "/requests", "giamsat", 0.5),
+        ("list: the same, page 40", "/requests?page=40", "giamsat", 0.5),
+        ("list: every request, newest first", "/requests?status=all&sort=newest", "giamsat", 0.5),
+        ("list: by request number", f"/requests?q={n_of(1234567)}&status=all", "giamsat", 0.3),
+        ("list: by phone, written with spaces", f"/requests?q={quote(spaced)}&status=all", "giamsat", 0.3),
+        (
+            "list: words, a common problem, a year",
+            f"/requests?q={quote('đèn đường')}&status=all",
+            "giamsat",
+            1.0,
+        ),
+        (
+            "list: words, a name and a street, a year",
+            f"/requests?q={quote('Bùi Thị Lan')}&status=all",
+            "giamsat",
+            1.0,
+        ),
+        ("list: one ward, every status, newest", f"/requests?ward={ward}&status=all", "giamsat", 0.5),
+        (
+            "list: a rare channel (Open311), every status",
+            "/requests?channel=open311&status=all",
+            "giamsat",
+            0.5,
+        ),
+        ("list: overdue", "/requests?due=overdue", "giamsat", 0.5),
+        (
+            "list: one agency's closed requests, a month",
+            f"/requests?agency={busiest}&status=closed&{month}",
+            "giamsat",
+            0.5,
+        ),
+        ("list: an agency's portal, its open requests", "/requests", "coquan", 0.5),
+        ("list: a month exported as CSV", f"/requests.csv?status=all&{month}", "giamsat", 10.0),
+    ]
+
+
+def n_of(i: int) -> str:
+    return str(i).rjust(8, "0")
 
 
 async def _timed(work: Callable[[], Awaitable[Any]], runs: int) -> list[float]:
@@ -144,9 +299,10 @@ def _p95(times: list[float]) -> float:
     return statistics.quantiles(times, n=20)[-1] if len(times) >= 2 else times[0]
 
 
-async def run(n: int, runs: int, fresh: bool) -> str:
+async def run(n: int, runs: int, fresh: bool, only: str = "") -> str:
     from hotline import settings as site_settings
     from hotline.db.migrate import upgrade_async
+    from hotline.places.index import known_codes
     from shell.service import Hotline
     from tests.conftest import TEST_SETTINGS
     from tests.web_site import post_login
@@ -168,11 +324,12 @@ async def run(n: int, runs: int, fresh: bool) -> str:
     async with engine.connect() as conn:
         have = int(await conn.scalar(text("SELECT count(*) FROM requests")) or 0)
     generated: dict[str, float] = {}
+    wards = sorted(known_codes()[PROVINCE])
     if have != n:
         if have:
             raise SystemExit(f"{DATABASE} holds {have} requests, not {n}: run with --fresh")
         print(f"generating {n} requests and their calls on PostgreSQL", flush=True)
-        generated = await _generate(engine, n)
+        generated = await _generate(engine, n, wards)
     async with engine.connect() as conn:
         busiest, open_count = (
             await conn.execute(
@@ -183,6 +340,12 @@ async def run(n: int, runs: int, fresh: bool) -> str:
             )
         ).one()
         assignments = int(await conn.scalar(text("SELECT count(*) FROM request_assignments")) or 0)
+        top_ward = await conn.scalar(
+            text("SELECT ward_code FROM requests GROUP BY ward_code ORDER BY count(*) DESC LIMIT 1")
+        )
+        rare_phone = await conn.scalar(
+            text("SELECT contact_phone FROM requests WHERE id = :i"), {"i": n // 3}
+        )
 
     agencies = [{"name": f"agency_{k}", "label": f"Cơ quan {k}"} for k in range(AGENCIES)]
     with tempfile.TemporaryDirectory() as state:
@@ -217,24 +380,31 @@ async def run(n: int, runs: int, fresh: bool) -> str:
             today = datetime.now(UTC).date()
             month = f"from={(today - timedelta(days=30)).isoformat()}&to={today.isoformat()}"
             year = f"from={(today - timedelta(days=364)).isoformat()}&to={today.isoformat()}"
-            rows = [
-                ("SELECT count(*) FROM requests (baseline)", await _timed(count, runs), None),
+            work: list[tuple[str, Callable[[], Awaitable[Any]], float | None]] = [
                 (
                     f"an agency's open requests, overdue first (200 of {open_count})",
-                    await _timed(lambda: get("/api/v1/requests", "coquan"), runs),
+                    functools.partial(get, "/api/v1/requests", "coquan"),
                     0.3,
                 ),
+                *[
+                    (name, functools.partial(get, path, who), target)
+                    for name, path, who, target in _list_rows(today, busiest, top_ward, rare_phone)
+                ],
                 (
                     "figures per agency and topic, one month",
-                    await _timed(lambda: get(f"/api/v1/reports/requests?{month}", "giamsat"), runs),
+                    functools.partial(get, f"/api/v1/reports/requests?{month}", "giamsat"),
                     1.0,
                 ),
                 (
                     "figures per agency and topic, one year",
-                    await _timed(lambda: get(f"/api/v1/reports/requests?{year}", "giamsat"), runs),
+                    functools.partial(get, f"/api/v1/reports/requests?{year}", "giamsat"),
                     3.0,
                 ),
             ]
+            rows = [("SELECT count(*) FROM requests (baseline)", await _timed(count, runs), None)]
+            for name, timed, target in work:
+                if only in name:
+                    rows.append((name, await _timed(timed, runs), target))
         finally:
             for http in users.values():
                 await http.close()
@@ -293,10 +463,13 @@ def main() -> None:
         "--fresh", action="store_true", help="drop the benchmark's database and generate anew"
     )
     parser.add_argument("--no-write", action="store_true")
+    parser.add_argument(
+        "--only", default="", help="time only the queries whose name holds this (and the baseline)"
+    )
     args = parser.parse_args()
-    table = asyncio.run(run(args.requests, args.runs, args.fresh))
+    table = asyncio.run(run(args.requests, args.runs, args.fresh, args.only))
     print(table)
-    if not args.no_write:
+    if not args.no_write and not args.only:
         write_section(table)
         print(f"wrote {DOC}")
 

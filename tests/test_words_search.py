@@ -163,3 +163,20 @@ async def test_without_the_right_to_create_the_extension_the_upgrade_goes_on(
             assert await conn.scalar(text("SELECT to_regclass(:i)::text"), {"i": WORDS_INDEX}) == WORDS_INDEX
     finally:
         await admin.dispose()
+
+
+async def test_a_words_search_is_planned_for_its_own_words(postgres_site: Site) -> None:
+    """The list's statement is prepared once per connection; a search by words asks PostgreSQL for a plan
+    of its own each time (a common word and a rare name want different ones), for that transaction only."""
+    db = postgres_site.hotline.db
+    for search, mode in (
+        (request_search.Search(q="ngõ Bà Triệu"), "force_custom_plan"),
+        (request_search.Search(q="70000017"), "auto"),  # a request's number
+        (request_search.Search(q="0912 000 017"), "auto"),  # a phone number
+        (request_search.Search(), "auto"),
+    ):
+        async with db() as session:
+            await request_search.plan_for_the_words(session, search)
+            assert await session.scalar(text("SHOW plan_cache_mode")) == mode, search
+    async with db() as session:  # the next transaction on the same connection: back to the default
+        assert await session.scalar(text("SHOW plan_cache_mode")) == "auto"

@@ -12,7 +12,8 @@ from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import web
-from sqlalchemy import Select, func, select
+from sqlalchemy import Select, func, select, text
+from sqlalchemy.ext.asyncio import AsyncSession
 
 from casework import workflow as wf
 from hotline.cases import day_bounds
@@ -125,7 +126,7 @@ def statement(c: Context, s: Search, now: datetime) -> Select[tuple[CitizenReque
     elif s.q and _PHONE.match(s.q):
         digits = re.sub(r"[ .\-]", "", s.q)
         stmt = stmt.where(R.contact_phone.in_(sorted(number_forms(digits) | {s.q})))
-    elif s.q:
+    elif by_words(s):
         # Words: within the days asked for, or the last year, so the scan stays bounded.
         first = first or (now.astimezone(c.tz).date() - timedelta(days=WORDS_DAYS))
         # One expression, which PostgreSQL's trigram index serves (migration 0027).
@@ -142,6 +143,21 @@ def statement(c: Context, s: Search, now: datetime) -> Select[tuple[CitizenReque
         return stmt.order_by(R.created_at, R.id)
     # What is due soonest first, so the overdue lead; then those with nothing due, newest first.
     return stmt.order_by(R.due_at.asc().nulls_last(), R.created_at.desc(), R.id.desc())
+
+
+def by_words(s: Search) -> bool:
+    """A search by the citizen's words (not a request's number, nor a phone number)."""
+    return bool(s.q) and not _NUMBER.match(s.q) and not _PHONE.match(s.q)
+
+
+async def plan_for_the_words(session: AsyncSession, s: Search) -> None:
+    """On PostgreSQL, a search by words is planned for its own words every time. The statement is prepared
+    once per connection, and after a few runs PostgreSQL may keep one plan for any words; but a word in one
+    request of twenty is found fastest by walking the newest requests, and a name in one of a thousand by
+    the trigram index (at 5 M requests, the wrong choice costs seconds: docs/benchmarks.md). SET LOCAL ends
+    with the session's transaction."""
+    if by_words(s) and session.get_bind().dialect.name == "postgresql":
+        await session.execute(text("SET LOCAL plan_cache_mode = force_custom_plan"))
 
 
 def counted(stmt: Select[tuple[CitizenRequest]]) -> Select[tuple[int]]:

@@ -47,6 +47,7 @@ async def request_list(request: web.Request) -> web.StreamResponse:
     now = datetime.now(UTC)
     stmt = request_search.statement(c, search, now)
     async with c.db() as session:
+        await request_search.plan_for_the_words(session, search)
         total = await session.scalar(request_search.counted(stmt)) or 0
         found = list(
             await session.scalars(
@@ -117,6 +118,7 @@ async def request_export(request: web.Request) -> web.StreamResponse:
     sent = 0
     try:
         async with c.db() as session:
+            await request_search.plan_for_the_words(session, search)
             found = await session.stream_scalars(stmt.execution_options(yield_per=EXPORT_PART))
             async for part in found.partitions(EXPORT_PART):
                 text = csv_text(EXPORTED, [export_row(c, r, principal) for r in part], header=not sent)
