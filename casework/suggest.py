@@ -3,7 +3,7 @@ learned from the center's own closed requests. Shown as a suggestion the operato
 alone. The words are segmented into Vietnamese words by pyvi (its model ships inside the package: nothing
 is downloaded), each also without its diacritics so an SMS written without them counts the same; a TF-IDF
 of words and word pairs, the ward as a word of its own, and a logistic regression per question (topic,
-agency) from scikit-learn. Trained in a thread of its own, at start and every night."""
+agency) from scikit-learn. Learned in a child process, at start and every night (web/suggestions.py)."""
 
 from __future__ import annotations
 

@@ -87,6 +87,7 @@ class Context:
         self.follow_addresses = Throttle(
             self.db, "follow_address", self.limits_key, free_tries=ADDRESS_FREE_TRIES
         )
+        self.suggestions.tz = self.tz  # learned anew in the site's night
 
     @property
     def tz(self) -> ZoneInfo:
