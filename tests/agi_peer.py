@@ -7,8 +7,18 @@ import asyncio
 import contextlib
 import re
 import socket
-from collections.abc import Callable
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from pathlib import Path
+
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from agi_scripts.fastagi import FastAGIServer, Route
+from hotline import settings as site_settings
+from hotline.db.engine import make_engine, sessions
+from hotline.db.migrate import upgrade_async
+from hotline.settings import Settings
+from tests.conftest import TEST_SETTINGS
 
 Responder = Callable[[str], str]
 
@@ -120,3 +130,24 @@ def variables(commands: list[str]) -> dict[str, str]:
         if m:
             out[m[1]] = m[2]
     return out
+
+
+@contextlib.asynccontextmanager
+async def route_server(
+    tmp_path: Path, name: str, route: Callable[[Settings, async_sessionmaker[AsyncSession]], Route]
+) -> AsyncIterator[tuple[Settings, int]]:
+    """One FastAGI route of the hotline's, served on a free loopback port over a real SQLite database of
+    its own: (the settings, the port)."""
+    url = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
+    settings = site_settings.load(TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path)})
+    await upgrade_async(url)
+    engine = make_engine(url)
+    agi = FastAGIServer(allow=settings.agi_peers)
+    agi.route(name, route(settings, sessions(engine)))
+    port = free_port()
+    await agi.start("127.0.0.1", port)
+    try:
+        yield settings, port
+    finally:
+        await agi.close(grace=1.0)
+        await engine.dispose()

@@ -81,29 +81,39 @@ def phones(site: Settings, sandbox: Sandbox) -> dict[str, PhoneControl]:
     return {a.extension: sandbox.phone_control(endpoint(a.extension)) for a in site.phone_agents()}
 
 
+POSTGRES_SERVER = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+
+
+def run_as_admin(*sql: str, database: str = "postgres") -> None:
+    """Statements run in turn as the PostgreSQL server's administrator, in `database`; in a thread, since
+    the tests' own event loop may be running."""
+    import asyncpg
+
+    url = POSTGRES_SERVER.rsplit("/", 1)[0] + f"/{database}"
+
+    async def admin() -> None:
+        conn = await asyncpg.connect(url, timeout=10)
+        try:
+            for statement in sql:
+                await conn.execute(statement)
+        finally:
+            await conn.close()
+
+    with concurrent.futures.ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, admin()).result()
+
+
 @contextlib.contextmanager
 def postgres_database() -> Iterator[str]:
     """A database of its own on the machine's PostgreSQL (or the throwaway cluster the test command
     started), dropped afterwards."""
     import asyncpg
 
-    server = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
+    server = POSTGRES_SERVER
     name = f"hotline_test_{uuid.uuid4().hex[:8]}"
 
-    async def admin(sql: str) -> None:
-        conn = await asyncpg.connect(server, timeout=10)
-        try:
-            await conn.execute(sql)
-        finally:
-            await conn.close()
-
-    def run(sql: str) -> None:
-        # In a thread: the tests' own event loop may be running.
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(sql)).result()
-
     try:
-        run(f'CREATE DATABASE "{name}"')
+        run_as_admin(f'CREATE DATABASE "{name}"')
     except (OSError, asyncpg.PostgresError) as exc:
         raise RuntimeError(
             f"PostgreSQL at {server} is not usable ({exc}); run the tests with scripts/test, which starts a "
@@ -112,7 +122,7 @@ def postgres_database() -> Iterator[str]:
     try:
         yield server.rsplit("/", 1)[0].replace("postgresql://", "postgresql+asyncpg://") + f"/{name}"
     finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])

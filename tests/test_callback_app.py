@@ -13,16 +13,12 @@ import pytest
 from sqlalchemy import select
 
 from agi_scripts.callback_app import callback_route
-from agi_scripts.fastagi import FastAGIServer
 from casework import workflow as wf
 from channels import outbox
-from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
 from hotline.db.models import CitizenRequest, Role
 from hotline.settings import Settings
-from tests.agi_peer import environment, free_port, run_session
-from tests.conftest import TEST_SETTINGS
+from tests.agi_peer import environment, route_server, run_session
 
 CENTER = wf.Actor("giamsat", Role.SUPERVISOR)
 DISTRICT = wf.Actor("quan1", Role.AGENCY, agency="quan_1")
@@ -31,19 +27,8 @@ Served = tuple[Settings, int, str]
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[Served]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
-    settings = site_settings.load(TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path)})
-    await upgrade_async(url)
-    engine = make_engine(url)
-    agi = FastAGIServer(allow=settings.agi_peers)
-    agi.route("callback", callback_route(settings, sessions(engine)))
-    port = free_port()
-    await agi.start("127.0.0.1", port)
-    try:
-        yield settings, port, url
-    finally:
-        await agi.close(grace=1.0)
-        await engine.dispose()
+    async with route_server(tmp_path, "callback", callback_route) as (settings, port):
+        yield settings, port, settings.database_url
 
 
 async def approved(settings: Settings, url: str, number: str, fixable: bool) -> int:

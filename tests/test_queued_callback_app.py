@@ -13,34 +13,19 @@ from pathlib import Path
 import pytest
 from sqlalchemy import select
 
-from agi_scripts.fastagi import FastAGIServer
 from agi_scripts.queued_callback_app import queued_callback_route
-from hotline import settings as site_settings
 from hotline.db.engine import make_engine, sessions
-from hotline.db.migrate import upgrade_async
 from hotline.db.models import QueuedCallback
 from hotline.settings import Settings
-from tests.agi_peer import environment, free_port, run_session, variables
-from tests.conftest import TEST_SETTINGS
+from tests.agi_peer import environment, route_server, run_session, variables
 
 JOINED_MS = 1_764_730_000_123
 
 
 @pytest.fixture
 async def server(tmp_path: Path) -> AsyncIterator[tuple[Settings, int]]:
-    url = f"sqlite+aiosqlite:///{tmp_path}/hotline.db"
-    settings = site_settings.load(TEST_SETTINGS, overrides={"database.url": url, "state_dir": str(tmp_path)})
-    await upgrade_async(url)
-    engine = make_engine(url)
-    agi = FastAGIServer(allow=settings.agi_peers)
-    agi.route("queued-callback", queued_callback_route(settings, sessions(engine)))
-    port = free_port()
-    await agi.start("127.0.0.1", port)
-    try:
-        yield settings, port
-    finally:
-        await agi.close(grace=1.0)
-        await engine.dispose()
+    async with route_server(tmp_path, "queued-callback", queued_callback_route) as served:
+        yield served
 
 
 class Caller:

@@ -5,16 +5,12 @@ the search still finds what it should."""
 
 from __future__ import annotations
 
-import asyncio
-import concurrent.futures
 import logging
-import os
 import uuid
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
-from urllib.parse import quote, urlsplit, urlunsplit
+from urllib.parse import quote, urlsplit
 
-import asyncpg
 import pytest
 from alembic.script import ScriptDirectory
 from sqlalchemy import select, text
@@ -24,6 +20,7 @@ from casework import workflow as wf
 from hotline.db.engine import make_engine
 from hotline.db.migrate import alembic_config, upgrade_async
 from hotline.db.models import WORDS_INDEX, CitizenRequest, Role
+from tests.conftest import POSTGRES_SERVER, run_as_admin
 from tests.helpers.requests import as_user
 from tests.web_site import Site, postgres_site
 from web.context import CONTEXT
@@ -31,7 +28,6 @@ from web.staff import request_search
 
 __all__ = ["postgres_site"]  # the fixture
 AGENT = wf.Actor("an", Role.AGENT)
-SERVER = os.environ.get("HOTLINE_TEST_POSTGRES", "postgresql://postgres@127.0.0.1:5432/postgres")
 WORDS = (
     "Đèn đường không sáng tại phố Lê Lợi",
     "Rác thải tồn đọng ở ngõ Bà Triệu",
@@ -102,21 +98,8 @@ def limited_database() -> Iterator[tuple[str, str]]:
     not extensions in it (as a site's role may be): (the role's URL, the administrator's URL)."""
     name = f"hotline_test_{uuid.uuid4().hex[:8]}"
     role = f"{name}_app"
-
-    async def admin(*sql: str, database: str = "postgres") -> None:
-        conn = await asyncpg.connect(urlunsplit(urlsplit(SERVER)._replace(path=f"/{database}")), timeout=10)
-        try:
-            for statement in sql:
-                await conn.execute(statement)
-        finally:
-            await conn.close()
-
-    def run(*sql: str, database: str = "postgres") -> None:
-        with concurrent.futures.ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, admin(*sql, database=database)).result()
-
     # Roles outlive databases: a killed run's are removed here.
-    run(
+    run_as_admin(
         "DO $$ DECLARE r record; BEGIN FOR r IN SELECT rolname FROM pg_roles "
         "WHERE rolname LIKE 'hotline\\_test\\_%\\_app' AND NOT EXISTS (SELECT 1 FROM pg_database d "
         "WHERE d.datname = left(rolname, length(rolname) - 4)) LOOP "
@@ -124,8 +107,8 @@ def limited_database() -> Iterator[tuple[str, str]]:
         f'CREATE ROLE "{role}" LOGIN',
         f'CREATE DATABASE "{name}"',
     )
-    run(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"', database=name)
-    split = urlsplit(SERVER)
+    run_as_admin(f'GRANT USAGE, CREATE ON SCHEMA public TO "{role}"', database=name)
+    split = urlsplit(POSTGRES_SERVER)
     host = split.netloc.rsplit("@", 1)[-1]
     try:
         yield (
@@ -133,7 +116,7 @@ def limited_database() -> Iterator[tuple[str, str]]:
             f"postgresql+asyncpg://{split.netloc}/{name}",
         )
     finally:
-        run(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{role}"')
+        run_as_admin(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)', f'DROP ROLE IF EXISTS "{role}"')
 
 
 async def test_without_the_right_to_create_the_extension_the_upgrade_goes_on(
